@@ -1,0 +1,42 @@
+"""Typed exceptions of the engine.
+
+Every error a person can cause (a bad file, a model that is not an image CNN, an image that
+cannot be read) is raised as one of these, with a message written for that person. Pages show
+``str(err)`` as it is; notebooks can catch the base class.
+"""
+
+from __future__ import annotations
+
+
+class ConvLensError(Exception):
+    """Base class of every error ConvLens raises on purpose."""
+
+
+class ModelLoadError(ConvLensError):
+    """A model file could not be loaded (empty, corrupt, wrong format, refused for safety)."""
+
+
+class NotAnImageModelError(ModelLoadError):
+    """The model loaded, but it is not a single-input image CNN that ConvLens can explain.
+
+    A subclass of ModelLoadError, so one ``except ModelLoadError`` covers every refused file.
+    """
+
+
+class LayerNotFoundError(ConvLensError, KeyError):
+    """A layer name that the model does not have."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsUnavailableError(ConvLensError):
+    """Pretrained weights could not be downloaded (usually: no network)."""
+
+
+class DatasetUnavailableError(ConvLensError):
+    """A dataset could not be downloaded (usually: no network)."""
+
+
+class ImageLoadError(ConvLensError):
+    """An uploaded image could not be read, or is too large to read safely."""

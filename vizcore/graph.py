@@ -1,0 +1,420 @@
+"""Walk any Keras image model on a fresh Input: layer table, conv layers, head, sub-models.
+
+Every function here re-traces the model's computation from a new ``keras.Input`` instead of
+reading ``layer.output``. That one mechanism covers the models people bring:
+
+* Functional models (the graph is replayed node by node);
+* Sequential models, also ones loaded from ``.keras`` whose ``layer.output`` points at a stale
+  graph node and whose ``model.output`` raises (the layers are called in order);
+* models nested inside models, such as a ``keras.applications`` base inside a Sequential
+  (a nested model is traced recursively; its layers get paths like ``"mobilenetv2/Conv_1"``);
+* softmax or sigmoid heads, fused into a Dense layer or separate (the pre-activation scores are
+  recovered without touching the model).
+
+Nothing is mutated: no weight, activation or attribute of the given model changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from vizcore.errors import LayerNotFoundError, NotAnImageModelError
+
+try:  # Functional is not public API, but it is the class every graph model derives from.
+    from keras.src.models.functional import Functional as _Functional
+except ImportError:  # pragma: no cover - layout of a future Keras
+    _Functional = keras.Model
+
+CONV_TYPES = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Conv2DTranspose,
+)
+HEADS = ("softmax", "sigmoid", "linear")
+SEP = "/"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The image a model takes: height and width (None when any size works) and channels."""
+
+    height: int | None
+    width: int | None
+    channels: int
+
+    @property
+    def size(self) -> tuple[int | None, int | None]:
+        return (self.height, self.width)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of the layer table."""
+
+    path: str  # "conv2d" or "mobilenetv2/Conv_1" for a layer inside a nested model
+    type: str
+    output_shape: tuple[int | None, ...]
+    params: int
+    trainable: bool
+    depth: int  # 0 for the model's own layers, 1 inside a nested model, ...
+    is_conv: bool
+
+
+@dataclass
+class _Trace:
+    """What one replay of a model on a fresh Input saw."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)  # path -> symbolic output
+    inputs: dict[str, Any] = field(default_factory=dict)  # path -> first symbolic input
+    layers: dict[str, keras.layers.Layer] = field(default_factory=dict)  # path -> layer
+    order: list[str] = field(default_factory=list)
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    producer: dict[int, str] = field(default_factory=dict)  # id(tensor) -> path
+    leaf_producer: dict[int, str] = field(default_factory=dict)  # id(tensor) -> leaf path
+
+
+def _is_graph_model(layer: Any) -> bool:
+    return isinstance(layer, keras.Sequential) or (
+        isinstance(layer, _Functional) and hasattr(layer, "_run_through_graph")
+    )
+
+
+def _flat(structure: Any) -> list[Any]:
+    return list(keras.tree.flatten(structure))
+
+
+def input_shape(model: keras.Model) -> tuple[int | None, ...]:
+    """The batch input shape ``(None, H, W, C)`` of a model, however it was built or loaded.
+
+    Raises:
+        NotAnImageModelError: the model has several inputs, or was never built.
+    """
+    shapes: list[tuple] = []
+    try:
+        shapes = [tuple(t.shape) for t in model.inputs]
+    except (AttributeError, ValueError, TypeError):
+        shapes = []
+    if not shapes and isinstance(model, keras.Sequential):
+        first = model._layers[0] if getattr(model, "_layers", None) else None
+        if isinstance(first, keras.layers.InputLayer):
+            shapes = [tuple(first.batch_shape)]
+    if not shapes:
+        config = model.get_build_config() if hasattr(model, "get_build_config") else None
+        shape = (config or {}).get("input_shape")
+        if shape is not None:
+            shapes = [tuple(shape)] if not isinstance(shape[0], (list, tuple)) else [tuple(s) for s in shape]
+    if not shapes:
+        raise NotAnImageModelError(
+            f"The input size of model '{model.name}' is unknown: it was never built. "
+            "Build it with a fixed input (for example keras.Input(shape=(28, 28, 1))) and save it again."
+        )
+    if len(shapes) > 1:
+        raise NotAnImageModelError(
+            f"Model '{model.name}' has {len(shapes)} inputs; ConvLens explains models that take one image."
+        )
+    return tuple(None if d is None else int(d) for d in shapes[0])
+
+
+def input_spec(model: keras.Model) -> InputSpec:
+    """The model's image input as ``InputSpec(height, width, channels)``.
+
+    Raises:
+        NotAnImageModelError: the input is not an image batch ``(None, H, W, C)``.
+    """
+    shape = input_shape(model)
+    if len(shape) != 4:
+        kind = {2: "flat vectors", 3: "sequences (for example text, audio or an RNN / Conv1D model)"}
+        raise NotAnImageModelError(
+            f"Model '{model.name}' expects input of shape {shape}: {kind.get(len(shape), f'{len(shape) - 1}-D data')}, "
+            "not images. ConvLens needs an image input of shape (batch, height, width, channels)."
+        )
+    _, height, width, channels = shape
+    if channels is None:
+        raise NotAnImageModelError(f"Model '{model.name}' does not fix its number of input channels {shape}.")
+    return InputSpec(height, width, channels)
+
+
+def _trace(model: keras.Model) -> tuple[Any, Any, _Trace]:
+    """Replay ``model`` on a fresh ``keras.Input``; return (input, output, trace)."""
+    shape = input_shape(model)
+    x_in = keras.Input(batch_shape=shape, name="convlens_input")
+    trace = _Trace()
+    trace.producer[id(x_in)] = "input"
+    y = _trace_model(model, x_in, trace, prefix="")
+    return x_in, y, trace
+
+
+def _trace_model(model: keras.Model, x: Any, trace: _Trace, prefix: str) -> Any:
+    if isinstance(model, keras.Sequential):
+        for layer in model.layers:
+            x = _trace_op(layer, (x,), {}, trace, prefix)
+        return x
+
+    def operation_fn(op):
+        def call(*args, **kwargs):
+            return _trace_op(op, args, kwargs, trace, prefix)
+
+        return call
+
+    outputs = model._run_through_graph(x, operation_fn=operation_fn)
+    flat = _flat(outputs)
+    if len(flat) != 1:
+        raise NotAnImageModelError(
+            f"Model '{model.name}' has {len(flat)} outputs; ConvLens explains models with one output."
+        )
+    return flat[0]
+
+
+def _trace_op(op: Any, args: tuple, kwargs: dict, trace: _Trace, prefix: str) -> Any:
+    path = prefix + op.name
+    sources = [trace.producer[id(t)] for t in _flat((args, kwargs)) if id(t) in trace.producer]
+    if _is_graph_model(op):
+        first = _flat(args)[0]
+        y = _trace_model(op, first, trace, prefix=path + SEP)
+    else:
+        kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+        y = op(*args, **kwargs)
+        for t in _flat(y):
+            trace.leaf_producer[id(t)] = path
+    for src in dict.fromkeys(sources):
+        trace.edges.append((src, path))
+    trace.outputs[path] = y
+    trace.inputs[path] = _flat(args)[0] if _flat(args) else None
+    trace.layers[path] = op
+    trace.order.append(path)
+    for t in _flat(y):
+        trace.producer[id(t)] = path
+    return y
+
+
+def iter_layers(model: keras.Model, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, keras.layers.Layer, int]]:
+    """Yield ``(path, layer, depth)`` for every layer, descending into nested models.
+
+    Example:
+        >>> [p for p, _, _ in iter_layers(model)][:2]
+        ['conv1', 'pool1']
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        path = prefix + layer.name
+        yield path, layer, depth
+        if _is_graph_model(layer):
+            yield from iter_layers(layer, path + SEP, depth + 1)
+
+
+def _activation_name(layer: Any) -> str:
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    fn = getattr(layer, "activation", None)
+    return getattr(fn, "__name__", "linear") if fn is not None else "linear"
+
+
+def _shape(t: Any) -> tuple[int | None, ...]:
+    return tuple(None if d is None else int(d) for d in t.shape)
+
+
+def layer_table(model: keras.Model) -> list[LayerInfo]:
+    """Every layer (nested ones too) with type, output shape, parameters and trainability."""
+    return _layer_rows(_trace(model)[2])
+
+
+def _layer_rows(trace: _Trace) -> list[LayerInfo]:
+    rows = []
+    for path in trace.order:
+        layer = trace.layers[path]
+        out = _flat(trace.outputs[path])[0]
+        rows.append(
+            LayerInfo(
+                path=path,
+                type=type(layer).__name__,
+                output_shape=_shape(out),
+                params=int(layer.count_params()) if layer.built else 0,
+                trainable=bool(layer.trainable),
+                depth=path.count(SEP),
+                is_conv=isinstance(layer, CONV_TYPES),
+            )
+        )
+    return rows
+
+
+def conv_layers(model: keras.Model) -> list[str]:
+    """Paths of every 2-D convolution layer, those inside nested models included, in order."""
+    return [path for path, layer, _ in iter_layers(model) if isinstance(layer, CONV_TYPES)]
+
+
+def default_target_layer(model: keras.Model) -> str:
+    """The last convolution layer: the usual target of Grad-CAM and the activation explorer.
+
+    Raises:
+        NotAnImageModelError: the model has no convolution layer.
+    """
+    convs = conv_layers(model)
+    if not convs:
+        raise NotAnImageModelError(no_conv_message(model))
+    return convs[-1]
+
+
+def no_conv_message(model: keras.Model) -> str:
+    kinds = sorted({type(layer).__name__ for _, layer, _ in iter_layers(model)})
+    return (
+        f"Model '{model.name}' has no convolution layer (its layers: {', '.join(kinds) or 'none'}). "
+        "ConvLens explains CNNs: a model needs at least one Conv2D, DepthwiseConv2D or SeparableConv2D layer."
+    )
+
+
+def resolve_layer(model: keras.Model, name: str) -> str:
+    """The path of a layer given its path or, when unique, its plain name.
+
+    Raises:
+        LayerNotFoundError: no such layer, or a plain name that is ambiguous; the message lists
+            the closest names.
+    """
+    paths = [p for p, _, _ in iter_layers(model)]
+    if name in paths:
+        return name
+    matches = [p for p in paths if p.rsplit(SEP, 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise LayerNotFoundError(f"Layer name '{name}' is ambiguous in '{model.name}'; use one of {matches}.")
+    close = difflib.get_close_matches(name, paths, n=3) or paths[-3:]
+    raise LayerNotFoundError(f"Model '{model.name}' has no layer '{name}'. Did you mean {', '.join(close)}?")
+
+
+def _final_leaf(y: Any, trace: _Trace) -> str:
+    return trace.leaf_producer.get(id(y), trace.order[-1])
+
+
+def head_type(model: keras.Model) -> str:
+    """How the model turns scores into outputs: 'softmax', 'sigmoid' or 'linear'."""
+    _, y, trace = _trace(model)
+    return _head_of(trace.layers[_final_leaf(y, trace)])
+
+
+def _head_of(layer: Any) -> str:
+    name = _activation_name(layer)
+    return name if name in ("softmax", "sigmoid") else "linear"
+
+
+class PreActivation(keras.layers.Layer):
+    """The affine part of a Dense layer, sharing its weights: the scores before softmax/sigmoid."""
+
+    def __init__(self, dense: keras.layers.Dense, **kwargs):
+        super().__init__(name=f"{dense.name}_preactivation", **kwargs)
+        self.dense = dense
+
+    def call(self, x):
+        y = ops.matmul(x, self.dense.kernel)
+        if self.dense.bias is not None:
+            y = ops.add(y, self.dense.bias)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.dense.units,)
+
+
+class LogProbabilities(keras.layers.Layer):
+    """log(p): the scores used when a softmax is fused into a layer other than Dense."""
+
+    def call(self, x):
+        return ops.log(ops.maximum(x, 1e-12))
+
+
+class Logit(keras.layers.Layer):
+    """log(p / (1 - p)): exact inverse of a sigmoid fused into a layer other than Dense."""
+
+    def call(self, x):
+        p = ops.clip(x, 1e-7, 1.0 - 1e-7)
+        return ops.log(p / (1.0 - p))
+
+
+@dataclass(frozen=True)
+class FeatureModel:
+    """A sub-model exposing chosen layers' outputs and the pre-softmax scores.
+
+    ``model(batch)`` returns a list: one tensor per entry of ``layers``, then the scores.
+    ``scores_are_logits`` is False only when a softmax is fused into a layer whose affine part
+    cannot be separated; the scores are then log-probabilities.
+    """
+
+    model: keras.Model
+    layers: tuple[str, ...]
+    head: str
+    scores_are_logits: bool = True
+
+    def __call__(self, batch_nhwc: Any) -> tuple[dict[str, Any], Any]:
+        """Run the sub-model; return ``({layer_path: output}, scores)``."""
+        outs = self.model(batch_nhwc, training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        return dict(zip(self.layers, outs[:-1])), outs[-1]
+
+    def predict(self, batch_nhwc: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """NumPy in, NumPy out."""
+        acts, scores = self(np.asarray(batch_nhwc, dtype="float32"))
+        return {k: np.asarray(v) for k, v in acts.items()}, np.asarray(scores)
+
+
+def feature_model(model: keras.Model, layers: Sequence[str] = ()) -> FeatureModel:
+    """Build a sub-model that outputs the given layers and the pre-softmax scores.
+
+    Works on Functional models, Sequential models (also those loaded from ``.keras``), models
+    nested inside models and softmax or sigmoid heads. The given model is not changed.
+
+    Args:
+        model: any single-input image model.
+        layers: layer paths or unique plain names, e.g. ``("conv1", "mobilenetv2/Conv_1")``.
+
+    Returns:
+        FeatureModel whose ``model`` maps an image batch to ``[*layer_outputs, scores]``.
+
+    Example:
+        >>> fm = feature_model(model, ["conv2d_1"])
+        >>> acts, logits = fm(batch_nhwc)
+    """
+    paths = tuple(resolve_layer(model, name) for name in layers)
+    x_in, y, trace = _trace(model)
+    leaf_path = _final_leaf(y, trace)
+    leaf = trace.layers[leaf_path]
+    head = _head_of(leaf)
+    exact = True
+    if head == "linear":
+        scores = y
+    elif isinstance(leaf, (keras.layers.Activation, keras.layers.Softmax)):
+        scores = trace.inputs[leaf_path]
+    elif isinstance(leaf, keras.layers.Dense):
+        scores = PreActivation(leaf)(trace.inputs[leaf_path])
+    elif head == "softmax":
+        scores, exact = LogProbabilities(name="log_probabilities")(y), False
+    else:  # sigmoid fused into a non-Dense layer: invert it exactly
+        scores = Logit(name="logit")(y)
+    outputs = [_flat(trace.outputs[p])[0] for p in paths] + [scores]
+    sub = keras.Model(inputs=x_in, outputs=outputs, name=f"{model.name}_features")
+    return FeatureModel(model=sub, layers=paths, head=head, scores_are_logits=exact)
+
+
+def architecture_edges(model: keras.Model) -> tuple[list[LayerInfo], list[tuple[str, str]]]:
+    """The model's own layers (nested models as one node) and the edges between them."""
+    _, _, trace = _trace(model)
+    rows = [r for r in _layer_rows(trace) if r.depth == 0]
+    top = {r.path for r in rows} | {"input"}
+    edges = [(a, b) for a, b in trace.edges if a in top and b in top]
+    # an edge into a nested model comes from its first inner layer's source
+    for a, b in trace.edges:
+        if a in top and b not in top:
+            outer = b.split(SEP, 1)[0]
+            if (a, outer) not in edges and a != outer:
+                edges.append((a, outer))
+        if a not in top and b in top:
+            outer = a.split(SEP, 1)[0]
+            if (outer, b) not in edges and outer != b:
+                edges.append((outer, b))
+    return rows, list(dict.fromkeys(edges))
