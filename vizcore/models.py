@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import keras
 
+from vizcore.data import keras_cache_dir
 from vizcore.errors import ModelLoadError, NotAnImageModelError, WeightsUnavailableError
 from vizcore.graph import (  # noqa: F401  (re-exported)
     CONV_TYPES,
@@ -345,12 +346,6 @@ APPLICATIONS: dict[str, Application] = {
 }
 
 
-def keras_cache_dir(subdir: str = "models") -> Path:
-    """The folder where Keras keeps downloaded weights (``models``) and datasets (``datasets``)."""
-    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(base) / subdir
-
-
 def load_application(name: str, *, weights: str | None = "imagenet") -> keras.Model:
     """Build a keras.applications network, with ImageNet weights (downloaded once) or untrained.
 
@@ -370,14 +365,14 @@ def load_application(name: str, *, weights: str | None = "imagenet") -> keras.Mo
         filename = urls[0].rsplit("/", 1)[-1] if urls else f"the {name} weights file"
         raise WeightsUnavailableError(
             f"The ImageNet weights of {name} could not be downloaded ({type(err).__name__}); this machine "
-            f"seems to be offline. Place {filename} in {keras_cache_dir()} and try again, "
+            f"seems to be offline. Place {filename} in {keras_cache_dir('models')} and try again, "
             "or build the network untrained."
         ) from err
 
 
 def imagenet_class_names() -> tuple[str, ...] | None:
     """The 1,000 ImageNet class names from the Keras cache, or None when it is not there."""
-    path = keras_cache_dir() / "imagenet_class_index.json"
+    path = Path(keras_cache_dir("models")) / "imagenet_class_index.json"
     if not path.exists():
         return None
     index = json.loads(path.read_text())

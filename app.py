@@ -1,0 +1,14 @@
+"""ConvLens: see inside a convolutional network. Run with `streamlit run app.py`."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="ConvLens", page_icon="🔬", layout="wide")
+st.navigation(
+    [
+        st.Page("pages/model.py", title="Model", icon="🧠", default=True),
+    ]
+).run()

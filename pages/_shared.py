@@ -1,0 +1,128 @@
+"""What every page shares: the working model in session state, cached loaders, the sidebar.
+
+The only module with ``st.cache_*`` wrappers. Models from ``st.cache_resource`` are shared by
+every session and must never be mutated; a model a person uploads stays in their own session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from vizcore import models
+from vizcore.errors import ConvLensError
+
+WORKING = "working_model"
+UPLOADS = "uploaded_models"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which model is the working model: kind is bundled, preset, app or upload."""
+
+    kind: str
+    name: str
+    weights: str | None = None
+
+
+def default_choice() -> Choice:
+    bundled = models.list_bundled()
+    if "mnist_cnn" in bundled:
+        return Choice("bundled", "mnist_cnn")
+    return Choice("bundled", bundled[0]) if bundled else Choice("preset", "mnist_cnn")
+
+
+def init_state() -> None:
+    """Initialise session state once per session."""
+    st.session_state.setdefault(WORKING, default_choice())
+    st.session_state.setdefault(UPLOADS, {})
+
+
+@st.cache_resource(show_spinner="Loading the bundled model…")
+def _bundled(name: str) -> models.LoadedModel:
+    return models.open_bundled(name)
+
+
+@st.cache_resource(show_spinner="Building the preset…")
+def _preset(name: str) -> models.LoadedModel:
+    return models.open_preset(name)
+
+
+@st.cache_resource(show_spinner="Building the network (ImageNet weights are downloaded once)…")
+def _application(name: str, weights: str | None) -> models.LoadedModel:
+    return models.open_application(name, weights=weights)
+
+
+def open_choice(choice: Choice) -> models.LoadedModel:
+    """The LoadedModel behind a choice (cached; uploads come from this session's state)."""
+    if choice.kind == "bundled":
+        return _bundled(choice.name)
+    if choice.kind == "preset":
+        return _preset(choice.name)
+    if choice.kind == "app":
+        return _application(choice.name, choice.weights)
+    if choice.kind == "upload" and choice.name in st.session_state.get(UPLOADS, {}):
+        return st.session_state[UPLOADS][choice.name]
+    raise KeyError(f"No model for {choice}")
+
+
+def set_working(choice: Choice) -> None:
+    st.session_state[WORKING] = choice
+
+
+def add_upload(data: bytes, filename: str) -> Choice:
+    """Load an uploaded file into this session and return its choice (raises ModelLoadError)."""
+    key = "upload:" + hashlib.sha1(data).hexdigest()[:12]
+    uploads = st.session_state[UPLOADS]
+    if key not in uploads:
+        uploads.clear()  # one uploaded model per session keeps memory bounded
+        uploads[key] = models.open_upload(data, filename, key)
+    return Choice("upload", key)
+
+
+def working_model() -> models.LoadedModel:
+    """The session's working model; falls back to the default when it cannot be opened."""
+    init_state()
+    choice = st.session_state[WORKING]
+    try:
+        return open_choice(choice)
+    except (ConvLensError, KeyError) as err:
+        fallback = default_choice()
+        st.warning(f"The model chosen before could not be opened ({err}); using the default model.")
+        set_working(fallback)
+        return open_choice(fallback)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def layer_frame(_model, key: str) -> pd.DataFrame:
+    """The layer table as a DataFrame (cached per model key)."""
+    rows = models.layer_table(_model)
+    return pd.DataFrame(
+        {
+            "layer": [r.path for r in rows],
+            "type": [r.type for r in rows],
+            "output shape": [str(r.output_shape) for r in rows],
+            "parameters": [r.params for r in rows],
+            "trainable": [r.trainable for r in rows],
+        }
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def summary(_model, key: str) -> models.ModelSummary:
+    return models.summarize(_model)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def diagram(_model, key: str) -> str:
+    return models.architecture_dot(_model)
+
+
+def sidebar(loaded: models.LoadedModel) -> None:
+    """The working model, shown on every page."""
+    spec = loaded.spec
+    size = f"{spec.height or 'any'}×{spec.width or 'any'}×{spec.channels}"
+    st.sidebar.markdown(f"**Working model**  \n{loaded.label}  \n`{size}` · {len(loaded.class_names)} classes")

@@ -1,0 +1,124 @@
+"""Model page: pick the working model and see what it is made of."""
+
+import streamlit as st
+
+from pages import _shared
+from vizcore import models
+from vizcore.errors import ModelLoadError, WeightsUnavailableError
+
+_shared.init_state()
+st.title("🧠 Model")
+st.caption(
+    "Pick the network to look inside. It stays selected on every page. Start with a bundled trained "
+    "model, build a preset, upload your own `.keras` / `.h5` file, or take a `keras.applications` network."
+)
+
+SOURCES = {"bundled": "Bundled (trained)", "preset": "Preset (untrained)", "upload": "Upload a file", "app": "keras.applications"}
+current = st.session_state[_shared.WORKING]
+source = st.radio(
+    "Source",
+    list(SOURCES),
+    index=list(SOURCES).index(current.kind),
+    format_func=SOURCES.get,
+    horizontal=True,
+    key="model.source",
+)
+
+if source == "bundled":
+    names = models.list_bundled()
+    if not names:
+        st.error("No bundled models found in models/. Rebuild them with `python models/build_models.py`.")
+    else:
+        cards = {n: models.bundled_card(n) for n in names}
+        name = st.selectbox(
+            "Bundled model",
+            names,
+            index=names.index(current.name) if current.kind == "bundled" and current.name in names else 0,
+            format_func=lambda n: f"{cards[n]['label']} — {cards[n]['test_accuracy']:.1%} held-out accuracy on {cards[n]['dataset_id'].replace('_', ' ')}",
+            key="model.bundled",
+        )
+        _shared.set_working(_shared.Choice("bundled", name))
+
+elif source == "preset":
+    names = list(models.PRESETS)
+    name = st.selectbox(
+        "Preset",
+        names,
+        index=names.index(current.name) if current.kind == "preset" and current.name in names else 0,
+        format_func=lambda n: f"{models.PRESETS[n].label} — {models.PRESETS[n].description}",
+        key="model.preset",
+    )
+    st.info("Presets start with random weights: their filters and explanations show noise until trained.")
+    _shared.set_working(_shared.Choice("preset", name))
+
+elif source == "upload":
+    upload = st.file_uploader(
+        "A Keras model file (.keras, or .h5 from tf.keras 2). Lambda layers and custom code are refused for safety.",
+        type=["keras", "h5", "hdf5"],
+        key="model.upload",
+    )
+    if upload is not None:
+        try:
+            with st.spinner(f"Loading {upload.name}…"):
+                _shared.set_working(_shared.add_upload(upload.getvalue(), upload.name))
+            st.success(f"Loaded {upload.name}.")
+        except ModelLoadError as err:
+            st.error(str(err), icon="🚫")
+    elif current.kind != "upload":
+        st.caption("Until a file is loaded, the working model stays as it was.")
+
+elif source == "app":
+    names = list(models.APPLICATIONS)
+    col_net, col_weights = st.columns([2, 1])
+    name = col_net.selectbox(
+        "Network",
+        names,
+        index=names.index(current.name) if current.kind == "app" and current.name in names else 0,
+        key="model.app",
+    )
+    weights = col_weights.radio("Weights", ["imagenet", "untrained"], horizontal=True, key="model.app_weights")
+    if st.button("Load network", key="model.app_load", type="primary"):
+        choice = _shared.Choice("app", name, None if weights == "untrained" else "imagenet")
+        try:
+            _shared.open_choice(choice)
+            _shared.set_working(choice)
+        except WeightsUnavailableError as err:
+            st.error(str(err), icon="📡")
+            st.session_state["model.offer_untrained"] = name
+    offered = st.session_state.get("model.offer_untrained")
+    if offered and st.button(f"Build {offered} untrained instead", key="model.app_untrained"):
+        _shared.set_working(_shared.Choice("app", offered, None))
+        del st.session_state["model.offer_untrained"]
+
+loaded = _shared.working_model()
+_shared.sidebar(loaded)
+info = _shared.summary(loaded.model, loaded.key)
+
+st.subheader(loaded.label)
+cols = st.columns(6)
+cols[0].metric("Parameters", f"{info.params:,}", help=f"{info.trainable_params:,} trainable")
+cols[1].metric("Layers", info.layers, help="Nested models' layers included")
+cols[2].metric("Conv layers", len(info.conv_layers))
+cols[3].metric("Input", f"{info.input.height or 'any'}×{info.input.width or 'any'}×{info.input.channels}")
+cols[4].metric("Outputs", info.outputs)
+cols[5].metric("Head", info.head, help="How scores become outputs; explanations use the scores before it")
+st.caption(f"Default layer to explain: `{info.default_layer}` (the last convolution) · input range: `{loaded.preprocess}`")
+
+if loaded.card:
+    with st.expander("Model card", expanded=False):
+        card = loaded.card
+        st.markdown(
+            f"**Data**: {card['dataset']}  \n**Training**: {card['training']}  \n"
+            f"**Held-out accuracy**: {card['test_accuracy']:.1%} on {card['test_images']:,} images never seen in training  \n"
+            f"**Classes**: {', '.join(card['class_names'])}"
+        )
+
+tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
+with tab_table:
+    frame = _shared.layer_frame(loaded.model, loaded.key)
+    st.dataframe(frame, hide_index=True, width="stretch", key="model.table")
+    st.download_button("Download layer table (CSV)", frame.to_csv(index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
+with tab_diagram:
+    dot = _shared.diagram(loaded.model, loaded.key)
+    st.graphviz_chart(dot, width="content")
+    st.download_button("Download diagram (Graphviz .dot)", dot, f"{loaded.model.name}.dot", "text/vnd.graphviz", key="model.dot")

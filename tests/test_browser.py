@@ -1,0 +1,127 @@
+"""A real browser (Debian chromium, driven by Playwright) against the running app.
+
+Screenshots go to tests/artifacts/ (or $CONVLENS_SCREENSHOTS). Chromium is Debian's
+/usr/bin/chromium; Playwright never downloads a browser. In CI a missing chromium is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(os.environ.get("CONVLENS_SCREENSHOTS", ROOT / "tests" / "artifacts"))
+EXCEPTION = '[data-testid="stException"]'
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run must apt-get install chromium")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-color-emoji)", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = open(SHOTS.parent / "server.log" if SHOTS.parent.exists() else os.devnull, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("the app did not answer /_stcore/health within 90 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _settled(page: Page) -> None:
+    """Wait until the script run has finished (Streamlit shows a running indicator meanwhile)."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=90_000)
+
+
+def _choose(page: Page, label: str, option: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.get_by_role("option", name=option).first.click()
+    _settled(page)
+
+
+def test_model_page_switch_and_bad_upload(server, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    expect(page.get_by_text("Parameters").first).to_be_visible(timeout=120_000)
+    _settled(page)
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("MNIST CNN")
+    assert page.locator(EXCEPTION).count() == 0
+    page.screenshot(path=str(SHOTS / "model_page.png"), full_page=True)
+
+    page.get_by_text("Preset (untrained)").click()
+    _settled(page)
+    _choose(page, "Preset", "LeNet-5")
+    expect(page.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("61,706", timeout=60_000)
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("LeNet-5")
+    page.get_by_role("tab", name="Architecture").click()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / "model_architecture.png"), full_page=True)
+    assert page.locator(EXCEPTION).count() == 0
+
+    page.get_by_text("Upload a file").click()
+    _settled(page)
+    page.locator('input[type="file"]').set_input_files(
+        files=[{"name": "notes.keras", "mimeType": "application/octet-stream", "buffer": b"not a model, just text"}]
+    )
+    expect(page.get_by_test_id("stAlert").filter(has_text="not a Keras model file")).to_be_visible(timeout=60_000)
+    _settled(page)
+    assert page.locator(EXCEPTION).count() == 0
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("LeNet-5")  # the working model is kept
+    page.screenshot(path=str(SHOTS / "model_bad_upload.png"), full_page=True)
+    page.close()

@@ -1,0 +1,710 @@
+"""Datasets and image input: the bundled MNIST sample, keras.datasets, synthetic shapes, uploads.
+
+Everything here is NumPy and Pillow; Keras is imported only inside ``load_keras_dataset``.
+Images travel as uint8 HxWxC (C = 1 or 3) until ``preprocess`` maps them into the value range a
+model expects; datasets hold float32 NHWC in [0, 1].
+
+Example:
+    >>> data = load_mnist_sample()
+    >>> train_idx, val_idx = stratified_split(data.y, validation_fraction=0.2)
+    >>> data.subset(val_idx).image_shape
+    (28, 28, 1)
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import struct
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import BinaryIO, Mapping, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vizcore.errors import DatasetUnavailableError, ImageLoadError
+
+__all__ = [
+    "KERAS_DATASETS",
+    "MAX_IMAGE_PIXELS",
+    "PREPROCESS_MODES",
+    "SHAPE_CLASSES",
+    "ImageDataset",
+    "KerasDatasetInfo",
+    "Preprocessed",
+    "deprocess",
+    "keras_cache_dir",
+    "load_image",
+    "load_keras_dataset",
+    "load_mnist_sample",
+    "looks_inverted",
+    "make_shapes",
+    "preprocess",
+    "stratified_split",
+]
+
+MNIST_SAMPLE_PATH = Path(__file__).with_name("assets") / "mnist_5k.npz"
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+
+# ----------------------------------------------------------------------------------------------
+# Datasets
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: the generated __eq__ cannot compare arrays
+class ImageDataset:
+    """Labelled images, float32 NHWC in [0, 1].
+
+    Attributes:
+        x_nhwc: float32 (N, H, W, C) in [0, 1].
+        y: int64 (N,) class indices into ``class_names``.
+        class_names: one name per class.
+        name: short identifier, e.g. 'mnist_sample', 'shapes', 'cifar10_test'.
+        boxes: optional int64 (N, 4) object boxes (x0, y0, x1, y1), x1/y1 exclusive.
+    """
+
+    x_nhwc: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    name: str
+    boxes: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.x_nhwc.ndim != 4:
+            raise ValueError(f"x_nhwc must be 4-D (N, H, W, C), got shape {self.x_nhwc.shape}")
+        if self.y.shape != (len(self.x_nhwc),):
+            raise ValueError(f"y must have shape ({len(self.x_nhwc)},), got {self.y.shape}")
+        if self.boxes is not None and self.boxes.shape != (len(self.x_nhwc), 4):
+            raise ValueError(f"boxes must have shape ({len(self.x_nhwc)}, 4), got {self.boxes.shape}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one image."""
+        return tuple(int(d) for d in self.x_nhwc.shape[1:])  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self.x_nhwc)
+
+    def subset(self, indices: np.ndarray) -> ImageDataset:
+        """A new dataset with the images at ``indices`` (integer indices or a boolean mask).
+
+        Example:
+            >>> load_mnist_sample().subset(np.arange(10)).y.tolist()
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        """
+        idx = np.asarray(indices)
+        return ImageDataset(
+            x_nhwc=self.x_nhwc[idx],
+            y=self.y[idx],
+            class_names=self.class_names,
+            name=self.name,
+            boxes=None if self.boxes is None else self.boxes[idx],
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_sample_arrays() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(MNIST_SAMPLE_PATH, allow_pickle=False) as npz:
+        x_nhw, y = npz["x"], npz["y"]
+    x_nhwc = (x_nhw.astype(np.float32) / 255.0)[..., np.newaxis]
+    y = y.astype(np.int64)
+    x_nhwc.setflags(write=False)  # shared by every caller through the cache
+    y.setflags(write=False)
+    return x_nhwc, y
+
+
+def load_mnist_sample() -> ImageDataset:
+    """The 5,000 real MNIST digits bundled with ConvLens (500 per class, sorted by label; offline).
+
+    Returns:
+        ImageDataset 'mnist_sample', x_nhwc float32 (5000, 28, 28, 1) in [0, 1] (read-only),
+        white digit on black, classes '0'..'9'.
+    """
+    x_nhwc, y = _mnist_sample_arrays()
+    return ImageDataset(x_nhwc=x_nhwc, y=y, class_names=DIGIT_CLASSES, name="mnist_sample")
+
+
+def stratified_split(
+    y: np.ndarray, *, validation_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices so that every class is in both parts in proportion.
+
+    Each class with at least 2 samples puts round(n_c * validation_fraction) of them, but at
+    least 1 and at most n_c - 1, in validation; a class with a single sample goes to train.
+
+    Args:
+        y: int labels (N,).
+        validation_fraction: share of each class for validation, in (0, 1).
+        seed: seeds the shuffling; the same seed gives the same split.
+
+    Returns:
+        (train_indices, validation_indices), int64, disjoint, together 0..N-1; each is in a
+        seeded shuffled order, so taking the first k gives a mix of classes.
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    y = np.asarray(y).reshape(-1)
+    rng = np.random.default_rng(seed)
+    train_parts, val_parts = [], []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        n_val = 0 if len(members) < 2 else int(np.clip(round(len(members) * validation_fraction), 1, len(members) - 1))
+        val_parts.append(members[:n_val])
+        train_parts.append(members[n_val:])
+    train = rng.permutation(np.concatenate(train_parts)).astype(np.int64)
+    val = rng.permutation(np.concatenate(val_parts)).astype(np.int64)
+    return train, val
+
+
+@dataclass(frozen=True)
+class KerasDatasetInfo:
+    """One dataset that keras.datasets can download.
+
+    Attributes:
+        name: module name in keras.datasets ('mnist', 'fashion_mnist', 'cifar10').
+        title: human name.
+        class_names: one name per class.
+        image_shape: (H, W, C).
+        cache_files: (path relative to the Keras cache folder, URL) for each downloaded file;
+            placing these files there by hand makes the dataset work offline.
+    """
+
+    name: str
+    title: str
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int]
+    cache_files: tuple[tuple[str, str], ...]
+
+
+_TF_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+KERAS_DATASETS: Mapping[str, KerasDatasetInfo] = MappingProxyType(
+    {
+        "mnist": KerasDatasetInfo(
+            "mnist", "MNIST handwritten digits", DIGIT_CLASSES, (28, 28, 1),
+            (("mnist.npz", _TF_DATASETS + "mnist.npz"),),
+        ),
+        "fashion_mnist": KerasDatasetInfo(
+            "fashion_mnist",
+            "Fashion-MNIST clothing",
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            (28, 28, 1),
+            tuple(
+                (f"fashion-mnist/{f}", _TF_DATASETS + f)
+                for f in ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+                          "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+            ),
+        ),
+        "cifar10": KerasDatasetInfo(
+            "cifar10",
+            "CIFAR-10 small photos",
+            ("airplane", "automobile", "bird", "cat", "deer",
+             "dog", "frog", "horse", "ship", "truck"),
+            (32, 32, 3),
+            # keras.datasets.cifar10 stores the .tar.gz under this odd name, then extracts it
+            (("cifar-10-batches-py-target_archive", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),),
+        ),
+    }
+)
+
+
+def keras_cache_dir(subdir: str = "datasets") -> str:
+    """The folder where Keras looks for (and downloads) files: ``datasets`` or ``models`` (weights).
+
+    That is ``$KERAS_HOME/<subdir>`` (default ``~/.keras/<subdir>``) as Keras read it at import,
+    or ``/tmp/.keras/<subdir>`` when that home is not writable (Keras's own fallback).
+    """
+    try:
+        from keras.src.backend.config import keras_home  # what Keras really uses
+        home = keras_home()
+    except ImportError:  # private path moved: same rule as Keras documents
+        home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    home = os.path.expanduser(home)
+    if not os.access(home, os.W_OK):
+        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return os.path.join(home, subdir)
+
+
+def load_keras_dataset(name: str, *, split: str = "test") -> ImageDataset:
+    """Load one split of a keras.datasets dataset (downloaded once, then read from the cache).
+
+    Args:
+        name: a key of ``KERAS_DATASETS``: 'mnist', 'fashion_mnist' or 'cifar10'.
+        split: 'test' (10,000 images) or 'train' (60,000 or 50,000; as float32 up to 600 MB).
+
+    Returns:
+        ImageDataset named f'{name}_{split}', x_nhwc float32 in [0, 1].
+
+    Raises:
+        ValueError: unknown name or split.
+        DatasetUnavailableError: the download failed (usually: no network).
+    """
+    if name not in KERAS_DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(KERAS_DATASETS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    info = KERAS_DATASETS[name]
+    import keras  # lazy: importing Keras takes seconds
+
+    try:
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+    except Exception as err:  # get_file turns URLError into a bare Exception; hash/tar errors too
+        cache = keras_cache_dir()
+        files = "; ".join(f"{url} -> {os.path.join(cache, rel)}" for rel, url in info.cache_files)
+        raise DatasetUnavailableError(
+            f"The {info.title} dataset ('{name}') could not be downloaded. This looks like no "
+            f"network connection. To use it offline, place the file(s) in the Keras cache folder "
+            f"{cache} ({files}). The bundled MNIST sample works offline. (Cause: {err})"
+        ) from err
+    x_nhw_c, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    x_nhwc = x_nhw_c.reshape((len(x_nhw_c),) + info.image_shape).astype(np.float32) / 255.0
+    return ImageDataset(
+        x_nhwc=x_nhwc, y=np.asarray(y).reshape(-1).astype(np.int64),
+        class_names=info.class_names, name=f"{name}_{split}",
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Synthetic shapes
+# ----------------------------------------------------------------------------------------------
+
+SHAPE_CLASSES = ("circle", "square", "triangle")
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Vectorised HSV -> RGB; all inputs (N,) in [0, 1]; returns (N, 3)."""
+    i = np.floor(h * 6.0).astype(np.int64) % 6
+    f = h * 6.0 - np.floor(h * 6.0)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    table = np.stack(
+        [np.stack(c, axis=-1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))]
+    )  # (6, N, 3)
+    return table[i, np.arange(len(h))]
+
+
+def make_shapes(n: int, *, size: int = 64, seed: int = 0) -> ImageDataset:
+    """A synthetic dataset: one coloured circle, square or triangle per image on a noisy background.
+
+    Classes are balanced (counts differ by at most 1). Each shape's bounding square has a side of
+    25-60% of the image, lies fully inside it, and is filled with one saturated colour
+    (saturation and value >= 0.75) whose hue is opposite the background's; the background is a
+    dull colour (saturation <= 0.45) plus gaussian noise (sigma 0.02-0.06), clipped to [0, 1].
+    Triangles point up. Deterministic for a given seed.
+
+    Args:
+        n: number of images (>= 1).
+        size: image side in pixels (>= 16).
+        seed: random seed.
+
+    Returns:
+        ImageDataset 'shapes', x_nhwc float32 (n, size, size, 3), boxes (n, 4) tight around the
+        object's pixels as (x0, y0, x1, y1), x1/y1 exclusive.
+
+    Example:
+        >>> make_shapes(6, size=32).y.tolist()
+        [0, 2, 2, 1, 0, 1]
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if size < 16:
+        raise ValueError(f"size must be >= 16 pixels, got {size}")
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % len(SHAPE_CLASSES)).astype(np.int64)
+    side = rng.uniform(0.25, 0.6, n) * size
+    x0 = rng.uniform(0.0, size - side)
+    y0 = rng.uniform(0.0, size - side)
+    hue = rng.uniform(0.0, 1.0, n)
+    colour = _hsv_to_rgb(hue, rng.uniform(0.75, 1.0, n), rng.uniform(0.75, 1.0, n))
+    background = _hsv_to_rgb(
+        (hue + rng.uniform(0.35, 0.65, n)) % 1.0, rng.uniform(0.0, 0.45, n), rng.uniform(0.1, 0.6, n)
+    )
+    sigma = rng.uniform(0.02, 0.06, n).astype(np.float32)
+    noise_nhwc = rng.standard_normal((n, size, size, 3), dtype=np.float32)
+
+    # Pixel centres, broadcast against per-image parameters of shape (n, 1, 1).
+    py = np.arange(size, dtype=np.float32)[None, :, None] + 0.5
+    px = np.arange(size, dtype=np.float32)[None, None, :] + 0.5
+    s, left, top = (v.astype(np.float32)[:, None, None] for v in (side, x0, y0))
+    cx, cy = left + s / 2, top + s / 2
+    circle = (px - cx) ** 2 + (py - cy) ** 2 <= (s / 2) ** 2
+    square = (px >= left) & (px < left + s) & (py >= top) & (py < top + s)
+    triangle = (py >= top) & (py < top + s) & (np.abs(px - cx) <= (py - top) / 2)  # apex up
+    kind = y[:, None, None]
+    mask_nhw = np.where(kind == 0, circle, np.where(kind == 1, square, triangle))
+
+    x_nhwc = noise_nhwc  # built in place: background + sigma * noise, then the shape on top
+    x_nhwc *= sigma[:, None, None, None]
+    x_nhwc += background[:, None, None, :].astype(np.float32)
+    np.clip(x_nhwc, 0.0, 1.0, out=x_nhwc)
+    np.copyto(x_nhwc, colour[:, None, None, :].astype(np.float32), where=mask_nhw[..., None])
+
+    cols, rows = mask_nhw.any(axis=1), mask_nhw.any(axis=2)  # (n, W), (n, H)
+    boxes = np.stack(
+        [cols.argmax(1), rows.argmax(1), size - cols[:, ::-1].argmax(1), size - rows[:, ::-1].argmax(1)], axis=1
+    ).astype(np.int64)
+    return ImageDataset(x_nhwc=x_nhwc, y=y, class_names=SHAPE_CLASSES, name="shapes", boxes=boxes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading user images
+# ----------------------------------------------------------------------------------------------
+
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest image (width x height) load_image decodes: 40 MP, e.g. 7300x5480, ~120 MB as RGB.
+
+Checked from the file header before any pixel is decoded, so a small file that declares a
+huge size (a decompression bomb) is refused cheaply. Phone photos (12-50 MP) fit or come close;
+larger ones should be downscaled before upload.
+"""
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _read_source(source: ImageSource, name: str | None) -> tuple[bytes, str]:
+    """The bytes of a path, bytes-like or binary file-like, and a name for messages."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            return path.read_bytes(), name or path.name
+        except OSError as err:
+            raise ImageLoadError(f"{name or path} could not be read: {err.strerror or err}.") from err
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), name or "the image"
+    label = name or getattr(source, "name", None) or "the image"
+    if hasattr(source, "getvalue"):  # io.BytesIO, Streamlit's UploadedFile
+        return bytes(source.getvalue()), str(label)
+    if hasattr(source, "read"):
+        return bytes(source.read()), str(label)
+    raise TypeError(f"source must be a path, bytes or a binary file-like object, got {type(source).__name__}")
+
+
+def _too_large(name: str, width: int, height: int, max_pixels: int) -> ImageLoadError:
+    return ImageLoadError(
+        f"{name} is {width}x{height} pixels ({width * height / 1e6:.3g} megapixels); the limit is "
+        f"{max_pixels / 1e6:.3g} megapixels. Downscale it (for example to 4000x3000) and upload it again."
+    )
+
+
+def _composite_on_white(colour_alpha_hwc: np.ndarray) -> np.ndarray:
+    """Blend (H, W, C+1) uint8 colour+alpha onto a white background; returns (H, W, C) uint8."""
+    colour = colour_alpha_hwc[..., :-1].astype(np.float32)
+    alpha = colour_alpha_hwc[..., -1:].astype(np.float32) / 255.0
+    return np.rint(colour * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+
+
+def _stretch_to_uint8(values_hw: np.ndarray, full_scale: float) -> np.ndarray:
+    """Map the image's own min..max to 0..255 (constant image: value / full_scale)."""
+    values = values_hw.astype(np.float64)
+    finite = np.isfinite(values)
+    values = np.where(finite, values, 0.0)
+    lo, hi = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 0.0)
+    if hi > lo:
+        scaled = (values - lo) / (hi - lo) * 255.0
+    else:
+        scaled = values / full_scale * 255.0
+    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+
+
+def _to_uint8_array(image: Image.Image) -> np.ndarray:
+    """Decoded Pillow image of any mode -> uint8 (H, W, 3) RGB or (H, W, 1) grayscale."""
+    mode = image.mode
+    if mode in ("1", "L"):
+        return np.asarray(image.convert("L"))[..., None]
+    if mode in ("LA", "La"):
+        return _composite_on_white(np.asarray(image.convert("LA")))
+    if mode in _SIXTEEN_BIT_MODES:
+        full_scale = 1.0 if mode == "F" else 65535.0
+        return _stretch_to_uint8(np.asarray(image), full_scale)[..., None]
+    if mode in ("P", "PA"):
+        if mode == "PA" or "transparency" in image.info:
+            rgb_hwc = _composite_on_white(np.asarray(image.convert("RGBA")))
+        else:
+            rgb_hwc = np.asarray(image.convert("RGB"))
+        if (rgb_hwc[..., 0] == rgb_hwc[..., 1]).all() and (rgb_hwc[..., 1] == rgb_hwc[..., 2]).all():
+            return np.ascontiguousarray(rgb_hwc[..., :1])  # all-grey palette: a grayscale image
+        return rgb_hwc
+    if mode in ("RGBA", "RGBa"):
+        return _composite_on_white(np.asarray(image.convert("RGBA")))
+    return np.asarray(image.convert("RGB"))  # RGB, RGBX, CMYK, YCbCr, HSV, ...
+
+
+def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> np.ndarray:
+    """Read an uploaded or local image into a uint8 array, safely.
+
+    Any format Pillow reads. Applies the EXIF orientation; takes the first frame of an animated
+    or multi-page file. Transparent pixels (RGBA, LA, palette transparency) are composited on
+    WHITE, as a photo or drawing would be shown. 16-bit and float images are stretched from their
+    own min..max to 0..255. Palette images whose colours are all grey come back as grayscale.
+
+    Args:
+        source: a path, bytes, or a binary file-like object (e.g. Streamlit's UploadedFile).
+        max_pixels: largest width x height accepted, checked from the header before decoding.
+        name: the file's name, used in error messages (default: taken from the source).
+
+    Returns:
+        uint8 (H, W, 3) RGB, or (H, W, 1) for grayscale images.
+
+    Raises:
+        ImageLoadError: empty, not an image, truncated or damaged, or too large.
+
+    Example:
+        >>> load_image(uploaded_file, name=uploaded_file.name).shape
+        (480, 640, 3)
+    """
+    data, name = _read_source(source, name)
+    if not data:
+        raise ImageLoadError(f"{name} is empty (0 bytes). Choose the file again or pick another image.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))  # reads the header only
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            # Pillow's own guard fired in the header read, before our check could see the size
+            pillow_limit = (Image.MAX_IMAGE_PIXELS or 0) * (2 if isinstance(err, Image.DecompressionBombError) else 1)
+            raise ImageLoadError(
+                f"{name} is larger than {pillow_limit / 1e6:.3g} megapixels, refused as a possible "
+                f"decompression bomb; the limit is {min(max_pixels, pillow_limit) / 1e6:.3g} megapixels. "
+                f"Downscale it (for example to 4000x3000) and upload it again."
+            ) from err
+        except UnidentifiedImageError as err:
+            head = data[:512]
+            looks_text = all(b in b"\t\n\r" or 32 <= b < 127 or b >= 128 for b in head)
+            what = "it looks like a text file" if looks_text else "its contents are not a known image format"
+            raise ImageLoadError(
+                f"{name} is not an image ConvLens can read: {what}. Upload a PNG, JPEG, GIF, BMP, "
+                f"TIFF or WebP file."
+            ) from err
+        width, height = image.size
+        if width * height > max_pixels:
+            raise _too_large(name, width, height, max_pixels)
+        try:
+            image.seek(0)  # first frame of an animation or multi-page TIFF
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as err:
+            raise ImageLoadError(
+                f"{name} could not be decoded: the file looks truncated or damaged ({err}). "
+                f"Save or download it again and retry."
+            ) from err
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - malformed EXIF must not reject a readable image; keep it unrotated
+        pass
+    try:
+        return _to_uint8_array(image)
+    except ValueError as err:  # a colour mode Pillow cannot convert to RGB
+        raise ImageLoadError(f"{name} uses colour mode {image.mode}, which ConvLens cannot convert ({err}).") from err
+
+
+# ----------------------------------------------------------------------------------------------
+# Preprocessing
+# ----------------------------------------------------------------------------------------------
+
+PREPROCESS_MODES: Mapping[str, str] = MappingProxyType(
+    {
+        "unit": "x / 255 -> [0, 1] (ConvLens's bundled models)",
+        "symmetric": "x / 127.5 - 1 -> [-1, 1] (MobileNetV2, Keras 'tf' mode)",
+        "caffe": "RGB -> BGR minus the ImageNet mean, no scaling (VGG16, ResNet50)",
+        "torch": "(x / 255 - ImageNet mean) / ImageNet std (Keras 'torch' mode, e.g. DenseNet)",
+        "raw": "0..255 as float (EfficientNet, ConvNeXt: they rescale inside the model)",
+    }
+)
+"""Value ranges a model may expect, name -> one-line description (for a selectbox's help)."""
+
+_CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+_TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def _check_mode(mode: str, channels: int) -> None:
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(PREPROCESS_MODES)}")
+    if mode in ("caffe", "torch") and channels != 3:
+        raise ValueError(f"mode {mode!r} uses ImageNet RGB statistics and needs 3 channels, got {channels}")
+
+
+def _to_model_range(image_hwc: np.ndarray, mode: str) -> np.ndarray:
+    """uint8-valued HxWxC -> float32 in the model's range."""
+    x = image_hwc.astype(np.float32)
+    if mode == "unit":
+        return x / 255.0
+    if mode == "symmetric":
+        return x / 127.5 - 1.0
+    if mode == "caffe":
+        return x[..., ::-1] - _CAFFE_MEAN_BGR
+    if mode == "torch":
+        return (x / 255.0 - _TORCH_MEAN_RGB) / _TORCH_STD_RGB
+    return x  # raw
+
+
+def deprocess(image_hwc: np.ndarray, mode: str) -> np.ndarray:
+    """Map an image from a model's value range back to uint8 for display (inverse of preprocess).
+
+    Args:
+        image_hwc: float HxWxC in the range of ``mode``.
+        mode: a key of ``PREPROCESS_MODES``.
+
+    Returns:
+        uint8 HxWxC (RGB order for 'caffe'), rounded and clipped to 0..255.
+    """
+    x = np.asarray(image_hwc, dtype=np.float32)
+    _check_mode(mode, x.shape[-1])
+    if mode == "unit":
+        x = x * 255.0
+    elif mode == "symmetric":
+        x = (x + 1.0) * 127.5
+    elif mode == "caffe":
+        x = (x + _CAFFE_MEAN_BGR)[..., ::-1]
+    elif mode == "torch":
+        x = (x * _TORCH_STD_RGB + _TORCH_MEAN_RGB) * 255.0
+    return np.rint(np.clip(x, 0.0, 255.0)).astype(np.uint8)
+
+
+@dataclass(frozen=True, eq=False)
+class Preprocessed:
+    """An image ready for a model, with what was done to it.
+
+    Attributes:
+        image_hwc: float32 HxWxC in the model's value range.
+        display_hwc: uint8 HxWxC, the same pixels before the value mapping (for overlays).
+        notes: human-readable notices of each change made, in order.
+    """
+
+    image_hwc: np.ndarray
+    display_hwc: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+def _border_colour(image_hwc: np.ndarray) -> np.ndarray:
+    """Median colour (C,) of the outermost ring of pixels."""
+    ring = np.concatenate([image_hwc[0], image_hwc[-1], image_hwc[:, 0], image_hwc[:, -1]])
+    return np.median(ring, axis=0).astype(np.uint8)
+
+
+def _pad_to_aspect(image_hwc: np.ndarray, target_h: int, target_w: int) -> np.ndarray:
+    """Pad equally on both sides with the border colour to the aspect ratio target_w / target_h."""
+    h, w, c = image_hwc.shape
+    if w * target_h < h * target_w:  # too narrow
+        new_h, new_w = h, max(w, round(h * target_w / target_h))
+    else:
+        new_h, new_w = max(h, round(w * target_h / target_w)), w
+    if (new_h, new_w) == (h, w):
+        return image_hwc
+    canvas = np.empty((new_h, new_w, c), dtype=np.uint8)
+    canvas[:] = _border_colour(image_hwc)
+    top, left = (new_h - h) // 2, (new_w - w) // 2
+    canvas[top:top + h, left:left + w] = image_hwc
+    return canvas
+
+
+def _resize(image_hwc: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pillow resize; bilinear (antialiased when shrinking, with a fast box pre-reduction)."""
+    c = image_hwc.shape[-1]
+    pil = Image.fromarray(image_hwc[..., 0] if c == 1 else image_hwc)
+    out = np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0))
+    return out[..., None] if c == 1 else out
+
+
+def preprocess(
+    image_hwc_uint8: np.ndarray,
+    *,
+    size: tuple[int | None, int | None],
+    channels: int,
+    mode: str = "unit",
+    invert: bool = False,
+    keep_aspect: bool = False,
+) -> Preprocessed:
+    """Resize, convert channels, optionally invert, and map an image into a model's value range.
+
+    Args:
+        image_hwc_uint8: uint8 (H, W, 1 or 3) or (H, W), e.g. from ``load_image``.
+        size: target (height, width), as in a Keras input shape; None keeps the image's own.
+        channels: the model's channels, 1 (luminance, Pillow's 'L') or 3 (grey replicated).
+        mode: a key of ``PREPROCESS_MODES``.
+        invert: 255 - value, e.g. for a dark-on-light digit photo fed to an MNIST model.
+        keep_aspect: pad with the border colour to the target's aspect ratio (square for a
+            square input) before resizing, instead of stretching.
+
+    Returns:
+        Preprocessed with image_hwc float32 (height, width, channels) and display_hwc uint8.
+
+    Example:
+        >>> p = preprocess(load_image("seven.jpg"), size=(28, 28), channels=1, invert=True)
+        >>> p.image_hwc.shape, p.notes[0]
+        ((28, 28, 1), 'converted colour image to grayscale for a 1-channel model')
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    _check_mode(mode, channels)
+    image_hwc = np.asarray(image_hwc_uint8)
+    if image_hwc.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (use load_image), got {image_hwc.dtype}")
+    if image_hwc.ndim == 2:
+        image_hwc = image_hwc[..., None]
+    if image_hwc.ndim != 3 or image_hwc.shape[-1] not in (1, 3):
+        raise ValueError(f"image must be HxW, HxWx1 or HxWx3, got shape {image_hwc.shape}")
+    notes: list[str] = []
+
+    if channels == 1 and image_hwc.shape[-1] == 3:
+        image_hwc = np.asarray(Image.fromarray(image_hwc).convert("L"))[..., None]
+        notes.append("converted colour image to grayscale for a 1-channel model")
+
+    h, w = image_hwc.shape[:2]
+    target_h, target_w = size[0] or h, size[1] or w
+    if keep_aspect and size[0] and size[1]:
+        padded = _pad_to_aspect(image_hwc, target_h, target_w)
+        if padded.shape != image_hwc.shape:
+            notes.append(
+                f"padded {w}x{h} to {padded.shape[1]}x{padded.shape[0]} with the border colour to keep the aspect ratio"
+            )
+            image_hwc = padded
+    ph, pw = image_hwc.shape[:2]
+    if (ph, pw) != (target_h, target_w):
+        image_hwc = _resize(image_hwc, target_h, target_w)
+        notes.append(f"resized {pw}x{ph} to {target_w}x{target_h}")
+
+    if channels == 3 and image_hwc.shape[-1] == 1:
+        image_hwc = np.repeat(image_hwc, 3, axis=-1)
+        notes.append("repeated the grayscale channel to make RGB for a 3-channel model")
+
+    if invert:
+        image_hwc = 255 - image_hwc
+        notes.append("inverted: dark digit on light background made light on dark, like MNIST")
+
+    display_hwc = np.ascontiguousarray(image_hwc, dtype=np.uint8)
+    return Preprocessed(image_hwc=_to_model_range(display_hwc, mode), display_hwc=display_hwc, notes=tuple(notes))
+
+
+def looks_inverted(image_uint8: np.ndarray) -> bool:
+    """Whether an image looks like a dark object on a light background (a digit photo, not MNIST).
+
+    True when the mean of the outer border (1/8 of the shorter side wide) is brighter than the
+    mean of the central half by more than one grey level. Pages use it to suggest ``invert=True``.
+
+    Args:
+        image_uint8: uint8 (H, W), (H, W, 1) or (H, W, 3).
+
+    Returns:
+        True for a dark-on-light image.
+    """
+    gray_hw = np.asarray(image_uint8, dtype=np.float32)
+    if gray_hw.ndim == 3:
+        gray_hw = gray_hw.mean(axis=-1)
+    h, w = gray_hw.shape
+    b = max(1, min(h, w) // 8)
+    border = np.concatenate(
+        [gray_hw[:b].ravel(), gray_hw[-b:].ravel(), gray_hw[b:-b, :b].ravel(), gray_hw[b:-b, -b:].ravel()]
+    )
+    centre = gray_hw[h // 4: h - h // 4, w // 4: w - w // 4]
+    return bool(border.mean() > centre.mean() + 1.0)
