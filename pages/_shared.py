@@ -126,3 +126,14 @@ def sidebar(loaded: models.LoadedModel) -> None:
     spec = loaded.spec
     size = f"{spec.height or 'any'}×{spec.width or 'any'}×{spec.channels}"
     st.sidebar.markdown(f"**Working model**  \n{loaded.label}  \n`{size}` · {len(loaded.class_names)} classes")
+
+
+def keep(key: str, default) -> None:
+    """Let a widget's value survive page switches (Streamlit drops the state of widgets not shown).
+
+    Call before creating the widget with ``key=key`` and without a ``value``/``index`` argument.
+    """
+    store = f"_kept.{key}"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(store, default)
+    st.session_state[store] = st.session_state[key]

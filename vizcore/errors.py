@@ -40,3 +40,15 @@ class DatasetUnavailableError(ConvLensError):
 
 class ImageLoadError(ConvLensError):
     """An uploaded image could not be read, or is too large to read safely."""
+
+
+class ModelBuildError(ConvLensError, ValueError):
+    """A layer list that cannot be built into a model, or a spec that cannot be read back."""
+
+
+class ArchiveError(ConvLensError):
+    """An uploaded ZIP of images could not be used as a dataset (not a ZIP, unsafe, too big, too few classes)."""
+
+
+class TrainingError(ConvLensError):
+    """Training cannot start or cannot go on: data that does not fit the model, settings that cannot work."""
