@@ -16,12 +16,15 @@ from vizcore import models
 from vizcore.errors import ConvLensError
 
 WORKING = "working_model"
-UPLOADS = "uploaded_models"
+SESSION_MODELS = "session_models"  # key -> LoadedModel: uploaded, built or trained in this session
+MAX_SESSION_MODELS = 4
+SESSION_KINDS = ("upload", "built", "trained")
 
 
 @dataclass(frozen=True)
 class Choice:
-    """Which model is the working model: kind is bundled, preset, app or upload."""
+    """Which model is the working model: kind is bundled, preset, app, or a session kind
+    (upload, built, trained) whose model lives in this session's state."""
 
     kind: str
     name: str
@@ -38,7 +41,7 @@ def default_choice() -> Choice:
 def init_state() -> None:
     """Initialise session state once per session."""
     st.session_state.setdefault(WORKING, default_choice())
-    st.session_state.setdefault(UPLOADS, {})
+    st.session_state.setdefault(SESSION_MODELS, {})
 
 
 @st.cache_resource(show_spinner="Loading the bundled model…")
@@ -64,8 +67,8 @@ def open_choice(choice: Choice) -> models.LoadedModel:
         return _preset(choice.name)
     if choice.kind == "app":
         return _application(choice.name, choice.weights)
-    if choice.kind == "upload" and choice.name in st.session_state.get(UPLOADS, {}):
-        return st.session_state[UPLOADS][choice.name]
+    if choice.kind in SESSION_KINDS and choice.name in st.session_state.get(SESSION_MODELS, {}):
+        return st.session_state[SESSION_MODELS][choice.name]
     raise KeyError(f"No model for {choice}")
 
 
@@ -73,14 +76,24 @@ def set_working(choice: Choice) -> None:
     st.session_state[WORKING] = choice
 
 
+def add_session_model(kind: str, loaded: models.LoadedModel) -> Choice:
+    """Keep a model in this session only (bounded: the oldest ones that are not working go)."""
+    store = st.session_state[SESSION_MODELS]
+    store[loaded.key] = loaded
+    working = st.session_state.get(WORKING)
+    for key in list(store)[:-MAX_SESSION_MODELS]:
+        if working is None or key != working.name:
+            del store[key]
+    return Choice(kind, loaded.key)
+
+
 def add_upload(data: bytes, filename: str) -> Choice:
     """Load an uploaded file into this session and return its choice (raises ModelLoadError)."""
     key = "upload:" + hashlib.sha1(data).hexdigest()[:12]
-    uploads = st.session_state[UPLOADS]
-    if key not in uploads:
-        uploads.clear()  # one uploaded model per session keeps memory bounded
-        uploads[key] = models.open_upload(data, filename, key)
-    return Choice("upload", key)
+    store = st.session_state[SESSION_MODELS]
+    if key in store:
+        return Choice("upload", key)
+    return add_session_model("upload", models.open_upload(data, filename, key))
 
 
 def working_model() -> models.LoadedModel:

@@ -13,12 +13,18 @@ st.caption(
     "model, build a preset, upload your own `.keras` / `.h5` file, or take a `keras.applications` network."
 )
 
-SOURCES = {"bundled": "Bundled (trained)", "preset": "Preset (untrained)", "upload": "Upload a file", "app": "keras.applications"}
+SOURCES = {
+    "bundled": "Bundled (trained)",
+    "preset": "Preset (untrained)",
+    "upload": "Upload a file",
+    "app": "keras.applications",
+    "session": "Built or trained here",
+}
 current = st.session_state[_shared.WORKING]
 source = st.radio(
     "Source",
     list(SOURCES),
-    index=list(SOURCES).index(current.kind),
+    index=list(SOURCES).index("session" if current.kind in ("built", "trained") else current.kind),
     format_func=SOURCES.get,
     horizontal=True,
     key="model.source",
@@ -89,6 +95,21 @@ elif source == "app":
     if offered and st.button(f"Build {offered} untrained instead", key="model.app_untrained"):
         _shared.set_working(_shared.Choice("app", offered, None))
         del st.session_state["model.offer_untrained"]
+
+elif source == "session":
+    own = {k: m for k, m in st.session_state[_shared.SESSION_MODELS].items() if not k.startswith("upload:")}
+    if not own:
+        st.caption("Models you build on the Builder page or train on the Training page appear here.")
+    else:
+        keys = list(own)
+        key = st.selectbox(
+            "Model",
+            keys,
+            index=keys.index(current.name) if current.name in keys else len(keys) - 1,
+            format_func=lambda k: own[k].label,
+            key="model.session",
+        )
+        _shared.set_working(_shared.Choice("trained" if key.startswith("trained:") else "built", key))
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)

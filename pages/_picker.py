@@ -1,0 +1,132 @@
+"""The input picker shared by the explorer pages: bundled data, an uploaded image, or a drawing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from pages import _shared
+from vizcore import data, models
+from vizcore.errors import ImageLoadError
+
+DATASETS = {"mnist_sample": "MNIST digits (bundled)", "shapes": "Shapes (generated)"}
+
+
+@dataclass(frozen=True, eq=False)
+class Picked:
+    """One input, ready for the working model."""
+
+    image_hwc: np.ndarray  # float32, the model's input range
+    display_hwc: np.ndarray  # uint8, as the model sees it
+    key: str  # identifies source + preprocessing, for caches and links
+    label: str
+    true_class: int | None = None
+    box: tuple[int, int, int, int] | None = None  # the object's box in display pixels (shapes)
+    notes: tuple[str, ...] = ()
+
+
+@st.cache_resource(show_spinner=False)
+def dataset(name: str) -> data.ImageDataset:
+    """Bundled datasets for picking (read-only arrays, shared by every session)."""
+    if name == "mnist_sample":
+        return data.load_mnist_sample()
+    return data.make_shapes(300, seed=7)
+
+
+def _default_dataset(spec: models.InputSpec) -> str:
+    return "mnist_sample" if spec.channels == 1 else "shapes"
+
+
+def _prepare(image_uint8: np.ndarray, loaded: models.LoadedModel, *, invert: bool = False) -> data.Preprocessed:
+    spec = loaded.spec
+    size = (spec.height or image_uint8.shape[0], spec.width or image_uint8.shape[1])
+    return data.preprocess(image_uint8, size=size, channels=spec.channels, mode=loaded.preprocess, invert=invert)
+
+
+def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
+    spec = loaded.spec
+    names = list(DATASETS)
+    _shared.keep("input.dataset", _default_dataset(spec))
+    name = st.selectbox("Dataset", names, format_func=DATASETS.get, key="input.dataset")
+    ds = dataset(name)
+    cols = st.columns(2)
+    _shared.keep("input.class", 0)
+    cls = cols[0].selectbox("Class", range(ds.num_classes), format_func=lambda c: ds.class_names[c], key="input.class")
+    indices = np.flatnonzero(ds.y == cls)
+    _shared.keep("input.index", 0)
+    if st.session_state["input.index"] >= len(indices):
+        st.session_state["input.index"] = 0
+    pos = cols[1].number_input(f"Example (of {len(indices)})", 0, len(indices) - 1, step=1, key="input.index")
+    i = int(indices[int(pos)])
+    image_uint8 = np.rint(ds.x_nhwc[i] * 255).astype(np.uint8)
+    prepared = _prepare(image_uint8, loaded)
+    box = None
+    if ds.boxes is not None:
+        sy = prepared.display_hwc.shape[0] / image_uint8.shape[0]
+        sx = prepared.display_hwc.shape[1] / image_uint8.shape[1]
+        x0, y0, x1, y1 = ds.boxes[i]
+        box = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
+    return Picked(
+        prepared.image_hwc, prepared.display_hwc, f"{name}:{i}", f"{DATASETS[name]} #{i} (true class {ds.class_names[cls]})",
+        true_class=int(cls) if ds.class_names == loaded.class_names else None, box=box, notes=prepared.notes,
+    )
+
+
+def _from_upload(loaded: models.LoadedModel) -> Picked | None:
+    upload = st.file_uploader("An image (PNG, JPEG, GIF, BMP, TIFF, WebP…)", key="input.upload")
+    if upload is not None:
+        raw = upload.getvalue()
+        try:
+            image = data.load_image(raw, name=upload.name)
+            st.session_state["input.uploaded"] = (hashlib.sha1(raw).hexdigest()[:12], upload.name, image)
+        except ImageLoadError as err:
+            st.error(str(err), icon="🖼️")
+    if "input.uploaded" not in st.session_state:
+        st.caption("Upload an image to explain it.")
+        return None
+    digest, filename, image = st.session_state["input.uploaded"]
+    invert = False
+    if loaded.spec.channels == 1:
+        _shared.keep("input.invert", data.looks_inverted(image))
+        invert = st.checkbox("Invert (dark ink on light paper → light on dark, like MNIST)", key="input.invert")
+    prepared = _prepare(image, loaded, invert=invert)
+    return Picked(prepared.image_hwc, prepared.display_hwc, f"upload:{digest}:{int(invert)}", filename, notes=prepared.notes)
+
+
+def _from_drawing(loaded: models.LoadedModel) -> Picked | None:
+    from pages import _canvas
+    from vizcore import canvas
+
+    st.caption("Draw a digit with the mouse (or a finger), large and centred.")
+    rgba = _canvas.draw(key="input.canvas")
+    if rgba is None or canvas.canvas_is_empty(rgba):
+        return None
+    digit = canvas.canvas_to_image(rgba)
+    prepared = _prepare(digit, loaded)
+    digest = hashlib.sha1(digit.tobytes()).hexdigest()[:12]
+    return Picked(prepared.image_hwc, prepared.display_hwc, f"drawing:{digest}", "your drawing", notes=prepared.notes)
+
+
+def input_picker(loaded: models.LoadedModel) -> Picked | None:
+    """Widgets to choose the input; returns it preprocessed for the working model (or None yet)."""
+    spec = loaded.spec
+    sources = {"data": "Bundled data", "upload": "Upload an image"}
+    if spec.channels == 1 and (spec.height or 28) <= 64:
+        sources["draw"] = "Draw"
+    _shared.keep("input.source", "data")
+    if st.session_state["input.source"] not in sources:
+        st.session_state["input.source"] = "data"
+    source = st.radio("Input", list(sources), format_func=sources.get, horizontal=True, key="input.source")
+    if source == "data":
+        picked = _from_dataset(loaded)
+    elif source == "upload":
+        picked = _from_upload(loaded)
+    else:
+        picked = _from_drawing(loaded)
+    if picked is not None:
+        for note in picked.notes:
+            st.caption(f"ℹ️ {note}")
+    return picked
