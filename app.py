@@ -10,5 +10,6 @@ st.set_page_config(page_title="ConvLens", page_icon="🔬", layout="wide")
 st.navigation(
     [
         st.Page("pages/model.py", title="Model", icon="🧠", default=True),
+        st.Page("pages/kernels.py", title="Kernels", icon="🧩"),
     ]
 ).run()

@@ -150,3 +150,23 @@ def keep(key: str, default) -> None:
     if key not in st.session_state:
         st.session_state[key] = st.session_state.get(store, default)
     st.session_state[store] = st.session_state[key]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layer_kernel(_model, key: str, layer: str):
+    """One conv layer's kernel (cached per model key and layer)."""
+    from vizcore import kernels
+
+    return kernels.layer_kernel(_model, layer)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def global_kernel_bound(_model, key: str) -> float:
+    from vizcore import kernels
+
+    return kernels.global_kernel_bound(_model)
+
+
+def kernel_snapshot_picker(loaded: models.LoadedModel, lk, *, key: str):
+    """For a model trained in this session: an epoch slider over its recorded kernels (or None)."""
+    return None
