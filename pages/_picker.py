@@ -50,10 +50,15 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     spec = loaded.spec
     names = list(DATASETS)
     _shared.keep("input.dataset", _default_dataset(spec))
+    if st.session_state.get("input.for_model") != loaded.key:  # a new model: its own kind of data
+        st.session_state["input.dataset"] = _default_dataset(spec)
+        st.session_state["input.for_model"] = loaded.key
     name = st.selectbox("Dataset", names, format_func=DATASETS.get, key="input.dataset")
     ds = dataset(name)
     cols = st.columns(2)
     _shared.keep("input.class", 0)
+    if st.session_state["input.class"] >= ds.num_classes:
+        st.session_state["input.class"] = 0
     cls = cols[0].selectbox("Class", range(ds.num_classes), format_func=lambda c: ds.class_names[c], key="input.class")
     indices = np.flatnonzero(ds.y == cls)
     _shared.keep("input.index", 0)

@@ -170,3 +170,45 @@ def global_kernel_bound(_model, key: str) -> float:
 def kernel_snapshot_picker(loaded: models.LoadedModel, lk, *, key: str):
     """For a model trained in this session: an epoch slider over its recorded kernels (or None)."""
     return None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def probabilities(_model, key: str, input_key: str, _image_hwc):
+    """Class probabilities of one input (cached per model and input)."""
+    from vizcore import attribution
+
+    return attribution.predict_scores(_model, _image_hwc)
+
+
+@st.cache_data(show_spinner="Computing every layer's feature maps…", max_entries=64)
+def activations(_model, key: str, input_key: str, _image_hwc):
+    """All layers' outputs for one input, in one forward pass (cached per model and input)."""
+    from vizcore import activations as acts
+
+    return acts.get_activations(_model, _image_hwc, acts.activation_layers(_model))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def activation_order(_model, key: str) -> tuple[str, ...]:
+    from vizcore import activations as acts
+
+    return tuple(acts.activation_layers(_model))
+
+
+def activation_snapshot_picker(loaded: models.LoadedModel, picked, acts: dict, *, key: str):
+    """For a model trained in this session: replay recorded feature maps (returns acts, label)."""
+    return acts, None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def detail_layers(_model, key: str) -> list[tuple[str, str]]:
+    from vizcore import convdetail
+
+    return convdetail.detail_layers(_model)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layer_output(_model, key: str, input_key: str, _image_hwc, layer: str):
+    from vizcore import activations as acts
+
+    return acts.get_activations(_model, _image_hwc, [layer])[layer]

@@ -416,3 +416,22 @@ def activation_detail(
         layer=path, channel=channel, y=y, x=x, function=name, fused=fused, input_value=value,
         output_value=float(_apply(fn, value)), feature_map_value=fm_value, curve_x=xs, curve_y=_apply(fn, xs),
     )
+
+
+def detail_layers(model: keras.Model) -> list[tuple[str, str]]:
+    """Layers this module can explain, in order, as ``(path, kind)``: kind 'conv', 'pool' or 'activation'.
+
+    Conv layers with a fused activation are listed once, as 'conv' (their detail ends with the
+    activation); separate activation layers as 'activation'.
+    """
+    out = []
+    for path, layer, _ in graph.iter_layers(model):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)) and not isinstance(
+            layer, keras.layers.Conv2DTranspose
+        ):
+            out.append((path, "conv"))
+        elif isinstance(layer, tuple(_POOLS)):
+            out.append((path, "pool"))
+        elif isinstance(layer, _ELEMENTWISE) and _standalone_name(layer) != "softmax":
+            out.append((path, "activation"))
+    return out

@@ -412,7 +412,10 @@ class LoadedModel:
 
 
 def _class_names(model: keras.Model, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Names for the model's classes; a single sigmoid unit is binary: two classes."""
     units = int(layer_table(model)[-1].output_shape[-1] or 1)
+    if units == 1 and head_type(model) == "sigmoid":
+        units = 2
     if names and len(names) == units:
         return tuple(names)
     return tuple(f"class {i}" for i in range(units))

@@ -1,0 +1,78 @@
+"""Activations page: every layer's feature maps for one input, from the image to the prediction."""
+
+import numpy as np
+import streamlit as st
+
+from pages import _picker, _shared
+from vizcore import activations, figures, render
+
+loaded = _shared.working_model()
+_shared.sidebar(loaded)
+st.title("🔥 Activations")
+st.caption("What each layer computes for one input: every feature map in one forward pass. Bright = strongly active.")
+
+left, right = st.columns([1, 2])
+with left:
+    picked = _picker.input_picker(loaded)
+if picked is None:
+    st.stop()
+with left:
+    st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, 168 // picked.display_hwc.shape[0])), caption=picked.label)
+    probs = _shared.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+    st.plotly_chart(figures.probabilities_figure(loaded.class_names, probs, highlight=picked.true_class), key="act.probs")
+
+acts = _shared.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
+order = _shared.activation_order(loaded.model, loaded.key)
+maps = [p for p in order if acts[p].ndim == 3]
+acts, snapshot_label = _shared.activation_snapshot_picker(loaded, picked, acts, key="act.epoch")
+if snapshot_label:
+    st.caption(snapshot_label)
+
+with right:
+    cols = st.columns(2)
+    scale = cols[0].radio("Scale", activations.SCALES, horizontal=True, key="act.scale",
+                          format_func={"map": "Per map", "layer": "Per layer", "global": "Global"}.get)
+    cmap = cols[1].selectbox("Colormap", ["viridis", "inferno", "gray", render.DIVERGING], key="act.cmap")
+    tab_overview, tab_layer = st.tabs(["Overview", "One layer"])
+
+with tab_overview:
+    ov = activations.overview(acts, order, input_display_hwc=picked.display_hwc, scale=scale, cmap=cmap, tile=40, max_maps=12)
+    st.image(ov.composite(gap=14), caption="Input → " + " → ".join(c.layer for c in ov.columns[1:])
+             + " (each column one layer; at most 12 maps shown per layer; vectors as cells)")
+    capped = [f"{c.layer} ({len(c.shown)} of {c.total})" for c in ov.columns[1:] if len(c.shown) < c.total]
+    if capped:
+        st.caption("Shown partially: " + ", ".join(capped) + ". Open a layer in the next tab to see all its maps.")
+
+with tab_layer:
+    if not maps:
+        st.info("This model has no layer with 2-D feature maps.")
+        st.stop()
+    _shared.keep("act.layer", maps[-1])
+    if st.session_state["act.layer"] not in maps:
+        st.session_state["act.layer"] = maps[-1]
+    layer = st.selectbox("Layer", maps, key="act.layer")
+    values = acts[layer]
+    bounds = activations.activation_bounds(acts, maps) if scale == "global" else None
+    grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56)
+    stats = activations.channel_stats(values, k=min(8, values.shape[-1]))
+    st.image(grid, caption=f"{layer}: {values.shape[-1]} maps of {values.shape[0]}×{values.shape[1]}, row by row")
+    st.download_button("Download grid (PNG)", render.to_png(grid), f"{layer.replace('/', '_')}_maps.png", "image/png", key="act.png")
+    dead = np.flatnonzero(stats.dead)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Sparsity", f"{stats.layer_sparsity:.0%}", help="Share of exact zeros in this layer's maps")
+    c2.metric("Dead maps", len(dead), help="Maps that are zero everywhere for this input")
+    c3.metric("Most active", ", ".join(map(str, stats.top[:4])))
+    if len(dead):
+        st.caption(f"Zero everywhere on this input: channels {', '.join(map(str, dead[:30]))}{' …' if len(dead) > 30 else ''}")
+    z1, z2 = st.columns(2)
+    with z1:
+        channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, int(stats.top[0]), key="act.channel")
+        st.plotly_chart(figures.matrix_figure(values[:, :, channel], f"{layer}, channel {channel} (values on hover)",
+                                              diverging=bool(values.min() < 0), height=380), key="act.zoom")
+    with z2:
+        st.plotly_chart(figures.bar_figure([str(i) for i in range(values.shape[-1])], stats.mean,
+                                           "Mean activation per channel (orange: dead)", flagged=stats.dead, y_title="mean"),
+                        key="act.means")
+        sparsity = activations.layer_sparsity({p: acts[p] for p in maps})
+        st.plotly_chart(figures.bar_figure(list(sparsity), list(sparsity.values()), "Sparsity per layer", y_title="share of zeros"),
+                        key="act.sparsity")

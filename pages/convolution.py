@@ -1,0 +1,100 @@
+"""Convolution page: one output number of a layer, taken apart step by step."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages import _picker, _shared
+from vizcore import convdetail, figures, render
+
+loaded = _shared.working_model()
+_shared.sidebar(loaded)
+st.title("🔍 Convolution, step by step")
+st.caption(
+    "Pick a layer, an output channel and a position: see the input patch the filter looks at, the filter's weights, "
+    "their products, the sum plus bias and the activation. The last number is the value in the feature map."
+)
+
+layers = _shared.detail_layers(loaded.model, loaded.key)
+if not layers:
+    st.error("This model has no convolution, pooling or activation layer to take apart.")
+    st.stop()
+kinds = dict(layers)
+left, right = st.columns([1, 2])
+with left:
+    picked = _picker.input_picker(loaded)
+if picked is None:
+    st.stop()
+with left:
+    st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, 140 // picked.display_hwc.shape[0])), caption=picked.label)
+
+acts = _shared.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
+with right:
+    paths = [p for p, _ in layers]
+    _shared.keep("conv.layer", paths[0])
+    if st.session_state["conv.layer"] not in paths:
+        st.session_state["conv.layer"] = paths[0]
+    layer = st.selectbox("Layer", paths, format_func=lambda p: f"{p} ({kinds[p]})", key="conv.layer")
+    out = acts.get(layer)
+    if out is None or out.ndim not in (1, 3):
+        out = _shared.layer_output(loaded.model, loaded.key, picked.key, picked.image_hwc, layer)
+    c1, c2, c3 = st.columns(3)
+    channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, 0, key="conv.channel")
+    y = c2.number_input("Row", 0, out.shape[0] - 1, out.shape[0] // 2, key="conv.y") if out.ndim == 3 else 0
+    x = c3.number_input("Column", 0, out.shape[1] - 1, out.shape[1] // 2, key="conv.x") if out.ndim == 3 else 0
+    if out.ndim == 3:
+        fig = figures.matrix_figure(out[:, :, channel], f"{layer}, channel {channel}: the output (marked: the position)",
+                                    diverging=bool(out.min() < 0), height=300)
+        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", marker=dict(symbol="square-open", size=14, color="#e8590c", line=dict(width=3)),
+                                 hoverinfo="skip", showlegend=False))
+        st.plotly_chart(fig, key="conv.map")
+
+kind = kinds[layer]
+args = (loaded.model, layer, picked.image_hwc, int(channel), int(y), int(x))
+if kind == "conv":
+    d = convdetail.conv_detail(*args)
+    kh, kw, n = d.kernel.shape
+    st.subheader(f"{d.layer_type} `{layer}`: output ({y}, {x}), channel {channel}")
+    st.caption(f"Kernel {kh}×{kw} over {n} input channel(s) · stride {d.strides} · padding '{d.padding}'"
+               + (f" (pad before: {d.pad_before})" if d.padding == "same" else "") + (f" · {d.note}" if d.note else ""))
+    per_channel = d.products.reshape(-1, n).sum(axis=0)
+    shown = 0
+    if n > 1:
+        shown = st.select_slider("Input channel to show", options=list(range(n)), value=int(np.argmax(np.abs(per_channel))),
+                                 format_func=lambda c: str(d.input_channels[c]), key="conv.in_channel")
+    m1, m2, m3 = st.columns(3)
+    m1.plotly_chart(figures.matrix_figure(d.input_patch[:, :, shown], f"Input patch (channel {d.input_channels[shown]})", height=260), key="conv.patch")
+    m2.plotly_chart(figures.matrix_figure(d.kernel[:, :, shown], "Kernel weights", height=260), key="conv.kernel")
+    m3.plotly_chart(figures.matrix_figure(d.products[:, :, shown], "Products (patch × weight)", height=260), key="conv.products")
+    if d.padded.any():
+        st.caption(f"{int(d.padded.sum())} window cell(s) fall in the zero padding.")
+    if n > 1:
+        st.plotly_chart(figures.bar_figure([str(c) for c in d.input_channels], per_channel, "Sum of products per input channel",
+                                           y_title="contribution"), key="conv.per_channel")
+    st.markdown(
+        f"""
+| step | value |
+|---|---:|
+| Σ products over {kh}×{kw}×{n} = {d.products.size} weights | {d.total:+.6f} |
+| + bias | {d.bias:+.6f} |
+| = pre-activation | {d.pre_activation:+.6f} |
+| {d.activation}(pre-activation) | **{d.post_activation:+.6f}** |
+| value in the feature map | **{d.feature_map_value:+.6f}** |
+"""
+    )
+    (st.success if d.error < 1e-4 * max(1.0, abs(d.feature_map_value)) else st.error)(
+        f"Recomputed by hand and read from the feature map: difference {d.error:.2e} (float rounding).")
+elif kind == "pool":
+    d = convdetail.pool_detail(*args)
+    st.subheader(f"{d.layer_type} `{layer}`: output ({y}, {x}), channel {channel}")
+    st.plotly_chart(figures.matrix_figure(d.window, f"The {d.window.shape[0]}×{d.window.shape[1]} window of the input", height=300),
+                    key="conv.window")
+    how = f"max of the window (at {d.argmax})" if d.kind == "max" else "mean of the window's cells inside the input"
+    st.markdown(f"**{how}** = {d.value:+.6f} · value in the feature map = {d.feature_map_value:+.6f} · difference {d.error:.1e}")
+else:
+    d = convdetail.activation_detail(*args)
+    st.subheader(f"Activation `{layer}`: {d.function}")
+    fig = figures.curves_figure({d.function: (d.curve_x, d.curve_y)}, f"{d.function}: input → output", x_title="input", y_title="output")
+    fig.add_trace(go.Scatter(x=[d.input_value], y=[d.output_value], mode="markers", marker=dict(size=12, color="#e8590c"), name="this position"))
+    st.plotly_chart(fig, key="conv.activation")
+    st.markdown(f"{d.function}({d.input_value:+.6f}) = **{d.output_value:+.6f}** · value in the feature map = {d.feature_map_value:+.6f}")
