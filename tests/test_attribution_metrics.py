@@ -1,0 +1,134 @@
+"""Faithfulness and sanity metrics on constructed models whose right answer is known."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import tiny_functional
+
+from vizcore.attribution import gradcam, saliency
+from vizcore.attribution.metrics import (
+    deletion_curve,
+    insertion_curve,
+    pointing_game,
+    randomization_check,
+    random_map,
+    rankdata,
+    reinitialise_top,
+    sobel_map,
+    spearman,
+)
+from vizcore.data import ImageDataset
+
+REGION = (slice(2, 5), slice(4, 7))  # rows 2-4, cols 4-6 of an 8x8 image
+
+
+def region_model() -> keras.Model:
+    """8x8x1 -> linear logits: class 0 = 3 * sum of REGION (+ tiny weights elsewhere), class 1 = 2."""
+    inputs = keras.Input((8, 8, 1))
+    logits = keras.layers.Dense(2, name="logits")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(logits), name="region")
+    w = np.full((8, 8), 0.01, np.float32)
+    w[REGION] = 3.0
+    w[3, 5] = 4.0  # the single most important pixel
+    kernel = np.stack([w.ravel(), np.zeros(64, np.float32)], axis=1)
+    model.set_weights([kernel, np.array([0.0, 2.0], np.float32)])
+    return model
+
+
+ONES = np.ones((8, 8, 1), np.float32)
+
+
+def test_deletion_and_insertion_rank_a_perfect_map_above_a_random_one():
+    model = region_model()
+    perfect = saliency(model, ONES, target=0)  # |weights|: the truth for a linear model
+    assert perfect[REGION].min() > perfect[0, 0]
+    rand = random_map(model, ONES, seed=1)
+    good, bad = deletion_curve(model, ONES, perfect, target=0, steps=16), deletion_curve(model, ONES, rand, target=0, steps=16)
+    assert good.auc < bad.auc - 0.3
+    probs = model.predict(np.stack([ONES, np.zeros_like(ONES)]), verbose=0)[:, 0]
+    assert good.probabilities[0] == pytest.approx(probs[0], abs=1e-6) and good.probabilities[-1] == pytest.approx(probs[1], abs=1e-6)
+    np.testing.assert_allclose(good.fractions, np.linspace(0, 1, 17))
+    assert good.auc == pytest.approx(np.trapezoid(good.probabilities, good.fractions))
+    # region weights total 4 + 8 * 3 = 28: after 4 of 64 pixels 15.5 are left (> 2, class 0); after 12 none
+    assert good.probabilities[1] > 0.99 and good.probabilities[3] < 0.2
+    ins_good = insertion_curve(model, ONES, perfect, target=0, steps=16, baseline=0.0)
+    ins_bad = insertion_curve(model, ONES, rand, target=0, steps=16, baseline=0.0)
+    assert ins_good.auc > ins_bad.auc and ins_good.probabilities[2] > 0.9 > ins_bad.probabilities[1]
+
+
+def test_rankdata_and_spearman_against_numpy_references():
+    np.testing.assert_array_equal(rankdata([10, 30, 20, 20]), [1, 4, 2.5, 2.5])
+    x, y = np.array([1, 2, 3, 4, 5.0]), np.array([5, 6, 7, 8, 7.0])
+    ranks_y = np.array([1, 2, 3.5, 5, 3.5])  # written by hand
+    assert spearman(x, y) == pytest.approx(np.corrcoef([1, 2, 3, 4, 5], ranks_y)[0, 1])
+    rng = np.random.default_rng(0)
+    a, b = rng.permutation(20).astype(float), rng.permutation(20).astype(float)
+    d = a - b  # no ties: the textbook formula on the values, which are their own ranks minus 1
+    assert spearman(a * 3 + 1, np.exp(b / 5)) == pytest.approx(1 - 6 * (d**2).sum() / (20 * (20**2 - 1)))
+    assert spearman(np.arange(9).reshape(3, 3), np.arange(9) ** 2) == pytest.approx(1.0)
+    assert np.isnan(spearman(np.ones(5), np.arange(5)))
+
+
+def test_pointing_game_with_a_known_answer():
+    model = region_model()  # saliency's maximum is at row 3, col 5 for every image
+    boxes = np.array(
+        [
+            [4, 1, 7, 4],  # contains (col 5, row 3): hit
+            [0, 0, 5, 8],  # x1 = 5 is exclusive: miss
+            [5, 3, 6, 4],  # the 1-pixel box at (5, 3): hit
+            [0, 4, 8, 8],  # rows 4-7: miss
+        ]
+    )
+    rng = np.random.default_rng(2)
+    dataset = ImageDataset(rng.random((4, 8, 8, 1)).astype(np.float32), np.zeros(4, np.int64), ("a", "b"), "boxes", boxes)
+    assert pointing_game(model, dataset, saliency) == 0.5
+    assert pointing_game(model, dataset, saliency, n=1) == 1.0
+    assert pointing_game(model, dataset, saliency, n=2) == 0.5
+
+
+def test_randomization_check_changes_a_copy_never_the_original():
+    model = tiny_functional(channels=3)
+    x = np.random.default_rng(9).random((12, 12, 3)).astype(np.float32)
+    before = [np.array(w) for w in model.get_weights()]
+    same = randomization_check(model, x, gradcam, target=1, top_layers=0)
+    assert same.layers == () and same.spearman == pytest.approx(1.0)
+    np.testing.assert_array_equal(same.original_hw, same.randomized_hw)
+    result = randomization_check(model, x, gradcam, target=1, top_layers=1)
+    assert result.layers == ("logits",)
+    assert not np.allclose(result.original_hw, result.randomized_hw)
+    expected = np.corrcoef(rankdata(result.original_hw), rankdata(result.randomized_hw))[0, 1]
+    assert result.spearman == pytest.approx(expected) and result.spearman < 0.99
+    np.testing.assert_array_equal(result.original_hw, gradcam(model, x, target=1))
+    for w0, w1 in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(w0, w1)
+
+
+def test_reinitialise_top_uses_keras_defaults():
+    model = tiny_functional()
+    old = model.get_layer("conv_b").get_weights()
+    assert reinitialise_top(model, 2, seed=0) == ("logits", "conv_b")
+    kernel, bias = model.get_layer("conv_b").get_weights()
+    assert not np.allclose(kernel, old[0]) and not bias.any()
+    limit = np.sqrt(6 / (3 * 3 * 4 + 3 * 3 * 6))  # Glorot uniform of a 3x3x4x6 kernel
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.8 * limit
+    np.testing.assert_array_equal(model.get_layer("conv_a").get_weights()[0], tiny_functional().get_layer("conv_a").get_weights()[0])
+
+
+def test_sobel_map_against_explicit_loops_and_random_map_is_seeded():
+    model = keras.Sequential([keras.Input((6, 7, 3)), keras.layers.Conv2D(1, 3)])
+    image = np.zeros((6, 7, 3), np.float32)
+    image[:, 4:] = 1.0
+    image[1, 1] = 0.6
+    gray = np.pad(image.mean(-1).astype(np.float64), 1, mode="edge")
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    mag = np.zeros((6, 7))
+    for r in range(6):
+        for c in range(7):
+            win = gray[r : r + 3, c : c + 3]
+            mag[r, c] = np.hypot((win * kx).sum(), (win * kx.T).sum())
+    np.testing.assert_allclose(sobel_map(model, image), mag / mag.max(), atol=1e-6)
+    assert sobel_map(model, image)[:, 3:5].min() == pytest.approx(1.0)  # the step edge is the strongest
+    np.testing.assert_array_equal(random_map(model, image, seed=5), random_map(model, image, seed=5))
+    assert not np.array_equal(random_map(model, image, seed=5), random_map(model, image, seed=6))

@@ -1,0 +1,73 @@
+"""Score-CAM (Wang et al., 2020): weight each channel by the class probability it alone keeps.
+
+Each channel's activation, upsampled and scaled to [0, 1], masks the input; the masked images go
+through the model in batches and the target's probability of each becomes the channel's weight:
+``cam = ReLU(sum_k p_k * A_k)``. No gradients. ``max_channels`` keeps only the k channels with the
+largest activation variance (or mean): Faster Score-CAM. A constant channel gets no weight. ``scorecam_cost`` says how many images
+that will run.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from vizcore.attribution.base import (
+    AttributionError, as_image, cam_layer, engine, forward, normalize_map, probabilities, resolve_target, upsample,
+)
+
+RANKINGS = ("variance", "mean")
+
+
+def _channels(model: keras.Model, layer: str | None) -> tuple[str, int]:
+    path = cam_layer(model, layer, kind="forward")
+    return path, int(engine(model, "forward", path).layer_shape[-1])
+
+
+def scorecam_cost(model: keras.Model, layer: str | None = None, max_channels: int | None = None) -> int:
+    """Images Score-CAM runs through the model: one per kept channel, plus the first pass."""
+    _, k = _channels(model, layer)
+    return min(k, max_channels or k) + 1
+
+
+def scorecam_raw(
+    model: keras.Model,
+    image: np.ndarray,
+    *,
+    target: int | None = None,
+    layer: str | None = None,
+    max_channels: int | None = None,
+    rank_by: str = "variance",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Raw Score-CAM map of one image, float32 (H, W)."""
+    if rank_by not in RANKINGS:
+        raise AttributionError(f"rank_by must be one of {RANKINGS}, got '{rank_by}'.")
+    x = as_image(model, image)
+    path, k = _channels(model, layer)
+    t = resolve_target(model, x, target)
+    acts_hwk = forward(model, x[None], path)[0][0].astype(np.float64)
+    keep = np.arange(k)
+    if max_channels and max_channels < k:
+        rank = acts_hwk.var(axis=(0, 1)) if rank_by == "variance" else acts_hwk.mean(axis=(0, 1))
+        keep = np.sort(np.argsort(-rank, kind="stable")[:max_channels])
+    masks_mhw = np.stack([normalize_map(upsample(acts_hwk[..., c], x.shape[:2])) for c in keep])
+    probs_m = probabilities(model, x[None] * masks_mhw[..., None], batch_size=batch_size)[:, t]
+    probs_m = np.where(masks_mhw.max(axis=(1, 2)) > 0, probs_m, 0.0)  # a constant channel masks nothing: no weight
+    cam_hw = np.maximum(np.tensordot(acts_hwk[..., keep], probs_m, axes=([-1], [0])), 0.0)
+    return upsample(cam_hw, x.shape[:2])
+
+
+def scorecam(
+    model: keras.Model,
+    image: np.ndarray,
+    *,
+    target: int | None = None,
+    layer: str | None = None,
+    max_channels: int | None = None,
+    rank_by: str = "variance",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Score-CAM heatmap of one image, float32 (H, W) in [0, 1]."""
+    raw = scorecam_raw(model, image, target=target, layer=layer, max_channels=max_channels, rank_by=rank_by, batch_size=batch_size)
+    return normalize_map(raw)
