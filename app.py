@@ -13,5 +13,6 @@ st.navigation(
         st.Page("pages/kernels.py", title="Kernels", icon="🧩"),
         st.Page("pages/activations.py", title="Activations", icon="🔥"),
         st.Page("pages/convolution.py", title="Convolution", icon="🔍"),
+        st.Page("pages/attribution.py", title="Attribution", icon="🎯"),
     ]
 ).run()

@@ -1,0 +1,88 @@
+"""The faithfulness and sanity panel of the Attribution page."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from pages import _shared
+from vizcore import attribution, data, figures, render
+from vizcore.attribution import metrics
+
+
+@st.cache_data(show_spinner="Deleting and inserting pixels (batched forward passes)…", max_entries=128)
+def _curves(_model, key: str, input_key: str, _image_hwc, label: str, target: int, layer: str, steps: int) -> dict:
+    maps = {label: _shared.attribution_map(_model, key, input_key, _image_hwc, label, target, layer, ())}
+    for name, fn in metrics.BASELINE_MAPS.items():
+        maps[f"{name} (baseline)"] = fn(_model, _image_hwc, target=target)
+    return {
+        name: (metrics.deletion_curve(_model, _image_hwc, heat, target=target, steps=steps),
+               metrics.insertion_curve(_model, _image_hwc, heat, target=target, steps=steps))
+        for name, heat in maps.items()
+    }
+
+
+def _deletion_insertion(loaded, picked, label, target, layer) -> None:
+    st.markdown(f"#### Deletion and insertion: {label}")
+    st.caption("Deletion removes the pixels the map ranks highest first: a faithful map makes the class probability fall fast "
+               "(low area under the curve). Insertion adds them to a blurred image: it should rise fast (high area).")
+    steps = st.slider("Steps", 10, 50, 20, 5, key="faith.steps")
+    curves = _curves(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer, steps)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.curves_figure({k: (d.fractions, d.probabilities) for k, (d, _) in curves.items()}, "Deletion",
+                                          x_title="share of pixels removed", y_title="probability", y_range=(0, 1)), key="faith.del")
+    c2.plotly_chart(figures.curves_figure({k: (i.fractions, i.probabilities) for k, (_, i) in curves.items()}, "Insertion",
+                                          x_title="share of pixels inserted", y_title="probability", y_range=(0, 1)), key="faith.ins")
+    st.dataframe({"map": list(curves), "deletion AUC (lower is better)": [round(d.auc, 3) for d, _ in curves.values()],
+                  "insertion AUC (higher is better)": [round(i.auc, 3) for _, i in curves.values()]}, hide_index=True)
+
+
+def _randomization(loaded, picked, label, target, layer) -> None:
+    st.markdown("#### Model randomization")
+    st.caption("Re-initialise the top layers' weights in a copy of the model and explain again. A map that stays the same "
+               "does not depend on what the model learned (Adebayo et al., 2018): low rank correlation is the healthy answer.")
+    weighted = sum(1 for w in loaded.model.layers if w.weights)
+    top = st.slider("Top layers to re-initialise", 1, max(1, min(weighted, 8)), 1, key="faith.top")
+    if st.button("Run the check", key="faith.random"):
+        with st.spinner("Copying the model, re-initialising, explaining again…"):
+            result = metrics.randomization_check(loaded.model, picked.image_hwc, attribution.METHODS[label], target=target,
+                                                 layer=layer if attribution.METHOD_INFO[label].uses_layer else None, top_layers=top)
+        rho = "n/a (a map is constant)" if np.isnan(result.spearman) else f"{result.spearman:+.2f}"
+        st.metric("Spearman rank correlation", rho, help=f"Re-initialised: {', '.join(result.layers)}")
+        size = max(160, picked.display_hwc.shape[0])
+        c1, c2 = st.columns(2)
+        for col, heat, title in ((c1, result.original_hw, "trained model"), (c2, result.randomized_hw, "re-initialised copy")):
+            col.image(render.resize(render.overlay(picked.display_hwc, heat), (size, size), smooth=False), caption=f"{label}, {title}")
+
+
+def _pointing_game(loaded, label, layer) -> None:
+    st.markdown("#### Pointing game on the shapes dataset")
+    if tuple(loaded.class_names) != data.SHAPE_CLASSES:
+        st.caption("Needs a model trained on the shapes dataset (the bundled Shapes CNN): each image's box says where the "
+                   "object is, and a hit is a map whose peak falls inside it.")
+        return
+    n = st.slider("Images", 20, 300, 100, 20, key="faith.n")
+    if st.button("Play", key="faith.play"):
+        shapes = data.make_shapes(n, size=loaded.spec.height or 64, seed=11)
+        fn = attribution.METHODS[label]
+        kwargs = {"layer": layer} if attribution.METHOD_INFO[label].uses_layer else {}
+        bar, hits, chunk = st.progress(0.0), 0.0, 20
+        for start in range(0, n, chunk):
+            part = shapes.subset(np.arange(start, min(n, start + chunk)))
+            hits += metrics.pointing_game(loaded.model, part, fn, **kwargs) * len(part)
+            bar.progress(min(n, start + chunk) / n, text=f"{min(n, start + chunk)} of {n} images")
+        chance = metrics.pointing_game(loaded.model, shapes.subset(np.arange(min(n, 60))), metrics.random_map)
+        bar.empty()
+        c1, c2 = st.columns(2)
+        c1.metric(f"{label}: hits", f"{hits / n:.0%}", help="Share of images whose map peaks inside the object's box")
+        c2.metric("Random map (baseline)", f"{chance:.0%}")
+
+
+def panel(loaded, picked, label: str, target: int, layer: str, heat) -> None:
+    """Deletion/insertion with baselines, the randomization check and the pointing game for one method."""
+    if heat is None:
+        st.info("Pick a method on the left to check its faithfulness.")
+        return
+    _deletion_insertion(loaded, picked, label, target, layer)
+    _randomization(loaded, picked, label, target, layer)
+    _pointing_game(loaded, label, layer)

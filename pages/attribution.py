@@ -1,0 +1,90 @@
+"""Attribution page: which pixels made the model decide, by several methods side by side."""
+
+import io
+
+import numpy as np
+import streamlit as st
+
+from pages import _faithfulness, _picker, _shared
+from vizcore import attribution, figures, render
+
+loaded = _shared.working_model()
+_shared.sidebar(loaded)
+st.title("🎯 Attribution")
+st.caption("Heatmaps of the evidence for a class: Grad-CAM and its family look at a conv layer, gradient methods at pixels, "
+           "occlusion at what happens when a patch is hidden. Compare methods, then check how faithful a map is.")
+
+left, right = st.columns([1, 2])
+with left:
+    picked = _picker.input_picker(loaded)
+if picked is None:
+    st.stop()
+probs = _shared.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+names = loaded.class_names
+top = int(np.argmax(probs))
+with left:
+    st.plotly_chart(figures.probabilities_figure(names, probs, highlight=picked.true_class), key="attr.probs")
+
+summary = _shared.summary(loaded.model, loaded.key)
+with right:
+    c1, c2 = st.columns(2)
+    target = c1.selectbox("Explain the class", range(len(names)), index=top, key=f"attr.target.{picked.key}",
+                          format_func=lambda c: f"{names[c]} ({probs[c]:.1%}){' — top' if c == top else ''}")
+    layers = list(summary.conv_layers)
+    _shared.keep("attr.layer", summary.default_layer)
+    if st.session_state["attr.layer"] not in layers:
+        st.session_state["attr.layer"] = summary.default_layer
+    layer = c2.selectbox("Layer (CAM methods)", layers, key="attr.layer", help="Default: the last convolution")
+    _shared.keep("attr.methods", ["Grad-CAM", "Saliency"])
+    methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), key="attr.methods")
+    c3, c4 = st.columns(2)
+    cmap = c3.selectbox("Colormap", ["jet", "inferno", "viridis", "gray"], key="attr.cmap")
+    alpha = c4.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="attr.alpha")
+    options = {}
+    for label in methods:
+        info = attribution.METHOD_INFO[label]
+        if info.options:
+            with st.expander(f"{label} options"):
+                options[label] = _shared.option_widgets(label, info.options)
+    cost = _shared.method_costs(loaded.model, loaded.key, layer, picked.display_hwc.shape[:2], methods, options)
+    if cost:
+        st.caption("Cost before running: " + "; ".join(cost))
+
+tab_maps, tab_sweep, tab_faith = st.tabs(["Maps", "Layer sweep", "Faithfulness & sanity"])
+with tab_maps:
+    if not methods:
+        st.info("Pick at least one method.")
+    maps = {}
+    progress = st.progress(0.0, text="Computing maps…") if len(methods) > 1 else None
+    for i, label in enumerate(methods):
+        maps[label] = _shared.attribution_map(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer,
+                                              tuple(sorted(options.get(label, {}).items())))
+        if progress:
+            progress.progress((i + 1) / len(methods), text=f"{label} done")
+    if progress:
+        progress.empty()
+    cols = st.columns(max(1, min(4, len(methods))))
+    size = max(160, 4 * picked.display_hwc.shape[0]) if picked.display_hwc.shape[0] < 100 else picked.display_hwc.shape[0]
+    for i, (label, heat) in enumerate(maps.items()):
+        with cols[i % len(cols)]:
+            shown = render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha)
+            st.image(render.resize(shown, (size, size), smooth=False), caption=f"{label} · {names[target]}"
+                     + (f" · {layer}" if attribution.METHOD_INFO[label].uses_layer else ""))
+            slug = label.lower().replace(" ", "_").replace("×", "x")
+            st.download_button("Overlay PNG", render.to_png(shown), f"{slug}_overlay.png", "image/png", key=f"attr.png.{label}")
+            buf = io.BytesIO()
+            np.save(buf, heat)
+            st.download_button("Raw map .npy", buf.getvalue(), f"{slug}_map.npy", "application/octet-stream", key=f"attr.npy.{label}")
+
+with tab_sweep:
+    st.caption("Grad-CAM of every conv layer, from the first to the last, for the same class: early layers see edges, "
+               "late layers see parts.")
+    if st.toggle("Compute the sweep", value=len(layers) <= 16, key="attr.sweep"):
+        strip, shown_layers = _shared.layer_sweep(loaded.model, loaded.key, picked.key, picked.image_hwc, picked.display_hwc,
+                                                  target, cmap, alpha)
+        st.image(strip, caption=" · ".join(shown_layers))
+        if len(shown_layers) < len(layers):
+            st.caption(f"{len(shown_layers)} of {len(layers)} conv layers shown, evenly spaced.")
+
+with tab_faith:
+    _faithfulness.panel(loaded, picked, methods[0] if methods else "Grad-CAM", target, layer, maps.get(methods[0]) if methods else None)
