@@ -1,0 +1,124 @@
+"""AppTest for the explorer pages: Kernels, Activations, Convolution, Attribution.
+
+Each test checks what a person sees against an independent computation on the same model.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from vizcore import data, models
+
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return models.open_bundled("mnist_cnn").model
+
+
+def _app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _figure(at: AppTest, title_part: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if title_part in json.dumps(spec.get("layout", {}).get("title", {})):
+            return spec
+    raise AssertionError(f"no figure titled like {title_part!r}")
+
+
+def _arr(value) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or a typed array {'dtype', 'bdata', 'shape'}."""
+    if isinstance(value, dict) and "bdata" in value:
+        out = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return out.reshape([int(n) for n in str(value["shape"]).split(",")]) if "shape" in value else out
+    return np.asarray(value)
+
+
+def _first_digit() -> np.ndarray:
+    ds = data.load_mnist_sample()
+    return ds.x_nhwc[np.flatnonzero(ds.y == 0)[0]]
+
+
+def test_kernels_page_shows_the_real_weights(mnist):
+    at = _app("pages/kernels.py")
+    assert at.selectbox(key="kernels.layer").value == "conv1"
+    z = _arr(_figure(at, "Filter 0, input channel 0")["data"][0]["z"])
+    np.testing.assert_allclose(z, mnist.get_layer("conv1").get_weights()[0][:, :, 0, 0], rtol=1e-6)
+    at.selectbox(key="kernels.layer").set_value("conv2").run()
+    at.radio(key="kernels.scale").set_value("global").run()
+    at.radio(key="kernels.mode").set_value("mean").run()
+    assert not at.exception
+    hist = _figure(at, "Weights of conv2")["data"][0]
+    assert _arr(hist["y"]).sum() == 3 * 3 * 32 * 64
+    assert len(at.get("image")) == 1
+
+
+def test_activations_page_maps_equal_a_direct_computation(mnist):
+    at = _app("pages/activations.py")
+    at.selectbox(key="act.layer").set_value("conv1").run()
+    channel = at.number_input(key="act.channel").value
+    z = _arr(_figure(at, f"conv1, channel {channel}")["data"][0]["z"])
+    direct = keras.Model(mnist.input, mnist.get_layer("conv1").output)(_first_digit()[None]).numpy()[0]
+    np.testing.assert_allclose(z, direct[:, :, channel], rtol=1e-4, atol=1e-5)
+    probs = _figure(at, "Top predictions")["data"][0]
+    assert probs["y"][0] == "0" and _arr(probs["x"])[0] > 0.5  # the trained model recognises the digit
+    at.radio(key="act.scale").set_value("global").run()
+    at.selectbox(key="input.class").set_value(7).run()
+    assert not at.exception
+    assert "7" in at.get("image")[0].captions[0]
+
+
+def test_convolution_page_sum_equals_the_feature_map(mnist):
+    at = _app("pages/convolution.py")
+    at.selectbox(key="conv.layer").set_value("conv2").run()
+    at.number_input(key="conv.channel").set_value(5).run()
+    at.number_input(key="conv.y").set_value(3).run()
+    at.number_input(key="conv.x").set_value(17).run()
+    assert not at.exception and at.success, [e.value for e in at.error]
+    direct = keras.Model(mnist.input, mnist.get_layer("conv2").output)(_first_digit()[None]).numpy()[0, 3, 17, 5]
+    table = next(m.value for m in at.markdown if "value in the feature map" in m.value)
+    assert f"{direct:+.6f}" in table
+    at.selectbox(key="conv.layer").set_value("pool").run()
+    assert not at.exception and "max of the window" in "".join(m.value for m in at.markdown)
+
+
+def test_attribution_page_every_method_and_the_checks():
+    at = _app("pages/attribution.py")
+    methods = list(at.multiselect(key="attr.methods").options)
+    at.multiselect(key="attr.methods").set_value(methods).run()
+    assert not at.exception
+    captions = [c for img in at.get("image") for c in img.captions]
+    for label in methods:
+        assert any(c.startswith(f"{label} ·") for c in captions), label
+    assert any("Score-CAM 65 forward passes" in c.value for c in at.caption)
+    at.button(key="faith.random").click().run()
+    assert not at.exception
+    rho = next(m.value for m in at.metric if m.label == "Spearman rank correlation")
+    assert rho == "n/a (a map is constant)" or -1.0 <= float(rho) <= 1.0
+    deletion = _figure(at, "Deletion")
+    assert {t["name"] for t in deletion["data"]} == {methods[0], "Random (baseline)", "Edges (Sobel) (baseline)"}
+
+
+def test_pointing_game_on_the_shapes_model():
+    at = _app("pages/model.py")
+    at.selectbox(key="model.bundled").set_value("shapes_cnn").run()
+    at.switch_page("pages/attribution.py").run()
+    at.slider(key="faith.n").set_value(40).run()
+    at.button(key="faith.play").click().run()
+    assert not at.exception
+    scores = {m.label: float(m.value.rstrip("%")) for m in at.metric if m.value.endswith("%")}
+    assert scores["Grad-CAM: hits"] > scores["Random map (baseline)"]
