@@ -126,3 +126,29 @@ def test_model_page_switch_and_bad_upload(server, browser):
     expect(page.get_by_test_id("stSidebar")).to_contain_text("LeNet-5")  # the working model is kept
     page.screenshot(path=str(SHOTS / "model_bad_upload.png"), full_page=True)
     page.close()
+
+
+PAGES = [  # (navigation label, text that proves the page rendered, one interaction)
+    ("Kernels", "Conv layer", lambda page: page.get_by_text("Mean over input channels").click()),
+    ("Activations", "Overview", lambda page: page.get_by_role("tab", name="One layer").click()),
+    ("Convolution", "value in the feature map", None),
+    ("Attribution", "Explain the class", lambda page: page.get_by_role("tab", name="Layer sweep").click()),
+]
+
+
+def test_tour_of_the_explorer_pages(server, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    expect(page.get_by_text("Parameters").first).to_be_visible(timeout=120_000)
+    _settled(page)
+    for label, marker, interact in PAGES:
+        page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+        expect(page.get_by_text(marker).first).to_be_visible(timeout=120_000)
+        _settled(page)
+        if interact is not None:
+            interact(page)
+            _settled(page)
+        assert page.locator(EXCEPTION).count() == 0, f"exception on the {label} page"
+        page.screenshot(path=str(SHOTS / f"{label.lower()}_page.png"), full_page=True)
+    page.close()
