@@ -10,6 +10,7 @@ st.set_page_config(page_title="ConvLens", page_icon="🔬", layout="wide")
 st.navigation(
     [
         st.Page("pages/model.py", title="Model", icon="🧠", default=True),
+        st.Page("pages/builder.py", title="Builder", icon="🏗️"),
         st.Page("pages/kernels.py", title="Kernels", icon="🧩"),
         st.Page("pages/activations.py", title="Activations", icon="🔥"),
         st.Page("pages/convolution.py", title="Convolution", icon="🔍"),
