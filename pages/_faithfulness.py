@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import _shared
+from pages import _cache
 from vizcore import attribution, data, figures, render
 from vizcore.attribution import metrics
 
 
 @st.cache_data(show_spinner="Deleting and inserting pixels (batched forward passes)…", max_entries=128)
 def _curves(_model, key: str, input_key: str, _image_hwc, label: str, target: int, layer: str, steps: int) -> dict:
-    maps = {label: _shared.attribution_map(_model, key, input_key, _image_hwc, label, target, layer, ())}
+    maps = {label: _cache.attribution_map(_model, key, input_key, _image_hwc, label, target, layer, ())}
     for name, fn in metrics.BASELINE_MAPS.items():
         maps[f"{name} (baseline)"] = fn(_model, _image_hwc, target=target)
     return {

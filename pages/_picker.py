@@ -49,21 +49,17 @@ def _prepare(image_uint8: np.ndarray, loaded: models.LoadedModel, *, invert: boo
 def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     spec = loaded.spec
     names = list(DATASETS)
-    _shared.keep("input.dataset", _default_dataset(spec))
-    if st.session_state.get("input.for_model") != loaded.key:  # a new model: its own kind of data
+    if st.session_state.get("input.for_model", loaded.key) != loaded.key:  # a new model: its own kind of data
         st.session_state["input.dataset"] = _default_dataset(spec)
-        st.session_state["input.for_model"] = loaded.key
+    st.session_state["input.for_model"] = loaded.key
+    _shared.keep("input.dataset", _default_dataset(spec), param="data", options=names)
     name = st.selectbox("Dataset", names, format_func=DATASETS.get, key="input.dataset")
     ds = dataset(name)
     cols = st.columns(2)
-    _shared.keep("input.class", 0)
-    if st.session_state["input.class"] >= ds.num_classes:
-        st.session_state["input.class"] = 0
+    _shared.keep("input.class", 0, param="class", options=range(ds.num_classes))
     cls = cols[0].selectbox("Class", range(ds.num_classes), format_func=lambda c: ds.class_names[c], key="input.class")
     indices = np.flatnonzero(ds.y == cls)
-    _shared.keep("input.index", 0)
-    if st.session_state["input.index"] >= len(indices):
-        st.session_state["input.index"] = 0
+    _shared.keep("input.index", 0, param="i", options=range(len(indices)))
     pos = cols[1].number_input(f"Example (of {len(indices)})", 0, len(indices) - 1, step=1, key="input.index")
     i = int(indices[int(pos)])
     image_uint8 = np.rint(ds.x_nhwc[i] * 255).astype(np.uint8)
@@ -121,9 +117,7 @@ def input_picker(loaded: models.LoadedModel) -> Picked | None:
     sources = {"data": "Bundled data", "upload": "Upload an image"}
     if spec.channels == 1 and (spec.height or 28) <= 64:
         sources["draw"] = "Draw"
-    _shared.keep("input.source", "data")
-    if st.session_state["input.source"] not in sources:
-        st.session_state["input.source"] = "data"
+    _shared.keep("input.source", "data", param="input", options=list(sources))
     source = st.radio("Input", list(sources), format_func=sources.get, horizontal=True, key="input.source")
     if source == "data":
         picked = _from_dataset(loaded)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from vizcore import models
@@ -39,9 +37,36 @@ def default_choice() -> Choice:
     return Choice("bundled", bundled[0]) if bundled else Choice("preset", "mnist_cnn")
 
 
+def choice_from_link(text: str) -> Choice | None:
+    """The model a link names (``bundled:mnist_cnn``, ``preset:lenet5``, ``app:MobileNetV2:imagenet``)."""
+    kind, _, rest = text.partition(":")
+    name, _, weights = rest.partition(":")
+    if kind == "bundled" and name in models.list_bundled():
+        return Choice("bundled", name)
+    if kind == "preset" and name in models.PRESETS:
+        return Choice("preset", name)
+    if kind == "app" and name in models.APPLICATIONS and weights in ("imagenet", "none"):
+        return Choice("app", name, None if weights == "none" else weights)
+    return None
+
+
+def link_of(choice: Choice) -> str | None:
+    """The ``model`` query parameter of a choice (None for models that live in one session)."""
+    if choice.kind in SESSION_KINDS:
+        return None
+    return ":".join([choice.kind, choice.name] + ([choice.weights or "none"] if choice.kind == "app" else []))
+
+
 def init_state() -> None:
-    """Initialise session state once per session."""
-    st.session_state.setdefault(WORKING, default_choice())
+    """Initialise session state once per session (the working model may come from the link)."""
+    if WORKING not in st.session_state:
+        choice = default_choice()
+        if "model" in st.query_params:
+            linked = choice_from_link(st.query_params["model"])
+            if linked is None:
+                notice(f"The link's model={st.query_params['model']!r} is not available here; showing the default model.")
+            choice = linked or choice
+        st.session_state[WORKING] = choice
     st.session_state.setdefault(SESSION_MODELS, {})
 
 
@@ -102,37 +127,18 @@ def working_model() -> models.LoadedModel:
     init_state()
     choice = st.session_state[WORKING]
     try:
-        return open_choice(choice)
+        loaded = open_choice(choice)
     except (ConvLensError, KeyError) as err:
-        fallback = default_choice()
+        choice = default_choice()
         st.warning(f"The model chosen before could not be opened ({err}); using the default model.")
-        set_working(fallback)
-        return open_choice(fallback)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def layer_frame(_model, key: str) -> pd.DataFrame:
-    """The layer table as a DataFrame (cached per model key)."""
-    rows = models.layer_table(_model)
-    return pd.DataFrame(
-        {
-            "layer": [r.path for r in rows],
-            "type": [r.type for r in rows],
-            "output shape": [str(r.output_shape) for r in rows],
-            "parameters": [r.params for r in rows],
-            "trainable": [r.trainable for r in rows],
-        }
-    )
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def summary(_model, key: str) -> models.ModelSummary:
-    return models.summarize(_model)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def diagram(_model, key: str) -> str:
-    return models.architecture_dot(_model)
+        set_working(choice)
+        loaded = open_choice(choice)
+    link = link_of(choice)
+    if link:
+        st.query_params["model"] = link
+    else:
+        st.query_params.pop("model", None)
+    return loaded
 
 
 def sidebar(loaded: models.LoadedModel) -> None:
@@ -142,136 +148,76 @@ def sidebar(loaded: models.LoadedModel) -> None:
     st.sidebar.markdown(f"**Working model**  \n{loaded.label}  \n`{size}` · {len(loaded.class_names)} classes")
 
 
-def keep(key: str, default) -> None:
-    """Let a widget's value survive page switches (Streamlit drops the state of widgets not shown).
+_MISSING = object()
 
-    Call before creating the widget with ``key=key`` and without a ``value``/``index`` argument.
+
+def _decode(raw: str, default):
+    """A query-parameter string as the type of the widget's default (raises ValueError)."""
+    if isinstance(default, bool):
+        if raw not in ("0", "1", "true", "false"):
+            raise ValueError(raw)
+        return raw in ("1", "true")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, (list, tuple)):
+        return [v for v in raw.split(",") if v]
+    return raw
+
+
+def _encode(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _valid(value, options) -> bool:
+    if callable(options):
+        return bool(options(value))
+    if isinstance(value, list):
+        return all(v in options for v in value)
+    return value in options
+
+
+def notice(text: str) -> None:
+    """A short notice (e.g. a link value that no longer exists), shown as a toast."""
+    st.toast(text, icon="🔗")
+
+
+def keep(key: str, default, *, param: str | None = None, options=None):
+    """A widget value that survives page switches and, with ``param``, lives in the page's URL.
+
+    Streamlit drops the state of widgets that are not shown; this keeps a copy. On the first
+    visit the value comes from the link's query parameter when there is one; a value that is not
+    among ``options`` (a stale or mistyped link) falls back to ``default`` with a short notice.
+    Call it before creating the widget with ``key=key`` and no ``value``/``index`` argument.
+
+    Returns:
+        The value the widget will show.
     """
     store = f"_kept.{key}"
+    from_link = None
     if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(store, default)
-    st.session_state[store] = st.session_state[key]
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def layer_kernel(_model, key: str, layer: str):
-    """One conv layer's kernel (cached per model key and layer)."""
-    from vizcore import kernels
-
-    return kernels.layer_kernel(_model, layer)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def global_kernel_bound(_model, key: str) -> float:
-    from vizcore import kernels
-
-    return kernels.global_kernel_bound(_model)
-
-
-def kernel_snapshot_picker(loaded: models.LoadedModel, lk, *, key: str):
-    """For a model trained in this session: an epoch slider over its recorded kernels (or None)."""
-    return None
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def probabilities(_model, key: str, input_key: str, _image_hwc):
-    """Class probabilities of one input (cached per model and input)."""
-    from vizcore import attribution
-
-    return attribution.predict_scores(_model, _image_hwc)
-
-
-@st.cache_data(show_spinner="Computing every layer's feature maps…", max_entries=64)
-def activations(_model, key: str, input_key: str, _image_hwc):
-    """All layers' outputs for one input, in one forward pass (cached per model and input)."""
-    from vizcore import activations as acts
-
-    return acts.get_activations(_model, _image_hwc, acts.activation_layers(_model))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def activation_order(_model, key: str) -> tuple[str, ...]:
-    from vizcore import activations as acts
-
-    return tuple(acts.activation_layers(_model))
-
-
-def activation_snapshot_picker(loaded: models.LoadedModel, picked, acts: dict, *, key: str):
-    """For a model trained in this session: replay recorded feature maps (returns acts, label)."""
-    return acts, None
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def detail_layers(_model, key: str) -> list[tuple[str, str]]:
-    from vizcore import convdetail
-
-    return convdetail.detail_layers(_model)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def layer_output(_model, key: str, input_key: str, _image_hwc, layer: str):
-    from vizcore import activations as acts
-
-    return acts.get_activations(_model, _image_hwc, [layer])[layer]
-
-
-# --------------------------------------------------------------------------- attribution
-
-
-def option_widgets(label: str, opts) -> dict:
-    """Widgets for a method's extra options (from METHOD_INFO); returns {name: value}."""
-    values = {}
-    for o in opts:
-        key = f"attr.opt.{label}.{o.name}"
-        if o.kind == "choice":
-            values[o.name] = st.selectbox(o.name, o.choices, index=o.choices.index(o.default), help=o.help, key=key)
-        elif o.kind == "int" and o.default is None:
-            on = st.checkbox(f"limit {o.name}", help=o.help, key=key + ".on")
-            values[o.name] = st.number_input(o.name, int(o.min or 1), None, 64, key=key) if on else None
-        elif o.kind == "int":
-            values[o.name] = st.number_input(o.name, int(o.min or 0), int(o.max) if o.max else None, int(o.default), help=o.help, key=key)
-        else:
-            values[o.name] = st.slider(o.name, float(o.min or 0.0), float(o.max or 1.0), float(o.default), help=o.help, key=key)
-    return values
-
-
-def method_costs(_model, key: str, layer: str, size_hw, methods, options: dict) -> list[str]:
-    """Forward passes that the expensive methods will make, said before running them."""
-    from vizcore import attribution
-
-    out = []
-    if "Score-CAM" in methods:
-        n = attribution.scorecam_cost(_model, layer, options.get("Score-CAM", {}).get("max_channels"))
-        out.append(f"Score-CAM {n:,} forward passes")
-    if "Occlusion" in methods:
-        o = options.get("Occlusion", {})
-        out.append(f"Occlusion {attribution.occlusion_cost(size_hw[0], size_hw[1], o.get('patch'), o.get('stride')):,} forward passes")
-    if "Integrated Gradients" in methods:
-        out.append(f"Integrated Gradients {options.get('Integrated Gradients', {}).get('steps', 32)} gradients")
-    return out
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def attribution_map(_model, key: str, input_key: str, _image_hwc, label: str, target: int, layer: str | None, options: tuple):
-    """One method's [0, 1] map (cached per model, input, method, target, layer and options)."""
-    from vizcore import attribution
-
-    info = attribution.METHOD_INFO[label]
-    return info.fn(_model, _image_hwc, target=target, layer=layer if info.uses_layer else None, **dict(options))
-
-
-def layer_sweep(_model, key: str, input_key: str, _image_hwc, display_hwc, target: int, cmap: str, alpha: float, *, limit: int = 12):
-    """Grad-CAM of each conv layer (at most ``limit``, evenly spaced) as one strip of overlays."""
-    from vizcore import render
-
-    convs = summary(_model, key).conv_layers
-    picks = [convs[i] for i in np.unique(np.linspace(0, len(convs) - 1, min(limit, len(convs))).round().astype(int))]
-    bar = st.progress(0.0, text="Grad-CAM per layer…")
-    tiles = []
-    side = max(96, display_hwc.shape[0])
-    for i, layer in enumerate(picks):
-        heat = attribution_map(_model, key, input_key, _image_hwc, "Grad-CAM", target, layer, ())
-        tiles.append(render.resize(render.overlay(display_hwc, heat, cmap=cmap, alpha=alpha), (side, side), smooth=False))
-        bar.progress((i + 1) / len(picks), text=f"Grad-CAM on {layer}")
-    bar.empty()
-    return render.montage(np.stack(tiles), columns=len(tiles), pad=4), picks
+        value = st.session_state.get(store, _MISSING)
+        consumed = st.session_state.setdefault("_link_consumed", set())  # a link sets the first view only
+        if value is _MISSING and param and param in st.query_params and param not in consumed:
+            consumed.add(param)
+            from_link = st.query_params[param]
+            try:
+                value = _decode(from_link, default)
+            except ValueError:
+                value = _MISSING
+                notice(f"The link's {param}={from_link!r} is not a valid value; showing the default.")
+        st.session_state[key] = default if value is _MISSING else value
+    value = st.session_state[key]
+    if options is not None and not _valid(value, options):
+        if from_link is not None:
+            notice(f"The link's {param}={from_link!r} is not available for this model; showing {_encode(default)!r}.")
+        st.session_state[key] = value = default
+    st.session_state[store] = value
+    if param:
+        st.query_params[param] = _encode(value)
+    return value

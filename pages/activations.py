@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _picker, _shared
+from pages import _cache, _picker, _shared
 from vizcore import activations, figures, render
 
 loaded = _shared.working_model()
@@ -18,21 +18,24 @@ if picked is None:
     st.stop()
 with left:
     st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, 168 // picked.display_hwc.shape[0])), caption=picked.label)
-    probs = _shared.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+    probs = _cache.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
     st.plotly_chart(figures.probabilities_figure(loaded.class_names, probs, highlight=picked.true_class), key="act.probs")
 
-acts = _shared.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
-order = _shared.activation_order(loaded.model, loaded.key)
+acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
+order = _cache.activation_order(loaded.model, loaded.key)
 maps = [p for p in order if acts[p].ndim == 3]
-acts, snapshot_label = _shared.activation_snapshot_picker(loaded, picked, acts, key="act.epoch")
+acts, snapshot_label = _cache.activation_snapshot_picker(loaded, picked, acts, key="act.epoch")
 if snapshot_label:
     st.caption(snapshot_label)
 
 with right:
     cols = st.columns(2)
+    _shared.keep("act.scale", "map", param="scale", options=activations.SCALES)
     scale = cols[0].radio("Scale", activations.SCALES, horizontal=True, key="act.scale",
                           format_func={"map": "Per map", "layer": "Per layer", "global": "Global"}.get)
-    cmap = cols[1].selectbox("Colormap", ["viridis", "inferno", "gray", render.DIVERGING], key="act.cmap")
+    cmaps = ["viridis", "inferno", "gray", render.DIVERGING]
+    _shared.keep("act.cmap", "viridis", param="cmap", options=cmaps)
+    cmap = cols[1].selectbox("Colormap", cmaps, key="act.cmap")
     tab_overview, tab_layer = st.tabs(["Overview", "One layer"])
 
 with tab_overview:
@@ -47,9 +50,7 @@ with tab_layer:
     if not maps:
         st.info("This model has no layer with 2-D feature maps.")
         st.stop()
-    _shared.keep("act.layer", maps[-1])
-    if st.session_state["act.layer"] not in maps:
-        st.session_state["act.layer"] = maps[-1]
+    _shared.keep("act.layer", maps[-1], param="layer", options=maps)
     layer = st.selectbox("Layer", maps, key="act.layer")
     values = acts[layer]
     bounds = activations.activation_bounds(acts, maps) if scale == "global" else None
@@ -66,7 +67,8 @@ with tab_layer:
         st.caption(f"Zero everywhere on this input: channels {', '.join(map(str, dead[:30]))}{' …' if len(dead) > 30 else ''}")
     z1, z2 = st.columns(2)
     with z1:
-        channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, int(stats.top[0]), key="act.channel")
+        _shared.keep("act.channel", int(stats.top[0]), param="ch", options=range(values.shape[-1]))
+        channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, key="act.channel")
         st.plotly_chart(figures.matrix_figure(values[:, :, channel], f"{layer}, channel {channel} (values on hover)",
                                               diverging=bool(values.min() < 0), height=380), key="act.zoom")
     with z2:

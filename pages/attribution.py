@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _faithfulness, _picker, _shared
+from pages import _cache, _faithfulness, _picker, _shared
 from vizcore import attribution, figures, render
 
 loaded = _shared.working_model()
@@ -19,34 +19,39 @@ with left:
     picked = _picker.input_picker(loaded)
 if picked is None:
     st.stop()
-probs = _shared.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+probs = _cache.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
 names = loaded.class_names
 top = int(np.argmax(probs))
 with left:
     st.plotly_chart(figures.probabilities_figure(names, probs, highlight=picked.true_class), key="attr.probs")
 
-summary = _shared.summary(loaded.model, loaded.key)
+summary = _cache.summary(loaded.model, loaded.key)
 with right:
     c1, c2 = st.columns(2)
-    target = c1.selectbox("Explain the class", range(len(names)), index=top, key=f"attr.target.{picked.key}",
+    if st.session_state.get("attr.target_for") != picked.key:  # a new input starts with its top class
+        st.session_state.pop("attr.target", None)
+        st.session_state.pop("_kept.attr.target", None)
+    st.session_state["attr.target_for"] = picked.key
+    _shared.keep("attr.target", top, param="target", options=range(len(names)))
+    target = c1.selectbox("Explain the class", range(len(names)), key="attr.target",
                           format_func=lambda c: f"{names[c]} ({probs[c]:.1%}){' — top' if c == top else ''}")
     layers = list(summary.conv_layers)
-    _shared.keep("attr.layer", summary.default_layer)
-    if st.session_state["attr.layer"] not in layers:
-        st.session_state["attr.layer"] = summary.default_layer
+    _shared.keep("attr.layer", summary.default_layer, param="layer", options=layers)
     layer = c2.selectbox("Layer (CAM methods)", layers, key="attr.layer", help="Default: the last convolution")
-    _shared.keep("attr.methods", ["Grad-CAM", "Saliency"])
+    _shared.keep("attr.methods", ["Grad-CAM", "Saliency"], param="methods", options=list(attribution.METHODS))
     methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), key="attr.methods")
     c3, c4 = st.columns(2)
+    _shared.keep("attr.cmap", "jet", param="cmap", options=["jet", "inferno", "viridis", "gray"])
     cmap = c3.selectbox("Colormap", ["jet", "inferno", "viridis", "gray"], key="attr.cmap")
-    alpha = c4.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="attr.alpha")
+    _shared.keep("attr.alpha", 0.5, param="alpha", options=lambda a: 0.0 <= a <= 1.0)
+    alpha = c4.slider("Opacity", 0.0, 1.0, step=0.05, key="attr.alpha")
     options = {}
     for label in methods:
         info = attribution.METHOD_INFO[label]
         if info.options:
             with st.expander(f"{label} options"):
-                options[label] = _shared.option_widgets(label, info.options)
-    cost = _shared.method_costs(loaded.model, loaded.key, layer, picked.display_hwc.shape[:2], methods, options)
+                options[label] = _cache.option_widgets(label, info.options)
+    cost = _cache.method_costs(loaded.model, loaded.key, layer, picked.display_hwc.shape[:2], methods, options)
     if cost:
         st.caption("Cost before running: " + "; ".join(cost))
 
@@ -57,7 +62,7 @@ with tab_maps:
     maps = {}
     progress = st.progress(0.0, text="Computing maps…") if len(methods) > 1 else None
     for i, label in enumerate(methods):
-        maps[label] = _shared.attribution_map(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer,
+        maps[label] = _cache.attribution_map(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer,
                                               tuple(sorted(options.get(label, {}).items())))
         if progress:
             progress.progress((i + 1) / len(methods), text=f"{label} done")
@@ -80,7 +85,7 @@ with tab_sweep:
     st.caption("Grad-CAM of every conv layer, from the first to the last, for the same class: early layers see edges, "
                "late layers see parts.")
     if st.toggle("Compute the sweep", value=len(layers) <= 16, key="attr.sweep"):
-        strip, shown_layers = _shared.layer_sweep(loaded.model, loaded.key, picked.key, picked.image_hwc, picked.display_hwc,
+        strip, shown_layers = _cache.layer_sweep(loaded.model, loaded.key, picked.key, picked.image_hwc, picked.display_hwc,
                                                   target, cmap, alpha)
         st.image(strip, caption=" · ".join(shown_layers))
         if len(shown_layers) < len(layers):

@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import _picker, _shared
+from pages import _cache, _picker, _shared
 from vizcore import convdetail, figures, render
 
 loaded = _shared.working_model()
@@ -15,7 +15,7 @@ st.caption(
     "their products, the sum plus bias and the activation. The last number is the value in the feature map."
 )
 
-layers = _shared.detail_layers(loaded.model, loaded.key)
+layers = _cache.detail_layers(loaded.model, loaded.key)
 if not layers:
     st.error("This model has no convolution, pooling or activation layer to take apart.")
     st.stop()
@@ -28,20 +28,23 @@ if picked is None:
 with left:
     st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, 140 // picked.display_hwc.shape[0])), caption=picked.label)
 
-acts = _shared.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
+acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
 with right:
     paths = [p for p, _ in layers]
-    _shared.keep("conv.layer", paths[0])
-    if st.session_state["conv.layer"] not in paths:
-        st.session_state["conv.layer"] = paths[0]
+    _shared.keep("conv.layer", paths[0], param="layer", options=paths)
     layer = st.selectbox("Layer", paths, format_func=lambda p: f"{p} ({kinds[p]})", key="conv.layer")
     out = acts.get(layer)
     if out is None or out.ndim not in (1, 3):
-        out = _shared.layer_output(loaded.model, loaded.key, picked.key, picked.image_hwc, layer)
+        out = _cache.layer_output(loaded.model, loaded.key, picked.key, picked.image_hwc, layer)
     c1, c2, c3 = st.columns(3)
-    channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, 0, key="conv.channel")
-    y = c2.number_input("Row", 0, out.shape[0] - 1, out.shape[0] // 2, key="conv.y") if out.ndim == 3 else 0
-    x = c3.number_input("Column", 0, out.shape[1] - 1, out.shape[1] // 2, key="conv.x") if out.ndim == 3 else 0
+    _shared.keep("conv.channel", 0, param="ch", options=range(out.shape[-1]))
+    channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, key="conv.channel")
+    y = x = 0
+    if out.ndim == 3:
+        _shared.keep("conv.y", out.shape[0] // 2, param="y", options=range(out.shape[0]))
+        _shared.keep("conv.x", out.shape[1] // 2, param="x", options=range(out.shape[1]))
+        y = c2.number_input("Row", 0, out.shape[0] - 1, key="conv.y")
+        x = c3.number_input("Column", 0, out.shape[1] - 1, key="conv.x")
     if out.ndim == 3:
         fig = figures.matrix_figure(out[:, :, channel], f"{layer}, channel {channel}: the output (marked: the position)",
                                     diverging=bool(out.min() < 0), height=300)

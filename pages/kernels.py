@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _shared
+from pages import _cache, _shared
 from vizcore import figures, kernels, render
 
 loaded = _shared.working_model()
@@ -14,30 +14,34 @@ st.caption(
     "a first layer that sees RGB can be shown as colour composites (grey = zero)."
 )
 
-convs = _shared.summary(loaded.model, loaded.key).conv_layers
+convs = _cache.summary(loaded.model, loaded.key).conv_layers
 if not convs:
     st.error("This model has no convolution layer, so there are no kernels to show.")
     st.stop()
 
-_shared.keep("kernels.layer", convs[0])
-if st.session_state["kernels.layer"] not in convs:
-    st.session_state["kernels.layer"] = convs[0]
+_shared.keep("kernels.layer", convs[0], param="layer", options=convs)
 layer = st.selectbox("Conv layer", convs, key="kernels.layer")
-lk = _shared.layer_kernel(loaded.model, loaded.key, layer)
-snap = _shared.kernel_snapshot_picker(loaded, lk, key="kernels.epoch")
+lk = _cache.layer_kernel(loaded.model, loaded.key, layer)
+snap = _cache.kernel_snapshot_picker(loaded, lk, key="kernels.epoch")
 if snap is not None:
     lk = snap
 
 modes = [m for m in kernels.MODES if m != "rgb" or lk.kernel_hwio.shape[2] == 3]
 labels = {"rgb": "RGB composite", "per_channel": "Each input channel", "mean": "Mean over input channels"}
 cols = st.columns([2, 2, 1])
-mode = cols[0].radio("Show", modes, index=modes.index(kernels.default_mode(lk)), format_func=labels.get, horizontal=True, key="kernels.mode")
+if st.session_state.get("kernels.mode_for") != lk.path:  # a new layer starts in its own default mode
+    st.session_state.pop("kernels.mode", None)
+    st.session_state.pop("_kept.kernels.mode", None)
+st.session_state["kernels.mode_for"] = lk.path
+_shared.keep("kernels.mode", kernels.default_mode(lk), param="mode", options=modes)
+mode = cols[0].radio("Show", modes, format_func=labels.get, horizontal=True, key="kernels.mode")
+_shared.keep("kernels.scale", "filter", param="scale", options=kernels.SCALES)
 scale = cols[1].radio(
     "Colour scale", kernels.SCALES, format_func={"filter": "Per filter", "layer": "Per layer", "global": "Global (all conv layers)"}.get,
     horizontal=True, key="kernels.scale",
 )
 tile_px = cols[2].slider("Tile size", 16, 96, 40, step=8, key="kernels.tile")
-bound = _shared.global_kernel_bound(loaded.model, loaded.key) if scale == "global" else None
+bound = _cache.global_kernel_bound(loaded.model, loaded.key) if scale == "global" else None
 
 kh, kw, cin, cout = lk.kernel_hwio.shape
 st.caption(f"`{lk.path}` · {lk.layer_type} · {cout} filters of {kh}×{kw}×{cin} · {lk.note}")
@@ -58,7 +62,8 @@ if flag.any():
 
 left, right = st.columns(2)
 with left:
-    f = st.number_input("Filter", 0, cout - 1, 0, key="kernels.filter")
+    _shared.keep("kernels.filter", 0, param="filter", options=range(cout))
+    f = st.number_input("Filter", 0, cout - 1, key="kernels.filter")
     weights = lk.kernel_hwio[:, :, :, f]
     channel = 0
     if cin > 1:
