@@ -11,6 +11,7 @@ st.navigation(
     [
         st.Page("pages/model.py", title="Model", icon="🧠", default=True),
         st.Page("pages/builder.py", title="Builder", icon="🏗️"),
+        st.Page("pages/training.py", title="Training", icon="📈"),
         st.Page("pages/kernels.py", title="Kernels", icon="🧩"),
         st.Page("pages/activations.py", title="Activations", icon="🔥"),
         st.Page("pages/convolution.py", title="Convolution", icon="🔍"),

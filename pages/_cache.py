@@ -52,9 +52,6 @@ def global_kernel_bound(_model, key: str) -> float:
     return kernels.global_kernel_bound(_model)
 
 
-def kernel_snapshot_picker(loaded: models.LoadedModel, lk, *, key: str):
-    """For a model trained in this session: an epoch slider over its recorded kernels (or None)."""
-    return None
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -80,9 +77,6 @@ def activation_order(_model, key: str) -> tuple[str, ...]:
     return tuple(acts.activation_layers(_model))
 
 
-def activation_snapshot_picker(loaded: models.LoadedModel, picked, acts: dict, *, key: str):
-    """For a model trained in this session: replay recorded feature maps (returns acts, label)."""
-    return acts, None
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -159,3 +153,38 @@ def layer_sweep(_model, key: str, input_key: str, _image_hwc, display_hwc, targe
         bar.progress((i + 1) / len(picks), text=f"Grad-CAM on {layer}")
     bar.empty()
     return render.montage(np.stack(tiles), columns=len(tiles), pad=4), picks
+
+
+# --------------------------------------------------------------------------- training
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
+def training_data(name: str, limit: int = 0):
+    """A training dataset, shared read-only by every session (downloads raise DatasetUnavailableError)."""
+    from vizcore import data
+
+    if name == "mnist_sample":
+        return data.load_mnist_sample()
+    if name == "shapes":
+        return data.make_shapes(3000, seed=1)
+    ds = data.load_keras_dataset(name, split="train")
+    return ds.subset(np.arange(min(limit, len(ds)))) if limit else ds
+
+
+@st.cache_resource
+def training_slots():
+    """At most two trainings at once on this server, whatever the number of sessions."""
+    import threading
+
+    return threading.BoundedSemaphore(2)
+
+
+def release_slot_when_done(job) -> None:
+    """Give the training slot back when the job ends, whoever is watching."""
+    import threading
+
+    def wait():
+        job.wait(None)
+        training_slots().release()
+
+    threading.Thread(target=wait, daemon=True, name="convlens-slot").start()

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _picker, _shared
+from pages import _cache, _picker, _shared, _snapshots
 from vizcore import activations, figures, render
 
 loaded = _shared.working_model()
@@ -24,9 +24,6 @@ with left:
 acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
 order = _cache.activation_order(loaded.model, loaded.key)
 maps = [p for p in order if acts[p].ndim == 3]
-acts, snapshot_label = _cache.activation_snapshot_picker(loaded, picked, acts, key="act.epoch")
-if snapshot_label:
-    st.caption(snapshot_label)
 
 with right:
     cols = st.columns(2)
@@ -78,3 +75,5 @@ with tab_layer:
         sparsity = activations.layer_sparsity({p: acts[p] for p in maps})
         st.plotly_chart(figures.bar_figure(list(sparsity), list(sparsity.values()), "Sparsity per layer", y_title="share of zeros"),
                         key="act.sparsity")
+
+_snapshots.activation_replay(loaded, scale=scale, cmap=cmap)

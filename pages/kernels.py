@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _shared, _snapshots
 from vizcore import figures, kernels, render
 
 loaded = _shared.working_model()
@@ -22,9 +22,7 @@ if not convs:
 _shared.keep("kernels.layer", convs[0], param="layer", options=convs)
 layer = st.selectbox("Conv layer", convs, key="kernels.layer")
 lk = _cache.layer_kernel(loaded.model, loaded.key, layer)
-snap = _cache.kernel_snapshot_picker(loaded, lk, key="kernels.epoch")
-if snap is not None:
-    lk = snap
+lk = _snapshots.kernel_picker(loaded, lk, key="kernels.epoch")
 
 modes = [m for m in kernels.MODES if m != "rgb" or lk.kernel_hwio.shape[2] == 3]
 labels = {"rgb": "RGB composite", "per_channel": "Each input channel", "mean": "Mean over input channels"}
