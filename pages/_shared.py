@@ -57,8 +57,24 @@ def link_of(choice: Choice) -> str | None:
     return ":".join([choice.kind, choice.name] + ([choice.weights or "none"] if choice.kind == "app" else []))
 
 
+def _through_the_router() -> None:
+    """Run pages through app.py's st.navigation, even on a server's very first script run.
+
+    Streamlit runs the first script of a process in its legacy mode when a ``pages/`` folder
+    exists: a deep link (``/training``) then executes the page file directly and lists every
+    file of ``pages/`` in the sidebar. Calling st.navigation ends that mode; until app.py has
+    run once, a page rerun itself through the router.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def init_state() -> None:
     """Initialise session state once per session (the working model may come from the link)."""
+    _through_the_router()
     if WORKING not in st.session_state:
         choice = default_choice()
         if "model" in st.query_params:

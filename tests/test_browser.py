@@ -152,3 +152,42 @@ def test_tour_of_the_explorer_pages(server, browser):
         assert page.locator(EXCEPTION).count() == 0, f"exception on the {label} page"
         page.screenshot(path=str(SHOTS / f"{label.lower()}_page.png"), full_page=True)
     page.close()
+
+
+def _progress_text(page: Page) -> str:
+    bar = page.get_by_test_id("stProgress")
+    return bar.first.inner_text() if bar.count() else ""
+
+
+def test_training_survives_widget_changes_and_stop_keeps_weights(server, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{server}/training?model=preset:lenet5")
+    expect(page.get_by_text("Start training")).to_be_visible(timeout=120_000)
+    _settled(page)
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("2")
+    epochs.press("Enter")
+    _settled(page)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_test_id("stProgress").first).to_be_visible(timeout=60_000)
+    # touch a widget while training runs: a full rerun of the page
+    page.wait_for_timeout(1500)
+    page.get_by_text("Log scale for the loss").click()
+    page.wait_for_timeout(1500)
+    expect(page.get_by_text("Training done after 2 epoch(s)")).to_be_visible(timeout=240_000)
+    assert page.locator(EXCEPTION).count() == 0
+    page.screenshot(path=str(SHOTS / "training_page.png"), full_page=True)
+
+    # a second run, stopped early: the weights trained so far are kept
+    page.get_by_label("Epochs", exact=True).fill("20")
+    page.get_by_label("Epochs", exact=True).press("Enter")
+    _settled(page)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(2000)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("Training stopped after")).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("(trained here)")
+    assert page.locator(EXCEPTION).count() == 0
+    page.close()
