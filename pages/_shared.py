@@ -7,10 +7,12 @@ every session and must never be mutated; a model a person uploads stays in their
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 
 import streamlit as st
 
+from pages import _router
 from vizcore import models
 from vizcore.errors import ConvLensError
 
@@ -57,24 +59,27 @@ def link_of(choice: Choice) -> str | None:
     return ":".join([choice.kind, choice.name] + ([choice.weights or "none"] if choice.kind == "app" else []))
 
 
-def _through_the_router() -> None:
-    """Run pages through app.py's st.navigation, even on a server's very first script run.
+class _SessionEnd:
+    """Lives in session state; when Streamlit drops the session, its finalizer runs the callbacks."""
 
-    Streamlit runs the first script of a process in its legacy mode when a ``pages/`` folder
-    exists: a deep link (``/training``) then executes the page file directly and lists every
-    file of ``pages/`` in the sidebar. Calling st.navigation ends that mode; until app.py has
-    run once, a page rerun itself through the router.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
+    def __init__(self) -> None:
+        self.callbacks: list = []
+        weakref.finalize(self, _run_all, self.callbacks)
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+
+def _run_all(callbacks: list) -> None:
+    for fn in callbacks:
+        fn()
+
+
+def on_session_end(fn) -> None:
+    """Call ``fn`` when this session ends (its tab closed and the reconnect window passed)."""
+    st.session_state.setdefault("_session_end", _SessionEnd()).callbacks.append(fn)
 
 
 def init_state() -> None:
     """Initialise session state once per session (the working model may come from the link)."""
-    _through_the_router()
+    _router.ensure()
     if WORKING not in st.session_state:
         choice = default_choice()
         if "model" in st.query_params:

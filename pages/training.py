@@ -93,6 +93,7 @@ if st.button("Start training", key="train.start", type="primary", disabled=runni
         job = training.start_job(model, train, val, config, checkpoint_path=folder / "checkpoint.keras",
                                  snapshot_path=folder / "snapshots.npz")
         _cache.release_slot_when_done(job)
+        _shared.on_session_end(job.stop)  # a closed tab stops its training (the last checkpoint stays)
         st.session_state[RUN] = {"job": job, "model": model, "val": val, "names": dataset.class_names, "dir": folder,
                                  "id": run_id, "label": f"{loaded.model.name} on {DATASETS[name].split(' (')[0]}",
                                  "preprocess": loaded.preprocess, "started": time.time(), "published": False}

@@ -1,0 +1,40 @@
+"""The app's pages, in menu order: used by app.py, and by a page that Streamlit ran on its own."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+PAGES = (  # (file, title, icon)
+    ("pages/model.py", "Model", "🧠"),
+    ("pages/builder.py", "Builder", "🏗️"),
+    ("pages/training.py", "Training", "📈"),
+    ("pages/kernels.py", "Kernels", "🧩"),
+    ("pages/activations.py", "Activations", "🔥"),
+    ("pages/convolution.py", "Convolution", "🔍"),
+    ("pages/attribution.py", "Attribution", "🎯"),
+)
+
+
+def navigation():
+    """Page config and the navigation menu; returns the page to run."""
+    st.set_page_config(page_title="ConvLens", page_icon="🔬", layout="wide")
+    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)])
+
+
+def ensure() -> None:
+    """Make sure a page runs under app.py's navigation, not Streamlit's legacy pages/ mode.
+
+    Streamlit runs the first script of a process in its legacy mode when a ``pages/`` folder exists
+    (AppTest does so on every run): a deep link such as ``/training`` then executes the page file
+    directly, with every file of ``pages/`` in the sidebar. On a session's first run that page
+    reruns itself through app.py (there is no click yet to lose); on later runs it only leaves
+    the legacy mode, whose page is then the same as the router's.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    first = not st.session_state.get("_router.seen")
+    st.session_state["_router.seen"] = True
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if first:
+            st.rerun()
