@@ -1,0 +1,384 @@
+"""Feature visualization: batched gradient ascent, its objectives, parameterizations, transforms and export.
+
+Seeded tiny models (12x12) and few steps; the oracles are Keras's own sub-models, NumPy and hand sums.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import nested_mobilenet, tiny_functional, tiny_sequential
+from PIL import Image
+
+from vizcore import featurevis as fv
+from vizcore import graph
+from vizcore.errors import LayerNotFoundError
+from vizcore.featurevis import slicing
+from vizcore.featurevis.params import COLOR_CORRELATION, decorrelate_colors, spectrum_scale
+from vizcore.featurevis.transforms import apply_transforms
+
+STEPS = 48
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _uncapped():
+    """These tests choose their own small step counts; a CI-wide CONVLENS_MAX_STEPS must not cut them."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(fv.MAX_STEPS_ENV, raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    return tiny_functional()
+
+
+@pytest.fixture(scope="module")
+def batched(model) -> fv.FeatureVis:
+    """All 6 filters of conv_b, one batch."""
+    return fv.optimize(model, fv.Channel("conv_b"), range(6), steps=STEPS, seed=3)
+
+
+def _bn_model() -> keras.Model:
+    """Conv -> BatchNorm -> ReLU6, the MobileNet pattern, with non-trivial BN statistics."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(5, 3, strides=2, padding="same", use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(6.0, name="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(x))
+    bn = model.get_layer("bn")
+    rng = np.random.default_rng(0)
+    bn.set_weights([rng.uniform(0.5, 2, 5), rng.normal(size=5), rng.normal(size=5), rng.uniform(0.5, 2, 5)])
+    return model
+
+
+# ----------------------------------------------------------------------------- the optimization
+
+
+def test_objective_rises_several_times(batched):
+    live = batched.reached > 0.02
+    assert live.sum() >= 4  # a random tiny net may have a filter that hardly any image reaches
+    assert np.all(batched.reached[live] >= 2.5 * batched.start[live] + 0.05)
+    assert np.median(batched.reached[live] / np.maximum(batched.start[live], 0.01)) >= 3
+    curve = batched.curves()["channel"]
+    assert curve[-8:].mean() > 2 * curve[:8].mean()
+
+
+def test_batched_equals_one_filter_at_a_time(model, batched):
+    for f in (0, 4, 5):
+        alone = fv.optimize(model, fv.Channel("conv_b"), [f], steps=STEPS, seed=3)
+        np.testing.assert_allclose(alone.images_nhwc[0], batched.images_nhwc[f], atol=1e-4)
+        np.testing.assert_allclose(alone.reached[0], batched.reached[f], rtol=1e-3, atol=1e-5)
+        for name in ("channel", "loss"):
+            np.testing.assert_allclose(alone.loss_terms[name][:, 0], batched.loss_terms[name][:, f], rtol=1e-3, atol=1e-5)
+
+
+def test_reached_is_the_real_activation_of_the_returned_image(model, batched):
+    oracle = keras.Model(model.input, model.get_layer("conv_b").output)  # Keras's own sub-model
+    acts = np.asarray(oracle(batched.images_nhwc))  # (6, 3, 3, 6); the 3x3 map has no border to drop
+    own = acts[np.arange(6), :, :, np.arange(6)].mean(axis=(1, 2))
+    np.testing.assert_allclose(batched.reached, own, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fv.real_activation(model, "conv_b", batched.images_nhwc), acts.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+
+
+def test_images_finite_inside_range_and_seeded(model, batched):
+    assert batched.images_nhwc.shape == (6, 12, 12, 1) and batched.images_nhwc.dtype == np.float32
+    assert np.isfinite(batched.images_nhwc).all()
+    assert batched.images_nhwc.min() >= 0.0 and batched.images_nhwc.max() <= 1.0
+    assert batched.images_nhwc.std() > 0.05  # not a flat grey
+    again = fv.visualize_filters(model, "conv_b", range(6), steps=STEPS, seed=3)
+    np.testing.assert_array_equal(again, batched.images_nhwc)
+    other = fv.visualize_filters(model, "conv_b", range(6), steps=STEPS, seed=4)
+    assert np.abs(other - batched.images_nhwc).max() > 0.05
+
+
+def test_value_ranges_of_preprocess_modes_and_explicit_range():
+    model = tiny_functional(channels=3)
+    caffe = fv.visualize_filters(model, "conv_a", [0, 1], steps=4, preprocess="caffe")
+    low, high = np.array(fv.input_range(3, "caffe").low), np.array(fv.input_range(3, "caffe").high)
+    np.testing.assert_allclose(low, [-103.939, -116.779, -123.68])  # BGR means
+    assert np.all(caffe >= low - 1e-3) and np.all(caffe <= high + 1e-3) and caffe.max() > 0
+    explicit = fv.optimize(model, fv.Channel("conv_a"), [0, 1], steps=4, value_range=(-2.0, 3.0))
+    assert explicit.images_nhwc.min() >= -2.0 and explicit.images_nhwc.max() <= 3.0
+    assert fv.to_uint8(explicit.images_nhwc, explicit.input_range).dtype == np.uint8
+    with pytest.raises(ValueError, match="low < high"):
+        fv.input_range(1, value_range=(1.0, 1.0))
+    with pytest.raises(ValueError, match="3 channels"):
+        fv.input_range(1, "torch")
+
+
+def test_env_var_caps_the_steps(model, monkeypatch):
+    monkeypatch.setenv(fv.MAX_STEPS_ENV, "3")
+    calls = []
+    result = fv.optimize(model, fv.Channel("conv_b"), [1, 2], steps=500, on_progress=lambda *a: calls.append(a))
+    assert result.steps == 3 and result.loss_terms["loss"].shape == (3, 2)
+    assert [c[:2] for c in calls] == [(3, 3)]
+    monkeypatch.setenv(fv.MAX_STEPS_ENV, "many")
+    with pytest.raises(ValueError, match=fv.MAX_STEPS_ENV):
+        fv.capped_steps(10)
+    monkeypatch.delenv(fv.MAX_STEPS_ENV)
+    assert fv.capped_steps(10) == 10
+
+
+def test_progress_callback_contract(model):
+    settings = dataclasses.replace(fv.default_settings(graph.input_spec(model)), progress_every=4)
+    seen = []
+    fv.optimize(model, fv.Channel("conv_b"), [0, 1, 2], settings=settings, steps=10,
+                on_progress=lambda step, total, p: seen.append((step, total, None if p is None else p.shape)))
+    assert seen == [(4, 10, (3, 12, 12, 1)), (8, 10, (3, 12, 12, 1)), (10, 10, (3, 12, 12, 1))]
+    quiet = []
+    fv.optimize(model, fv.Channel("conv_b"), [0, 1, 2], settings=settings, steps=5, preview=False,
+                on_progress=lambda step, total, p: quiet.append(p))
+    assert quiet == [None, None]
+
+
+def test_class_logit_objective_raises_the_logit(model):
+    result = fv.optimize(model, fv.ClassLogit(), range(3), steps=STEPS)
+    logits = np.asarray(keras.Model(model.input, model.get_layer("logits").output)(result.images_nhwc))
+    np.testing.assert_allclose(result.reached, logits[np.arange(3), np.arange(3)], rtol=1e-4, atol=1e-5)
+    assert np.all(result.reached > result.start + 0.2)
+    assert np.all(np.argmax(logits, axis=1) == np.arange(3))  # each image is its own class's best
+    assert fv.visualize_classes(model, [2], steps=STEPS).shape == (1, 12, 12, 1)
+
+
+def test_fused_softmax_sequential_class_visualization():
+    model = tiny_sequential()
+    result = fv.optimize(model, fv.ClassLogit(), [0], steps=8)
+    assert result.reached[0] > result.start[0]
+
+
+def test_regularizer_terms_named_finite_and_weighted(model):
+    settings = dataclasses.replace(
+        fv.default_settings(graph.input_spec(model)), regularizers=(fv.L2(0.1), fv.TotalVariation(0.2), fv.Blur(0.3))
+    )
+    result = fv.optimize(model, fv.Channel("conv_b"), [0, 1], settings=settings, steps=6)
+    assert list(result.loss_terms) == ["channel", "l2", "tv", "blur", "loss"]
+    assert all(v.shape == (6, 2) and np.isfinite(v).all() for v in result.loss_terms.values())
+    t = result.loss_terms
+    np.testing.assert_allclose(t["loss"], -t["channel"] + 0.1 * t["l2"] + 0.2 * t["tv"] + 0.3 * t["blur"], rtol=1e-4, atol=1e-6)
+
+
+def test_regularizers_by_hand():
+    step = np.zeros((1, 4, 4, 1), np.float32)
+    step[:, :, 2:] = 1.0  # one vertical edge of height 1 over 4 rows
+    np.testing.assert_allclose(fv.TotalVariation()(tf.constant(step)).numpy(), [4 / 12 + 0.0])
+    np.testing.assert_allclose(fv.L2()(tf.constant(step)).numpy(), [0.25])
+    assert fv.Blur()(tf.fill((1, 5, 5, 3), 0.3)).numpy()[0] == pytest.approx(0.0, abs=1e-12)
+    assert fv.Blur()(tf.constant(step)).numpy()[0] > 0
+
+
+def test_objectives_combine_by_name_and_neuron(model):
+    objective = fv.Channel("conv_b", index=1) + 0.5 * fv.Neuron("conv_b", index=2) - fv.Channel("conv_a", index=0)
+    assert [(n, w) for n, w, _ in objective.terms()] == [("channel", 1.0), ("neuron", 0.5), ("channel_2", -1.0)]
+    result = fv.optimize(model, objective, [0, 0], steps=6)
+    assert {"channel", "neuron", "channel_2", "loss"} <= set(result.loss_terms)
+    acts_b, acts_a = (np.asarray(keras.Model(model.input, model.get_layer(n).output)(result.images_nhwc)) for n in ("conv_b", "conv_a"))
+    a_border = fv.objectives.auto_border(10, 10)
+    want = acts_b[:, :, :, 1].mean((1, 2)) + 0.5 * acts_b[:, 1, 1, 2] - acts_a[:, a_border:10 - a_border, a_border:10 - a_border, 0].mean((1, 2))
+    np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-5)
+
+
+def test_diversity_separates_images_of_one_filter(model):
+    kw = dict(steps=12, images_per_target=2, seed=1)
+    plain = fv.optimize(model, fv.Channel("conv_b"), [4, 5], **kw)
+    diverse = fv.optimize(model, fv.Channel("conv_b"), [4, 5], diversity=5.0, **kw)
+    assert plain.targets == diverse.targets == (4, 4, 5, 5)
+    assert "diversity" in diverse.loss_terms and "diversity" not in plain.loss_terms
+    assert diverse.loss_terms["diversity"][-1].mean() < plain.loss_terms["channel"].shape[0]  # finite, recorded
+    assert diverse.loss_terms["diversity"][-1].mean() < diverse.loss_terms["diversity"][0].mean()
+    with pytest.raises(ValueError, match="images_per_target"):
+        fv.optimize(model, fv.Channel("conv_b"), [4], diversity=1.0)
+
+
+def test_bad_targets_and_layers(model):
+    with pytest.raises(ValueError, match=r"\[6\] are out of range: there are 6 filters in 'conv_b' \(0..5\)"):
+        fv.visualize_filters(model, "conv_b", [0, 6], steps=2)
+    with pytest.raises(ValueError, match="there are 3 classes"):
+        fv.visualize_classes(model, [3], steps=2)
+    with pytest.raises(LayerNotFoundError):
+        fv.visualize_filters(model, "conv_z", [0], steps=2)
+    with pytest.raises(ValueError, match="No targets"):
+        fv.visualize_filters(model, "conv_b", [], steps=2)
+
+
+def test_dead_filter_is_flagged():
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((8, 8, 1))
+    conv = keras.layers.Conv2D(2, 3, activation="relu", name="conv")
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(conv(inputs))))
+    kernel, bias = conv.get_weights()
+    conv.set_weights([np.zeros_like(kernel), np.array([-1.0, 0.5], np.float32)])  # filter 0 can never fire
+    result = fv.optimize(model, fv.Channel("conv"), [0, 1], steps=4)
+    assert result.dead.tolist() == [True, False]
+    np.testing.assert_allclose(fv.real_activation(model, "conv", np.random.default_rng(0).random((3, 8, 8, 1))), [0.0, 0.5], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- the fast path
+
+
+@pytest.mark.parametrize("layer", ["conv_a", "conv_b"])
+def test_sliced_conv_equals_the_full_layer(model, layer, rng):
+    run = slicing.sliced_model(model, layer)
+    assert run is not None
+    x = tf.constant(rng.random((5, 12, 12, 1), dtype=np.float32))
+    index = tf.constant([3, 0, 2, 1, 3])
+    full = np.asarray(keras.Model(model.input, model.get_layer(layer).output)(x))
+    np.testing.assert_allclose(run(x, index).numpy()[..., 0], full[np.arange(5), :, :, index.numpy()], rtol=1e-5, atol=1e-5)
+
+
+def test_sliced_conv_batchnorm_relu6_and_fallback(rng):
+    model = _bn_model()
+    run = slicing.sliced_model(model, "relu")
+    x = tf.constant(rng.random((3, 12, 12, 3), dtype=np.float32) * 4)
+    full = np.asarray(keras.Model(model.input, model.get_layer("relu").output)(x))
+    index = np.array([4, 1, 0])
+    np.testing.assert_allclose(run(x, tf.constant(index)).numpy()[..., 0], full[np.arange(3), :, :, index], rtol=1e-5, atol=1e-5)
+    assert slicing.sliced_model(tiny_functional(), "pool") is None  # not a conv: the full path
+    result = fv.optimize(model, fv.Channel("relu"), [0, 1, 2, 4], steps=16)  # 3 cannot fire on [0, 1] images
+    assert np.isfinite(result.images_nhwc).all() and result.reached.min() > 0
+
+
+@pytest.mark.parametrize("cin, kernel, padding", [(1, 3, "valid"), (3, 5, "same"), (1, 4, "same")])
+def test_image_conv_values_and_gradient_equal_keras(cin, kernel, padding, rng):
+    keras.utils.set_random_seed(6)
+    layer = keras.layers.Conv2D(7, kernel, padding=padding, activation="tanh")
+    x = tf.constant(rng.random((2, 11, 10, cin), dtype=np.float32))
+    layer.build(x.shape)
+    fast = slicing.image_conv(layer)
+    weights = tf.constant(rng.normal(size=layer.compute_output_shape(x.shape)[1:]).astype(np.float32))
+    grads = []
+    for f in (layer, fast):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = f(x)
+            loss = tf.reduce_sum(y * weights)
+        grads.append((y.numpy(), tape.gradient(loss, x).numpy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-4, atol=1e-4)
+    assert slicing.image_conv(keras.layers.Conv2D(2, 3, strides=2)) is None
+
+
+def test_nested_base_by_plain_layer_name(rng):
+    model = nested_mobilenet()
+    path = graph.resolve_layer(model, "block_1_expand_relu")
+    assert slicing.sliced_model(model, path) is not None  # Conv -> BN -> ReLU6 inside the nested base
+    result = fv.optimize(model, fv.Channel("block_1_expand_relu"), [0, 5], steps=4, preprocess="symmetric")
+    assert result.images_nhwc.shape == (2, 64, 64, 3) and result.images_nhwc.min() >= -1 and result.images_nhwc.max() <= 1
+    acts, _ = graph.feature_model(model, [path]).predict(result.images_nhwc)
+    b = fv.objectives.auto_border(32, 32)
+    want = acts[path][[0, 1], b:32 - b, b:32 - b, [0, 5]].mean(axis=(1, 2))
+    np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-5)
+
+
+def test_redirected_relu_moves_a_silent_unit():
+    x = tf.Variable([[-1.0, -2.0]])
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_sum(slicing.redirected_relu(x))
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[-1.0, -1.0]])  # descent raises x
+    np.testing.assert_allclose(slicing.redirected_relu(tf.constant([-1.0, 7.0]), 6.0).numpy(), [0.0, 6.0])
+
+
+# ----------------------------------------------------------------------------- parameterizations and transforms
+
+
+def test_fourier_round_trip_and_one_over_f():
+    image = tf.constant(np.random.default_rng(0).normal(size=(2, 10, 12, 3)).astype(np.float32))
+    spectrum = fv.image_to_fourier(image, 1.0)
+    assert spectrum.shape == (2, 3, 10, 7, 2)
+    np.testing.assert_allclose(fv.fourier_to_image(spectrum, 10, 12, 1.0).numpy(), image.numpy(), atol=1e-4)
+    again = fv.image_to_fourier(fv.fourier_to_image(spectrum, 10, 12, 1.0), 1.0)
+    np.testing.assert_allclose(again.numpy(), spectrum.numpy(), atol=1e-4)
+    scale = spectrum_scale(32, 32, 1.0)
+    assert scale[0, 1] == pytest.approx(2 * scale[0, 2], rel=1e-5)  # 1/f: half the frequency, twice the amplitude
+    white = np.random.default_rng(1).normal(size=(64, 1, 32, 17, 2)).astype(np.float32)
+    power = np.abs(np.fft.rfft2(fv.fourier_to_image(tf.constant(white), 32, 32, 1.0).numpy()[..., 0])) ** 2
+    assert power[:, 1:3, 1:3].mean() > 20 * power[:, 12:16, 12:16].mean()
+
+
+def test_colour_decorrelation_and_parameterizations():
+    assert decorrelate_colors(tf.ones((1, 2, 2, 1))).numpy().tolist() == tf.ones((1, 2, 2, 1)).numpy().tolist()
+    rgb = decorrelate_colors(tf.constant([[[[1.0, 0.0, 0.0]]]])).numpy()[0, 0, 0]
+    np.testing.assert_allclose(rgb, COLOR_CORRELATION[:, 0], rtol=1e-6)  # the first component is luminance
+    assert np.allclose(rgb, rgb[0], rtol=0.1)
+    for param in (fv.FourierParam(), fv.PixelParam()):
+        var = param.init(np.random.default_rng(0), 9, 10, 3)
+        image = param(tf.constant(var[None]), 9, 10, 3).numpy()
+        assert image.shape == (1, 9, 10, 3) and 0.4 < image.min() <= image.max() < 0.6
+
+
+def test_pixel_parameterization_optimizes_too(model):
+    settings = dataclasses.replace(fv.default_settings(graph.input_spec(model)), param=fv.PixelParam())
+    result = fv.optimize(model, fv.Channel("conv_b"), [0, 1], settings=settings, steps=STEPS, seed=3)
+    assert np.all(result.reached > result.start)
+
+
+def test_transforms_shift_exactly_and_compose():
+    image = tf.constant(np.arange(2 * 16 * 16, dtype=np.float32).reshape(2, 16, 16, 1))
+    draws = tf.constant([[0.99, 0.0], [0.5, 0.5]])  # jitter 2: (dx, dy) = (+2, -2) and (0, 0)
+    shifted = fv.Jitter(2)(image, draws).numpy()
+    np.testing.assert_array_equal(shifted[0, 4:12, 4:12], image.numpy()[0, 2:10, 6:14])
+    np.testing.assert_array_equal(shifted[1], image.numpy()[1])
+    np.testing.assert_allclose(fv.Rotate(0.0)(image, tf.constant([[0.3], [0.9]])), image, atol=1e-3)
+    np.testing.assert_allclose(fv.Scale(1.0, 1.0)(image, tf.constant([[0.3], [0.9]])), image, atol=1e-3)
+    both = tf.concat([draws, draws], axis=1)
+    composed = apply_transforms((fv.Jitter(2), fv.Jitter(2)), image, both, 16, 16).numpy()
+    sequential = fv.Jitter(2)(fv.Jitter(2)(image, draws), draws).numpy()
+    np.testing.assert_array_equal(composed[:, 5:11, 5:11], sequential[:, 5:11, 5:11])
+    padded = apply_transforms((fv.Pad(3), fv.Jitter(2)), image, draws, 16, 16).numpy()
+    assert padded.shape == (2, 16, 16, 1)
+    np.testing.assert_array_equal(padded[1], image.numpy()[1])  # zero shift: the crop undoes the pad
+
+
+# ----------------------------------------------------------------------------- settings and export
+
+
+def test_default_settings_per_input_size():
+    digits = fv.default_settings(graph.InputSpec(28, 28, 1))
+    cifar = fv.default_settings(graph.InputSpec(32, 32, 3))
+    shapes = fv.default_settings(graph.InputSpec(64, 64, 3))
+    imagenet = fv.default_settings(graph.InputSpec(224, 224, 3))
+    anysize = fv.default_settings(graph.InputSpec(None, None, 3))
+    assert not digits.param.decorrelate and cifar.param.decorrelate and imagenet.param.decorrelate
+    assert max(t.pixels for t in digits.transforms if isinstance(t, fv.Jitter)) == 1
+    assert max(t.pixels for t in imagenet.transforms if isinstance(t, fv.Jitter)) == 8
+    assert shapes.param.decay_power > digits.param.decay_power
+    assert digits.steps < shapes.steps < imagenet.steps and anysize == imagenet
+
+
+def test_settings_json_round_trip():
+    settings = dataclasses.replace(fv.default_settings(graph.InputSpec(224, 224, 3)), regularizers=(fv.L2(0.1), fv.Blur(0.2)))
+    text = fv.settings_json(settings)
+    data = json.loads(text)
+    assert data["param"] == {"type": "FourierParam", "decay_power": 1.0, "init_std": 0.01, "decorrelate": True}
+    assert [t["type"] for t in data["transforms"]] == ["Pad", "Jitter", "Scale", "Rotate", "Jitter"]
+    assert fv.settings_from_json(text) == settings
+    with pytest.raises(ValueError, match="Unknown settings object"):
+        fv.settings_from_json(text.replace('"Blur"', '"Sharpen"'))
+
+
+def test_export_zip_has_pngs_and_settings(batched):
+    data = fv.export_zip(
+        batched.images_nhwc, batched.settings, input_range=batched.input_range,
+        names=[f"conv_b_{t:02d}" for t in batched.targets], metadata={"layer": "conv_b", "seed": batched.seed}, upscale=2,
+    )
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        info = json.loads(zf.read("settings.json"))
+        png = np.asarray(Image.open(io.BytesIO(zf.read("conv_b_03.png"))))
+    assert names == [f"conv_b_{t:02d}.png" for t in range(6)] + ["settings.json"]
+    assert info["metadata"] == {"layer": "conv_b", "seed": 3} and info["input_range"]["low"] == [0.0]
+    assert fv.settings_from_json(json.dumps(info)) == batched.settings
+    assert png.shape == (24, 24) and png.dtype == np.uint8
+    expected = np.rint(batched.images_nhwc[3, :, :, 0] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(png[::2, ::2], expected)
+    with pytest.raises(ValueError, match="names"):
+        fv.export_zip(batched.images_nhwc, batched.settings, names=["a"])

@@ -1,0 +1,377 @@
+"""Batched gradient ascent: every image of a batch optimized together inside one compiled graph.
+
+One call optimizes N images at once, image i for target i (a filter, a class): the objectives score
+each image on its own target, the loss is the sum over images, and Adam works element by element,
+so the images do not interact and the batch is N independent optimizations that share each
+kernel launch. A chunk of ``settings.progress_every`` steps runs as one ``tf.function`` loop; Python
+runs only between chunks (for the progress callback).
+
+Seeding is per image: the initial variables and the random transform draws of image i come from
+``(seed, target, copy)``, so filter 7 gets the same image whether it is optimized alone or with
+the other 63.
+
+Example:
+    >>> loaded = models.open_bundled("mnist_cnn")
+    >>> images = visualize_filters(loaded, "conv2", range(64))     # (64, 28, 28, 1) in [0, 1]
+    >>> result = optimize(loaded, Channel("conv2"), range(64))     # images + loss terms + reached
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vizcore import graph
+from vizcore.featurevis import slicing
+from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Objective, Outputs, crop_border, unique_names
+from vizcore.featurevis.ranges import InputRange, input_range
+from vizcore.featurevis.settings import Settings, capped_steps, default_settings
+from vizcore.featurevis.transforms import apply_transforms
+
+ProgressFn = Callable[[int, int, "np.ndarray | None"], None]
+DEAD_TOLERANCE = 1e-6
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays inside
+class FeatureVis:
+    """The result of one optimization.
+
+    Attributes:
+        images_nhwc: float32 (N, H, W, C) in the model's input range; image i is for ``targets[i]``.
+        targets: the filter (or class) of each image; with k images per target, each target
+            appears k times in a row.
+        loss_terms: name -> float32 (steps, N), the value of each term at each step, for every
+            image: each objective term by its name (maximized, e.g. 'channel'), 'diversity' when
+            used, each regularizer's penalty by its name (minimized, unweighted, e.g. 'tv'), and
+            'loss', the minimized total: -objective + sum(weight * penalty) + diversity weight * diversity.
+            Values are measured on the transformed image the step saw.
+        start: float32 (N,), the objective of each initial image (no transforms).
+        reached: float32 (N,), the objective of each final image (no transforms): for filters,
+            the channel's mean activation, border excluded, comparable to ``real_activation``.
+        steps: steps run (after the CONVLENS_MAX_STEPS cap).
+        seed: the seed.
+        settings: the settings used.
+        input_range: the map between [0, 1] and the model's inputs (``to_unit`` for display).
+    """
+
+    images_nhwc: np.ndarray
+    targets: tuple[int, ...]
+    loss_terms: Mapping[str, np.ndarray]
+    start: np.ndarray
+    reached: np.ndarray
+    steps: int
+    seed: int
+    settings: Settings
+    input_range: InputRange
+
+    @property
+    def dead(self) -> np.ndarray:
+        """bool (N,): the objective is still zero at the end (a dead ReLU filter never moves)."""
+        return np.abs(self.reached) <= DEAD_TOLERANCE
+
+    def curves(self) -> dict[str, np.ndarray]:
+        """name -> (steps,), each loss term averaged over the images (what a plot shows)."""
+        return {name: values.mean(axis=1) for name, values in self.loss_terms.items()}
+
+
+class _Engine:
+    """Variables and compiled functions for one model, objective, settings and batch shape."""
+
+    def __init__(self, model: keras.Model, objective: Objective, settings: Settings, n: int,
+                 hwc: tuple[int, int, int], in_range: InputRange, diversity: float):
+        self.lock = threading.Lock()
+        self.objective, self.settings, self.n, self.hwc, self.range = objective, settings, n, hwc, in_range
+        self.diversity = diversity
+        self.leaves = objective.terms()
+        names = list(objective.layers)
+        if diversity and not names:
+            raise ValueError("diversity compares activations of a layer; the objective reads none.")
+        self.paths = {name: graph.resolve_layer(model, name) for name in names}
+        fast = objective.sliced_layer if not diversity and len(names) == 1 else None
+        self.sliced_name = fast
+        self.sliced = slicing.sliced_model(model, self.paths[fast]) if fast else None
+        self.full_names = [] if self.sliced is not None else names
+        wanted = tuple(self.paths[name] for name in self.full_names)
+        self.forward = slicing.layers_model(model, wanted, objective.needs_scores) if wanted or objective.needs_scores else None
+        self.limits = _limits(model, self.paths, objective)
+
+        h, w, c = hwc
+        shape = (n, *settings.param.init(np.random.default_rng(0), h, w, c).shape)
+        self.var = tf.Variable(tf.zeros(shape), name="featurevis_params")
+        self.m = tf.Variable(tf.zeros(shape))
+        self.v = tf.Variable(tf.zeros(shape))
+        self.t = tf.Variable(0.0)
+        self.targets = tf.Variable(tf.zeros([n], tf.int32))
+        self.groups = tf.Variable(tf.zeros([n], tf.int32))
+        self.n_draws = sum(t.n_draws for t in settings.transforms)
+        # partials, not methods: TensorFlow counts retraces per code object, across all engines
+        self.chunk = tf.function(functools.partial(_Engine._chunk, self), input_signature=[tf.TensorSpec([None, n, self.n_draws], tf.float32)])
+        self.evaluate = tf.function(functools.partial(_Engine._evaluate, self))
+        self.images = tf.function(functools.partial(_Engine._images, self))
+
+    def _outputs(self, x: Any) -> Outputs:
+        acts, scores = self.forward(x) if self.forward is not None else ({}, None)
+        layers = {name: acts[self.paths[name]] for name in self.full_names}
+        sliced = {self.sliced_name: self.sliced(x, self.targets)} if self.sliced is not None else {}
+        return Outputs(layers, scores, self.targets, self.groups, sliced)
+
+    def _unit(self) -> Any:
+        h, w, c = self.hwc
+        return self.settings.param(self.var, h, w, c)
+
+    def _images(self) -> Any:
+        return self.range.to_model(self._unit())
+
+    def _evaluate(self) -> Any:
+        return self.objective(self._outputs(self._images()))
+
+    def _step(self, draws: Any) -> Any:
+        h, w, _ = self.hwc
+        with tf.GradientTape() as tape:
+            unit = self._unit()
+            x = apply_transforms(self.settings.transforms, unit, draws, h, w)
+            out = self._outputs(self.range.to_model(x))
+            values = [term(out) for _, _, term in self.leaves]
+            per_image = -tf.add_n([weight * v for (_, weight, _), v in zip(self.leaves, values)])
+            if self.diversity:
+                similarity = Diversity(self.full_names[0])(out)
+                values.append(similarity)
+                per_image += self.diversity * similarity
+            for reg in self.settings.regularizers:
+                penalty = reg(unit)
+                values.append(penalty)
+                per_image += reg.weight * penalty
+            loss = tf.reduce_sum(per_image)
+        grad = tape.gradient(loss, self.var)
+        if grad is None:
+            raise ValueError("The objective does not depend on the input image; pick a layer or class the image reaches.")
+        lr = self.settings.learning_rate
+        t = self.t.assign_add(1.0)
+        m = self.m.assign(_BETA1 * self.m + (1.0 - _BETA1) * grad)
+        v = self.v.assign(_BETA2 * self.v + (1.0 - _BETA2) * tf.square(grad))
+        step = lr * (m / (1.0 - _BETA1**t)) / (tf.sqrt(v / (1.0 - _BETA2**t)) + _EPS)
+        self.var.assign_sub(step)
+        return tf.stack(values + [per_image])
+
+    def _chunk(self, draws: Any) -> Any:
+        n_steps = tf.shape(draws)[0]
+        history = tf.TensorArray(tf.float32, size=n_steps)
+        for i in tf.range(n_steps):
+            history = history.write(i, self._step(draws[i]))
+        return history.stack()  # (steps, terms, N)
+
+    def term_names(self) -> list[str]:
+        names = [name for name, _, _ in self.leaves]
+        if self.diversity:
+            names.append("diversity")
+        names += [reg.name for reg in self.settings.regularizers]
+        return unique_names(names) + ["loss"]
+
+    def reset(self, initial: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> None:
+        self.var.assign(initial)
+        self.m.assign(tf.zeros_like(self.m))
+        self.v.assign(tf.zeros_like(self.v))
+        self.t.assign(0.0)
+        self.targets.assign(targets.astype(np.int32))
+        self.groups.assign(groups.astype(np.int32))
+
+
+def _limits(model: keras.Model, paths: Mapping[str, str], objective: Objective) -> dict[str, int]:
+    """How many targets there are, by what they are: "filters in 'conv2'" -> 64, "classes" -> 10."""
+    rows = {r.path: r for r in graph.layer_table(model)}
+    limits = {}
+    if objective.sliced_layer:
+        path = paths[objective.sliced_layer]
+        limits[f"filters in '{path}'"] = int(rows[path].output_shape[-1])
+    if objective.needs_scores:
+        limits["classes"] = int(list(rows.values())[-1].output_shape[-1] or 1)
+    return limits
+
+
+_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ENGINES_LOCK = threading.Lock()
+_ENGINES_PER_MODEL = 4
+
+
+def _engine(model: keras.Model, objective: Objective, settings: Settings, n: int, hwc: tuple[int, int, int],
+            in_range: InputRange, diversity: float) -> _Engine:
+    """A cached engine: traced once per model, objective, settings (steps aside) and batch shape."""
+    key = (objective, dataclasses.replace(settings, steps=0, progress_every=0), n, hwc, in_range, diversity)
+    with _ENGINES_LOCK:
+        per_model = _ENGINES.setdefault(model, OrderedDict())
+        if key in per_model:
+            per_model.move_to_end(key)
+            return per_model[key]
+    engine = _Engine(model, objective, settings, n, hwc, in_range, diversity)
+    with _ENGINES_LOCK:
+        per_model[key] = engine
+        while len(per_model) > _ENGINES_PER_MODEL:
+            per_model.popitem(last=False)
+    return engine
+
+
+def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
+    """A keras.Model or a LoadedModel (whose preprocess mode is the default)."""
+    if isinstance(model, keras.Model):
+        return model, preprocess or "unit"
+    return model.model, preprocess or getattr(model, "preprocess", "unit")
+
+
+def _draws(settings: Settings, seeds: list[tuple[int, int, int]], steps: int) -> np.ndarray:
+    """(steps, N, n_draws) uniforms; transform j of image i draws from stream (seed, target, copy, 1 + j)."""
+    columns = []
+    for j, transform in enumerate(settings.transforms):
+        if transform.n_draws:
+            columns.append(np.stack([np.random.default_rng([*s, 1 + j]).random((steps, transform.n_draws)) for s in seeds], axis=1))
+    if not columns:
+        return np.zeros((steps, len(seeds), 0), np.float32)
+    return np.concatenate(columns, axis=2).astype(np.float32)
+
+
+def optimize(
+    model: Any,
+    objective: Objective,
+    targets: Iterable[int],
+    *,
+    settings: Settings | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    preprocess: str | None = None,
+    value_range: tuple[float, float] | None = None,
+    images_per_target: int = 1,
+    diversity: float = 0.0,
+    on_progress: ProgressFn | None = None,
+    preview: bool = True,
+) -> FeatureVis:
+    """Optimize one image per target (filter or class) together, as one batch in a compiled graph.
+
+    Args:
+        model: a keras.Model or a ``LoadedModel`` (whose ``preprocess`` sets the input range).
+        objective: what to maximize, e.g. ``Channel("conv2")`` or ``ClassLogit()``; with
+            ``index=None`` each image is scored on its own target.
+        targets: the filters (or classes), one image each (times ``images_per_target``).
+        settings: defaults to ``default_settings(input_spec(model))``.
+        steps: overrides ``settings.steps``; either is capped by $CONVLENS_MAX_STEPS.
+        seed: with the target, seeds each image; the same seed gives the same image.
+        preprocess: a PREPROCESS_MODES key; defaults to the LoadedModel's, else 'unit'.
+        value_range: an explicit (low, high) input range instead of ``preprocess``.
+        images_per_target: k images per target, pushed apart by ``diversity``.
+        diversity: weight of the Diversity term between the images of one target (k > 1).
+        on_progress: called as ``on_progress(step, total, preview)`` after every chunk of
+            ``settings.progress_every`` steps and at the end, in the caller's thread; ``preview``
+            is the current batch (N, H, W, C) in the model's range, or None when ``preview=False``.
+        preview: whether the callback gets the images.
+
+    Returns:
+        FeatureVis with the images, per-step loss terms and the objective reached per image.
+
+    Raises:
+        ValueError: a target out of range, bad settings or CONVLENS_MAX_STEPS.
+        LayerNotFoundError: the objective names a layer the model does not have.
+    """
+    keras_model, mode = _unwrap(model, preprocess)
+    spec = graph.input_spec(keras_model)
+    settings = settings or default_settings(spec)
+    h, w, c = spec.height or settings.image_size, spec.width or settings.image_size, spec.channels
+    total = capped_steps(settings.steps if steps is None else steps)
+    base = [int(t) for t in targets]
+    if not base:
+        raise ValueError("No targets: give at least one filter or class.")
+    if images_per_target < 1:
+        raise ValueError(f"images_per_target must be >= 1, got {images_per_target}.")
+    if diversity and images_per_target < 2:
+        raise ValueError("diversity needs images_per_target >= 2 (it pushes images of one target apart).")
+    seeds = [(int(seed), t, k) for t in base for k in range(images_per_target)]
+    all_targets = np.array([s[1] for s in seeds])
+    groups = np.repeat(np.arange(len(base)), images_per_target)
+    in_range = input_range(c, mode, value_range)
+
+    engine = _engine(keras_model, objective, settings, len(seeds), (h, w, c), in_range, float(diversity))
+    for what, limit in engine.limits.items():
+        bad = [t for t in base if not 0 <= t < limit]
+        if bad:
+            raise ValueError(f"Targets {bad[:5]} are out of range: there are {limit} {what} (0..{limit - 1}).")
+    initial = np.stack([settings.param.init(np.random.default_rng([*s, 0]), h, w, c) for s in seeds])
+    draws = _draws(settings, seeds, total)
+    names = engine.term_names()
+    history = []
+    with engine.lock:
+        engine.reset(initial, all_targets, groups)
+        start = engine.evaluate().numpy()
+        done = 0
+        while done < total:
+            n = min(max(1, settings.progress_every), total - done)
+            history.append(engine.chunk(tf.constant(draws[done : done + n])).numpy())
+            done += n
+            if on_progress is not None:
+                on_progress(done, total, engine.images().numpy() if preview else None)
+        images = engine.images().numpy()
+        reached = engine.evaluate().numpy()
+    stacked = np.concatenate(history, axis=0) if history else np.zeros((0, len(names), len(seeds)), np.float32)
+    return FeatureVis(
+        images_nhwc=images.astype(np.float32),
+        targets=tuple(int(t) for t in all_targets),
+        loss_terms={name: stacked[:, i, :] for i, name in enumerate(names)},
+        start=start.astype(np.float32),
+        reached=reached.astype(np.float32),
+        steps=total,
+        seed=int(seed),
+        settings=settings,
+        input_range=in_range,
+    )
+
+
+def visualize_filters(model: Any, layer: str, filters: Iterable[int], *, steps: int | None = None, seed: int = 0, **kwargs: Any) -> np.ndarray:
+    """The images (N, H, W, C), in the model's input range, that most excite each filter of ``layer``.
+
+    All filters are optimized together as one batch. Keyword arguments are those of ``optimize``
+    (settings, preprocess, value_range, images_per_target, diversity, on_progress, preview); use
+    ``optimize(model, Channel(layer), filters)`` for the loss terms and activations reached.
+
+    Example:
+        >>> visualize_filters(models.open_bundled("mnist_cnn"), "conv2", range(64)).shape
+        (64, 28, 28, 1)
+    """
+    return optimize(model, Channel(layer), filters, steps=steps, seed=seed, **kwargs).images_nhwc
+
+
+def visualize_classes(model: Any, classes: Iterable[int], *, steps: int | None = None, seed: int = 0, **kwargs: Any) -> np.ndarray:
+    """Class model visualization: images (N, H, W, C) that maximize each class's pre-softmax score."""
+    return optimize(model, ClassLogit(), classes, steps=steps, seed=seed, **kwargs).images_nhwc
+
+
+def real_activation(model: Any, layer: str, images_nhwc: np.ndarray, *, border: int | None = None, batch_size: int = 128) -> np.ndarray:
+    """Mean activation (n_filters,) of each filter of ``layer`` over real images, border excluded.
+
+    The same measure as ``FeatureVis.reached`` for ``Channel(layer)``, so a gallery can show
+    "reached vs real". A filter whose value is 0 here and in ``reached`` is dead.
+
+    Args:
+        model: keras.Model or LoadedModel.
+        layer: layer path or unique name.
+        images_nhwc: real images (N, H, W, C), already in the model's input range.
+    """
+    keras_model, _ = _unwrap(model, None)
+    path = graph.resolve_layer(keras_model, layer)
+    forward = tf.function(slicing.layers_model(keras_model, (path,), False))
+    total, count = None, 0
+    x = np.asarray(images_nhwc, np.float32)
+    for i in range(0, len(x), batch_size):
+        acts = forward(tf.constant(x[i : i + batch_size]))[0][path]
+        part = tf.reduce_sum(tf.reduce_mean(crop_border(acts, border), axis=[1, 2]), axis=0).numpy()
+        total = part if total is None else total + part
+        count += len(x[i : i + batch_size])
+    if total is None:
+        raise ValueError("real_activation needs at least one image.")
+    return (total / count).astype(np.float32)
