@@ -188,3 +188,39 @@ def release_slot_when_done(job) -> None:
         training_slots().release()
 
     threading.Thread(target=wait, daemon=True, name="convlens-slot").start()
+
+
+# --------------------------------------------------------------------------- filter visualization
+
+
+class _Bounded(dict):
+    """A dict that forgets its oldest entries beyond ``limit`` (results cached across visits)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.limit:
+            del self[next(iter(self))]
+
+
+@st.cache_resource
+def featurevis_store() -> dict:
+    """Finished filter visualizations by (model, objective, layer, targets, settings, seed)."""
+    return _Bounded(32)
+
+
+@st.cache_data(show_spinner="Measuring the filters on real images…", max_entries=64)
+def real_activation(_model, key: str, layer: str, n: int = 200):
+    """Mean activation of each filter of ``layer`` over ``n`` bundled images fitted to the model."""
+    from vizcore import data, featurevis, graph
+
+    spec = graph.input_spec(_model)
+    ds = data.load_mnist_sample() if spec.channels == 1 else data.make_shapes(n, seed=5)
+    idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
+    size = (spec.height or ds.image_shape[0], spec.width or ds.image_shape[1])
+    batch = np.stack([data.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels).image_hwc
+                      for i in idx])
+    return featurevis.real_activation(_model, layer, batch)

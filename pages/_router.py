@@ -12,6 +12,7 @@ PAGES = (  # (file, title, icon)
     ("pages/activations.py", "Activations", "🔥"),
     ("pages/convolution.py", "Convolution", "🔍"),
     ("pages/attribution.py", "Attribution", "🎯"),
+    ("pages/filters.py", "Filters", "✨"),
 )
 
 

@@ -129,10 +129,13 @@ def test_model_page_switch_and_bad_upload(server, browser):
 
 
 PAGES = [  # (navigation label, text that proves the page rendered, one interaction)
+    ("Builder", "Before building", lambda page: page.get_by_role("button", name="Add", exact=True).click()),
     ("Kernels", "Conv layer", lambda page: page.get_by_text("Mean over input channels").click()),
     ("Activations", "Overview", lambda page: page.get_by_role("tab", name="One layer").click()),
     ("Convolution", "value in the feature map", None),
     ("Attribution", "Explain the class", lambda page: page.get_by_role("tab", name="Layer sweep").click()),
+    ("Filters", "Maximize", lambda page: (page.get_by_role("button", name="Visualize").click(),
+                                          expect(page.get_by_text("Row by row").first).to_be_visible(timeout=120_000))),
 ]
 
 

@@ -122,3 +122,40 @@ def test_pointing_game_on_the_shapes_model():
     assert not at.exception
     scores = {m.label: float(m.value.rstrip("%")) for m in at.metric if m.value.endswith("%")}
     assert scores["Grad-CAM: hits"] > scores["Random map (baseline)"]
+
+
+def test_filters_page_visualizes_a_whole_layer_and_classes(monkeypatch, mnist):
+    monkeypatch.setenv("CONVLENS_MAX_STEPS", "8")  # the page's default is 48; the algorithm is tested elsewhere
+    at = _app("pages/filters.py")
+    assert at.selectbox(key="fv.layer").value == "conv2"
+    assert any("64 image(s), 8 steps each" in c.value for c in at.caption)
+    at.button(key="fv.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = at.get("image")[0].captions[0]
+    assert captions.startswith("Row by row: filter 0, filter 1") and "filter 63" in captions
+    reached = _figure(at, "Reached activation")
+    assert len(_arr(reached["data"][0]["y"])) == 64 and reached["data"][1]["name"] == "mean on real data"
+    assert {t["name"] for t in _figure(at, "Loss terms")["data"]} >= {"channel", "loss"}
+    at.radio(key="fv.objective").set_value("class").run()
+    at.button(key="fv.run").click().run()
+    assert not at.exception
+    assert at.get("image")[0].captions[0] == "Row by row: " + ", ".join(str(d) for d in range(10))
+    at.radio(key="fv.objective").set_value("channel").run()
+    assert "fv.run" not in [b.key for b in at.button]  # the layer's result is cached: shown again without a run
+
+
+def test_builder_page_explains_then_builds(mnist):
+    at = _app("pages/builder.py")
+    assert "61,706 parameters" in at.subheader[0].value  # LeNet-5 to start with
+    at.selectbox(key="builder.0.0.pad").set_value("valid").run()
+    at.number_input(key="builder.0.0.kernel").set_value(29).run()
+    assert at.button(key="builder.build").disabled
+    assert any("does not fit the 28x28 input" in e.value for e in at.error)
+    at.number_input(key="builder.0.0.kernel").set_value(3).run()
+    assert not at.error and not at.button(key="builder.build").disabled
+    at.button(key="builder.build").click().run()
+    assert at.session_state["working_model"].kind == "built"
+    at.switch_page("pages/model.py").run()
+    table = at.dataframe[0].value
+    assert table["parameters"].sum() == int(at.metric[0].value.replace(",", ""))
+    assert list(table["layer"])[-2:] == ["logits", "probs"]
