@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _shared
-from vizcore import data, models
+from vizcore import data, models, render
 from vizcore.errors import ImageLoadError
 
 DATASETS = {"mnist_sample": "MNIST digits (bundled)", "shapes": "Shapes (generated)"}
@@ -128,4 +128,15 @@ def input_picker(loaded: models.LoadedModel) -> Picked | None:
     if picked is not None:
         for note in picked.notes:
             st.caption(f"ℹ️ {note}")
+    return picked
+
+
+def picked_or_stop(loaded: models.LoadedModel, column, *, preview_px: int = 160) -> Picked:
+    """The picker and a preview of the input in ``column``; stops the page until there is an input."""
+    with column:
+        picked = input_picker(loaded)
+        if picked is None:
+            st.stop()
+        st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, preview_px // picked.display_hwc.shape[0])),
+                 caption=picked.label)
     return picked

@@ -12,12 +12,8 @@ st.title("🔥 Activations")
 st.caption("What each layer computes for one input: every feature map in one forward pass. Bright = strongly active.")
 
 left, right = st.columns([1, 2])
+picked = _picker.picked_or_stop(loaded, left, preview_px=168)
 with left:
-    picked = _picker.input_picker(loaded)
-if picked is None:
-    st.stop()
-with left:
-    st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, 168 // picked.display_hwc.shape[0])), caption=picked.label)
     probs = _cache.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
     st.plotly_chart(figures.probabilities_figure(loaded.class_names, probs, highlight=picked.true_class), key="act.probs")
 

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _cache, _picker, _shared
-from vizcore import convdetail, figures, render
+from vizcore import convdetail, figures
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
@@ -21,12 +21,7 @@ if not layers:
     st.stop()
 kinds = dict(layers)
 left, right = st.columns([1, 2])
-with left:
-    picked = _picker.input_picker(loaded)
-if picked is None:
-    st.stop()
-with left:
-    st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, 140 // picked.display_hwc.shape[0])), caption=picked.label)
+picked = _picker.picked_or_stop(loaded, left, preview_px=140)
 
 acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
 with right:

@@ -45,30 +45,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def start_server(*extra: str, log_name: str = "server.log"):
+    """Start the app on a free loopback port; return (process, url, log file) once it is healthy."""
     port = _free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS / "server.log", "w")
+    log = open(SHOTS / log_name, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", *extra],
+        cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
+                return proc, url, log
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("the app did not answer /_stcore/health within 90 s")
+    proc.kill()
+    raise RuntimeError("the app did not answer /_stcore/health within 90 s")
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url, log = start_server()
     yield url
     proc.terminate()
     proc.wait(timeout=20)

@@ -6,17 +6,12 @@ reports the server's resident memory before, at the peak and after the sessions 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, _free_port, _settled  # noqa: F401 (skips without chromium)
+from test_browser import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, _settled, start_server  # skips without chromium
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
@@ -32,22 +27,7 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def fresh_server():
-    port = _free_port()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS / "server_concurrency.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.disconnectedSessionTTL", str(SESSION_TTL)],
-        cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
+    proc, url, log = start_server("--server.disconnectedSessionTTL", str(SESSION_TTL), log_name="server_concurrency.log")
     yield url, proc.pid
     proc.terminate()
     proc.wait(timeout=30)
