@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import streamlit as st
 
@@ -95,3 +97,41 @@ def panel(run: dict) -> None:
         c2.download_button("Download .keras", source.read_bytes(), f"{training.sanitize_name(name)}.keras",
                            "application/octet-stream", key="train.download")
     c3.download_button("History (CSV)", training.history_csv(state.records), "history.csv", "text/csv", key="train.history")
+
+
+RUN_TOKEN = re.compile(r"^([0-9a-f]{12})\.([0-9a-f]{8})$")
+
+
+def offer_recovery(runs_dir) -> None:
+    """A closed tab loses at most the current epoch: reopening the training's address offers its checkpoint.
+
+    The address carries ``run=<session>.<run>``, two random hex tokens (so no one else's run can be
+    named, and no path can be built from it); the checkpoint of the last finished epoch is loaded.
+    """
+    token = st.query_params.get("run", "")
+    match = RUN_TOKEN.match(token)
+    if not match:
+        return
+    folder = runs_dir / match.group(1) / match.group(2)
+    ckpt = folder / "checkpoint.keras"
+    if not ckpt.is_file():
+        return
+    st.info(f"This address belongs to an earlier training (run {match.group(2)}); its last checkpoint was saved "
+            "after a finished epoch.", icon="💾")
+    if st.button("Recover that model", key="train.recover"):
+        try:
+            checkpoint = training.load_checkpoint(ckpt)
+        except TrainingError as err:
+            st.error(str(err))
+            return
+        model = training.trainable_copy(checkpoint.model)
+        names = tuple(str(i) for i in range(max(2, int(model.output_shape[-1]))))
+        if (folder / "snapshots.npz").is_file():
+            from vizcore import snapshots
+
+            names = tuple(snapshots.load_snapshots(folder / "snapshots.npz").class_names) or names
+        card = {"snapshots": str(folder / "snapshots.npz"), "trained_here": True, "status": "recovered"}
+        loaded = models.LoadedModel(model, f"trained:{match.group(2)}", f"{model.name} (recovered, epoch {checkpoint.next_epoch})",
+                                    names, "unit", card)
+        _shared.set_working(_shared.add_session_model("trained", loaded))
+        st.success(f"Recovered after {checkpoint.next_epoch} epoch(s); it is now the working model.")

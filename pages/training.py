@@ -20,6 +20,8 @@ st.caption("Train the working model on bundled or downloaded data. Curves grow w
            "and Stop keeps the weights trained so far. A checkpoint is written after every epoch.")
 run = st.session_state.get(RUN)
 running = bool(run) and not run["job"].snapshot().finished
+if not run:
+    _train_results.offer_recovery(RUNS_DIR)
 
 DATASETS = {"mnist_sample": "MNIST sample (bundled, 5,000 digits)", "shapes": "Shapes (generated, 3,000 images)",
             "mnist": "MNIST (download)", "fashion_mnist": "Fashion-MNIST (download)", "cifar10": "CIFAR-10 (download)",
@@ -94,6 +96,7 @@ if st.button("Start training", key="train.start", type="primary", disabled=runni
                                  snapshot_path=folder / "snapshots.npz")
         _cache.release_slot_when_done(job)
         _shared.on_session_end(job.stop)  # a closed tab stops its training (the last checkpoint stays)
+        st.query_params["run"] = f"{folder.parent.name}.{run_id}"  # reopening this address recovers the checkpoint
         st.session_state[RUN] = {"job": job, "model": model, "val": val, "names": dataset.class_names, "dir": folder,
                                  "id": run_id, "label": f"{loaded.model.name} on {DATASETS[name].split(' (')[0]}",
                                  "preprocess": loaded.preprocess, "started": time.time(), "published": False}

@@ -61,12 +61,28 @@ def test_train_one_epoch_then_explore_and_save(tmp_path):
     probe = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
     np.testing.assert_allclose(reloaded.predict(probe, verbose=0), at.session_state["train.run"]["model"].predict(probe, verbose=0), atol=1e-6)
 
+    token = at.query_params["run"]
     at.switch_page("pages/kernels.py").run()
     assert not at.exception
     assert at.select_slider(key="kernels.epoch").value == len(at.select_slider(key="kernels.epoch").options) - 1
     at.switch_page("pages/activations.py").run()
     assert not at.exception
     assert "(trained here)" in at.sidebar.markdown[0].value
+
+    # the tab is closed; reopening the training's address offers the last checkpoint
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    again.query_params.update({"model": "preset:lenet5", "run": token})
+    again.switch_page("pages/training.py")
+    again.run()
+    again.button(key="train.recover").click().run()
+    assert not again.exception and again.session_state["working_model"].kind == "trained"
+    recovered = again.session_state["session_models"][again.session_state["working_model"].name].model
+    np.testing.assert_allclose(recovered.predict(probe, verbose=0), reloaded.predict(probe, verbose=0), atol=1e-6)
+    forged = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    forged.query_params.update({"run": "../../etc.passwd"})
+    forged.switch_page("pages/training.py")
+    forged.run()
+    assert not forged.exception and "train.recover" not in [b.key for b in forged.button]
 
 
 def test_incompatible_data_is_explained_before_starting():
