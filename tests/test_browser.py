@@ -195,3 +195,43 @@ def test_training_survives_widget_changes_and_stop_keeps_weights(server, browser
     expect(page.get_by_test_id("stSidebar")).to_contain_text("(trained here)")
     assert page.locator(EXCEPTION).count() == 0
     page.close()
+
+
+def test_a_copied_link_reproduces_the_view_and_drawing_works(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/kernels")
+    expect(page.get_by_text("Conv layer").first).to_be_visible(timeout=120_000)
+    _settled(page)
+    _choose(page, "Conv layer", "conv2")
+    page.get_by_text("Global (all conv layers)").click()
+    _settled(page)
+    link = page.url
+    assert "layer=conv2" in link and "scale=global" in link
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # a stranger opening the link
+    other.goto(link)
+    expect(other.get_by_text("Conv layer").first).to_be_visible(timeout=120_000)
+    _settled(other)
+    expect(other.get_by_role("combobox", name="Conv layer")).to_have_value("conv2")
+    assert other.get_by_role("radio", name="Global (all conv layers)").is_checked()
+    assert other.locator(EXCEPTION).count() == 0
+
+    # draw a "1" on the Activations page's canvas and get a prediction for it
+    other.get_by_test_id("stSidebarNav").get_by_text("Activations", exact=True).click()
+    expect(other.get_by_text("Input", exact=True).first).to_be_visible(timeout=120_000)
+    _settled(other)
+    other.get_by_text("Draw", exact=True).click()
+    _settled(other)
+    canvas = other.locator("canvas").first
+    expect(canvas).to_be_visible(timeout=60_000)
+    box = canvas.bounding_box()
+    other.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    other.mouse.down()
+    for i in range(1, 11):
+        other.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.15 + 0.07 * i))
+    other.mouse.up()
+    expect(other.get_by_text("your drawing").first).to_be_visible(timeout=60_000)
+    _settled(other)
+    assert other.locator(EXCEPTION).count() == 0
+    other.screenshot(path=str(SHOTS / "drawing.png"), full_page=True)
+    page.close()
+    other.close()
