@@ -382,3 +382,14 @@ def test_export_zip_has_pngs_and_settings(batched):
     np.testing.assert_array_equal(png[::2, ::2], expected)
     with pytest.raises(ValueError, match="names"):
         fv.export_zip(batched.images_nhwc, batched.settings, names=["a"])
+
+
+def test_dead_is_relative_to_the_batch_so_untrained_networks_are_not_all_dead():
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, activation="relu", name="conv")(inputs))
+    result = fv.optimize(model, fv.Channel("conv"), [0, 1], steps=2)
+    tiny = dataclasses.replace(result, reached=np.array([2e-7, 3e-5], np.float32))  # an untrained MobileNetV2's scale
+    assert tiny.dead.tolist() == [False, False]
+    assert dataclasses.replace(result, reached=np.array([0.0, 3e-5], np.float32)).dead.tolist() == [True, False]
+    assert dataclasses.replace(result, reached=np.zeros(2, np.float32)).dead.tolist() == [True, True]

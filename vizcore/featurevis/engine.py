@@ -39,7 +39,7 @@ from vizcore.featurevis.settings import Settings, capped_steps, default_settings
 from vizcore.featurevis.transforms import apply_transforms
 
 ProgressFn = Callable[[int, int, "np.ndarray | None"], None]
-DEAD_TOLERANCE = 1e-6
+DEAD_TOLERANCE = 1e-6  # of the batch's largest reached activation: scale-free (untrained nets have tiny ones)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
 
@@ -77,8 +77,13 @@ class FeatureVis:
 
     @property
     def dead(self) -> np.ndarray:
-        """bool (N,): the objective is still zero at the end (a dead ReLU filter never moves)."""
-        return np.abs(self.reached) <= DEAD_TOLERANCE
+        """bool (N,): the objective is still zero at the end (a dead ReLU filter never moves).
+
+        "Zero" is relative to the batch: at most DEAD_TOLERANCE times the largest reached value, so
+        an untrained network whose activations are all around 1e-5 does not look dead.
+        """
+        scale = float(np.max(np.abs(self.reached))) if self.reached.size else 0.0
+        return np.abs(self.reached) <= DEAD_TOLERANCE * max(scale, 1e-6)
 
     def curves(self) -> dict[str, np.ndarray]:
         """name -> (steps,), each loss term averaged over the images (what a plot shows)."""
