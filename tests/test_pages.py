@@ -159,3 +159,24 @@ def test_builder_page_explains_then_builds(mnist):
     table = at.dataframe[0].value
     assert table["parameters"].sum() == int(at.metric[0].value.replace(",", ""))
     assert list(table["layer"])[-2:] == ["logits", "probs"]
+
+
+def test_an_uploaded_nested_model_works_on_every_explorer_page(tmp_path):
+    from conftest import nested_mobilenet
+
+    nested_mobilenet("softmax").save(tmp_path / "transfer.keras")
+    at = _app("pages/model.py")
+    at.radio(key="model.source").set_value("upload").run()
+    at.file_uploader(key="model.upload").set_value(("transfer.keras", (tmp_path / "transfer.keras").read_bytes(), "application/octet-stream")).run()
+    assert not at.error, [e.value for e in at.error]
+    base = at.dataframe[0].value["layer"][0].split("/")[0]  # layers inside the base are named base/...
+    at.switch_page("pages/kernels.py").run()
+    assert at.selectbox(key="kernels.layer").value == f"{base}/Conv1" and not at.exception
+    at.switch_page("pages/activations.py").run()
+    assert not at.exception and at.selectbox(key="act.layer").value.startswith(base)
+    at.switch_page("pages/convolution.py").run()
+    assert not at.exception and at.success  # the nested first conv's arithmetic equals its feature map
+    at.switch_page("pages/attribution.py").run()
+    assert not at.exception
+    assert at.selectbox(key="attr.layer").value == f"{base}/Conv_1"
+    assert any(c.startswith(f"Grad-CAM · class") and c.endswith(f"{base}/Conv_1") for img in at.get("image") for c in img.captions)
