@@ -62,7 +62,7 @@ def probabilities(_model, key: str, input_key: str, _image_hwc):
     return attribution.predict_scores(_model, _image_hwc)
 
 
-@st.cache_data(show_spinner="Computing every layer's feature maps…", max_entries=64)
+@st.cache_data(show_spinner="Computing every layer's feature maps…", max_entries=8)  # a 224x224 network: ~100 MB each
 def activations(_model, key: str, input_key: str, _image_hwc):
     """All layers' outputs for one input, in one forward pass (cached per model and input)."""
     from vizcore import activations as acts

@@ -35,9 +35,10 @@ with right:
     _shared.keep("conv.channel", 0, param="ch", options=range(out.shape[-1]))
     channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, key="conv.channel")
     y = x = 0
-    if out.ndim == 3:
-        _shared.keep("conv.y", out.shape[0] // 2, param="y", options=range(out.shape[0]))
-        _shared.keep("conv.x", out.shape[1] // 2, param="x", options=range(out.shape[1]))
+    if out.ndim == 3:  # start where channel 0 responds most: a patch with something in it
+        peak_y, peak_x = np.unravel_index(int(np.argmax(out[:, :, 0])), out.shape[:2])
+        _shared.keep("conv.y", int(peak_y), param="y", options=range(out.shape[0]))
+        _shared.keep("conv.x", int(peak_x), param="x", options=range(out.shape[1]))
         y = c2.number_input("Row", 0, out.shape[0] - 1, key="conv.y")
         x = c3.number_input("Column", 0, out.shape[1] - 1, key="conv.x")
     if out.ndim == 3:
