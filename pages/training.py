@@ -1,5 +1,6 @@
 """Training page: train the working model with live curves; training runs on its own thread."""
 
+import importlib.util
 import time
 import uuid
 from pathlib import Path
@@ -70,6 +71,10 @@ with st.expander("Settings", expanded=not running):
     rotation = s[3].slider("Rotation (°)", 0, 45, key="train.rot", disabled=running)
     seed = s[4].number_input("Seed", 0, 2**31 - 1, key="train.seed", disabled=running)
     tensorboard = st.checkbox("Also write TensorBoard logs", key="train.tb", disabled=running)
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        st.caption("⚠️ TensorBoard logs need the `tensorboard` package (`pip install tensorboard`); without it none are written.")
+    elif tensorboard:
+        st.caption(f"Logs go to `{RUNS_DIR.name}/<session>/<run>/tensorboard`; view them with `tensorboard --logdir {RUNS_DIR.name}`.")
 
 config = training.TrainConfig(optimizer=optimizer, learning_rate=float(lr), momentum=float(momentum), schedule=schedule,
                               step_every=int(step_every), step_factor=float(step_factor), batch_size=int(batch),
