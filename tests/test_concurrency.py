@@ -55,7 +55,7 @@ def test_three_sessions_one_training_two_exploring(fresh_server):
         trainer.goto(f"{url}/training?model=preset:lenet5")
         expect(trainer.get_by_text("Start training")).to_be_visible(timeout=120_000)
         _settled(trainer)
-        trainer.get_by_label("Epochs", exact=True).fill("3")
+        trainer.get_by_label("Epochs", exact=True).fill("12")  # long enough to still run while the others explore
         trainer.get_by_label("Epochs", exact=True).press("Enter")
         _settled(trainer)
         trainer.get_by_role("button", name="Start training").click()
@@ -75,7 +75,7 @@ def test_three_sessions_one_training_two_exploring(fresh_server):
             answers.append(time.time() - start)
         assert not trainer.get_by_text("Training done").count(), "training should still be running while the others explore"
 
-        expect(trainer.get_by_text("Training done after 3 epoch(s)")).to_be_visible(timeout=300_000)
+        expect(trainer.get_by_text("Training done after 12 epoch(s)")).to_be_visible(timeout=300_000)
         rss_peak = _rss_mb(pid)
         # no state crossed sessions
         assert "(trained here)" in _sidebar(trainer)
