@@ -1,6 +1,7 @@
 """Training page: train the working model with live curves; training runs on its own thread."""
 
 import importlib.util
+import os
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ from vizcore import archive, training
 from vizcore.errors import ConvLensError
 
 RUN = "train.run"  # this session's current run: {"job", "model", "val", "names", "dir", "label", ...}
-RUNS_DIR = Path(__file__).resolve().parent.parent / "user_models"
+RUNS_DIR = Path(os.environ.get("CONVLENS_RUNS_DIR") or Path(__file__).resolve().parent.parent / "user_models")
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)

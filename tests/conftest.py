@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# trainings started by the tests (AppTest and the browser tests' servers) write outside the repo
+os.environ.setdefault("CONVLENS_RUNS_DIR", tempfile.mkdtemp(prefix="convlens_runs_"))
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
