@@ -97,9 +97,13 @@ if st.button("Start training", key="train.start", type="primary", disabled=runni
         folder.mkdir(parents=True, exist_ok=True)
         if tensorboard:
             config = config.replace(tensorboard_dir=str(folder / "tensorboard"))
-        model = training.trainable_copy(loaded.model)
-        job = training.start_job(model, train, val, config, checkpoint_path=folder / "checkpoint.keras",
-                                 snapshot_path=folder / "snapshots.npz")
+        try:
+            model = training.trainable_copy(loaded.model)
+            job = training.start_job(model, train, val, config, checkpoint_path=folder / "checkpoint.keras",
+                                     snapshot_path=folder / "snapshots.npz")
+        except BaseException:
+            _cache.training_slots().release()  # the job never started: give its slot back
+            raise
         _cache.release_slot_when_done(job)
         _shared.on_session_end(job.stop)  # a closed tab stops its training (the last checkpoint stays)
         st.query_params["run"] = f"{folder.parent.name}.{run_id}"  # reopening this address recovers the checkpoint
