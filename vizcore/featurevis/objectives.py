@@ -114,8 +114,20 @@ def _pairs(objective: Objective) -> tuple[tuple[float, Objective], ...]:
     return objective.weighted if isinstance(objective, Sum) else ((1.0, objective),)
 
 
+class _OneChannel(Objective):
+    """Shared by objectives on one channel of one layer (``layer``, ``index`` fields)."""
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    @property
+    def sliced_layer(self) -> str | None:
+        return self.layer if self.index is None else None
+
+
 @dataclass(frozen=True)
-class Channel(Objective):
+class Channel(_OneChannel):
     """Mean activation of one channel over the map, border excluded (the filter's "feature").
 
     Args:
@@ -133,17 +145,9 @@ class Channel(Objective):
         maps = crop_border(outputs.channel(self.layer, self._index(outputs, self.index)), self.border)
         return tf.reduce_mean(maps, axis=[1, 2])
 
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
-
-    @property
-    def sliced_layer(self) -> str | None:
-        return self.layer if self.index is None else None
-
 
 @dataclass(frozen=True)
-class Neuron(Objective):
+class Neuron(_OneChannel):
     """One unit: the activation of a channel at one position (default: the map's centre).
 
     Args:
@@ -162,14 +166,6 @@ class Neuron(Objective):
         maps = outputs.channel(self.layer, self._index(outputs, self.index))
         h, w = int(maps.shape[1]), int(maps.shape[2])
         return maps[:, h // 2 if self.y is None else self.y, w // 2 if self.x is None else self.x]
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
-
-    @property
-    def sliced_layer(self) -> str | None:
-        return self.layer if self.index is None else None
 
 
 @dataclass(frozen=True)
