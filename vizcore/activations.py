@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vizcore import graph, render
+from vizcore import batches, graph, render
 
 SCALES = ("map", "layer", "global")
 # Layers that are the identity at inference (their output repeats their input) or only reshape.
@@ -93,16 +93,6 @@ def _runner(model: keras.Model, paths: tuple[str, ...]) -> _Runner:
     return per_model[paths]
 
 
-def _check_batch(model: keras.Model, batch_nhwc: np.ndarray) -> np.ndarray:
-    batch = np.asarray(batch_nhwc, dtype=np.float32)
-    spec = graph.input_spec(model)
-    want = (spec.height, spec.width, spec.channels)
-    if batch.ndim != 4 or any(w is not None and w != g for w, g in zip(want, batch.shape[1:])):
-        shown = "x".join("?" if d is None else str(d) for d in want)
-        raise ValueError(f"Model '{model.name}' takes images of {shown}; got an array of shape {batch.shape}.")
-    return batch
-
-
 def get_activations_batch(
     model: keras.Model, batch_nhwc: np.ndarray, layers: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
@@ -118,7 +108,7 @@ def get_activations_batch(
     """
     names = activation_layers(model) if layers is None else layers
     paths = tuple(dict.fromkeys(graph.resolve_layer(model, name) for name in names))
-    batch = _check_batch(model, batch_nhwc)
+    batch = batches.as_batch(model, batch_nhwc)
     return dict(zip(paths, _runner(model, paths)(batch)))
 
 
@@ -132,9 +122,7 @@ def get_activations(model: keras.Model, image_hwc: np.ndarray, layers: Sequence[
         >>> get_activations(mnist_cnn, x_hwc, ["conv1"])["conv1"].shape
         (26, 26, 32)
     """
-    image = np.asarray(image_hwc, dtype=np.float32)
-    if image.ndim != 3:
-        raise ValueError(f"image_hwc must be (H, W, C), got shape {image.shape}; use get_activations_batch for batches.")
+    image = batches.as_image(model, image_hwc)
     return {p: a[0] for p, a in get_activations_batch(model, image[None], layers).items()}
 
 

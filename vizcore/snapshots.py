@@ -31,6 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from vizcore import heads
 from vizcore.data import ImageDataset
 from vizcore.graph import conv_layers, feature_model, iter_layers
 
@@ -68,17 +69,6 @@ def default_layers(model: keras.Model, max_layers: int = MAX_LAYERS) -> tuple[st
         return tuple(convs)
     picks = sorted({int(round(i)) for i in np.linspace(0, len(convs) - 1, max_layers)})
     return tuple(convs[i] for i in picks)
-
-
-def _probabilities(scores: np.ndarray, head: str) -> np.ndarray:
-    scores = scores.astype(np.float64)
-    if head == "sigmoid" and scores.shape[-1] == 1:
-        p = 1.0 / (1.0 + np.exp(-scores))
-        return np.concatenate([1.0 - p, p], axis=-1).astype(np.float32)
-    if head == "sigmoid":
-        return (1.0 / (1.0 + np.exp(-scores))).astype(np.float32)
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def _half(x: np.ndarray) -> np.ndarray:
@@ -148,7 +138,7 @@ class SnapshotRecorder(keras.callbacks.Callback):
         for path in self.fm.layers:
             self.maps[path].append(_half(acts[path]))
         self.kernels.append(_half(self._kernel_source.get_weights()[0]))
-        self.probs.append(_probabilities(scores, self.fm.head))
+        self.probs.append(heads.probabilities(scores, self.fm.head).astype(np.float32))
         self.steps.append((int(epoch), int(batch)))
 
     def write(self) -> Path:
