@@ -59,7 +59,7 @@ def probabilities(_model, key: str, input_key: str, _image_hwc):
     """Class probabilities of one input (cached per model and input)."""
     from vizcore import attribution
 
-    return attribution.predict_scores(_model, _image_hwc)
+    return attribution.predict_probabilities(_model, _image_hwc)
 
 
 @st.cache_data(show_spinner="Computing every layer's feature maps…", max_entries=8)  # a 224x224 network: ~100 MB each
@@ -111,22 +111,6 @@ def option_widgets(label: str, opts) -> dict:
         else:
             values[o.name] = st.slider(o.name, float(o.min or 0.0), float(o.max or 1.0), float(o.default), help=o.help, key=key)
     return values
-
-
-def method_costs(_model, key: str, layer: str, size_hw, methods, options: dict) -> list[str]:
-    """Forward passes that the expensive methods will make, said before running them."""
-    from vizcore import attribution
-
-    out = []
-    if "Score-CAM" in methods:
-        n = attribution.scorecam_cost(_model, layer, options.get("Score-CAM", {}).get("max_channels"))
-        out.append(f"Score-CAM {n:,} forward passes")
-    if "Occlusion" in methods:
-        o = options.get("Occlusion", {})
-        out.append(f"Occlusion {attribution.occlusion_cost(size_hw[0], size_hw[1], o.get('patch'), o.get('stride')):,} forward passes")
-    if "Integrated Gradients" in methods:
-        out.append(f"Integrated Gradients {options.get('Integrated Gradients', {}).get('steps', 32)} gradients")
-    return out
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

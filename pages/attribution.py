@@ -51,9 +51,10 @@ with right:
         if info.options:
             with st.expander(f"{label} options"):
                 options[label] = _cache.option_widgets(label, info.options)
-    cost = _cache.method_costs(loaded.model, loaded.key, layer, picked.display_hwc.shape[:2], methods, options)
-    if cost:
-        st.caption("Cost before running: " + "; ".join(cost))
+    costs = {label: attribution.METHOD_INFO[label].cost_of(loaded.model, picked.image_hwc.shape[:2], layer=layer, **options.get(label, {}))
+             for label in methods}
+    if expensive := [f"{label} {cost}" for label, cost in costs.items() if cost.count > 1]:
+        st.caption("Cost before running: " + "; ".join(expensive))
 
 tab_maps, tab_sweep, tab_faith = st.tabs(["Maps", "Layer sweep", "Faithfulness & sanity"])
 with tab_maps:

@@ -327,10 +327,56 @@ def test_smoothgrad_is_one_batch_and_matches_an_independent_average(rgb_model, r
     np.testing.assert_allclose(heatmap, expected, atol=1e-4)
 
 
-def test_smoothgrad_wraps_a_method_without_batch_form(rgb_model, rgb_image):
+def test_smoothgrad_wraps_any_method_through_its_batch_form(rgb_model, rgb_image):
     smooth = smoothgrad(METHODS["Occlusion"], samples=3, noise=0.1)
     heatmap = smooth(rgb_model, rgb_image, patch=4, stride=4)
-    assert heatmap.shape == (12, 12) and np.isfinite(heatmap).all() and heatmap.max() == 1.0
+    top = int(np.argmax(rgb_model.predict(rgb_image[None], verbose=0)))  # the clean image's class, for every copy
+    drops = [raw("Occlusion", rgb_model, c, target=top, patch=4, stride=4) for c in noisy_copies(rgb_image, 3, 0.1, 0)]
+    np.testing.assert_allclose(heatmap, minmax(np.maximum(np.stack(drops), 0).mean(0)), atol=1e-5)  # shown, averaged, normalized
+    assert heatmap.max() == 1.0
+    assert str(smooth.info.cost_of(rgb_model, (12, 12), patch=4, stride=4)) == "30 forward passes"  # 3 x (9 windows + 1)
+
+
+# ----------------------------------------------------------------------------- defining a method
+
+
+def test_the_registry_says_what_a_run_costs(rgb_model):
+    cost = {label: info.cost_of(rgb_model, (12, 12), layer="conv_b") for label, info in METHOD_INFO.items()}
+    assert str(cost["Score-CAM"]) == "7 forward passes"  # 6 channels of conv_b + the first pass
+    assert str(cost["Integrated Gradients"]) == "32 gradients" and str(cost["SmoothGrad (Saliency)"]) == "16 gradients"
+    assert str(cost["Occlusion"]) == f"{occlusion_cost(12, 12):,} forward passes"
+    assert {str(cost[k]) for k in ("Grad-CAM", "Grad-CAM++", "LayerCAM", "Saliency", "Gradient × Input")} == {"1 gradient"}
+    assert METHOD_INFO["Score-CAM"].cost_of(rgb_model, (12, 12), layer="conv_a", max_channels=2).count == 3
+    assert METHOD_INFO["Integrated Gradients"].cost_of(rgb_model, (12, 12), steps=5).count == 5
+    assert METHOD_INFO["Occlusion"].cost_of(rgb_model, (4, 4), patch=2, stride=2).count == 5
+
+
+def channel_sum_maps(model, batch_nhwc, target, layer, *, offset: float = -0.5):
+    """A toy computation: the channel sum of the image plus ``offset`` (signed)."""
+    return batch_nhwc.sum(axis=-1) + offset
+
+
+def test_a_method_is_one_computation_a_display_rule_and_a_cost(rgb_model, rgb_image):
+    def cost(model, size_hw, layer, *, offset, **options):
+        return base.Cost(size_hw[0] * size_hw[1], "forward pass")
+
+    option = base.Option("offset", "float", -0.5, "added to every pixel")
+    signed_sum = rgb_image.sum(-1) - 0.5
+    for display, shown in (("signed", signed_sum), ("absolute", np.abs(signed_sum)), ("relu", np.maximum(signed_sum, 0))):
+        info = base.method("channel_sum", channel_sum_maps, display=display, uses_layer=False, cost=cost, options=(option,))
+        assert info.fn.__name__ == "channel_sum" and info.fn.info is info and info.defaults == {"offset": -0.5}
+        np.testing.assert_allclose(info.fn(rgb_model, rgb_image), minmax(shown), atol=1e-6)
+        np.testing.assert_allclose(info.batch(rgb_model, np.stack([rgb_image, rgb_image * 0])), [signed_sum, np.full((12, 12), -0.5)], atol=1e-6)
+    assert np.ptp(signed_sum) > 0 and signed_sum.min() < 0 < signed_sum.max()  # the three rules really differ
+    assert info.cost_of(rgb_model, (3, 4)).count == 12
+    smooth = smoothgrad(info.fn, samples=4)
+    assert smooth.info.cost_of(rgb_model, (3, 4)).count == 48 and smooth.info.defaults["samples"] == 4
+    with pytest.raises(TypeError, match="offset"):  # a page option must be a keyword of the computation, same default
+        base.method("channel_sum", channel_sum_maps, display="relu", uses_layer=False, cost=cost, options=(base.Option("offset", "float", 0.0),))
+    with pytest.raises(ValueError, match="display"):
+        base.method("channel_sum", channel_sum_maps, display="square", uses_layer=False, cost=cost)
+    with pytest.raises(AttributionError, match="smoothgrad wraps"):
+        smoothgrad(lambda model, image, **kw: image)
 
 
 # ----------------------------------------------------------------------------- compiled-function cache
