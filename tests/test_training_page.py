@@ -18,7 +18,7 @@ def _train(at: AppTest, epochs: int) -> training.JobState:
     assert not at.exception, [e.value for e in at.exception]
     deadline = time.time() + 240
     while time.time() < deadline:
-        state = at.session_state["train.run"]["job"].snapshot()
+        state = at.session_state["train.run"].job.snapshot()
         if state.finished:
             break
         time.sleep(1.0)
@@ -55,11 +55,11 @@ def test_train_one_epoch_then_explore_and_save(tmp_path):
 
     at.text_input(key="train.save_name").set_value("../../escape me").run()
     at.button(key="train.save").click().run()
-    saved = at.session_state["train.run"]["saved"]
+    saved = at.session_state["train.run"].saved
     assert saved.exists() and saved.parent.name == "saved" and ".." not in saved.name
     reloaded = models.load_model(saved)
     probe = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
-    np.testing.assert_allclose(reloaded.predict(probe, verbose=0), at.session_state["train.run"]["model"].predict(probe, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(reloaded.predict(probe, verbose=0), at.session_state["train.run"].model.predict(probe, verbose=0), atol=1e-6)
 
     token = at.query_params["run"]
     at.switch_page("pages/kernels.py").run()
