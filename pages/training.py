@@ -96,9 +96,10 @@ for p in problems:
     st.error(p, icon="⚠️")
 
 if st.button("Start training", key="train.start", type="primary", disabled=running or dataset is None or bool(problems)):
+    session = st.session_state.setdefault("train.session", training.new_session_id())
     try:
-        run = training.start_run(loaded, train, val, config, session=st.session_state.setdefault("train.session", training.new_session_id()),
-                                 label=f"{loaded.model.name} on {DATASETS[name].split(' (')[0]}", tensorboard=tensorboard)
+        run = training.start_run(loaded, train, val, config, session=session, tensorboard=tensorboard,
+                                 label=f"{loaded.model.name} on {DATASETS[name].split(' (')[0]}")
     except TrainingError as err:
         st.error(str(err))
     else:
