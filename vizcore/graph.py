@@ -206,10 +206,11 @@ def trace(model: keras.Model) -> Trace:
         NotAnImageModelError: the model was never built, or has several inputs or outputs.
 
     Example:
-        >>> t = trace(model)
-        >>> t.paths[:2], t["conv2"].inbound, t.head.kind
-        (('conv1', 'pool1'), ('pool1',), 'softmax')
-        >>> keras.Model(t.input, t["conv2"].output)  # a sub-model from the image to conv2
+        >>> t = trace(models.lenet5())
+        >>> t.paths[:2], t["conv2"].inbound, (t.head.kind, t.head.layer, t.head.fused)
+        (('conv1', 'pool1'), ('pool1',), ('softmax', 'probs', False))
+        >>> keras.Model(t.input, t["conv2"].output).output_shape  # the image -> conv2
+        (None, 10, 10, 16)
     """
     return per_model(model, "graph.trace", lambda: _replay(model), limit=1)
 
