@@ -155,25 +155,6 @@ def training_data(name: str, limit: int = 0):
     return ds.subset(np.arange(min(limit, len(ds)))) if limit else ds
 
 
-@st.cache_resource
-def training_slots():
-    """At most two trainings at once on this server, whatever the number of sessions."""
-    import threading
-
-    return threading.BoundedSemaphore(2)
-
-
-def release_slot_when_done(job) -> None:
-    """Give the training slot back when the job ends, whoever is watching."""
-    import threading
-
-    def wait():
-        job.wait(None)
-        training_slots().release()
-
-    threading.Thread(target=wait, daemon=True, name="convlens-slot").start()
-
-
 # --------------------------------------------------------------------------- filter visualization
 
 

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import keras
 import numpy as np
 
 from vizcore import batches, graph, render
+from vizcore.cache import per_model
 
 SCALES = ("map", "layer", "global")
 # Layers that are the identity at inference (their output repeats their input) or only reshape.
@@ -37,17 +37,6 @@ SKIPPED_TYPES = frozenset(
 SIGNED_PAD, UNSIGNED_PAD = 40, 255  # grid gaps: dark grey by a diverging map (white = 0), else white
 COMPILE_AFTER_MS = 50.0
 
-# model -> {layer paths: _Runner}; the values hold the model's layers, never the model itself,
-# so a model that is no longer used elsewhere is freed with its sub-models.
-_FEATURE_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def clear_cache() -> None:
-    """Forget every cached sub-model (for benchmarks; the cache frees itself with the models)."""
-    _FEATURE_MODELS.clear()
-    _DEFAULT_LAYERS.clear()
-
 
 def activation_layers(model: keras.Model) -> tuple[str, ...]:
     """The layers ``get_activations`` shows by default, from input to prediction.
@@ -57,16 +46,17 @@ def activation_layers(model: keras.Model) -> tuple[str, ...]:
     containers (their inner layers are listed), layers that are the identity at inference
     (Dropout, GaussianNoise, ...) and pure reshapes (Flatten, Reshape).
     """
-    if model not in _DEFAULT_LAYERS:
+
+    def build() -> tuple[str, ...]:
         rows = graph.layer_table(model)
         containers = {p.rsplit(graph.SEP, 1)[0] for p in (r.path for r in rows) if graph.SEP in p}
-        paths = tuple(
+        return tuple(
             r.path
             for r in rows
             if r.path not in containers and r.type not in SKIPPED_TYPES and len(r.output_shape) in (2, 4)
         )
-        _DEFAULT_LAYERS[model] = paths
-    return _DEFAULT_LAYERS[model]
+
+    return per_model(model, "activations.default_layers", build, limit=1)
 
 
 @dataclass
@@ -87,10 +77,8 @@ class _Runner:
 
 
 def _runner(model: keras.Model, paths: tuple[str, ...]) -> _Runner:
-    per_model = _FEATURE_MODELS.setdefault(model, {})
-    if paths not in per_model:
-        per_model[paths] = _Runner(graph.feature_model(model, paths))
-    return per_model[paths]
+    """The sub-model for these layers, cached per model (it holds the layers, never the model)."""
+    return per_model(model, ("activations.runner", paths), lambda: _Runner(graph.feature_model(model, paths)))
 
 
 def get_activations_batch(
