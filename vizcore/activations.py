@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vizcore import graph, render
+from vizcore import blocks, graph, render
 
 SCALES = ("map", "layer", "global")
 # Layers that are the identity at inference (their output repeats their input) or only reshape.
@@ -337,6 +337,22 @@ def overview(
         image = render.montage(render.colorize(fitted, cmap), columns=1, pad=pad, pad_value=255)
         columns.append(OverviewColumn(path, image, tuple(values.shape), tuple(range(n)), int(fitted.shape[1])))
     return Overview(tuple(columns), pad)
+
+
+def block_columns(model: keras.Model) -> tuple[str, ...]:
+    """The overview's columns by block: each block's output, then the head's vectors after them.
+
+    A subset of ``activation_layers`` (one column per block instead of one per layer), for
+    ``overview(acts, block_columns(model))`` on deep networks.
+
+    Example:
+        >>> block_columns(mobilenet_v2)[-3:]
+        ('out_relu', 'global_average_pooling2d', 'predictions')
+    """
+    layers = activation_layers(model)
+    outputs = set(blocks.block_outputs(model))
+    last = max((i for i, p in enumerate(layers) if p in outputs), default=-1)
+    return tuple(p for i, p in enumerate(layers) if p in outputs or i > last)
 
 
 # --------------------------------------------------------------------------- numbers
