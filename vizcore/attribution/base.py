@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import graph
+from vizcore import blocks, graph
 from vizcore.errors import ConvLensError
 from vizcore.render import resize_map
 
@@ -185,8 +185,8 @@ def as_batch(model: keras.Model, batch_nhwc: np.ndarray) -> np.ndarray:
 
 
 def cam_layer(model: keras.Model, layer: str | None, kind: str = "cam") -> str:
-    """The path of a CAM method's layer: ``layer`` resolved, or the last conv layer; must be 4-D."""
-    path = graph.default_target_layer(model) if layer is None else graph.resolve_layer(model, layer)
+    """The path of a CAM method's layer: ``layer`` resolved, or the default block output; must be 4-D."""
+    path = blocks.default_target_layer(model) if layer is None else graph.resolve_layer(model, layer)
     shape = engine(model, kind, path).layer_shape
     if len(shape) != 4:
         raise AttributionError(
