@@ -39,6 +39,13 @@ def diagram(_model, key: str, by_block: bool) -> str:
     return models.architecture_dot(_model, by_block=by_block)
 
 
+def fresh_per_model(key: str, loaded) -> None:
+    """Forget a widget's value when the working model changes, so it starts at this model's default."""
+    if st.session_state.get(f"{key}_for") != loaded.key:
+        st.session_state.pop(key, None)
+    st.session_state[f"{key}_for"] = loaded.key
+
+
 def label_of(loaded) -> Callable[[str], str]:
     """A ``format_func`` that shows a layer path with its block."""
     names = labels(loaded.model, loaded.key)

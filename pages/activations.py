@@ -33,6 +33,7 @@ with right:
 
 with tab_overview:
     by_block = _layers.block_columns(loaded.model, loaded.key)
+    _layers.fresh_per_model("act.every", loaded)
     every = st.toggle(f"Every layer ({len(order)} columns)", value=len(order) <= _layers.EVERY_LAYER_UP_TO, key="act.every",
                       help=f"Off: one column per block or stage ({len(by_block)} columns), the output of each block")
     columns = order if every else by_block

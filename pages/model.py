@@ -141,6 +141,7 @@ with tab_table:
     st.dataframe(frame, hide_index=True, width="stretch", key="model.table")
     st.download_button("Download layer table (CSV)", frame.to_csv(index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
 with tab_diagram:
+    _layers.fresh_per_model("model.by_block", loaded)
     by_block = st.toggle("One box per block", value=info.layers > 40, key="model.by_block",
                          help="Collapse each block or stage (block_3, conv4_block2, stage_1, ...) into one box; off: every layer")
     dot = _layers.diagram(loaded.model, loaded.key, by_block)
