@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_functional
+from conftest import nested_mobilenet, tiny_functional
 
 from vizcore import activations, blocks, graph, models
 
@@ -205,3 +205,6 @@ def test_architecture_diagram_by_block(mobilenet, resnet):
     assert '"block_3_expand"' in every and '"block_2_add"' in every
     res = models.architecture_dot(resnet, by_block=True)
     assert '"conv2_block3" -> "conv3_block1"' in res and '"conv5_block3" -> "top"' in res
+    nested = models.architecture_dot(nested_mobilenet(), by_block=True)  # a nested base stays one box
+    assert '"input" -> "mobilenetv2_0.35_64"' in nested and '"mobilenetv2_0.35_64" -> "head"' in nested
+    assert '"head" [label="head\\n2 layers → 1"' in nested and "Conv_1" not in nested

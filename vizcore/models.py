@@ -532,15 +532,28 @@ def architecture_dot(model: keras.Model, *, max_nodes: int = 80, by_block: bool 
 
 
 def _block_lines(rows: list[LayerInfo], edges: list[tuple[str, str]]) -> list[str]:
-    """DOT nodes and edges with one node per block: its name, layer count and output shape."""
+    """DOT nodes and edges with one node per block (name, layer count, output shape); a nested model stays one node."""
     by_path = {r.path: r for r in rows}
     owner = {"input": "input"}
-    lines = []
-    for g in blocks.group_rows(rows):
-        owner.update({p: g.name for p in g.layers})
-        last = by_path[g.output or g.layers[-1]]
-        count = f"{len(g.layers)} layer{'s' if len(g.layers) > 1 else ''}"
-        colour = COLOURS["conv"] if any(by_path[p].is_conv for p in g.layers) else _colour(last)
-        lines.append(f'  "{g.name}" [label="{g.name}\\n{count} → {_shape_text(last.output_shape)}", fillcolor="{colour}"];')
+    lines: list[str] = []
+
+    def add(name: str, paths: tuple[str, ...], output: str | None) -> None:
+        name = name if name not in owner.values() else f"{name} #{len(lines) + 1}"
+        owner.update({p: name for p in paths})
+        last = by_path[output or paths[-1]]
+        count = f"{len(paths)} layer{'s' if len(paths) > 1 else ''}" if len(paths) > 1 or name != paths[0] else last.type
+        colour = COLOURS["conv"] if any(by_path[p].is_conv for p in paths) else _colour(last)
+        lines.append(f'  "{name}" [label="{name}\\n{count} → {_shape_text(last.output_shape)}", fillcolor="{colour}"];')
+
+    segment: list[LayerInfo] = []
+    for row in rows + [None]:
+        if row is None or row.type in ("Functional", "Sequential"):
+            for g in blocks.group_rows(segment):
+                add(g.name, g.layers, g.output)
+            segment = []
+            if row is not None:
+                add(row.path, (row.path,), row.path)
+        else:
+            segment.append(row)
     links = dict.fromkeys((owner[a], owner[b]) for a, b in edges if a in owner and b in owner and owner[a] != owner[b])
     return lines + [f'  "{a}" -> "{b}";' for a, b in links]
