@@ -78,8 +78,9 @@ with tab_layer:
         st.plotly_chart(figures.bar_figure([str(i) for i in range(values.shape[-1])], stats.mean,
                                            "Mean activation per channel (orange: dead)", flagged=stats.dead, y_title="mean"),
                         key="act.means")
-        sparsity = activations.layer_sparsity({p: acts[p] for p in maps})
-        st.plotly_chart(figures.bar_figure(list(sparsity), list(sparsity.values()), "Sparsity per layer", y_title="share of zeros"),
+        sparsity = activations.layer_sparsity({p: acts[p] for p in (maps if every else [c for c in columns if c in maps])})
+        st.plotly_chart(figures.bar_figure(list(sparsity), list(sparsity.values()),
+                                           "Sparsity per layer" if every else "Sparsity per block output", y_title="share of zeros"),
                         key="act.sparsity")
 
 _snapshots.activation_replay(loaded, scale=scale, cmap=cmap)

@@ -6,6 +6,8 @@ The expected blocks come from MobileNetV2's published structure (residual adds i
 
 from __future__ import annotations
 
+import json
+
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -51,6 +53,8 @@ def test_mobilenetv2_pages_by_block():
     assert "block_3_expand" not in caption
     picker = at.selectbox(key="act.layer")
     assert picker.value == "out_relu" and "block_3 · block_3_project_BN" in picker.options
+    sparsity = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sparsity per block output" in c.proto.spec]
+    assert len(sparsity) == 1 and list(sparsity[0]["data"][0]["x"]) == [b.split(" · ")[1] for b in BLOCKS]
     at.toggle(key="act.every").set_value(True).run()
     assert not at.exception
     every = at.get("image")[1].captions[0]
