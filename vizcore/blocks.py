@@ -163,7 +163,7 @@ def layer_groups(model: keras.Model) -> tuple[Group, ...]:
     """Every layer (nested ones too, containers left out) grouped by block or stage, in order.
 
     Example:
-        >>> g = layer_groups(resnet50)[1]; g.name, g.output
+        >>> g = layer_groups(resnet50)[2]; g.name, g.output
         ('conv2_block1', 'conv2_block1_out')
     """
     return per_model(model, "blocks.groups", lambda: group_rows(_leaf_rows(model)), limit=1)
