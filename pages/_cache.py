@@ -123,11 +123,12 @@ def attribution_map(_model, key: str, input_key: str, _image_hwc, label: str, ta
 
 
 def layer_sweep(_model, key: str, input_key: str, _image_hwc, display_hwc, target: int, cmap: str, alpha: float, *, limit: int = 12):
-    """Grad-CAM of each conv layer (at most ``limit``, evenly spaced) as one strip of overlays."""
+    """Grad-CAM of the CAM layers (block outputs; at most ``limit``, evenly spaced) as one strip of overlays."""
     from vizcore import render
 
-    convs = summary(_model, key).conv_layers
-    picks = [convs[i] for i in np.unique(np.linspace(0, len(convs) - 1, min(limit, len(convs))).round().astype(int))]
+    from vizcore import blocks
+
+    picks = blocks.sweep_layers(_model, limit)
     bar = st.progress(0.0, text="Grad-CAM per layer…")
     tiles = []
     side = max(96, display_hwc.shape[0])

@@ -278,7 +278,7 @@ def test_nested_base_with_target_layer_inside():
     x = np.random.default_rng(3).random((64, 64, 3)).astype(np.float32) * 2 - 1
     default = gradcam(model, x)
     assert default.shape == (64, 64) and np.isfinite(default).all()
-    np.testing.assert_array_equal(gradcam(model, x, layer="Conv_1"), default)  # plain name of the last conv
+    np.testing.assert_array_equal(gradcam(model, x, layer="out_relu"), default)  # the default: the base's block output (after BN, ReLU6)
     inner = raw("Grad-CAM", model, x, layer="block_13_expand", target=1)
     assert inner.shape == (64, 64) and inner.max() > 0
     with pytest.raises(AttributionError, match="spatial"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vizcore import batches, graph, render
+from vizcore import batches, blocks, graph, render
 from vizcore.cache import per_model
 
 SCALES = ("map", "layer", "global")
@@ -313,6 +313,22 @@ def overview(
         image = render.montage(render.colorize(fitted, cmap), columns=1, pad=pad, pad_value=255)
         columns.append(OverviewColumn(path, image, tuple(values.shape), tuple(range(n)), int(fitted.shape[1])))
     return Overview(tuple(columns), pad)
+
+
+def block_columns(model: keras.Model) -> tuple[str, ...]:
+    """The overview's columns by block: each block's output, then the head's vectors after them.
+
+    A subset of ``activation_layers`` (one column per block instead of one per layer), for
+    ``overview(acts, block_columns(model))`` on deep networks.
+
+    Example:
+        >>> block_columns(mobilenet_v2)[-3:]
+        ('out_relu', 'global_average_pooling2d', 'predictions')
+    """
+    layers = activation_layers(model)
+    outputs = set(blocks.block_outputs(model))
+    last = max((i for i, p in enumerate(layers) if p in outputs), default=-1)
+    return tuple(p for i, p in enumerate(layers) if p in outputs or i > last)
 
 
 # --------------------------------------------------------------------------- numbers

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import graph, heads
+from vizcore import blocks, graph, heads
 from vizcore.batches import as_batch, as_image
 from vizcore.cache import per_model
 from vizcore.errors import ConvLensError
@@ -161,8 +161,8 @@ def engine(model: keras.Model, kind: str, layer: str | None = None) -> Engine:
 
 
 def cam_layer(model: keras.Model, layer: str | None, kind: str = "cam") -> str:
-    """The path of a CAM method's layer: ``layer`` resolved, or the last conv layer; must be 4-D."""
-    path = graph.default_target_layer(model) if layer is None else graph.resolve_layer(model, layer)
+    """The path of a CAM method's layer: ``layer`` resolved, or the default block output; must be 4-D."""
+    path = blocks.default_target_layer(model) if layer is None else graph.resolve_layer(model, layer)
     shape = engine(model, kind, path).layer_shape
     if len(shape) != 4:
         raise AttributionError(
