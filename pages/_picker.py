@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from pages import _shared
+from pages import _cache, _shared
 from vizcore import data, models, render
 from vizcore.errors import ImageLoadError
 
@@ -26,14 +26,6 @@ class Picked:
     true_class: int | None = None
     box: tuple[int, int, int, int] | None = None  # the object's box in display pixels (shapes)
     notes: tuple[str, ...] = ()
-
-
-@st.cache_resource(show_spinner=False)
-def dataset(name: str) -> data.ImageDataset:
-    """Bundled datasets for picking (read-only arrays, shared by every session)."""
-    if name == "mnist_sample":
-        return data.load_mnist_sample()
-    return data.make_shapes(300, seed=7)
 
 
 def _default_dataset(spec: models.InputSpec) -> str:
@@ -54,7 +46,7 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     st.session_state["input.for_model"] = loaded.key
     _shared.keep("input.dataset", _default_dataset(spec), param="data", options=names)
     name = st.selectbox("Dataset", names, format_func=DATASETS.get, key="input.dataset")
-    ds = dataset(name)
+    ds = _cache.dataset(name, shapes=300, seed=7)
     cols = st.columns(2)
     _shared.keep("input.class", 0, param="class", options=range(ds.num_classes))
     cls = cols[0].selectbox("Class", range(ds.num_classes), format_func=lambda c: ds.class_names[c], key="input.class")

@@ -1,7 +1,8 @@
-"""What every page shares: the working model in session state, cached loaders, the sidebar.
+"""What every page shares: the working model in session state, its loaders, the sidebar, link notices.
 
-The only module with ``st.cache_*`` wrappers. Models from ``st.cache_resource`` are shared by
-every session and must never be mutated; a model a person uploads stays in their own session.
+Models from ``st.cache_resource`` (the loaders here) are shared by every session and must never be
+mutated; a model a person uploads stays in their own session. Computations on a model are cached in
+``pages/_cache.py``.
 """
 
 from __future__ import annotations
@@ -91,17 +92,17 @@ def init_state() -> None:
     st.session_state.setdefault(SESSION_MODELS, {})
 
 
-@st.cache_resource(show_spinner="Loading the bundled model…")
+@st.cache_resource(show_spinner="Loading the bundled model…", max_entries=16)
 def _bundled(name: str) -> models.LoadedModel:
     return models.open_bundled(name)
 
 
-@st.cache_resource(show_spinner="Building the preset…")
+@st.cache_resource(show_spinner="Building the preset…", max_entries=16)
 def _preset(name: str) -> models.LoadedModel:
     return models.open_preset(name)
 
 
-@st.cache_resource(show_spinner="Building the network (ImageNet weights are downloaded once)…")
+@st.cache_resource(show_spinner="Building the network (ImageNet weights are downloaded once)…", max_entries=4)
 def _application(name: str, weights: str | None) -> models.LoadedModel:
     return models.open_application(name, weights=weights)
 

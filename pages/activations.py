@@ -14,11 +14,11 @@ st.caption("What each layer computes for one input: every feature map in one for
 left, right = st.columns([1, 2])
 picked = _picker.picked_or_stop(loaded, left, preview_px=168)
 with left:
-    probs = _cache.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+    probs = _cache.probabilities(loaded, picked.key, picked.image_hwc)
     st.plotly_chart(figures.probabilities_figure(loaded.class_names, probs, highlight=picked.true_class), key="act.probs")
 
-acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
-order = _cache.activation_order(loaded.model, loaded.key)
+acts = _cache.activations(loaded, picked.key, picked.image_hwc)
+order = _cache.activation_order(loaded)
 maps = [p for p in order if acts[p].ndim == 3]
 
 with right:

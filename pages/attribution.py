@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _faithfulness, _picker, _shared
+from pages import _attribution_parts, _cache, _faithfulness, _picker, _shared
 from vizcore import attribution, figures, render
 
 loaded = _shared.working_model()
@@ -19,13 +19,13 @@ with left:
     picked = _picker.input_picker(loaded)
 if picked is None:
     st.stop()
-probs = _cache.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+probs = _cache.probabilities(loaded, picked.key, picked.image_hwc)
 names = loaded.class_names
 top = int(np.argmax(probs))
 with left:
     st.plotly_chart(figures.probabilities_figure(names, probs, highlight=picked.true_class), key="attr.probs")
 
-summary = _cache.summary(loaded.model, loaded.key)
+summary = _cache.summary(loaded)
 with right:
     c1, c2 = st.columns(2)
     if st.session_state.get("attr.target_for") != picked.key:  # a new input starts with its top class
@@ -50,8 +50,8 @@ with right:
         info = attribution.METHOD_INFO[label]
         if info.options:
             with st.expander(f"{label} options"):
-                options[label] = _cache.option_widgets(label, info.options)
-    cost = _cache.method_costs(loaded.model, loaded.key, layer, picked.display_hwc.shape[:2], methods, options)
+                options[label] = _attribution_parts.option_widgets(label, info.options)
+    cost = _attribution_parts.method_costs(loaded, layer, picked.display_hwc.shape[:2], methods, options)
     if cost:
         st.caption("Cost before running: " + "; ".join(cost))
 
@@ -62,7 +62,7 @@ with tab_maps:
     maps = {}
     progress = st.progress(0.0, text="Computing maps…") if len(methods) > 1 else None
     for i, label in enumerate(methods):
-        maps[label] = _cache.attribution_map(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer,
+        maps[label] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
                                               tuple(sorted(options.get(label, {}).items())))
         if progress:
             progress.progress((i + 1) / len(methods), text=f"{label} done")
@@ -85,8 +85,7 @@ with tab_sweep:
     st.caption("Grad-CAM of every conv layer, from the first to the last, for the same class: early layers see edges, "
                "late layers see parts.")
     if st.toggle("Compute the sweep", value=len(layers) <= 16, key="attr.sweep"):
-        strip, shown_layers = _cache.layer_sweep(loaded.model, loaded.key, picked.key, picked.image_hwc, picked.display_hwc,
-                                                  target, cmap, alpha)
+        strip, shown_layers = _attribution_parts.layer_sweep(loaded, picked, target, cmap, alpha)
         st.image(strip, caption=" · ".join(shown_layers))
         if len(shown_layers) < len(layers):
             st.caption(f"{len(shown_layers)} of {len(layers)} conv layers shown, evenly spaced.")

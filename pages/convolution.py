@@ -15,7 +15,7 @@ st.caption(
     "their products, the sum plus bias and the activation. The last number is the value in the feature map."
 )
 
-layers = _cache.detail_layers(loaded.model, loaded.key)
+layers = _cache.detail_layers(loaded)
 if not layers:
     st.error("This model has no convolution, pooling or activation layer to take apart.")
     st.stop()
@@ -23,14 +23,14 @@ kinds = dict(layers)
 left, right = st.columns([1, 2])
 picked = _picker.picked_or_stop(loaded, left, preview_px=140)
 
-acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
+acts = _cache.activations(loaded, picked.key, picked.image_hwc)
 with right:
     paths = [p for p, _ in layers]
     _shared.keep("conv.layer", paths[0], param="layer", options=paths)
     layer = st.selectbox("Layer", paths, format_func=lambda p: f"{p} ({kinds[p]})", key="conv.layer")
     out = acts.get(layer)
     if out is None or out.ndim not in (1, 3):
-        out = _cache.layer_output(loaded.model, loaded.key, picked.key, picked.image_hwc, layer)
+        out = _cache.layer_output(loaded, picked.key, picked.image_hwc, layer)
     c1, c2, c3 = st.columns(3)
     _shared.keep("conv.channel", 0, param="ch", options=range(out.shape[-1]))
     channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, key="conv.channel")

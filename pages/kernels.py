@@ -14,14 +14,14 @@ st.caption(
     "a first layer that sees RGB can be shown as colour composites (grey = zero)."
 )
 
-convs = _cache.summary(loaded.model, loaded.key).conv_layers
+convs = _cache.summary(loaded).conv_layers
 if not convs:
     st.error("This model has no convolution layer, so there are no kernels to show.")
     st.stop()
 
 _shared.keep("kernels.layer", convs[0], param="layer", options=convs)
 layer = st.selectbox("Conv layer", convs, key="kernels.layer")
-lk = _cache.layer_kernel(loaded.model, loaded.key, layer)
+lk = _cache.layer_kernel(loaded, layer)
 lk = _snapshots.kernel_picker(loaded, lk, key="kernels.epoch")
 
 modes = [m for m in kernels.MODES if m != "rgb" or lk.kernel_hwio.shape[2] == 3]
@@ -39,7 +39,7 @@ scale = cols[1].radio(
     horizontal=True, key="kernels.scale",
 )
 tile_px = cols[2].slider("Tile size", 16, 96, 40, step=8, key="kernels.tile")
-bound = _cache.global_kernel_bound(loaded.model, loaded.key) if scale == "global" else None
+bound = _cache.global_kernel_bound(loaded) if scale == "global" else None
 
 kh, kw, cin, cout = lk.kernel_hwio.shape
 st.caption(f"`{lk.path}` · {lk.layer_type} · {cout} filters of {kh}×{kw}×{cin} · {lk.note}")

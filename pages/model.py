@@ -113,7 +113,7 @@ elif source == "session":
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
-info = _cache.summary(loaded.model, loaded.key)
+info = _cache.summary(loaded)
 
 st.subheader(loaded.label)
 cols = st.columns(6)
@@ -136,10 +136,10 @@ if loaded.card:
 
 tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
 with tab_table:
-    frame = _cache.layer_frame(loaded.model, loaded.key)
+    frame = _cache.layer_frame(loaded)
     st.dataframe(frame, hide_index=True, width="stretch", key="model.table")
     st.download_button("Download layer table (CSV)", frame.to_csv(index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
 with tab_diagram:
-    dot = _cache.diagram(loaded.model, loaded.key)
+    dot = _cache.diagram(loaded)
     st.graphviz_chart(dot, width="content")
     st.download_button("Download diagram (Graphviz .dot)", dot, f"{loaded.model.name}.dot", "text/vnd.graphviz", key="model.dot")

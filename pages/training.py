@@ -42,7 +42,7 @@ try:
             for note in dataset.notes:
                 st.caption(f"ℹ️ {note}")
     else:
-        dataset = _cache.training_data(name, int(limit))
+        dataset = _cache.dataset(name, int(limit))
 except ConvLensError as err:
     st.error(str(err), icon="🚫")
 
