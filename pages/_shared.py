@@ -209,6 +209,42 @@ def notice(text: str) -> None:
     st.toast(text, icon="🔗")
 
 
+def linked(key: str, default, options, *, format_func=str, legacy: str | None = None) -> dict:
+    """Keyword arguments for a widget whose value lives in the page's URL as ``?<key>=…`` (Streamlit's binding).
+
+    Streamlit seeds the widget from the link, keeps its value across page switches and drops a link
+    value that is not among ``options``; this adds the short notice for such a value, and reads a link
+    made before the binding, which named the value ``legacy`` (``?layer=conv2``). Call it once per run,
+    before creating the widget with ``default`` as its value and ``**linked(...)``.
+    """
+    consumed = st.session_state.setdefault("_link_consumed", set())  # a link sets the first view only
+    if key not in consumed:
+        consumed.add(key)
+        if key in st.query_params:
+            raw = st.query_params.get_all(key)
+            labels = {format_func(o) for o in options} if not callable(options) else None
+            try:
+                ok = all(r in labels for r in raw) if labels is not None else all(options(float(r)) for r in raw)
+            except ValueError:
+                ok = False
+            if not ok:
+                notice(f"The link's {key}={','.join(raw)!r} is not available here; showing {format_func(default)!r}.")
+        elif legacy and legacy in st.query_params:
+            raw = st.query_params[legacy]
+            del st.query_params[legacy]
+            try:
+                value = _decode(raw, default)
+            except ValueError:
+                notice(f"The link's {legacy}={raw!r} is not a valid value; showing the default.")
+            else:
+                if _valid(value, options):
+                    st.session_state[key] = value
+                    st.query_params[key] = [format_func(v) for v in value] if isinstance(value, list) else format_func(value)
+                else:
+                    notice(f"The link's {legacy}={raw!r} is not available for this model; showing {_encode(default)!r}.")
+    return {"key": key, "bind": "query-params", "persist_state": "session"}
+
+
 def keep(key: str, default, *, param: str | None = None, options=None):
     """A widget value that survives page switches and, with ``param``, lives in the page's URL.
 

@@ -23,12 +23,11 @@ maps = [p for p in order if acts[p].ndim == 3]
 
 with right:
     cols = st.columns(2)
-    _shared.keep("act.scale", "map", param="scale", options=activations.SCALES)
-    scale = cols[0].radio("Scale", activations.SCALES, horizontal=True, key="act.scale",
-                          format_func={"map": "Per map", "layer": "Per layer", "global": "Global"}.get)
+    scales = {"map": "Per map", "layer": "Per layer", "global": "Global"}
+    scale = cols[0].radio("Scale", activations.SCALES, 0, horizontal=True, format_func=scales.get,
+                          **_shared.linked("act.scale", "map", activations.SCALES, format_func=scales.get, legacy="scale"))
     cmaps = ["viridis", "inferno", "gray", render.DIVERGING]
-    _shared.keep("act.cmap", "viridis", param="cmap", options=cmaps)
-    cmap = cols[1].selectbox("Colormap", cmaps, key="act.cmap")
+    cmap = cols[1].selectbox("Colormap", cmaps, 0, **_shared.linked("act.cmap", "viridis", cmaps, legacy="cmap"))
     tab_overview, tab_layer = st.tabs(["Overview", "One layer"])
 
 with tab_overview:
@@ -43,8 +42,7 @@ with tab_layer:
     if not maps:
         st.info("This model has no layer with 2-D feature maps.")
         st.stop()
-    _shared.keep("act.layer", maps[-1], param="layer", options=maps)
-    layer = st.selectbox("Layer", maps, key="act.layer")
+    layer = st.selectbox("Layer", maps, len(maps) - 1, **_shared.linked("act.layer", maps[-1], maps, legacy="layer"))
     values = acts[layer]
     bounds = activations.activation_bounds(acts, maps) if scale == "global" else None
     grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56)
@@ -60,8 +58,9 @@ with tab_layer:
         st.caption(f"Zero everywhere on this input: channels {', '.join(map(str, dead[:30]))}{' …' if len(dead) > 30 else ''}")
     z1, z2 = st.columns(2)
     with z1:
-        _shared.keep("act.channel", int(stats.top[0]), param="ch", options=range(values.shape[-1]))
-        channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, key="act.channel")
+        top = int(stats.top[0])
+        channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, top,
+                                  **_shared.linked("act.channel", top, range(values.shape[-1]), legacy="ch"))
         st.plotly_chart(figures.matrix_figure(values[:, :, channel], f"{layer}, channel {channel} (values on hover)",
                                               diverging=bool(values.min() < 0), height=380), key="act.zoom")
     with z2:

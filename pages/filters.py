@@ -43,15 +43,14 @@ if not convs:
 defaults = fv.default_settings(loaded.spec)
 OBJECTIVES = {"channel": "A filter (channel mean)", "neuron": "A filter at the centre (one neuron)", "class": "A class (its logit)"}
 c1, c2, c3 = st.columns([2, 2, 1])
-_shared.keep("fv.objective", "channel", param="objective", options=list(OBJECTIVES))
-objective_kind = c1.radio("Maximize", list(OBJECTIVES), format_func=OBJECTIVES.get, key="fv.objective")
+objective_kind = c1.radio("Maximize", list(OBJECTIVES), 0, format_func=OBJECTIVES.get,
+                          **_shared.linked("fv.objective", "channel", list(OBJECTIVES), format_func=OBJECTIVES.get, legacy="objective"))
 if objective_kind == "class":
     layer, count = None, len(loaded.class_names)
     targets = c2.multiselect("Classes", range(count), default=list(range(min(count, 10))), key="fv.classes",
                              format_func=lambda c: loaded.class_names[c])
 else:
-    _shared.keep("fv.layer", convs[-1], param="layer", options=convs)
-    layer = c2.selectbox("Layer", convs, key="fv.layer")
+    layer = c2.selectbox("Layer", convs, len(convs) - 1, **_shared.linked("fv.layer", convs[-1], convs, legacy="layer"))
     count = _cache.layer_kernel(loaded, layer).kernel_hwio.shape[-1]
     first, last = c2.slider("Filters", 0, count - 1, (0, min(count, 64) - 1), key=f"fv.range.{layer}")
     targets = list(range(first, last + 1))

@@ -18,14 +18,31 @@ def _open(page: str, params: dict) -> AppTest:
 
 
 def test_a_link_opens_the_same_kernels_view():
-    at = _open("pages/kernels.py", {"model": "bundled:lenet5", "layer": "conv2", "scale": "global", "filter": "7"})
+    at = _open("pages/kernels.py", {"model": "bundled:lenet5", "kernels.layer": "conv2",
+                                    "kernels.scale": "Global (all conv layers)", "kernels.filter": "7"})
     assert "LeNet-5" in at.sidebar.markdown[0].value
     assert at.selectbox(key="kernels.layer").value == "conv2"
     assert at.radio(key="kernels.scale").value == "global"
     assert at.number_input(key="kernels.filter").value == 7
     assert not at.toast
-    # the page writes its state back, so copying the address bar gives the same view
-    assert at.query_params["model"] == "bundled:lenet5" and at.query_params["layer"] == "conv2"
+
+
+def test_an_old_style_link_maps_to_the_page_names():
+    at = _open("pages/kernels.py", {"model": "bundled:lenet5", "layer": "conv2", "scale": "global", "filter": "7"})
+    assert at.selectbox(key="kernels.layer").value == "conv2"
+    assert at.radio(key="kernels.scale").value == "global"
+    assert at.number_input(key="kernels.filter").value == 7
+    assert not at.toast
+    # the address now carries the page's own names, so copying it gives the same view
+    assert at.query_params["model"] == "bundled:lenet5" and at.query_params["kernels.layer"] == "conv2"
+    assert at.query_params["kernels.filter"] == "7" and "layer" not in at.query_params
+
+
+def test_page_names_do_not_clash():
+    at = _open("pages/activations.py", {"model": "bundled:lenet5", "act.layer": "conv1", "kernels.layer": "conv2"})
+    assert at.selectbox(key="act.layer").value == "conv1"
+    at.switch_page("pages/kernels.py").run()
+    assert at.selectbox(key="kernels.layer").value == "conv2"
 
 
 def test_a_link_picks_the_input_and_the_methods():
