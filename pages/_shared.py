@@ -245,13 +245,15 @@ def linked(key: str, default, options, *, format_func=str, legacy: str | None = 
     return {"key": key, "bind": "query-params", "persist_state": "session"}
 
 
-def keep(key: str, default, *, param: str | None = None, options=None):
+def keep(key: str, default, *, param: str | None = None, legacy: str | None = None, options=None):
     """A widget value that survives page switches and, with ``param``, lives in the page's URL.
 
-    Streamlit drops the state of widgets that are not shown; this keeps a copy. On the first
-    visit the value comes from the link's query parameter when there is one; a value that is not
-    among ``options`` (a stale or mistyped link) falls back to ``default`` with a short notice.
-    Call it before creating the widget with ``key=key`` and no ``value``/``index`` argument.
+    For the few widgets that ``linked`` cannot bind (a label that changes between runs, so
+    Streamlit's URL value would go stale) or that need no URL. Streamlit drops the state of
+    widgets that are not shown; this keeps a copy. On the first visit the value comes from the
+    link's ``param`` (or, in a link made before, ``legacy``); a value that is not among
+    ``options`` falls back to ``default`` with a short notice. Call it before creating the widget
+    with ``key=key`` and no ``value``/``index`` argument.
 
     Returns:
         The value the widget will show.
@@ -261,6 +263,9 @@ def keep(key: str, default, *, param: str | None = None, options=None):
     if key not in st.session_state:
         value = st.session_state.get(store, _MISSING)
         consumed = st.session_state.setdefault("_link_consumed", set())  # a link sets the first view only
+        if param and legacy and legacy in st.query_params:  # a link made before names it ``legacy``
+            st.query_params.setdefault(param, st.query_params[legacy])
+            del st.query_params[legacy]
         if value is _MISSING and param and param in st.query_params and param not in consumed:
             consumed.add(param)
             from_link = st.query_params[param]

@@ -32,19 +32,19 @@ with right:
         st.session_state.pop("attr.target", None)
         st.session_state.pop("_kept.attr.target", None)
     st.session_state["attr.target_for"] = picked.key
-    _shared.keep("attr.target", top, param="target", options=range(len(names)))
+    _shared.keep("attr.target", top, param="attr.target", legacy="target", options=range(len(names)))  # its label changes with the input
     target = c1.selectbox("Explain the class", range(len(names)), key="attr.target",
                           format_func=lambda c: f"{names[c]} ({probs[c]:.1%}){' — top' if c == top else ''}")
     layers = list(summary.conv_layers)
-    _shared.keep("attr.layer", summary.default_layer, param="layer", options=layers)
-    layer = c2.selectbox("Layer (CAM methods)", layers, key="attr.layer", help="Default: the last convolution")
-    _shared.keep("attr.methods", ["Grad-CAM", "Saliency"], param="methods", options=list(attribution.METHODS))
-    methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), key="attr.methods")
+    layer = c2.selectbox("Layer (CAM methods)", layers, layers.index(summary.default_layer) if summary.default_layer in layers else 0,
+                         help="Default: the last convolution",
+                         **_shared.linked("attr.layer", summary.default_layer, layers, legacy="layer"))
+    methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), ["Grad-CAM", "Saliency"],
+                             **_shared.linked("attr.methods", ["Grad-CAM", "Saliency"], list(attribution.METHODS), legacy="methods"))
     c3, c4 = st.columns(2)
-    _shared.keep("attr.cmap", "jet", param="cmap", options=["jet", "inferno", "viridis", "gray"])
-    cmap = c3.selectbox("Colormap", ["jet", "inferno", "viridis", "gray"], key="attr.cmap")
-    _shared.keep("attr.alpha", 0.5, param="alpha", options=lambda a: 0.0 <= a <= 1.0)
-    alpha = c4.slider("Opacity", 0.0, 1.0, step=0.05, key="attr.alpha")
+    cmaps = ["jet", "inferno", "viridis", "gray"]
+    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "jet", cmaps, legacy="cmap"))
+    alpha = c4.slider("Opacity", 0.0, 1.0, 0.5, step=0.05, **_shared.linked("attr.alpha", 0.5, lambda a: 0.0 <= a <= 1.0, legacy="alpha"))
     options = {}
     for label in methods:
         info = attribution.METHOD_INFO[label]

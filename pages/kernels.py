@@ -26,12 +26,12 @@ lk = _snapshots.kernel_picker(loaded, lk, key="kernels.epoch")
 modes = [m for m in kernels.MODES if m != "rgb" or lk.kernel_hwio.shape[2] == 3]
 labels = {"rgb": "RGB composite", "per_channel": "Each input channel", "mean": "Mean over input channels"}
 cols = st.columns([2, 2, 1])
-if st.session_state.get("kernels.mode_for") != lk.path:  # a new layer starts in its own default mode
-    st.session_state.pop("kernels.mode", None)
-    st.session_state.pop("_kept.kernels.mode", None)
+default_mode = kernels.default_mode(lk)
+if st.session_state.get("kernels.mode_for", lk.path) != lk.path:  # a new layer starts in its own default mode
+    st.session_state["kernels.mode"] = default_mode
 st.session_state["kernels.mode_for"] = lk.path
-_shared.keep("kernels.mode", kernels.default_mode(lk), param="mode", options=modes)
-mode = cols[0].radio("Show", modes, format_func=labels.get, horizontal=True, key="kernels.mode")
+mode = cols[0].radio("Show", modes, modes.index(default_mode), format_func=labels.get, horizontal=True,
+                     **_shared.linked("kernels.mode", default_mode, modes, format_func=labels.get, legacy="mode"))
 scales = {"filter": "Per filter", "layer": "Per layer", "global": "Global (all conv layers)"}
 scale = cols[1].radio("Colour scale", kernels.SCALES, 0, format_func=scales.get, horizontal=True,
                       **_shared.linked("kernels.scale", "filter", kernels.SCALES, format_func=scales.get, legacy="scale"))

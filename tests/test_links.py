@@ -72,3 +72,16 @@ def test_a_link_applies_to_the_first_view_only():
     at.switch_page("pages/kernels.py").run()
     at.switch_page("pages/activations.py").run()
     assert at.selectbox(key="act.layer").value == "pool"  # the person's choice, not the old link
+
+
+def test_a_link_with_page_names_picks_the_input_and_the_methods():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"model": "bundled:mnist_cnn", "input.class": "4", "input.index": "12", "attr.target": "9",
+                            "attr.layer": "conv1"})
+    at.query_params["attr.methods"] = ["Grad-CAM++", "LayerCAM"]
+    at.switch_page("pages/attribution.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="input.class").value == 4 and at.number_input(key="input.index").value == 12
+    assert at.multiselect(key="attr.methods").value == ["Grad-CAM++", "LayerCAM"]
+    assert at.selectbox(key="attr.target").value == 9 and at.selectbox(key="attr.layer").value == "conv1"
+    assert not at.toast
