@@ -85,3 +85,14 @@ def test_a_link_with_page_names_picks_the_input_and_the_methods():
     assert at.multiselect(key="attr.methods").value == ["Grad-CAM++", "LayerCAM"]
     assert at.selectbox(key="attr.target").value == 9 and at.selectbox(key="attr.layer").value == "conv1"
     assert not at.toast
+
+
+def test_stale_page_names_fall_back_with_a_notice():
+    at = _open("pages/kernels.py", {"model": "bundled:lenet5", "kernels.layer": "conv9", "kernels.scale": "Sideways",
+                                    "kernels.filter": "999"})
+    notices = [t.value for t in at.toast]
+    assert any("kernels.layer='conv9'" in n for n in notices), notices
+    assert any("kernels.scale='Sideways'" in n for n in notices), notices
+    assert any("kernels.filter='999'" in n for n in notices), notices
+    assert at.selectbox(key="kernels.layer").value == "conv1"
+    assert at.radio(key="kernels.scale").value == "filter" and at.number_input(key="kernels.filter").value == 0
