@@ -10,14 +10,14 @@ from vizcore import attribution, data, figures, render
 from vizcore.attribution import metrics
 
 
-@st.cache_data(show_spinner="Deleting and inserting pixels (batched forward passes)…", max_entries=128)
-def _curves(_model, key: str, input_key: str, _image_hwc, label: str, target: int, layer: str, steps: int) -> dict:
-    maps = {label: _cache.attribution_map(_model, key, input_key, _image_hwc, label, target, layer, ())}
+@st.cache_data(show_spinner="Deleting and inserting pixels (batched forward passes)…", max_entries=128, hash_funcs=_cache.BY_KEY)
+def _curves(loaded, input_key: str, _image_hwc, label: str, target: int, layer: str, steps: int) -> dict:
+    maps = {label: _cache.attribution_map(loaded, input_key, _image_hwc, label, target, layer, ())}
     for name, fn in metrics.BASELINE_MAPS.items():
-        maps[f"{name} (baseline)"] = fn(_model, _image_hwc, target=target)
+        maps[f"{name} (baseline)"] = fn(loaded.model, _image_hwc, target=target)
     return {
-        name: (metrics.deletion_curve(_model, _image_hwc, heat, target=target, steps=steps),
-               metrics.insertion_curve(_model, _image_hwc, heat, target=target, steps=steps))
+        name: (metrics.deletion_curve(loaded.model, _image_hwc, heat, target=target, steps=steps),
+               metrics.insertion_curve(loaded.model, _image_hwc, heat, target=target, steps=steps))
         for name, heat in maps.items()
     }
 
@@ -27,7 +27,7 @@ def _deletion_insertion(loaded, picked, label, target, layer) -> None:
     st.caption("Deletion removes the pixels the map ranks highest first: a faithful map makes the class probability fall fast "
                "(low area under the curve). Insertion adds them to a blurred image: it should rise fast (high area).")
     steps = st.slider("Steps", 10, 50, metrics.CURVE_STEPS, 5, key="faith.steps")
-    curves = _curves(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer, steps)
+    curves = _curves(loaded, picked.key, picked.image_hwc, label, target, layer, steps)
     c1, c2 = st.columns(2)
     c1.plotly_chart(figures.curves_figure({k: (d.fractions, d.probabilities) for k, (d, _) in curves.items()}, "Deletion",
                                           x_title="share of pixels removed", y_title="probability", y_range=(0, 1)), key="faith.del")

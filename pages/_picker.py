@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from pages import _shared
+from pages import _cache, _shared
 from vizcore import data, models, render
 from vizcore.errors import ImageLoadError
 
@@ -28,14 +28,6 @@ class Picked:
     notes: tuple[str, ...] = ()
 
 
-@st.cache_resource(show_spinner=False)
-def dataset(name: str) -> data.ImageDataset:
-    """Bundled datasets for picking (read-only arrays, shared by every session)."""
-    if name == "mnist_sample":
-        return data.load_mnist_sample()
-    return data.make_shapes(300, seed=7)
-
-
 def _default_dataset(spec: models.InputSpec) -> str:
     return "mnist_sample" if spec.channels == 1 else "shapes"
 
@@ -52,15 +44,16 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     if st.session_state.get("input.for_model", loaded.key) != loaded.key:  # a new model: its own kind of data
         st.session_state["input.dataset"] = _default_dataset(spec)
     st.session_state["input.for_model"] = loaded.key
-    _shared.keep("input.dataset", _default_dataset(spec), param="data", options=names)
-    name = st.selectbox("Dataset", names, format_func=DATASETS.get, key="input.dataset")
-    ds = dataset(name)
+    default = _default_dataset(spec)
+    name = st.selectbox("Dataset", names, names.index(default), format_func=DATASETS.get,
+                        **_shared.linked("input.dataset", default, names, format_func=DATASETS.get, legacy="data"))
+    ds = _cache.dataset(name, shapes=300, seed=7)
     cols = st.columns(2)
-    _shared.keep("input.class", 0, param="class", options=range(ds.num_classes))
-    cls = cols[0].selectbox("Class", range(ds.num_classes), format_func=lambda c: ds.class_names[c], key="input.class")
+    cls = cols[0].selectbox("Class", range(ds.num_classes), 0, format_func=lambda c: ds.class_names[c],
+                            **_shared.linked("input.class", 0, range(ds.num_classes), format_func=lambda c: ds.class_names[c], legacy="class"))
     indices = np.flatnonzero(ds.y == cls)
-    _shared.keep("input.index", 0, param="i", options=range(len(indices)))
-    pos = cols[1].number_input(f"Example (of {len(indices)})", 0, len(indices) - 1, step=1, key="input.index")
+    pos = cols[1].number_input(f"Example (of {len(indices)})", 0, len(indices) - 1, 0, step=1,
+                               **_shared.linked("input.index", 0, range(len(indices)), legacy="i"))
     i = int(indices[int(pos)])
     image_uint8 = np.rint(ds.x_nhwc[i] * 255).astype(np.uint8)
     prepared = _prepare(image_uint8, loaded)
@@ -117,8 +110,8 @@ def input_picker(loaded: models.LoadedModel) -> Picked | None:
     sources = {"data": "Bundled data", "upload": "Upload an image"}
     if spec.channels == 1 and (spec.height or 28) <= 64:
         sources["draw"] = "Draw"
-    _shared.keep("input.source", "data", param="input", options=list(sources))
-    source = st.radio("Input", list(sources), format_func=sources.get, horizontal=True, key="input.source")
+    source = st.radio("Input", list(sources), 0, format_func=sources.get, horizontal=True,
+                      **_shared.linked("input.source", "data", list(sources), format_func=sources.get, legacy="input"))
     if source == "data":
         picked = _from_dataset(loaded)
     elif source == "upload":

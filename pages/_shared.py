@@ -1,7 +1,8 @@
-"""What every page shares: the working model in session state, cached loaders, the sidebar.
+"""What every page shares: the working model in session state, its loaders, the sidebar, link notices.
 
-The only module with ``st.cache_*`` wrappers. Models from ``st.cache_resource`` are shared by
-every session and must never be mutated; a model a person uploads stays in their own session.
+Models from ``st.cache_resource`` (the loaders here) are shared by every session and must never be
+mutated; a model a person uploads stays in their own session. Computations on a model are cached in
+``pages/_cache.py``.
 """
 
 from __future__ import annotations
@@ -91,17 +92,17 @@ def init_state() -> None:
     st.session_state.setdefault(SESSION_MODELS, {})
 
 
-@st.cache_resource(show_spinner="Loading the bundled model…")
+@st.cache_resource(show_spinner="Loading the bundled model…", max_entries=16)
 def _bundled(name: str) -> models.LoadedModel:
     return models.open_bundled(name)
 
 
-@st.cache_resource(show_spinner="Building the preset…")
+@st.cache_resource(show_spinner="Building the preset…", max_entries=16)
 def _preset(name: str) -> models.LoadedModel:
     return models.open_preset(name)
 
 
-@st.cache_resource(show_spinner="Building the network (ImageNet weights are downloaded once)…")
+@st.cache_resource(show_spinner="Building the network (ImageNet weights are downloaded once)…", max_entries=4)
 def _application(name: str, weights: str | None) -> models.LoadedModel:
     return models.open_application(name, weights=weights)
 
@@ -208,13 +209,51 @@ def notice(text: str) -> None:
     st.toast(text, icon="🔗")
 
 
-def keep(key: str, default, *, param: str | None = None, options=None):
+def linked(key: str, default, options, *, format_func=str, legacy: str | None = None) -> dict:
+    """Keyword arguments for a widget whose value lives in the page's URL as ``?<key>=…`` (Streamlit's binding).
+
+    Streamlit seeds the widget from the link, keeps its value across page switches and drops a link
+    value that is not among ``options``; this adds the short notice for such a value, and reads a link
+    made before the binding, which named the value ``legacy`` (``?layer=conv2``). Call it once per run,
+    before creating the widget with ``default`` as its value and ``**linked(...)``.
+    """
+    consumed = st.session_state.setdefault("_link_consumed", set())  # a link sets the first view only
+    if key not in consumed:
+        consumed.add(key)
+        if key in st.query_params:
+            raw = st.query_params.get_all(key)
+            labels = {format_func(o) for o in options} if not callable(options) else None
+            try:
+                ok = all(r in labels for r in raw) if labels is not None else all(options(float(r)) for r in raw)
+            except ValueError:
+                ok = False
+            if not ok:
+                notice(f"The link's {key}={','.join(raw)!r} is not available here; showing {format_func(default)!r}.")
+        elif legacy and legacy in st.query_params:
+            raw = st.query_params[legacy]
+            del st.query_params[legacy]
+            try:
+                value = _decode(raw, default)
+            except ValueError:
+                notice(f"The link's {legacy}={raw!r} is not a valid value; showing the default.")
+            else:
+                if _valid(value, options):
+                    st.session_state[key] = value
+                    st.query_params[key] = [format_func(v) for v in value] if isinstance(value, list) else format_func(value)
+                else:
+                    notice(f"The link's {legacy}={raw!r} is not available for this model; showing {_encode(default)!r}.")
+    return {"key": key, "bind": "query-params", "persist_state": "session"}
+
+
+def keep(key: str, default, *, param: str | None = None, legacy: str | None = None, options=None):
     """A widget value that survives page switches and, with ``param``, lives in the page's URL.
 
-    Streamlit drops the state of widgets that are not shown; this keeps a copy. On the first
-    visit the value comes from the link's query parameter when there is one; a value that is not
-    among ``options`` (a stale or mistyped link) falls back to ``default`` with a short notice.
-    Call it before creating the widget with ``key=key`` and no ``value``/``index`` argument.
+    For the few widgets that ``linked`` cannot bind (a label that changes between runs, so
+    Streamlit's URL value would go stale) or that need no URL. Streamlit drops the state of
+    widgets that are not shown; this keeps a copy. On the first visit the value comes from the
+    link's ``param`` (or, in a link made before, ``legacy``); a value that is not among
+    ``options`` falls back to ``default`` with a short notice. Call it before creating the widget
+    with ``key=key`` and no ``value``/``index`` argument.
 
     Returns:
         The value the widget will show.
@@ -224,6 +263,9 @@ def keep(key: str, default, *, param: str | None = None, options=None):
     if key not in st.session_state:
         value = st.session_state.get(store, _MISSING)
         consumed = st.session_state.setdefault("_link_consumed", set())  # a link sets the first view only
+        if param and legacy and legacy in st.query_params:  # a link made before names it ``legacy``
+            st.query_params.setdefault(param, st.query_params[legacy])
+            del st.query_params[legacy]
         if value is _MISSING and param and param in st.query_params and param not in consumed:
             consumed.add(param)
             from_link = st.query_params[param]

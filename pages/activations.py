@@ -14,25 +14,24 @@ st.caption("What each layer computes for one input: every feature map in one for
 left, right = st.columns([1, 2])
 picked = _picker.picked_or_stop(loaded, left, preview_px=168)
 with left:
-    probs = _cache.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+    probs = _cache.probabilities(loaded, picked.key, picked.image_hwc)
     st.plotly_chart(figures.probabilities_figure(loaded.class_names, probs, highlight=picked.true_class), key="act.probs")
 
-acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
-order = _cache.activation_order(loaded.model, loaded.key)
+acts = _cache.activations(loaded, picked.key, picked.image_hwc)
+order = _cache.activation_order(loaded)
 maps = [p for p in order if acts[p].ndim == 3]
 
 with right:
     cols = st.columns(2)
-    _shared.keep("act.scale", "map", param="scale", options=activations.SCALES)
-    scale = cols[0].radio("Scale", activations.SCALES, horizontal=True, key="act.scale",
-                          format_func={"map": "Per map", "layer": "Per layer", "global": "Global"}.get)
+    scales = {"map": "Per map", "layer": "Per layer", "global": "Global"}
+    scale = cols[0].radio("Scale", activations.SCALES, 0, horizontal=True, format_func=scales.get,
+                          **_shared.linked("act.scale", "map", activations.SCALES, format_func=scales.get, legacy="scale"))
     cmaps = ["viridis", "inferno", "gray", render.DIVERGING]
-    _shared.keep("act.cmap", "viridis", param="cmap", options=cmaps)
-    cmap = cols[1].selectbox("Colormap", cmaps, key="act.cmap")
+    cmap = cols[1].selectbox("Colormap", cmaps, 0, **_shared.linked("act.cmap", "viridis", cmaps, legacy="cmap"))
     tab_overview, tab_layer = st.tabs(["Overview", "One layer"])
 
 with tab_overview:
-    by_block = _layers.block_columns(loaded.model, loaded.key)
+    by_block = _cache.block_columns(loaded)
     _layers.fresh_per_model("act.every", loaded)
     every = st.toggle(f"Every layer ({len(order)} columns)", value=len(order) <= _layers.EVERY_LAYER_UP_TO, key="act.every",
                       help=f"Off: one column per block or stage ({len(by_block)} columns), the output of each block")
@@ -53,8 +52,7 @@ with tab_layer:
     if not maps:
         st.info("This model has no layer with 2-D feature maps.")
         st.stop()
-    _shared.keep("act.layer", maps[-1], param="layer", options=maps)
-    layer = _layers.select(loaded, st, "Layer", maps, key="act.layer")
+    layer = _layers.select(loaded, st, "Layer", maps, key="act.layer", default=maps[-1], legacy="layer")
     values = acts[layer]
     bounds = activations.activation_bounds(acts, maps) if scale == "global" else None
     grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56)
@@ -70,8 +68,9 @@ with tab_layer:
         st.caption(f"Zero everywhere on this input: channels {', '.join(map(str, dead[:30]))}{' …' if len(dead) > 30 else ''}")
     z1, z2 = st.columns(2)
     with z1:
-        _shared.keep("act.channel", int(stats.top[0]), param="ch", options=range(values.shape[-1]))
-        channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, key="act.channel")
+        top = int(stats.top[0])
+        channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, top,
+                                  **_shared.linked("act.channel", top, range(values.shape[-1]), legacy="ch"))
         st.plotly_chart(figures.matrix_figure(values[:, :, channel], f"{layer}, channel {channel} (values on hover)",
                                               diverging=bool(values.min() < 0), height=380), key="act.zoom")
     with z2:

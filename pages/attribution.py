@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _faithfulness, _layers, _picker, _shared
+from pages import _attribution_parts, _cache, _faithfulness, _layers, _picker, _shared
 from vizcore import attribution, figures, render
 
 loaded = _shared.working_model()
@@ -19,7 +19,7 @@ with left:
     picked = _picker.input_picker(loaded)
 if picked is None:
     st.stop()
-probs = _cache.probabilities(loaded.model, loaded.key, picked.key, picked.image_hwc)
+probs = _cache.probabilities(loaded, picked.key, picked.image_hwc)
 names = loaded.class_names
 top = int(np.argmax(probs))
 with left:
@@ -31,28 +31,26 @@ with right:
         st.session_state.pop("attr.target", None)
         st.session_state.pop("_kept.attr.target", None)
     st.session_state["attr.target_for"] = picked.key
-    _shared.keep("attr.target", top, param="target", options=range(len(names)))
+    _shared.keep("attr.target", top, param="attr.target", legacy="target", options=range(len(names)))  # its label changes with the input
     target = c1.selectbox("Explain the class", range(len(names)), key="attr.target",
                           format_func=lambda c: f"{names[c]} ({probs[c]:.1%}){' — top' if c == top else ''}")
-    cam_layers, default_layer = _layers.cam_choices(loaded.model, loaded.key)
+    cam_layers, default_layer = _cache.cam_choices(loaded)
     layers = list(cam_layers)
-    _shared.keep("attr.layer", default_layer, param="layer", options=layers)
-    layer = _layers.select(loaded, c2, "Layer (CAM methods)", layers, key="attr.layer",
+    layer = _layers.select(loaded, c2, "Layer (CAM methods)", layers, key="attr.layer", default=default_layer, legacy="layer",
                            help="Block outputs and convolutions not followed by BatchNorm. Default: the last convolution "
                                 "after its BatchNorm, activation and residual add. Type a block name to search.")
-    _shared.keep("attr.methods", ["Grad-CAM", "Saliency"], param="methods", options=list(attribution.METHODS))
-    methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), key="attr.methods")
+    methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), ["Grad-CAM", "Saliency"],
+                             **_shared.linked("attr.methods", ["Grad-CAM", "Saliency"], list(attribution.METHODS), legacy="methods"))
     c3, c4 = st.columns(2)
-    _shared.keep("attr.cmap", "jet", param="cmap", options=["jet", "inferno", "viridis", "gray"])
-    cmap = c3.selectbox("Colormap", ["jet", "inferno", "viridis", "gray"], key="attr.cmap")
-    _shared.keep("attr.alpha", 0.5, param="alpha", options=lambda a: 0.0 <= a <= 1.0)
-    alpha = c4.slider("Opacity", 0.0, 1.0, step=0.05, key="attr.alpha")
+    cmaps = ["jet", "inferno", "viridis", "gray"]
+    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "jet", cmaps, legacy="cmap"))
+    alpha = c4.slider("Opacity", 0.0, 1.0, 0.5, step=0.05, **_shared.linked("attr.alpha", 0.5, lambda a: 0.0 <= a <= 1.0, legacy="alpha"))
     options = {}
     for label in methods:
         info = attribution.METHOD_INFO[label]
         if info.options:
             with st.expander(f"{label} options"):
-                options[label] = _cache.option_widgets(label, info.options)
+                options[label] = _attribution_parts.option_widgets(label, info.options)
     costs = {label: attribution.METHOD_INFO[label].cost_of(loaded.model, picked.image_hwc.shape[:2], layer=layer, **options.get(label, {}))
              for label in methods}
     if expensive := [f"{label} {cost}" for label, cost in costs.items() if cost.count > 1]:
@@ -65,7 +63,7 @@ with tab_maps:
     maps = {}
     progress = st.progress(0.0, text="Computing maps…") if len(methods) > 1 else None
     for i, label in enumerate(methods):
-        maps[label] = _cache.attribution_map(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer,
+        maps[label] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
                                               tuple(sorted(options.get(label, {}).items())))
         if progress:
             progress.progress((i + 1) / len(methods), text=f"{label} done")
@@ -88,8 +86,7 @@ with tab_sweep:
     st.caption("Grad-CAM of every block output (and convolution not followed by BatchNorm), from the first to the last, "
                "for the same class: early layers see edges, late layers see parts.")
     if st.toggle("Compute the sweep", value=len(layers) <= 16, key="attr.sweep"):
-        strip, shown_layers = _cache.layer_sweep(loaded.model, loaded.key, picked.key, picked.image_hwc, picked.display_hwc,
-                                                  target, cmap, alpha)
+        strip, shown_layers = _attribution_parts.layer_sweep(loaded, picked, target, cmap, alpha)
         st.image(strip, caption=" · ".join(shown_layers))
         if len(shown_layers) < len(layers):
             st.caption(f"{len(shown_layers)} of {len(layers)} layers shown, evenly spaced.")

@@ -15,7 +15,7 @@ st.caption(
     "their products, the sum plus bias and the activation. The last number is the value in the feature map."
 )
 
-layers = _cache.detail_layers(loaded.model, loaded.key)
+layers = _cache.detail_layers(loaded)
 if not layers:
     st.error("This model has no convolution, pooling or activation layer to take apart.")
     st.stop()
@@ -23,24 +23,21 @@ kinds = dict(layers)
 left, right = st.columns([1, 2])
 picked = _picker.picked_or_stop(loaded, left, preview_px=140)
 
-acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc)
+acts = _cache.activations(loaded, picked.key, picked.image_hwc)
 with right:
     paths = [p for p, _ in layers]
-    _shared.keep("conv.layer", paths[0], param="layer", options=paths)
-    layer = _layers.select(loaded, st, "Layer", paths, key="conv.layer", suffix=lambda p: f" ({kinds[p]})")
+    layer = _layers.select(loaded, st, "Layer", paths, key="conv.layer", default=paths[0], legacy="layer",
+                           suffix=lambda p: f" ({kinds[p]})")
     out = acts.get(layer)
     if out is None or out.ndim not in (1, 3):
-        out = _cache.layer_output(loaded.model, loaded.key, picked.key, picked.image_hwc, layer)
+        out = _cache.layer_output(loaded, picked.key, picked.image_hwc, layer)
     c1, c2, c3 = st.columns(3)
-    _shared.keep("conv.channel", 0, param="ch", options=range(out.shape[-1]))
-    channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, key="conv.channel")
+    channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, 0, **_shared.linked("conv.channel", 0, range(out.shape[-1]), legacy="ch"))
     y = x = 0
     if out.ndim == 3:  # start where channel 0 responds most: a patch with something in it
         peak_y, peak_x = np.unravel_index(int(np.argmax(out[:, :, 0])), out.shape[:2])
-        _shared.keep("conv.y", int(peak_y), param="y", options=range(out.shape[0]))
-        _shared.keep("conv.x", int(peak_x), param="x", options=range(out.shape[1]))
-        y = c2.number_input("Row", 0, out.shape[0] - 1, key="conv.y")
-        x = c3.number_input("Column", 0, out.shape[1] - 1, key="conv.x")
+        y = c2.number_input("Row", 0, out.shape[0] - 1, int(peak_y), **_shared.linked("conv.y", int(peak_y), range(out.shape[0]), legacy="y"))
+        x = c3.number_input("Column", 0, out.shape[1] - 1, int(peak_x), **_shared.linked("conv.x", int(peak_x), range(out.shape[1]), legacy="x"))
     if out.ndim == 3:
         fig = figures.matrix_figure(out[:, :, channel], f"{layer}, channel {channel}: the output (marked: the position)",
                                     diverging=bool(out.min() < 0), height=300)

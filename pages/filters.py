@@ -9,13 +9,33 @@ from pages import _cache, _layers, _shared
 from vizcore import featurevis as fv
 from vizcore import figures, render
 
+
+class _Bounded(dict):
+    """A dict that forgets its oldest entries beyond ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.limit:
+            self.pop(next(iter(self)), None)
+
+
+@st.cache_resource(max_entries=1)
+def finished() -> dict:
+    """Finished visualizations by (model, objective, layer, targets, settings, seed), kept across visits and sessions."""
+    return _Bounded(32)
+
+
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
 st.title("✨ Filters")
 st.caption("What does a filter look for? Start from noise and change the image, by gradient ascent, until the filter "
            "(or a class) responds as strongly as it can. All filters are optimized together as one batch.")
 
-summary = _cache.summary(loaded.model, loaded.key)
+summary = _cache.summary(loaded)
 convs = list(summary.conv_layers)
 if not convs:
     st.error("This model has no convolution layer.")
@@ -23,16 +43,15 @@ if not convs:
 defaults = fv.default_settings(loaded.spec)
 OBJECTIVES = {"channel": "A filter (channel mean)", "neuron": "A filter at the centre (one neuron)", "class": "A class (its logit)"}
 c1, c2, c3 = st.columns([2, 2, 1])
-_shared.keep("fv.objective", "channel", param="objective", options=list(OBJECTIVES))
-objective_kind = c1.radio("Maximize", list(OBJECTIVES), format_func=OBJECTIVES.get, key="fv.objective")
+objective_kind = c1.radio("Maximize", list(OBJECTIVES), 0, format_func=OBJECTIVES.get,
+                          **_shared.linked("fv.objective", "channel", list(OBJECTIVES), format_func=OBJECTIVES.get, legacy="objective"))
 if objective_kind == "class":
     layer, count = None, len(loaded.class_names)
     targets = c2.multiselect("Classes", range(count), default=list(range(min(count, 10))), key="fv.classes",
                              format_func=lambda c: loaded.class_names[c])
 else:
-    _shared.keep("fv.layer", convs[-1], param="layer", options=convs)
-    layer = _layers.select(loaded, c2, "Layer", convs, key="fv.layer")
-    count = _cache.layer_kernel(loaded.model, loaded.key, layer).kernel_hwio.shape[-1]
+    layer = _layers.select(loaded, c2, "Layer", convs, key="fv.layer", default=convs[-1], legacy="layer")
+    count = _cache.layer_kernel(loaded, layer).kernel_hwio.shape[-1]
     first, last = c2.slider("Filters", 0, count - 1, (0, min(count, 64) - 1), key=f"fv.range.{layer}")
     targets = list(range(first, last + 1))
 seed = c3.number_input("Seed", 0, 10_000, 0, key="fv.seed")
@@ -55,7 +74,7 @@ regs = tuple(g for g in (fv.L2(l2), fv.TotalVariation(tv), fv.Blur(blur)) if g.w
 settings = dataclasses.replace(defaults, steps=int(steps), learning_rate=float(lr), param=base_param,
                                transforms=defaults.transforms if transforms_on else (), regularizers=regs)
 key = (loaded.key, objective_kind, layer, tuple(targets), fv.settings_json(settings), int(seed))
-store = _cache.featurevis_store()
+store = finished()
 
 if not targets:
     st.info("Choose at least one target.")
@@ -75,7 +94,7 @@ if key not in store:
 
     objective = fv.ClassLogit() if objective_kind == "class" else (fv.Channel(layer) if objective_kind == "channel" else fv.Neuron(layer))
     result = fv.optimize(loaded, objective, targets, settings=settings, seed=int(seed), on_progress=on_progress)
-    real = None if layer is None else _cache.real_activation(loaded.model, loaded.key, layer)
+    real = None if layer is None else _cache.real_activation(loaded, layer)
     store[key] = (result, real)
     bar.empty()
     preview.empty()

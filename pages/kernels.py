@@ -14,32 +14,29 @@ st.caption(
     "a first layer that sees RGB can be shown as colour composites (grey = zero)."
 )
 
-convs = _cache.summary(loaded.model, loaded.key).conv_layers
+convs = _cache.summary(loaded).conv_layers
 if not convs:
     st.error("This model has no convolution layer, so there are no kernels to show.")
     st.stop()
 
-_shared.keep("kernels.layer", convs[0], param="layer", options=convs)
-layer = _layers.select(loaded, st, "Conv layer", convs, key="kernels.layer")
-lk = _cache.layer_kernel(loaded.model, loaded.key, layer)
+layer = _layers.select(loaded, st, "Conv layer", convs, key="kernels.layer", default=convs[0], legacy="layer")
+lk = _cache.layer_kernel(loaded, layer)
 lk = _snapshots.kernel_picker(loaded, lk, key="kernels.epoch")
 
 modes = [m for m in kernels.MODES if m != "rgb" or lk.kernel_hwio.shape[2] == 3]
 labels = {"rgb": "RGB composite", "per_channel": "Each input channel", "mean": "Mean over input channels"}
 cols = st.columns([2, 2, 1])
-if st.session_state.get("kernels.mode_for") != lk.path:  # a new layer starts in its own default mode
-    st.session_state.pop("kernels.mode", None)
-    st.session_state.pop("_kept.kernels.mode", None)
+default_mode = kernels.default_mode(lk)
+if st.session_state.get("kernels.mode_for", lk.path) != lk.path:  # a new layer starts in its own default mode
+    st.session_state["kernels.mode"] = default_mode
 st.session_state["kernels.mode_for"] = lk.path
-_shared.keep("kernels.mode", kernels.default_mode(lk), param="mode", options=modes)
-mode = cols[0].radio("Show", modes, format_func=labels.get, horizontal=True, key="kernels.mode")
-_shared.keep("kernels.scale", "filter", param="scale", options=kernels.SCALES)
-scale = cols[1].radio(
-    "Colour scale", kernels.SCALES, format_func={"filter": "Per filter", "layer": "Per layer", "global": "Global (all conv layers)"}.get,
-    horizontal=True, key="kernels.scale",
-)
+mode = cols[0].radio("Show", modes, modes.index(default_mode), format_func=labels.get, horizontal=True,
+                     **_shared.linked("kernels.mode", default_mode, modes, format_func=labels.get, legacy="mode"))
+scales = {"filter": "Per filter", "layer": "Per layer", "global": "Global (all conv layers)"}
+scale = cols[1].radio("Colour scale", kernels.SCALES, 0, format_func=scales.get, horizontal=True,
+                      **_shared.linked("kernels.scale", "filter", kernels.SCALES, format_func=scales.get, legacy="scale"))
 tile_px = cols[2].slider("Tile size", 16, 96, 40, step=8, key="kernels.tile")
-bound = _cache.global_kernel_bound(loaded.model, loaded.key) if scale == "global" else None
+bound = _cache.global_kernel_bound(loaded) if scale == "global" else None
 
 kh, kw, cin, cout = lk.kernel_hwio.shape
 st.caption(f"`{lk.path}` · {lk.layer_type} · {cout} filters of {kh}×{kw}×{cin} · {lk.note}")
@@ -60,8 +57,7 @@ if flag.any():
 
 left, right = st.columns(2)
 with left:
-    _shared.keep("kernels.filter", 0, param="filter", options=range(cout))
-    f = st.number_input("Filter", 0, cout - 1, key="kernels.filter")
+    f = st.number_input("Filter", 0, cout - 1, 0, **_shared.linked("kernels.filter", 0, range(cout), legacy="filter"))
     weights = lk.kernel_hwio[:, :, :, f]
     channel = 0
     if cin > 1:

@@ -113,7 +113,7 @@ elif source == "session":
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
-info = _cache.summary(loaded.model, loaded.key)
+info = _cache.summary(loaded)
 
 st.subheader(loaded.label)
 cols = st.columns(6)
@@ -137,13 +137,13 @@ if loaded.card:
 
 tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
 with tab_table:
-    frame = _cache.layer_frame(loaded.model, loaded.key)
+    frame = _cache.layer_frame(loaded)
     st.dataframe(frame, hide_index=True, width="stretch", key="model.table")
     st.download_button("Download layer table (CSV)", frame.to_csv(index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
 with tab_diagram:
     _layers.fresh_per_model("model.by_block", loaded)
     by_block = st.toggle("One box per block", value=info.layers > 40, key="model.by_block",
                          help="Collapse each block or stage (block_3, conv4_block2, stage_1, ...) into one box; off: every layer")
-    dot = _layers.diagram(loaded.model, loaded.key, by_block)
+    dot = _cache.diagram(loaded, by_block)
     st.graphviz_chart(dot, width="content")
     st.download_button("Download diagram (Graphviz .dot)", dot, f"{loaded.model.name}.dot", "text/vnd.graphviz", key="model.dot")

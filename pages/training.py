@@ -42,8 +42,9 @@ DATASETS = {"mnist_sample": "MNIST sample (bundled, 5,000 digits)", "shapes": "S
             "zip": "My images (a ZIP, one folder per class)"}
 spec = loaded.spec
 c1, c2 = st.columns([2, 1])
-_shared.keep("train.data", "mnist_sample" if spec.channels == 1 else "shapes", param="data", options=list(DATASETS))
-name = c1.selectbox("Dataset", list(DATASETS), format_func=DATASETS.get, key="train.data", disabled=running)
+default = "mnist_sample" if spec.channels == 1 else "shapes"
+name = c1.selectbox("Dataset", list(DATASETS), list(DATASETS).index(default), format_func=DATASETS.get, disabled=running,
+                    **_shared.linked("train.data", default, list(DATASETS), format_func=DATASETS.get, legacy="data"))
 limit = c2.number_input("Images to use (0 = all)", 0, 60000, 0, 1000, key="train.limit", disabled=running or name in ("mnist_sample", "shapes"))
 dataset = None
 try:
@@ -54,7 +55,7 @@ try:
             for note in dataset.notes:
                 st.caption(f"ℹ️ {note}")
     else:
-        dataset = _cache.training_data(name, int(limit))
+        dataset = _cache.dataset(name, int(limit))
 except ConvLensError as err:
     st.error(str(err), icon="🚫")
 

@@ -206,7 +206,7 @@ def test_a_copied_link_reproduces_the_view_and_drawing_works(server, browser):
     page.get_by_text("Global (all conv layers)").click()
     _settled(page)
     link = page.url
-    assert "layer=conv2" in link and "scale=global" in link
+    assert "kernels.layer=conv2" in link and "kernels.scale=Global" in link  # page-specific names (Streamlit binding)
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # a stranger opening the link
     other.goto(link)
     expect(other.get_by_text("Conv layer").first).to_be_visible(timeout=120_000)
