@@ -1,4 +1,5 @@
-"""Layer pickers grouped by block: one searchable selectbox whose labels read 'block_3 · block_3_project_BN'.
+"""Layer pickers grouped by block: one searchable selectbox in block order; a
+layer whose name does not say its block reads 'stage_3 · conv_17'.
 
 Typing 'block_3' in any layer picker narrows it to that block. The grouping comes from
 ``vizcore.blocks`` through the cached wrappers in ``pages/_cache.py``.
@@ -13,6 +14,7 @@ import streamlit as st
 from pages import _cache, _shared
 
 EVERY_LAYER_UP_TO = 16  # the Activations overview shows every layer by default up to this many columns
+PLAIN_NAMES_UP_TO = 40  # pickers of models with at most this many layers show plain layer names
 
 
 def fresh_per_model(key: str, loaded) -> None:
@@ -23,9 +25,21 @@ def fresh_per_model(key: str, loaded) -> None:
 
 
 def label_of(loaded) -> Callable[[str], str]:
-    """A ``format_func`` that shows a layer path with its block."""
+    """A picker's ``format_func``: the layer path, with its block in front where the name does not say it.
+
+    Keras applications name layers by block (``block_3_project_BN``, ``conv4_block2_out``), so typing
+    the block already finds them; a deep model with other names reads ``stage_3 · conv_17``. The label is
+    also the page's URL value, so a layer of a small model stays its plain name (``?kernels.layer=conv2``).
+    """
     names = _cache.layer_labels(loaded)
-    return lambda path: names.get(path, path)
+    if len(names) <= PLAIN_NAMES_UP_TO:
+        return lambda path: path
+
+    def shown(path: str) -> str:
+        block = names.get(path, path).split(" · ", 1)[0]
+        return path if block in path else names.get(path, path)
+
+    return shown
 
 
 def select(loaded, where, label: str, options: Sequence[str], *, key: str, default: str, legacy: str | None = None,

@@ -36,7 +36,8 @@ with tab_overview:
     every = st.toggle(f"Every layer ({len(order)} columns)", value=len(order) <= _layers.EVERY_LAYER_UP_TO, key="act.every",
                       help=f"Off: one column per block or stage ({len(by_block)} columns), the output of each block")
     columns = order if every else by_block
-    name = _layers.label_of(loaded)
+    labels = _cache.layer_labels(loaded)  # 'block_3 · block_3_project_BN'
+    name = lambda p: labels.get(p, p)  # noqa: E731
     ov = activations.overview(acts, columns, input_display_hwc=picked.display_hwc, scale=scale, cmap=cmap, tile=40, max_maps=12)
     shown = [name(c.layer) for c in ov.columns[1:]]
     path = " → ".join(shown) if len(shown) <= 2 * _layers.EVERY_LAYER_UP_TO else f"{len(shown)} layers, {shown[0]} … {shown[-1]}"

@@ -52,7 +52,7 @@ def test_mobilenetv2_pages_by_block():
     assert columns == ["Input"] + BLOCKS + ["top · global_average_pooling2d", "top · predictions"]
     assert "block_3_expand" not in caption
     picker = at.selectbox(key="act.layer")
-    assert picker.value == "out_relu" and "block_3 · block_3_project_BN" in picker.options
+    assert picker.value == "out_relu" and "block_3_project_BN" in picker.options  # named by its block: type block_3 to find it
     sparsity = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sparsity per block output" in c.proto.spec]
     assert len(sparsity) == 1 and list(sparsity[0]["data"][0]["x"]) == [b.split(" · ")[1] for b in BLOCKS]
     at.toggle(key="act.every").set_value(True).run()
@@ -66,5 +66,6 @@ def test_mobilenetv2_pages_by_block():
     assert not at.exception, [e.value for e in at.exception]
     layer = at.selectbox(key="attr.layer")
     assert layer.value == "out_relu"
-    assert list(layer.options) == BLOCKS
+    picker_labels = [lb.split(' · ')[1] if lb.split(' · ')[0] in lb.split(' · ')[1] else lb for lb in BLOCKS]
+    assert list(layer.options) == picker_labels  # a name that says its block shows plain
     assert any(c.startswith("Grad-CAM · ") and c.endswith(" · out_relu") for img in at.get("image") for c in img.captions)
