@@ -65,11 +65,13 @@ def known_layer_classes() -> frozenset[str]:
 
 def refuse_unsafe(config: Any, label: str) -> None:
     """Raise ModelLoadError for a Lambda layer or a layer class Keras does not ship, before building."""
-    classes = [c.get("class_name") for c in _layer_configs(config)]
-    if "Lambda" in classes:
+    layers = list(_layer_configs(config))
+    if "Lambda" in {c.get("class_name") for c in layers}:
         raise ModelLoadError(f"'{label}' {LAMBDA_REFUSED}")
     known = known_layer_classes()
-    unknown = sorted({str(c) for c in classes if c not in known})
+    # Keras 3's own operations (module "keras.src.ops...") are left to its safe mode
+    unknown = sorted({str(c.get("class_name")) for c in layers
+                      if c.get("class_name") not in known and not str(c.get("module") or "").startswith("keras")})
     if unknown:
         raise ModelLoadError(
             f"'{label}' uses the custom layer or object '{unknown[0]}', which ConvLens does not know. Its code is not "

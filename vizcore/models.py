@@ -16,15 +16,17 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import keras
 
+from vizcore import bundles, legacy, tfjs
 from vizcore.data import keras_cache_dir
 from vizcore.errors import ModelLoadError, NotAnImageModelError, WeightsUnavailableError
+from vizcore.legacy import LAMBDA_REFUSED
 from vizcore.graph import (  # noqa: F401  (re-exported)
     CONV_TYPES,
     FeatureModel,
@@ -161,75 +163,51 @@ def _describe_bytes(head: bytes) -> str:
     return f"its first bytes are {head[:8].hex(' ')}"
 
 
-def _check_container(path: Path, fmt: str, label: str) -> None:
-    """Refuse files that have the right magic but not a model inside."""
-    if fmt == ".keras":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                bad = zf.testzip()
-        except zipfile.BadZipFile as err:
-            raise ModelLoadError(f"'{label}' is a damaged ZIP archive, not a readable .keras file ({err}).") from None
-        if bad is not None:
-            raise ModelLoadError(f"'{label}' is corrupt: the entry '{bad}' inside the .keras archive fails its checksum.")
-        if "config.json" not in names:
-            raise ModelLoadError(
-                f"'{label}' is a ZIP archive but not a Keras model: it has no config.json "
-                f"(it contains {', '.join(sorted(names)[:4]) or 'nothing'})."
-            )
-        with zipfile.ZipFile(path) as zf:
-            _refuse_lambda(zf.read("config.json"), label)
-        return
+def _zip_names(target: Path, label: str) -> set[str]:
+    try:
+        with zipfile.ZipFile(target) as zf:
+            names = set(zf.namelist())
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ModelLoadError(f"'{label}' is a damaged ZIP archive, not a readable .keras file ({err}).") from None
+    if bad is not None:
+        raise ModelLoadError(f"'{label}' is corrupt: the entry '{bad}' inside the ZIP archive fails its checksum.")
+    return names
+
+
+def _check_h5(path: Path, label: str) -> None:
+    """Refuse an HDF5 file with weights only, or with a Lambda/unknown layer, before Keras reads it."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            has_config = "model_config" in f.attrs
+            config = f.attrs.get("model_config")
             weights_only = "layer_names" in f.attrs or "model_weights" in f
-            if has_config:
-                _refuse_lambda(f.attrs["model_config"], label)
     except OSError as err:
         raise ModelLoadError(f"'{label}' is a damaged HDF5 file and cannot be read ({err}).") from None
-    if not has_config:
+    if config is None:
         what = "only weights (saved with save_weights)" if weights_only else "no model architecture"
         raise ModelLoadError(
             f"'{label}' holds {what}, not a whole model. Build the same architecture in code and call "
             "model.load_weights(...), or save the whole model with model.save('model.keras')."
         )
+    _refuse_unsafe_json(config, label)
 
 
-LAMBDA_REFUSED = (
-    "was refused for safety: it contains a Lambda layer, whose Python code would run on this server "
-    "when loaded. ConvLens never loads such code from an uploaded file. Replace the Lambda by a built-in "
-    "layer (for example Rescaling) and save the model again."
-)
-
-
-def _class_names_in(config: Any) -> Iterator[str]:
-    if isinstance(config, dict):
-        if isinstance(config.get("class_name"), str):
-            yield config["class_name"]
-        for value in config.values():
-            yield from _class_names_in(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _class_names_in(value)
-
-
-def _refuse_lambda(config_json: bytes | str, label: str) -> None:
-    """Refuse a model whose architecture holds a Lambda layer before Keras reads any of it."""
+def _refuse_unsafe_json(config_json: bytes | str, label: str) -> None:
     try:
         config = json.loads(config_json)
     except (ValueError, TypeError):
         return  # Keras will report the broken config itself
-    if "Lambda" in set(_class_names_in(config)):
-        raise ModelLoadError(f"'{label}' {LAMBDA_REFUSED}")
+    legacy.refuse_unsafe(config, label)
 
 
 _UNKNOWN_CLASS = re.compile(r"(?:Could not locate (?:class|function) |Unknown (?:layer|object)[^']*)'([^']+)'")
 
 
 def _explain_failure(err: Exception, label: str) -> ModelLoadError:
+    if isinstance(err, ModelLoadError):
+        return err
     text = str(err)
     if "Lambda" in text and "safe_mode" in text:
         return ModelLoadError(f"'{label}' {LAMBDA_REFUSED}")
@@ -247,34 +225,117 @@ def _explain_failure(err: Exception, label: str) -> ModelLoadError:
     return ModelLoadError(f"'{label}' could not be loaded as a Keras model: {type(err).__name__}: {first[:300]}")
 
 
-def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> keras.Model:
-    """Load a ``.keras`` or ``.h5`` model from a path or from uploaded bytes, safely.
+@dataclass(frozen=True, eq=False)
+class ModelFile:
+    """A model read from a file, with what travelled with it (labels.txt, metadata.json).
 
-    The format is read from the file's content, not its name. ``safe_mode=True`` always: a Lambda
-    layer or an unknown custom layer is refused, never executed.
+    Attributes:
+        model: the Keras 3 model, uncompiled.
+        format: "keras", "h5" or "tfjs".
+        labels: class names that came with it, or None.
+        image_size: ``imageSize`` of a metadata.json, or None.
+        teachable: made by Teachable Machine.
+        notes: warnings a page can show, one sentence each.
+    """
+
+    model: keras.Model
+    format: str
+    labels: tuple[str, ...] | None = None
+    image_size: int | None = None
+    teachable: bool = False
+    notes: tuple[str, ...] = ()
+
+
+def _load_keras(target: Path, label: str) -> keras.Model:
+    with zipfile.ZipFile(target) as zf:
+        _refuse_unsafe_json(zf.read("config.json"), label)
+    try:
+        return keras.models.load_model(target, compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
+        raise _explain_failure(err, label) from err
+
+
+def _load_h5(target: Path, label: str) -> keras.Model:
+    _check_h5(target, label)
+    try:
+        return legacy.load_h5(target, label)
+    except Exception as err:
+        raise _explain_failure(err, label) from err
+
+
+def _load_tfjs(text: bytes, read: Callable[[str], bytes | None], label: str) -> keras.Model:
+    try:
+        return tfjs.load_tfjs(text, read, label)
+    except Exception as err:
+        raise _explain_failure(err, label) from err
+
+
+def _from_bundle(bundle: bundles.Bundle, tmp: Path, label: str) -> ModelFile:
+    inner = f"{label}/{bundle.model_path}"
+    if bundle.kind == "tfjs":
+        model = _load_tfjs(bundle.files[bundle.model_path], bundle.read, inner)
+    else:
+        target = tmp / ("inner.keras" if bundle.kind == "keras" else "inner.h5")
+        target.write_bytes(bundle.files[bundle.model_path])
+        model = (_load_keras if bundle.kind == "keras" else _load_h5)(target, inner)
+    return ModelFile(model, bundle.kind, bundle.labels, bundle.image_size, bundle.teachable, bundle.notes)
+
+
+def _beside(folder: Path) -> Callable[[str], bytes | None]:
+    """Read a file named in a manifest from ``folder``, never from outside it."""
+    root = folder.resolve()
+
+    def read(relative: str) -> bytes | None:
+        target = (root / relative).resolve()
+        if root not in target.parents or not target.is_file():
+            return None
+        return target.read_bytes()
+
+    return read
+
+
+def _tfjs_folder(model_json: Path, label: str) -> ModelFile:
+    read = _beside(model_json.parent)
+    model = _load_tfjs(model_json.read_bytes(), read, label)
+    labels, size, teachable, notes = None, None, False, []
+    if (meta := read("metadata.json")) is not None:
+        labels, size, teachable, note = bundles.parse_metadata(meta)
+        notes += [note] if note else []
+    if (text := read("labels.txt")) is not None and bundles.parse_labels_txt(text):
+        labels, notes = bundles.parse_labels_txt(text), []
+    return ModelFile(model, "tfjs", labels, size, teachable, tuple(notes))
+
+
+def read_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> ModelFile:
+    """Read a model file safely, with the class names and sizes that came with it.
+
+    Opens Keras 3 ``.keras``; ``.h5`` from Keras 3, Keras 2 or tf.keras 1.x-2.x (Teachable Machine's
+    keras_model.h5 included; legacy configs are repaired, see vizcore.legacy); a TF.js Layers
+    ``model.json`` (path: its shards beside it); a ``.zip`` that holds one of these with labels.txt
+    or metadata.json (Teachable Machine's converted_keras.zip and TF.js export). The format is read
+    from the content, not the name. A Lambda or unknown custom layer is refused, never executed.
 
     Args:
-        source: a path, the file's bytes, or a binary file-like (Streamlit's UploadedFile).
+        source: a path (a TF.js folder too), the file's bytes, or a binary file-like (Streamlit's UploadedFile).
         name: the file name to show in messages (defaults to the path's name).
         check: also require an image CNN (one 4-D input, at least one conv layer).
 
-    Returns:
-        The model, uncompiled.
-
     Raises:
-        ModelLoadError: empty, corrupt or unknown file, SavedModel folder, refused layer;
-            NotAnImageModelError (a subclass) when ``check`` and the model is not an image CNN.
+        ModelLoadError: empty, corrupt, unsafe or unknown file, missing weight shards, two models in
+            one ZIP, refused layer; NotAnImageModelError (a subclass) when ``check`` fails.
     """
     data, path = _read_source(source)
     label = name or (path.name if path else "uploaded file")
     if path is not None:
         if path.is_dir():
+            if (path / "model.json").is_file():
+                return _checked(_tfjs_folder(path / "model.json", label), check, label)
             if (path / "saved_model.pb").exists():
                 raise ModelLoadError(
                     f"'{label}' is a TensorFlow SavedModel folder. Keras 3 cannot load those as models: open it "
                     "with the TensorFlow that wrote it and save it with model.save('model.keras') (or '.h5')."
                 )
-            raise ModelLoadError(f"'{label}' is a folder, not a model file (.keras or .h5).")
+            raise ModelLoadError(f"'{label}' is a folder, not a model file (.keras, .h5, model.json or .zip).")
         if not path.exists():
             raise ModelLoadError(f"'{label}' does not exist ({path}).")
         with open(path, "rb") as f:
@@ -286,11 +347,15 @@ def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None
         raise ModelLoadError(f"'{label}' is empty (0 bytes): the upload or the save did not finish.")
     if head.startswith(b"saved_model") or label.endswith(".pb"):
         raise ModelLoadError(f"'{label}' is part of a TensorFlow SavedModel; save the model as .keras or .h5 instead.")
+    if head.lstrip().startswith(b"{"):
+        if path is not None:
+            return _checked(_tfjs_folder(path, label), check, label)
+        return _checked(ModelFile(_load_tfjs(data, lambda _: None, label), "tfjs"), check, label)
     fmt = _sniff(head)
     if fmt is None:
         raise ModelLoadError(
-            f"'{label}' is not a Keras model file: .keras files are ZIP archives and .h5 files are HDF5, "
-            f"but {_describe_bytes(head)}."
+            f"'{label}' is not a Keras model file: .keras files and .zip bundles are ZIP archives, .h5 files are "
+            f"HDF5 and TF.js model.json files are JSON, but {_describe_bytes(head)}."
         )
     with tempfile.TemporaryDirectory(prefix="convlens_load_") as tmp:
         target = Path(tmp) / f"model{fmt}"
@@ -300,14 +365,37 @@ def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None
             target = path
         else:
             shutil.copyfile(path, target)
-        _check_container(target, fmt, label)
-        try:
-            model = keras.models.load_model(target, compile=False, safe_mode=True)
-        except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
-            raise _explain_failure(err, label) from err
+        if fmt == ".h5":
+            found = ModelFile(_load_h5(target, label), "h5")
+        elif "config.json" in _zip_names(target, label):
+            found = ModelFile(_load_keras(target, label), "keras")
+        elif label.lower().endswith(".keras"):
+            names = sorted(_zip_names(target, label))
+            raise ModelLoadError(
+                f"'{label}' is a ZIP archive but not a Keras model: it has no config.json "
+                f"(it contains {', '.join(names[:4]) or 'nothing'})."
+            )
+        else:
+            found = _from_bundle(bundles.read_zip(target.read_bytes(), label), Path(tmp), label)
+    return _checked(found, check, label)
+
+
+def _checked(found: ModelFile, check: bool, label: str) -> ModelFile:
     if check:
-        check_image_model(model, label)
-    return model
+        check_image_model(found.model, label)
+    return found
+
+
+def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> keras.Model:
+    """Load a model file safely: ``read_model(...).model`` (every format ``read_model`` opens).
+
+    Returns:
+        The model, uncompiled.
+
+    Raises:
+        ModelLoadError: see ``read_model``; NotAnImageModelError when ``check`` and not an image CNN.
+    """
+    return read_model(source, name=name, check=check).model
 
 
 def check_image_model(model: keras.Model, label: str | None = None) -> InputSpec:

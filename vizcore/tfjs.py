@@ -63,7 +63,10 @@ def read_weights(doc: dict, read: Callable[[str], bytes | None], label: str) -> 
         for path in group.get("paths", ()):
             blob = read(path)
             if blob is None:
-                raise ModelLoadError(f"'{label}' needs its weight file '{path}' beside it, and it is missing.")
+                raise ModelLoadError(
+                    f"'{label}' needs its weight file '{path}' beside it, and it is missing "
+                    "(upload model.json together with its weight files in one ZIP)."
+                )
             blobs.append(blob)
         data, offset = b"".join(blobs), 0
         for spec in group.get("weights", ()):
