@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,6 +31,7 @@ from vizcore.graph import (  # noqa: F401  (re-exported)
     CONV_TYPES,
     FeatureModel,
     InputSpec,
+    SEP,
     LayerInfo,
     architecture_edges,
     conv_layers,
@@ -458,13 +459,40 @@ def load_application(name: str, *, weights: str | None = "imagenet") -> keras.Mo
         ) from err
 
 
+IMAGENET_CLASS_INDEX = "imagenet_class_index.json"
+IMAGENET_CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"  # as keras.applications.imagenet_utils
+IMAGENET_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
+
+
+def _read_class_index(path: Path) -> tuple[str, ...]:
+    index = json.loads(Path(path).read_text())
+    return tuple(index[str(i)][1] for i in range(len(index)))
+
+
 def imagenet_class_names() -> tuple[str, ...] | None:
     """The 1,000 ImageNet class names from the Keras cache, or None when it is not there."""
-    path = Path(keras_cache_dir("models")) / "imagenet_class_index.json"
-    if not path.exists():
-        return None
-    index = json.loads(path.read_text())
-    return tuple(index[str(i)][1] for i in range(len(index)))
+    path = Path(keras_cache_dir("models")) / IMAGENET_CLASS_INDEX
+    return _read_class_index(path) if path.exists() else None
+
+
+def fetch_imagenet_class_names() -> tuple[str, ...]:
+    """The 1,000 ImageNet class names, downloaded once into the Keras cache (``models/``).
+
+    Raises:
+        WeightsUnavailableError: offline; the message names the file and the folder to put it in.
+    """
+    cached = imagenet_class_names()
+    if cached is not None:
+        return cached
+    try:
+        path = keras.utils.get_file(IMAGENET_CLASS_INDEX, IMAGENET_CLASS_INDEX_URL, cache_subdir="models",
+                                    file_hash=IMAGENET_CLASS_INDEX_MD5)
+    except Exception as err:  # urllib errors, hash mismatch, unwritable cache
+        raise WeightsUnavailableError(
+            f"The ImageNet class names could not be downloaded ({type(err).__name__}); this machine seems to be "
+            f"offline. Place {IMAGENET_CLASS_INDEX} (from {IMAGENET_CLASS_INDEX_URL}) in {keras_cache_dir('models')}."
+        ) from err
+    return _read_class_index(path)
 
 
 # --------------------------------------------------------------------------- bundled models
@@ -485,7 +513,12 @@ def bundled_card(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model with what the pages need to know about it."""
+    """A model with what the pages need to know about it.
+
+    ``fit`` says how an image of another shape reaches the input size: "stretch" (resize),
+    "pad" (``data.preprocess(..., keep_aspect=True)``) or "crop" (``crop=True``, Teachable
+    Machine's centre crop). ``notes`` are warnings to show, one sentence each.
+    """
 
     model: keras.Model
     key: str  # stable cache key: "bundled:mnist_cnn", "preset:lenet5", "upload:<sha1>", ...
@@ -493,10 +526,35 @@ class LoadedModel:
     class_names: tuple[str, ...]
     preprocess: str = "unit"  # a vizcore.data.PREPROCESS_MODES key
     card: dict[str, Any] = field(default_factory=dict)
+    fit: str = "stretch"  # a FIT_MODES key
+    notes: tuple[str, ...] = ()
 
     @property
     def spec(self) -> InputSpec:
         return input_spec(self.model)
+
+
+FIT_MODES = ("stretch", "pad", "crop")
+TEACHABLE_HEAD = ("dense_Dense1", "dense_Dense2")  # the head layers Teachable Machine names
+
+
+def input_hint(model: keras.Model) -> str | None:
+    """A PREPROCESS_MODES key the model's own layers imply, or None when nothing is known.
+
+    A ``Rescaling`` layer before the first convolution means the model takes raw 0..255 pixels: "raw".
+    """
+    for _, layer, _ in iter_layers(model):
+        if isinstance(layer, keras.layers.Rescaling):
+            return "raw"
+        if isinstance(layer, CONV_TYPES):
+            return None
+    return None
+
+
+def looks_teachable(model: keras.Model) -> bool:
+    """Whether a model has Teachable Machine's head (layers ``dense_Dense1`` and ``dense_Dense2``)."""
+    names = {path.rsplit(SEP, 1)[-1] for path, _, _ in iter_layers(model)}
+    return set(TEACHABLE_HEAD) <= names
 
 
 def _class_names(model: keras.Model, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -524,16 +582,58 @@ def open_preset(name: str, *, num_classes: int = 10) -> LoadedModel:
 
 
 def open_application(name: str, *, weights: str | None = "imagenet") -> LoadedModel:
-    """A keras.applications network as a working model."""
+    """A keras.applications network as a working model; with ImageNet weights, the class names too.
+
+    The class index is downloaded once beside the weights; offline, the names are numbered and
+    ``notes`` says which file to put in which folder.
+    """
     model = load_application(name, weights=weights)
     suffix = "ImageNet" if weights else "untrained"
-    return LoadedModel(model, f"app:{name}:{weights}", f"{name} ({suffix})", _class_names(model, imagenet_class_names()), APPLICATIONS[name].preprocess)
+    names, notes = imagenet_class_names(), ()
+    if weights == "imagenet" and names is None:
+        try:
+            names = fetch_imagenet_class_names()
+        except WeightsUnavailableError as err:
+            notes = (str(err),)
+    return LoadedModel(model, f"app:{name}:{weights}", f"{name} ({suffix})", _class_names(model, names),
+                       APPLICATIONS[name].preprocess, notes=notes)
 
 
-def open_upload(data: bytes, filename: str, key: str) -> LoadedModel:
-    """A user's uploaded file as a working model (input range assumed [0, 1]; the page can change it)."""
-    model = load_model(data, name=filename)
-    return LoadedModel(model, key, filename, _class_names(model), "unit")
+def open_upload(data: bytes, filename: str, key: str, *, labels: Sequence[str] | bytes | str | None = None) -> LoadedModel:
+    """A user's uploaded model file (or ZIP) as a working model, with the class names and preprocessing that came with it.
+
+    Args:
+        data: the file's bytes: .keras, .h5, a TF.js model.json, or a .zip holding one of them.
+        filename: shown in messages and as the label.
+        key: the cache key.
+        labels: class names uploaded alongside: a list, or the text of a labels.txt / metadata.json /
+            JSON list. They override those in the file.
+
+    Returns:
+        LoadedModel; a Teachable Machine model gets preprocess "symmetric" and fit "crop". A class
+        list whose count does not match the outputs is not used: ``notes`` says so and the classes
+        are numbered.
+    """
+    found = read_model(data, name=filename)
+    names, notes = found.labels, list(found.notes)
+    if isinstance(labels, (bytes, str)):
+        parsed, note = bundles.parse_class_list(labels, "the class list")
+        names, notes = parsed or names, notes + ([note] if note else [])
+    elif labels is not None:
+        names = tuple(str(x) for x in labels) or names
+    class_names = _class_names(found.model, names)
+    if names and class_names != tuple(names):
+        notes.append(
+            f"The class list of '{filename}' has {len(names)} names but the model has {len(class_names)} outputs, "
+            "so the classes are numbered instead of named."
+        )
+    teachable = found.teachable or looks_teachable(found.model)
+    card = {"format": found.format, "teachable_machine": teachable}
+    if found.image_size:
+        card["image_size"] = found.image_size
+    return LoadedModel(found.model, key, filename, class_names,
+                       "symmetric" if teachable else input_hint(found.model) or "unit", card,
+                       fit="crop" if teachable else "stretch", notes=tuple(notes))
 
 
 @dataclass(frozen=True)
