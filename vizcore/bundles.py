@@ -19,7 +19,6 @@ import posixpath
 import re
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
 
 from vizcore.errors import ModelLoadError
 
@@ -172,8 +171,3 @@ def read_zip(data: bytes, label: str) -> Bundle:
         teachable = teachable or posixpath.basename(path) == "keras_model.h5"
     return Bundle(path, kind, files, labels, size, teachable, tuple(notes))
 
-
-def describe(bundle: Bundle) -> dict[str, Any]:
-    """A small card of where a model came from (for LoadedModel.card)."""
-    return {"source": bundle.model_path, "format": bundle.kind, "teachable_machine": bundle.teachable,
-            **({"image_size": bundle.image_size} if bundle.image_size else {})}

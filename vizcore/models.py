@@ -517,7 +517,8 @@ class LoadedModel:
 
     ``fit`` says how an image of another shape reaches the input size: "stretch" (resize),
     "pad" (``data.preprocess(..., keep_aspect=True)``) or "crop" (``crop=True``, Teachable
-    Machine's centre crop). ``notes`` are warnings to show, one sentence each.
+    Machine's centre crop). ``notes`` are warnings to show, one sentence each. ``card`` is a
+    bundled model's card; ``origin`` says where an upload came from.
     """
 
     model: keras.Model
@@ -528,6 +529,7 @@ class LoadedModel:
     card: dict[str, Any] = field(default_factory=dict)
     fit: str = "stretch"  # a FIT_MODES key
     notes: tuple[str, ...] = ()
+    origin: dict[str, Any] = field(default_factory=dict)  # an upload's format, teachable_machine, image_size
 
     @property
     def spec(self) -> InputSpec:
@@ -628,12 +630,12 @@ def open_upload(data: bytes, filename: str, key: str, *, labels: Sequence[str] |
             "so the classes are numbered instead of named."
         )
     teachable = found.teachable or looks_teachable(found.model)
-    card = {"format": found.format, "teachable_machine": teachable}
+    origin = {"format": found.format, "teachable_machine": teachable}
     if found.image_size:
-        card["image_size"] = found.image_size
+        origin["image_size"] = found.image_size
     return LoadedModel(found.model, key, filename, class_names,
-                       "symmetric" if teachable else input_hint(found.model) or "unit", card,
-                       fit="crop" if teachable else "stretch", notes=tuple(notes))
+                       "symmetric" if teachable else input_hint(found.model) or "unit",
+                       fit="crop" if teachable else "stretch", notes=tuple(notes), origin=origin)
 
 
 @dataclass(frozen=True)

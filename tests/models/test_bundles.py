@@ -39,14 +39,14 @@ def test_converted_keras_zip_opens_as_teachable_machine():
     loaded = models.open_upload(TM_ZIP.read_bytes(), "converted_keras.zip", "upload:tm")
     assert loaded.class_names == TM_LABELS
     assert (loaded.preprocess, loaded.fit) == ("symmetric", "crop")
-    assert loaded.card["format"] == "h5" and loaded.card["teachable_machine"] and loaded.notes == ()
+    assert loaded.origin["format"] == "h5" and loaded.origin["teachable_machine"] and loaded.notes == ()
     expected = np.load(FIXTURES / "tm_expected.npz")
     np.testing.assert_allclose(loaded.model.predict(expected["x"], verbose=0), expected["probs"], atol=2e-5)
 
 
 def test_tfjs_zip_in_a_folder_brings_labels_and_image_size():
     loaded = models.open_upload(_zip(_tfjs_entries("my-model/")), "tm-my-image-model.zip", "upload:tfjs")
-    assert loaded.class_names == TM_LABELS and loaded.card == {"format": "tfjs", "teachable_machine": True, "image_size": 224}
+    assert loaded.class_names == TM_LABELS and loaded.origin == {"format": "tfjs", "teachable_machine": True, "image_size": 224}
     assert (loaded.preprocess, loaded.fit) == ("symmetric", "crop")
 
 
@@ -104,7 +104,7 @@ def test_zip_bomb_is_refused_before_reading():
 def test_keras_file_inside_a_zip(saved_dir):
     data = _zip({"model/func.keras": (saved_dir / "func.keras").read_bytes(), "model/labels.txt": "a\nb\nc\n"})
     loaded = models.open_upload(data, "func.zip", "upload:k")
-    assert loaded.class_names == ("a", "b", "c") and loaded.card["format"] == "keras"
+    assert loaded.class_names == ("a", "b", "c") and loaded.origin["format"] == "keras"
     assert (loaded.preprocess, loaded.fit) == ("unit", "stretch")
 
 
