@@ -138,8 +138,7 @@ def _read_entries(data: bytes, label: str) -> dict[str, bytes]:
 
 
 def _is_tfjs_json(blob: bytes) -> bool:
-    head = blob[:4096].decode("utf-8", errors="replace")
-    return head.lstrip().startswith("{") and ("modelTopology" in head or "weightsManifest" in head or '"format"' in head)
+    return blob.lstrip()[:1] == b"{" and (b'"modelTopology"' in blob or b'"weightsManifest"' in blob)
 
 
 def read_zip(data: bytes, label: str) -> Bundle:

@@ -157,10 +157,7 @@ def build_model(config: dict, label: str) -> keras.Model:
     from keras.src.saving import serialization_lib
 
     with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(True):
-        model = saving_utils.model_from_config(copy.deepcopy(config), custom_objects={})
-    if not model.built:
-        raise ModelLoadError(f"'{label}' has no input shape in its config, so its layers cannot be built.")
-    return model
+        return saving_utils.model_from_config(copy.deepcopy(config), custom_objects={})
 
 
 # --------------------------------------------------------------------------- weights by name

@@ -351,7 +351,14 @@ def read_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None
     if head.lstrip().startswith(b"{"):
         if path is not None:
             return _checked(_tfjs_folder(path, label), check, label)
-        return _checked(ModelFile(_load_tfjs(data, lambda _: None, label), "tfjs"), check, label)
+
+        def no_shards(shard: str) -> bytes:
+            raise ModelLoadError(
+                f"'{label}' needs its weight file '{shard}' beside it: upload model.json together with its "
+                "weight files (and metadata.json) in one ZIP."
+            )
+
+        return _checked(ModelFile(_load_tfjs(data, no_shards, label), "tfjs"), check, label)
     fmt = _sniff(head)
     if fmt is None:
         raise ModelLoadError(

@@ -54,7 +54,8 @@ def read_weights(doc: dict, read: Callable[[str], bytes | None], label: str) -> 
 
     Args:
         doc: the parsed model.json.
-        read: shard path (as written in the manifest) -> its bytes, or None when it is not there.
+        read: shard path (as written in the manifest) -> its bytes, or None when it is not there
+            (it may raise ModelLoadError itself, to say more).
         label: the name to show in messages.
     """
     stored: dict[tuple[str, ...], np.ndarray] = {}
@@ -63,10 +64,7 @@ def read_weights(doc: dict, read: Callable[[str], bytes | None], label: str) -> 
         for path in group.get("paths", ()):
             blob = read(path)
             if blob is None:
-                raise ModelLoadError(
-                    f"'{label}' needs its weight file '{path}' beside it, and it is missing "
-                    "(upload model.json together with its weight files in one ZIP)."
-                )
+                raise ModelLoadError(f"'{label}' needs its weight file '{path}' beside it, and it is missing.")
             blobs.append(blob)
         data, offset = b"".join(blobs), 0
         for spec in group.get("weights", ()):

@@ -65,7 +65,8 @@ def test_missing_shard_is_one_sentence(tmp_path):
 def test_model_json_uploaded_alone_asks_for_the_zip():
     with pytest.raises(ModelLoadError) as info:
         models.load_model((TM / "model.json").read_bytes(), name="model.json")
-    assert "'weights.bin'" in str(info.value) and "one ZIP" in str(info.value)
+    assert str(info.value) == ("'model.json' needs its weight file 'weights.bin' beside it: upload model.json together "
+                               "with its weight files (and metadata.json) in one ZIP.")
 
 
 def test_short_shard_is_one_sentence(tmp_path):
