@@ -38,6 +38,7 @@ REPAIRS: dict[str, str] = {
     "model_class": "class `Model` (tfjs-layers, tf.keras 1.x) -> `Functional`",
     "legacy_module": "drop `module`/`registered_name` that point into tf_keras/tensorflow",
     "bn_axis_list": "BatchNormalization `axis` as a one-element list -> the int",
+    "sequential_list": "a Sequential config that is a bare list of layers (Keras 2.0, tfjs-layers 1.x) -> {name, layers}",
 }
 
 # legacy variable name -> Keras 3 variable name, per layer class
@@ -88,6 +89,9 @@ def _unwrap_single(entries: Any) -> Any:
 
 def _repair_layer(layer: dict, done: set[str]) -> None:
     cls, cfg = layer.get("class_name"), layer.get("config")
+    if cls == "Sequential" and isinstance(cfg, list):
+        layer["config"] = cfg = {"name": layer.get("name") or "sequential", "layers": cfg}
+        done.add("sequential_list")
     if not isinstance(cfg, dict):
         return
     module = str(layer.get("module") or "")
@@ -145,8 +149,8 @@ def repair_config(config: dict) -> tuple[dict, tuple[str, ...]]:
     fixed = copy.deepcopy(config)
     done: set[str] = set()
     for layer in _layer_configs(fixed):
-        _explicit_inputs(layer, done)
         _repair_layer(layer, done)
+        _explicit_inputs(layer, done)
     return fixed, tuple(sorted(done))
 
 

@@ -561,9 +561,16 @@ def input_hint(model: keras.Model) -> str | None:
 
 
 def looks_teachable(model: keras.Model) -> bool:
-    """Whether a model has Teachable Machine's head (layers ``dense_Dense1`` and ``dense_Dense2``)."""
-    names = {path.rsplit(SEP, 1)[-1] for path, _, _ in iter_layers(model)}
-    return set(TEACHABLE_HEAD) <= names
+    """Whether a model has Teachable Machine's shape: a 224x224x3 MobileNet base and its head.
+
+    tfjs-layers names every Dense ``dense_DenseN``, so the head names alone are not enough: the
+    input size and a depthwise convolution (the MobileNet base) must be there too.
+    """
+    layers = [(path.rsplit(SEP, 1)[-1], layer) for path, layer, _ in iter_layers(model)]
+    spec = input_spec(model)
+    return (set(TEACHABLE_HEAD) <= {name for name, _ in layers}
+            and (spec.height, spec.width, spec.channels) == (224, 224, 3)
+            and any(isinstance(layer, keras.layers.DepthwiseConv2D) for _, layer in layers))
 
 
 def _class_names(model: keras.Model, names: tuple[str, ...] | None = None) -> tuple[str, ...]:

@@ -105,3 +105,18 @@ def _zip_dict(entries):
         for name, data in entries.items():
             zf.writestr(name, data)
     return buf.getvalue()
+
+
+def test_tfjs_layers_1x_list_config_predicts_what_tf_keras_predicted():
+    expected = np.load(FIXTURES / "tfjs_list_config_expected.npz")
+    assert isinstance(json.loads((FIXTURES / "tfjs_list_config" / "model.json").read_text())["modelTopology"]["config"], list)
+    probs = models.load_model(FIXTURES / "tfjs_list_config").predict(expected["x"], verbose=0)
+    np.testing.assert_allclose(probs, expected["probs"], atol=ATOL)
+    assert np.ptp(probs[:, 0]) > 0.05
+
+
+def test_tfjs_dense_names_alone_do_not_make_a_teachable_machine_model():
+    """tfjs-layers names every Dense dense_DenseN; a small digits CNN is not Teachable Machine's."""
+    model = models.load_model(FIXTURES / "tfjs_list_config")
+    assert {"dense_Dense1", "dense_Dense2"} <= {layer.name for layer in model.layers}
+    assert not models.looks_teachable(model)
