@@ -1,5 +1,8 @@
 """Models: presets, safe loading of user files, keras.applications, bundled models, inspection.
 
+User files: Keras 3 ``.keras``, legacy ``.h5`` (repaired by ``vizcore.legacy``), TF.js Layers
+``model.json`` (``vizcore.tfjs``) and ZIPs of these with labels.txt/metadata.json (``vizcore.bundles``).
+
 The graph functions (layer table, conv layers, sub-models) live in ``vizcore.graph`` and are
 re-exported here, so a notebook needs one import::
 
@@ -170,7 +173,7 @@ def _zip_names(target: Path, label: str) -> set[str]:
             names = set(zf.namelist())
             bad = zf.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ModelLoadError(f"'{label}' is a damaged ZIP archive, not a readable .keras file ({err}).") from None
+        raise ModelLoadError(f"'{label}' is a damaged ZIP archive and cannot be read ({err}).") from None
     if bad is not None:
         raise ModelLoadError(f"'{label}' is corrupt: the entry '{bad}' inside the ZIP archive fails its checksum.")
     return names
