@@ -115,3 +115,9 @@ def test_keras_file_inside_a_zip(saved_dir):
 )
 def test_parse_labels_txt(text, names):
     assert bundles.parse_labels_txt(text.encode()) == names
+
+
+def test_macos_zip_extras_are_not_a_second_model():
+    data = _zip({"keras_model.h5": _tm_h5(), "__MACOSX/._keras_model.h5": b"\0\5\26\7junk", ".DS_Store": b"x",
+                 "labels.txt": "0 cat\n1 dog\n2 teapot\n"})
+    assert models.open_upload(data, "converted_keras.zip", "upload:mac").class_names == TM_LABELS
