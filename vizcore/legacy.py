@@ -136,8 +136,9 @@ def _explicit_inputs(layer: dict, done: set[str]) -> None:
     shape = first.get("config", {}).pop("batch_input_shape", None) if first.get("class_name") != "InputLayer" else None
     if shape is not None:
         name = f"{first['config'].get('name', 'layer')}_input"
-        cfg["layers"].insert(0, {"class_name": "InputLayer", "config": {"batch_shape": shape, "name": name,
-                                                                           "dtype": first["config"].get("dtype", "float32")}})
+        dtype = first["config"].get("dtype")
+        cfg["layers"].insert(0, {"class_name": "InputLayer", "config": {
+            "batch_shape": shape, "name": name, "dtype": dtype if isinstance(dtype, str) else "float32"}})
         done.add("batch_input_shape")
     for other in cfg["layers"][1:]:
         if other.get("config", {}).pop("batch_input_shape", None) is not None:
