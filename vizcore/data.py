@@ -616,6 +616,14 @@ def _resize(image_hwc: np.ndarray, height: int, width: int) -> np.ndarray:
     return out[..., None] if c == 1 else out
 
 
+def _fit_crop(image_hwc: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Centre-crop to width/height's aspect ratio and resize with Lanczos (Pillow's ImageOps.fit)."""
+    c = image_hwc.shape[-1]
+    pil = Image.fromarray(image_hwc[..., 0] if c == 1 else image_hwc)
+    out = np.asarray(ImageOps.fit(pil, (width, height), Image.Resampling.LANCZOS))
+    return out[..., None] if c == 1 else out
+
+
 def preprocess(
     image_hwc_uint8: np.ndarray,
     *,
@@ -624,6 +632,7 @@ def preprocess(
     mode: str = "unit",
     invert: bool = False,
     keep_aspect: bool = False,
+    crop: bool = False,
 ) -> Preprocessed:
     """Resize, convert channels, optionally invert, and map an image into a model's value range.
 
@@ -635,6 +644,8 @@ def preprocess(
         invert: 255 - value, e.g. for a dark-on-light digit photo fed to an MNIST model.
         keep_aspect: pad with the border colour to the target's aspect ratio (square for a
             square input) before resizing, instead of stretching.
+        crop: centre-crop to the target's aspect ratio and resize with Lanczos, as Teachable
+            Machine's sample code does (``ImageOps.fit``); not together with ``keep_aspect``.
 
     Returns:
         Preprocessed with image_hwc float32 (height, width, channels) and display_hwc uint8.
@@ -646,6 +657,8 @@ def preprocess(
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if crop and keep_aspect:
+        raise ValueError("choose one of crop and keep_aspect")
     _check_mode(mode, channels)
     image_hwc = np.asarray(image_hwc_uint8)
     if image_hwc.dtype != np.uint8:
@@ -662,6 +675,9 @@ def preprocess(
 
     h, w = image_hwc.shape[:2]
     target_h, target_w = size[0] or h, size[1] or w
+    if crop and (h, w) != (target_h, target_w):
+        image_hwc = _fit_crop(image_hwc, target_h, target_w)
+        notes.append(f"centre-cropped and resized {w}x{h} to {target_w}x{target_h} (Teachable Machine's fit)")
     if keep_aspect and size[0] and size[1]:
         padded = _pad_to_aspect(image_hwc, target_h, target_w)
         if padded.shape != image_hwc.shape:

@@ -1,5 +1,8 @@
 """Models: presets, safe loading of user files, keras.applications, bundled models, inspection.
 
+User files: Keras 3 ``.keras``, legacy ``.h5`` (repaired by ``vizcore.legacy``), TF.js Layers
+``model.json`` (``vizcore.tfjs``) and ZIPs of these with labels.txt/metadata.json (``vizcore.bundles``).
+
 The graph functions (layer table, conv layers, sub-models) live in ``vizcore.graph`` and are
 re-exported here, so a notebook needs one import::
 
@@ -16,20 +19,22 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import keras
 
-from vizcore import blocks
+from vizcore import blocks, bundles, legacy, tfjs
 from vizcore.data import keras_cache_dir
 from vizcore.errors import ModelLoadError, NotAnImageModelError, WeightsUnavailableError
+from vizcore.legacy import LAMBDA_REFUSED
 from vizcore.graph import (  # noqa: F401  (re-exported)
     CONV_TYPES,
     FeatureModel,
     InputSpec,
+    SEP,
     LayerInfo,
     architecture_edges,
     conv_layers,
@@ -162,75 +167,51 @@ def _describe_bytes(head: bytes) -> str:
     return f"its first bytes are {head[:8].hex(' ')}"
 
 
-def _check_container(path: Path, fmt: str, label: str) -> None:
-    """Refuse files that have the right magic but not a model inside."""
-    if fmt == ".keras":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                bad = zf.testzip()
-        except zipfile.BadZipFile as err:
-            raise ModelLoadError(f"'{label}' is a damaged ZIP archive, not a readable .keras file ({err}).") from None
-        if bad is not None:
-            raise ModelLoadError(f"'{label}' is corrupt: the entry '{bad}' inside the .keras archive fails its checksum.")
-        if "config.json" not in names:
-            raise ModelLoadError(
-                f"'{label}' is a ZIP archive but not a Keras model: it has no config.json "
-                f"(it contains {', '.join(sorted(names)[:4]) or 'nothing'})."
-            )
-        with zipfile.ZipFile(path) as zf:
-            _refuse_lambda(zf.read("config.json"), label)
-        return
+def _zip_names(target: Path, label: str) -> set[str]:
+    try:
+        with zipfile.ZipFile(target) as zf:
+            names = set(zf.namelist())
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ModelLoadError(f"'{label}' is a damaged ZIP archive and cannot be read ({err}).") from None
+    if bad is not None:
+        raise ModelLoadError(f"'{label}' is corrupt: the entry '{bad}' inside the ZIP archive fails its checksum.")
+    return names
+
+
+def _check_h5(path: Path, label: str) -> None:
+    """Refuse an HDF5 file with weights only, or with a Lambda/unknown layer, before Keras reads it."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            has_config = "model_config" in f.attrs
+            config = f.attrs.get("model_config")
             weights_only = "layer_names" in f.attrs or "model_weights" in f
-            if has_config:
-                _refuse_lambda(f.attrs["model_config"], label)
     except OSError as err:
         raise ModelLoadError(f"'{label}' is a damaged HDF5 file and cannot be read ({err}).") from None
-    if not has_config:
+    if config is None:
         what = "only weights (saved with save_weights)" if weights_only else "no model architecture"
         raise ModelLoadError(
             f"'{label}' holds {what}, not a whole model. Build the same architecture in code and call "
             "model.load_weights(...), or save the whole model with model.save('model.keras')."
         )
+    _refuse_unsafe_json(config, label)
 
 
-LAMBDA_REFUSED = (
-    "was refused for safety: it contains a Lambda layer, whose Python code would run on this server "
-    "when loaded. ConvLens never loads such code from an uploaded file. Replace the Lambda by a built-in "
-    "layer (for example Rescaling) and save the model again."
-)
-
-
-def _class_names_in(config: Any) -> Iterator[str]:
-    if isinstance(config, dict):
-        if isinstance(config.get("class_name"), str):
-            yield config["class_name"]
-        for value in config.values():
-            yield from _class_names_in(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _class_names_in(value)
-
-
-def _refuse_lambda(config_json: bytes | str, label: str) -> None:
-    """Refuse a model whose architecture holds a Lambda layer before Keras reads any of it."""
+def _refuse_unsafe_json(config_json: bytes | str, label: str) -> None:
     try:
         config = json.loads(config_json)
     except (ValueError, TypeError):
         return  # Keras will report the broken config itself
-    if "Lambda" in set(_class_names_in(config)):
-        raise ModelLoadError(f"'{label}' {LAMBDA_REFUSED}")
+    legacy.refuse_unsafe(config, label)
 
 
 _UNKNOWN_CLASS = re.compile(r"(?:Could not locate (?:class|function) |Unknown (?:layer|object)[^']*)'([^']+)'")
 
 
 def _explain_failure(err: Exception, label: str) -> ModelLoadError:
+    if isinstance(err, ModelLoadError):
+        return err
     text = str(err)
     if "Lambda" in text and "safe_mode" in text:
         return ModelLoadError(f"'{label}' {LAMBDA_REFUSED}")
@@ -248,34 +229,117 @@ def _explain_failure(err: Exception, label: str) -> ModelLoadError:
     return ModelLoadError(f"'{label}' could not be loaded as a Keras model: {type(err).__name__}: {first[:300]}")
 
 
-def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> keras.Model:
-    """Load a ``.keras`` or ``.h5`` model from a path or from uploaded bytes, safely.
+@dataclass(frozen=True, eq=False)
+class ModelFile:
+    """A model read from a file, with what travelled with it (labels.txt, metadata.json).
 
-    The format is read from the file's content, not its name. ``safe_mode=True`` always: a Lambda
-    layer or an unknown custom layer is refused, never executed.
+    Attributes:
+        model: the Keras 3 model, uncompiled.
+        format: "keras", "h5" or "tfjs".
+        labels: class names that came with it, or None.
+        image_size: ``imageSize`` of a metadata.json, or None.
+        teachable: made by Teachable Machine.
+        notes: warnings a page can show, one sentence each.
+    """
+
+    model: keras.Model
+    format: str
+    labels: tuple[str, ...] | None = None
+    image_size: int | None = None
+    teachable: bool = False
+    notes: tuple[str, ...] = ()
+
+
+def _load_keras(target: Path, label: str) -> keras.Model:
+    with zipfile.ZipFile(target) as zf:
+        _refuse_unsafe_json(zf.read("config.json"), label)
+    try:
+        return keras.models.load_model(target, compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
+        raise _explain_failure(err, label) from err
+
+
+def _load_h5(target: Path, label: str) -> keras.Model:
+    _check_h5(target, label)
+    try:
+        return legacy.load_h5(target, label)
+    except Exception as err:
+        raise _explain_failure(err, label) from err
+
+
+def _load_tfjs(text: bytes, read: Callable[[str], bytes | None], label: str) -> keras.Model:
+    try:
+        return tfjs.load_tfjs(text, read, label)
+    except Exception as err:
+        raise _explain_failure(err, label) from err
+
+
+def _from_bundle(bundle: bundles.Bundle, tmp: Path, label: str) -> ModelFile:
+    inner = f"{label}/{bundle.model_path}"
+    if bundle.kind == "tfjs":
+        model = _load_tfjs(bundle.files[bundle.model_path], bundle.read, inner)
+    else:
+        target = tmp / ("inner.keras" if bundle.kind == "keras" else "inner.h5")
+        target.write_bytes(bundle.files[bundle.model_path])
+        model = (_load_keras if bundle.kind == "keras" else _load_h5)(target, inner)
+    return ModelFile(model, bundle.kind, bundle.labels, bundle.image_size, bundle.teachable, bundle.notes)
+
+
+def _beside(folder: Path) -> Callable[[str], bytes | None]:
+    """Read a file named in a manifest from ``folder``, never from outside it."""
+    root = folder.resolve()
+
+    def read(relative: str) -> bytes | None:
+        target = (root / relative).resolve()
+        if root not in target.parents or not target.is_file():
+            return None
+        return target.read_bytes()
+
+    return read
+
+
+def _tfjs_folder(model_json: Path, label: str) -> ModelFile:
+    read = _beside(model_json.parent)
+    model = _load_tfjs(model_json.read_bytes(), read, label)
+    labels, size, teachable, notes = None, None, False, []
+    if (meta := read("metadata.json")) is not None:
+        labels, size, teachable, note = bundles.parse_metadata(meta)
+        notes += [note] if note else []
+    if (text := read("labels.txt")) is not None and bundles.parse_labels_txt(text):
+        labels, notes = bundles.parse_labels_txt(text), []
+    return ModelFile(model, "tfjs", labels, size, teachable, tuple(notes))
+
+
+def read_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> ModelFile:
+    """Read a model file safely, with the class names and sizes that came with it.
+
+    Opens Keras 3 ``.keras``; ``.h5`` from Keras 3, Keras 2 or tf.keras 1.x-2.x (Teachable Machine's
+    keras_model.h5 included; legacy configs are repaired, see vizcore.legacy); a TF.js Layers
+    ``model.json`` (path: its shards beside it); a ``.zip`` that holds one of these with labels.txt
+    or metadata.json (Teachable Machine's converted_keras.zip and TF.js export). The format is read
+    from the content, not the name. A Lambda or unknown custom layer is refused, never executed.
 
     Args:
-        source: a path, the file's bytes, or a binary file-like (Streamlit's UploadedFile).
+        source: a path (a TF.js folder too), the file's bytes, or a binary file-like (Streamlit's UploadedFile).
         name: the file name to show in messages (defaults to the path's name).
         check: also require an image CNN (one 4-D input, at least one conv layer).
 
-    Returns:
-        The model, uncompiled.
-
     Raises:
-        ModelLoadError: empty, corrupt or unknown file, SavedModel folder, refused layer;
-            NotAnImageModelError (a subclass) when ``check`` and the model is not an image CNN.
+        ModelLoadError: empty, corrupt, unsafe or unknown file, missing weight shards, two models in
+            one ZIP, refused layer; NotAnImageModelError (a subclass) when ``check`` fails.
     """
     data, path = _read_source(source)
     label = name or (path.name if path else "uploaded file")
     if path is not None:
         if path.is_dir():
+            if (path / "model.json").is_file():
+                return _checked(_tfjs_folder(path / "model.json", label), check, label)
             if (path / "saved_model.pb").exists():
                 raise ModelLoadError(
                     f"'{label}' is a TensorFlow SavedModel folder. Keras 3 cannot load those as models: open it "
                     "with the TensorFlow that wrote it and save it with model.save('model.keras') (or '.h5')."
                 )
-            raise ModelLoadError(f"'{label}' is a folder, not a model file (.keras or .h5).")
+            raise ModelLoadError(f"'{label}' is a folder, not a model file (.keras, .h5, model.json or .zip).")
         if not path.exists():
             raise ModelLoadError(f"'{label}' does not exist ({path}).")
         with open(path, "rb") as f:
@@ -287,11 +351,22 @@ def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None
         raise ModelLoadError(f"'{label}' is empty (0 bytes): the upload or the save did not finish.")
     if head.startswith(b"saved_model") or label.endswith(".pb"):
         raise ModelLoadError(f"'{label}' is part of a TensorFlow SavedModel; save the model as .keras or .h5 instead.")
+    if head.lstrip().startswith(b"{"):
+        if path is not None:
+            return _checked(_tfjs_folder(path, label), check, label)
+
+        def no_shards(shard: str) -> bytes:
+            raise ModelLoadError(
+                f"'{label}' needs its weight file '{shard}' beside it: upload model.json together with its "
+                "weight files (and metadata.json) in one ZIP."
+            )
+
+        return _checked(ModelFile(_load_tfjs(data, no_shards, label), "tfjs"), check, label)
     fmt = _sniff(head)
     if fmt is None:
         raise ModelLoadError(
-            f"'{label}' is not a Keras model file: .keras files are ZIP archives and .h5 files are HDF5, "
-            f"but {_describe_bytes(head)}."
+            f"'{label}' is not a Keras model file: .keras files and .zip bundles are ZIP archives, .h5 files are "
+            f"HDF5 and TF.js model.json files are JSON, but {_describe_bytes(head)}."
         )
     with tempfile.TemporaryDirectory(prefix="convlens_load_") as tmp:
         target = Path(tmp) / f"model{fmt}"
@@ -301,14 +376,37 @@ def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None
             target = path
         else:
             shutil.copyfile(path, target)
-        _check_container(target, fmt, label)
-        try:
-            model = keras.models.load_model(target, compile=False, safe_mode=True)
-        except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
-            raise _explain_failure(err, label) from err
+        if fmt == ".h5":
+            found = ModelFile(_load_h5(target, label), "h5")
+        elif "config.json" in _zip_names(target, label):
+            found = ModelFile(_load_keras(target, label), "keras")
+        elif label.lower().endswith(".keras"):
+            names = sorted(_zip_names(target, label))
+            raise ModelLoadError(
+                f"'{label}' is a ZIP archive but not a Keras model: it has no config.json "
+                f"(it contains {', '.join(names[:4]) or 'nothing'})."
+            )
+        else:
+            found = _from_bundle(bundles.read_zip(target.read_bytes(), label), Path(tmp), label)
+    return _checked(found, check, label)
+
+
+def _checked(found: ModelFile, check: bool, label: str) -> ModelFile:
     if check:
-        check_image_model(model, label)
-    return model
+        check_image_model(found.model, label)
+    return found
+
+
+def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> keras.Model:
+    """Load a model file safely: ``read_model(...).model`` (every format ``read_model`` opens).
+
+    Returns:
+        The model, uncompiled.
+
+    Raises:
+        ModelLoadError: see ``read_model``; NotAnImageModelError when ``check`` and not an image CNN.
+    """
+    return read_model(source, name=name, check=check).model
 
 
 def check_image_model(model: keras.Model, label: str | None = None) -> InputSpec:
@@ -371,13 +469,40 @@ def load_application(name: str, *, weights: str | None = "imagenet") -> keras.Mo
         ) from err
 
 
+IMAGENET_CLASS_INDEX = "imagenet_class_index.json"
+IMAGENET_CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"  # as keras.applications.imagenet_utils
+IMAGENET_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
+
+
+def _read_class_index(path: Path) -> tuple[str, ...]:
+    index = json.loads(Path(path).read_text())
+    return tuple(index[str(i)][1] for i in range(len(index)))
+
+
 def imagenet_class_names() -> tuple[str, ...] | None:
     """The 1,000 ImageNet class names from the Keras cache, or None when it is not there."""
-    path = Path(keras_cache_dir("models")) / "imagenet_class_index.json"
-    if not path.exists():
-        return None
-    index = json.loads(path.read_text())
-    return tuple(index[str(i)][1] for i in range(len(index)))
+    path = Path(keras_cache_dir("models")) / IMAGENET_CLASS_INDEX
+    return _read_class_index(path) if path.exists() else None
+
+
+def fetch_imagenet_class_names() -> tuple[str, ...]:
+    """The 1,000 ImageNet class names, downloaded once into the Keras cache (``models/``).
+
+    Raises:
+        WeightsUnavailableError: offline; the message names the file and the folder to put it in.
+    """
+    cached = imagenet_class_names()
+    if cached is not None:
+        return cached
+    try:
+        path = keras.utils.get_file(IMAGENET_CLASS_INDEX, IMAGENET_CLASS_INDEX_URL, cache_subdir="models",
+                                    file_hash=IMAGENET_CLASS_INDEX_MD5)
+    except Exception as err:  # urllib errors, hash mismatch, unwritable cache
+        raise WeightsUnavailableError(
+            f"The ImageNet class names could not be downloaded ({type(err).__name__}); this machine seems to be "
+            f"offline. Place {IMAGENET_CLASS_INDEX} (from {IMAGENET_CLASS_INDEX_URL}) in {keras_cache_dir('models')}."
+        ) from err
+    return _read_class_index(path)
 
 
 # --------------------------------------------------------------------------- bundled models
@@ -398,7 +523,13 @@ def bundled_card(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model with what the pages need to know about it."""
+    """A model with what the pages need to know about it.
+
+    ``fit`` says how an image of another shape reaches the input size: "stretch" (resize),
+    "pad" (``data.preprocess(..., keep_aspect=True)``) or "crop" (``crop=True``, Teachable
+    Machine's centre crop). ``notes`` are warnings to show, one sentence each. ``card`` is a
+    bundled model's card; ``origin`` says where an upload came from.
+    """
 
     model: keras.Model
     key: str  # stable cache key: "bundled:mnist_cnn", "preset:lenet5", "upload:<sha1>", ...
@@ -406,10 +537,43 @@ class LoadedModel:
     class_names: tuple[str, ...]
     preprocess: str = "unit"  # a vizcore.data.PREPROCESS_MODES key
     card: dict[str, Any] = field(default_factory=dict)
+    fit: str = "stretch"  # a FIT_MODES key
+    notes: tuple[str, ...] = ()
+    origin: dict[str, Any] = field(default_factory=dict)  # an upload's format, teachable_machine, image_size
 
     @property
     def spec(self) -> InputSpec:
         return input_spec(self.model)
+
+
+FIT_MODES = ("stretch", "pad", "crop")
+TEACHABLE_HEAD = ("dense_Dense1", "dense_Dense2")  # the head layers Teachable Machine names
+
+
+def input_hint(model: keras.Model) -> str | None:
+    """A PREPROCESS_MODES key the model's own layers imply, or None when nothing is known.
+
+    A ``Rescaling`` layer before the first convolution means the model takes raw 0..255 pixels: "raw".
+    """
+    for _, layer, _ in iter_layers(model):
+        if isinstance(layer, keras.layers.Rescaling):
+            return "raw"
+        if isinstance(layer, CONV_TYPES):
+            return None
+    return None
+
+
+def looks_teachable(model: keras.Model) -> bool:
+    """Whether a model has Teachable Machine's shape: a 224x224x3 MobileNet base and its head.
+
+    tfjs-layers names every Dense ``dense_DenseN``, so the head names alone are not enough: the
+    input size and a depthwise convolution (the MobileNet base) must be there too.
+    """
+    layers = [(path.rsplit(SEP, 1)[-1], layer) for path, layer, _ in iter_layers(model)]
+    spec = input_spec(model)
+    return (set(TEACHABLE_HEAD) <= {name for name, _ in layers}
+            and (spec.height, spec.width, spec.channels) == (224, 224, 3)
+            and any(isinstance(layer, keras.layers.DepthwiseConv2D) for _, layer in layers))
 
 
 def _class_names(model: keras.Model, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -437,16 +601,58 @@ def open_preset(name: str, *, num_classes: int = 10) -> LoadedModel:
 
 
 def open_application(name: str, *, weights: str | None = "imagenet") -> LoadedModel:
-    """A keras.applications network as a working model."""
+    """A keras.applications network as a working model; with ImageNet weights, the class names too.
+
+    The class index is downloaded once beside the weights; offline, the names are numbered and
+    ``notes`` says which file to put in which folder.
+    """
     model = load_application(name, weights=weights)
     suffix = "ImageNet" if weights else "untrained"
-    return LoadedModel(model, f"app:{name}:{weights}", f"{name} ({suffix})", _class_names(model, imagenet_class_names()), APPLICATIONS[name].preprocess)
+    names, notes = imagenet_class_names(), ()
+    if weights == "imagenet" and names is None:
+        try:
+            names = fetch_imagenet_class_names()
+        except WeightsUnavailableError as err:
+            notes = (str(err),)
+    return LoadedModel(model, f"app:{name}:{weights}", f"{name} ({suffix})", _class_names(model, names),
+                       APPLICATIONS[name].preprocess, notes=notes)
 
 
-def open_upload(data: bytes, filename: str, key: str) -> LoadedModel:
-    """A user's uploaded file as a working model (input range assumed [0, 1]; the page can change it)."""
-    model = load_model(data, name=filename)
-    return LoadedModel(model, key, filename, _class_names(model), "unit")
+def open_upload(data: bytes, filename: str, key: str, *, labels: Sequence[str] | bytes | str | None = None) -> LoadedModel:
+    """A user's uploaded model file (or ZIP) as a working model, with the class names and preprocessing that came with it.
+
+    Args:
+        data: the file's bytes: .keras, .h5, a TF.js model.json, or a .zip holding one of them.
+        filename: shown in messages and as the label.
+        key: the cache key.
+        labels: class names uploaded alongside: a list, or the text of a labels.txt / metadata.json /
+            JSON list. They override those in the file.
+
+    Returns:
+        LoadedModel; a Teachable Machine model gets preprocess "symmetric" and fit "crop". A class
+        list whose count does not match the outputs is not used: ``notes`` says so and the classes
+        are numbered.
+    """
+    found = read_model(data, name=filename)
+    names, notes = found.labels, list(found.notes)
+    if isinstance(labels, (bytes, str)):
+        parsed, note = bundles.parse_class_list(labels, "the class list")
+        names, notes = parsed or names, notes + ([note] if note else [])
+    elif labels is not None:
+        names = tuple(str(x) for x in labels) or names
+    class_names = _class_names(found.model, names)
+    if names and class_names != tuple(names):
+        notes.append(
+            f"The class list of '{filename}' has {len(names)} names but the model has {len(class_names)} outputs, "
+            "so the classes are numbered instead of named."
+        )
+    teachable = found.teachable or looks_teachable(found.model)
+    origin = {"format": found.format, "teachable_machine": teachable}
+    if found.image_size:
+        origin["image_size"] = found.image_size
+    return LoadedModel(found.model, key, filename, class_names,
+                       "symmetric" if teachable else input_hint(found.model) or "unit",
+                       fit="crop" if teachable else "stretch", notes=tuple(notes), origin=origin)
 
 
 @dataclass(frozen=True)
