@@ -16,15 +16,15 @@ from __future__ import annotations
 import keras
 
 from bench.common import Row, timeit
-from vizcore import activations, data, graph, models
+from vizcore import activations, datasets, graph, models
 
 AREA = "activations"
 
 
 def _image(name: str):
     if name == "mnist_cnn":
-        return data.load_mnist_sample().x_nhwc[7]
-    return data.make_shapes(1, size=64, seed=3).x_nhwc[0]
+        return datasets.load_mnist_sample().x_nhwc[7]
+    return datasets.make_shapes(1, size=64, seed=3).x_nhwc[0]
 
 
 def _fresh_models(model: keras.Model, count: int) -> list[keras.Model]:

@@ -38,7 +38,7 @@ def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row
     from vizcore import graph
     from vizcore.attribution import gradcam, resolve_target
 
-    layer = graph.default_target_layer(model)
+    layer = graph.last_conv_layer(model)
     target = resolve_target(model, x_hwc)
     start = time.perf_counter()
     compiled_map = gradcam(model, x_hwc, target=target)  # first call: builds and traces
@@ -54,12 +54,12 @@ def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row
 def run() -> list[Row]:
     import keras
 
-    from vizcore import data, models
+    from vizcore import datasets, graph, models
     from vizcore.attribution import METHOD_INFO, METHODS, noisy_copies, smoothgrad_saliency
 
     rows: list[Row] = []
     mnist = models.open_bundled("mnist_cnn").model
-    x = np.array(data.load_mnist_sample().x_nhwc[4321])
+    x = np.array(datasets.load_mnist_sample().x_nhwc[4321])
     rows += _gradcam_rows("MNIST CNN 28x28", mnist, x, repeat=50)
 
     keras.utils.set_random_seed(0)
@@ -67,7 +67,7 @@ def run() -> list[Row]:
     x224 = np.random.default_rng(0).uniform(-1, 1, (224, 224, 3)).astype(np.float32)
     rows += _gradcam_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
 
-    target = int(np.argmax(models.feature_model(mnist).predict(x[None])[1]))
+    target = int(np.argmax(graph.feature_model(mnist).predict(x[None])[1]))
     smoothgrad_saliency(mnist, x, target=target)  # warm
     batched = timeit(lambda: smoothgrad_saliency(mnist, x, target=target, samples=16), repeat=20)
 

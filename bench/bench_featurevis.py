@@ -55,7 +55,7 @@ def run() -> list[Row]:
     import keras
 
     from vizcore import featurevis as fv
-    from vizcore import models
+    from vizcore import graph, models
 
     rows = []
     mnist = models.open_bundled("mnist_cnn")
@@ -93,7 +93,7 @@ def run() -> list[Row]:
 
     keras.utils.set_random_seed(0)
     mobilenet = keras.applications.MobileNetV2(weights=None, input_shape=(128, 128, 3))
-    default = fv.default_settings(models.input_spec(mobilenet))
+    default = fv.default_settings(graph.input_spec(mobilenet))
     settings = dataclasses.replace(default, steps=MOBILENET_STEPS)
     batched, loop = _batched_vs_loop(
         mobilenet, fv.Channel("block_6_expand_relu"), MOBILENET_FILTERS, MOBILENET_LOOP_SAMPLE, settings, repeat=2

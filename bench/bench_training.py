@@ -71,7 +71,7 @@ def _plain_ms(train, config) -> tuple[float, float]:
     from vizcore.training import loss_and_metric, make_optimizer, steps_per_epoch
 
     clock = _EpochClock()
-    model = models.lenet5()
+    model = models.presets.lenet5()
     loss, metric = loss_and_metric(model)
     model.compile(optimizer=make_optimizer(config, steps_per_epoch(len(train), config.batch_size)), loss=loss, metrics=[metric])
     model.fit(train.x_nhwc, train.y, batch_size=config.batch_size, epochs=1 + EPOCHS, verbose=0, callbacks=[clock])
@@ -84,17 +84,17 @@ def _vizcore_ms(train, config, **kwargs) -> tuple[float, float, int]:
 
     sink, _ = _ui_sink()
     clock = _EpochClock()
-    result = fit(models.lenet5(), train, None, config.replace(epochs=1 + EPOCHS), on_progress=sink, callbacks=[clock], **kwargs)
+    result = fit(models.presets.lenet5(), train, None, config.replace(epochs=1 + EPOCHS), on_progress=sink, callbacks=[clock], **kwargs)
     sent = sum(1 for r in result.records if r.kind == "batch")
     return (*clock.fastest_ms(), sent)
 
 
 def run() -> list[Row]:
-    from vizcore import data
+    from vizcore import datasets
     from vizcore.training import TrainConfig
 
-    full = data.load_mnist_sample()
-    train_idx, _ = data.stratified_split(full.y, validation_fraction=0.2, seed=0)
+    full = datasets.load_mnist_sample()
+    train_idx, _ = datasets.stratified_split(full.y, validation_fraction=0.2, seed=0)
     train = full.subset(train_idx)
     config = TrainConfig(optimizer="sgd", learning_rate=1e-3, momentum=0.9, batch_size=32, snapshot_every_batches=0)
     folder = Path(tempfile.mkdtemp(prefix="convlens_bench_"))
@@ -133,12 +133,12 @@ def run() -> list[Row]:
 def accuracy_check(epochs: int = 10) -> dict:
     """The MNIST CNN preset (128 dense units) with the default TrainConfig (Adam, lr 0.001, batch 32),
     on the bundled sample split 80/20 (stratified, seed 0): held-out accuracy and wall time."""
-    from vizcore import data, models
+    from vizcore import datasets, models
     from vizcore.training import TrainConfig, evaluate, fit, split_for_training
 
     config = TrainConfig(epochs=epochs)
-    train, val = split_for_training(data.load_mnist_sample(), config)
-    model = models.mnist_cnn()
+    train, val = split_for_training(datasets.load_mnist_sample(), config)
+    model = models.presets.mnist_cnn()
     start = time.perf_counter()
     result = fit(model, train, val, config)
     seconds = time.perf_counter() - start

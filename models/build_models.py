@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vizcore import data, models  # noqa: E402
+from vizcore import datasets, models# noqa: E402
 
 HERE = ROOT / "models"
 SEED = 0
@@ -50,7 +50,7 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "mnist_cnn": Recipe(
         label="MNIST CNN",
-        build=lambda: models.mnist_cnn(dense_units=32),
+        build=lambda: models.presets.mnist_cnn(dense_units=32),
         dataset="mnist_sample",
         optimizer=lambda: keras.optimizers.Adam(1e-3),
         epochs=15,
@@ -61,7 +61,7 @@ RECIPES: dict[str, Recipe] = {
     ),
     "lenet5": Recipe(
         label="LeNet-5",
-        build=models.lenet5,
+        build=models.presets.lenet5,
         dataset="mnist_sample",
         optimizer=lambda: keras.optimizers.SGD(1e-3, momentum=0.9),
         epochs=40,
@@ -70,7 +70,7 @@ RECIPES: dict[str, Recipe] = {
     ),
     "shapes_cnn": Recipe(
         label="Shapes CNN (Tiny VGG)",
-        build=lambda: models.tiny_vgg(num_classes=3),
+        build=lambda: models.presets.tiny_vgg(num_classes=3),
         dataset="shapes",
         optimizer=lambda: keras.optimizers.Adam(1e-3),
         epochs=15,
@@ -80,18 +80,18 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def load_split(dataset: str) -> tuple[data.ImageDataset, data.ImageDataset]:
+def load_split(dataset: str) -> tuple[datasets.ImageDataset, datasets.ImageDataset]:
     """(train, held-out test) exactly as the cards and the tests define them."""
     if dataset == "mnist_sample":
-        full = data.load_mnist_sample()
-        train_idx, test_idx = data.stratified_split(full.y, validation_fraction=VALIDATION_FRACTION, seed=SEED)
+        full = datasets.load_mnist_sample()
+        train_idx, test_idx = datasets.stratified_split(full.y, validation_fraction=VALIDATION_FRACTION, seed=SEED)
         return full.subset(train_idx), full.subset(test_idx)
     if dataset == "shapes":
-        return data.make_shapes(**SHAPES_TRAIN), data.make_shapes(**SHAPES_TEST)
+        return datasets.make_shapes(**SHAPES_TRAIN), datasets.make_shapes(**SHAPES_TEST)
     raise ValueError(dataset)
 
 
-def describe(dataset: str, train: data.ImageDataset, test: data.ImageDataset) -> str:
+def describe(dataset: str, train: datasets.ImageDataset, test: datasets.ImageDataset) -> str:
     if dataset == "mnist_sample":
         return (
             f"bundled MNIST sample (5,000 real digits): {len(train):,} for training, {len(test):,} held out "

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vizcore import models
+from vizcore import datasets, graph, images, models
 
 BY_KEY = {models.LoadedModel: lambda loaded: loaded.key}  # the key names the model, its weights included
 
@@ -34,7 +34,7 @@ def _read_only(value):
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def layer_frame(loaded: models.LoadedModel) -> pd.DataFrame:
     """The layer table as a DataFrame."""
-    rows = models.layer_table(loaded.model)
+    rows = graph.layer_table(loaded.model)
     return pd.DataFrame(
         {
             "layer": [r.path for r in rows],
@@ -47,14 +47,14 @@ def layer_frame(loaded: models.LoadedModel) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
-def summary(loaded: models.LoadedModel) -> models.ModelSummary:
-    return models.summarize(loaded.model)
+def summary(loaded: models.LoadedModel) -> models.summary.ModelSummary:
+    return models.summary.summarize(loaded.model)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def diagram(loaded: models.LoadedModel, by_block: bool = False) -> str:
     """The Model page's Graphviz diagram, one node per layer or per block."""
-    return models.architecture_dot(loaded.model, by_block=by_block)
+    return models.summary.architecture_dot(loaded.model, by_block=by_block)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
@@ -150,25 +150,24 @@ def dataset(name: str, limit: int = 0, *, shapes: int = 3000, seed: int = 1):
     ``limit`` caps a keras.datasets download (0: all); ``shapes`` and ``seed`` make the shapes.
     Downloads raise DatasetUnavailableError.
     """
-    from vizcore import data
 
     if name == "mnist_sample":
-        return _read_only(data.load_mnist_sample())
+        return _read_only(datasets.load_mnist_sample())
     if name == "shapes":
-        return _read_only(data.make_shapes(shapes, seed=seed))
-    ds = data.load_keras_dataset(name, split="train")
+        return _read_only(datasets.make_shapes(shapes, seed=seed))
+    ds = datasets.load_keras_dataset(name, split="train")
     return _read_only(ds.subset(np.arange(min(limit, len(ds)))) if limit else ds)
 
 
 @st.cache_resource(show_spinner="Measuring the filters on real images…", max_entries=64, hash_funcs=BY_KEY)
 def real_activation(loaded: models.LoadedModel, layer: str, n: int = 200) -> np.ndarray:
     """Mean activation of each filter of ``layer`` over ``n`` bundled images fitted to the model (read-only)."""
-    from vizcore import data, featurevis
+    from vizcore import featurevis
 
     spec = loaded.spec
     ds = dataset("mnist_sample") if spec.channels == 1 else dataset("shapes", shapes=n, seed=5)
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
     size = (spec.height or ds.image_shape[0], spec.width or ds.image_shape[1])
-    batch = np.stack([data.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels).image_hwc
+    batch = np.stack([images.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels).image_hwc
                       for i in idx])
     return _read_only(np.asarray(featurevis.real_activation(loaded.model, layer, batch)))

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache
-from vizcore import attribution, data, figures, render
+from vizcore import attribution, datasets, figures, render
 from vizcore.attribution import metrics
 
 
@@ -58,13 +58,13 @@ def _randomization(loaded, picked, label, target, layer) -> None:
 
 def _pointing_game(loaded, label, layer) -> None:
     st.markdown("#### Pointing game on the shapes dataset")
-    if tuple(loaded.class_names) != data.SHAPE_CLASSES:
+    if tuple(loaded.class_names) != datasets.SHAPE_CLASSES:
         st.caption("Needs a model trained on the shapes dataset (the bundled Shapes CNN): each image's box says where the "
                    "object is, and a hit is a map whose peak falls inside it.")
         return
     n = st.slider("Images", 20, 300, 100, 20, key="faith.n")
     if st.button("Play", key="faith.play"):
-        shapes = data.make_shapes(n, size=loaded.spec.height or 64, seed=11)
+        shapes = datasets.make_shapes(n, size=loaded.spec.height or 64, seed=11)
         fn = attribution.METHODS[label]
         bar, hits, chunk = st.progress(0.0), 0.0, 20
         for start in range(0, n, chunk):

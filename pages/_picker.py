@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _shared
-from vizcore import data, models, render
+from vizcore import graph, images, models, render
 from vizcore.errors import ImageLoadError
 
 DATASETS = {"mnist_sample": "MNIST digits (bundled)", "shapes": "Shapes (generated)"}
@@ -28,14 +28,14 @@ class Picked:
     notes: tuple[str, ...] = ()
 
 
-def _default_dataset(spec: models.InputSpec) -> str:
+def _default_dataset(spec: graph.InputSpec) -> str:
     return "mnist_sample" if spec.channels == 1 else "shapes"
 
 
-def _prepare(image_uint8: np.ndarray, loaded: models.LoadedModel, *, invert: bool = False) -> data.Preprocessed:
+def _prepare(image_uint8: np.ndarray, loaded: models.LoadedModel, *, invert: bool = False) -> images.Preprocessed:
     spec = loaded.spec
     size = (spec.height or image_uint8.shape[0], spec.width or image_uint8.shape[1])
-    return data.preprocess(image_uint8, size=size, channels=spec.channels, mode=loaded.preprocess, invert=invert)
+    return images.preprocess(image_uint8, size=size, channels=spec.channels, mode=loaded.preprocess, invert=invert)
 
 
 def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
@@ -74,7 +74,7 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
     if upload is not None:
         raw = upload.getvalue()
         try:
-            image = data.load_image(raw, name=upload.name)
+            image = images.load_image(raw, name=upload.name)
             st.session_state["input.uploaded"] = (hashlib.sha1(raw).hexdigest()[:12], upload.name, image)
         except ImageLoadError as err:
             st.error(str(err), icon="🖼️")
@@ -84,7 +84,7 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
     digest, filename, image = st.session_state["input.uploaded"]
     invert = False
     if loaded.spec.channels == 1:
-        _shared.keep("input.invert", data.looks_inverted(image))
+        _shared.keep("input.invert", images.looks_inverted(image))
         invert = st.checkbox("Invert (dark ink on light paper → light on dark, like MNIST)", key="input.invert")
     prepared = _prepare(image, loaded, invert=invert)
     return Picked(prepared.image_hwc, prepared.display_hwc, f"upload:{digest}:{int(invert)}", filename, notes=prepared.notes)

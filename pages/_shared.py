@@ -46,9 +46,9 @@ def choice_from_link(text: str) -> Choice | None:
     name, _, weights = rest.partition(":")
     if kind == "bundled" and name in models.list_bundled():
         return Choice("bundled", name)
-    if kind == "preset" and name in models.PRESETS:
+    if kind == "preset" and name in models.presets.PRESETS:
         return Choice("preset", name)
-    if kind == "app" and name in models.APPLICATIONS and weights in ("imagenet", "none"):
+    if kind == "app" and name in models.applications.APPLICATIONS and weights in ("imagenet", "none"):
         return Choice("app", name, None if weights == "none" else weights)
     return None
 

@@ -30,11 +30,11 @@ def _set(specs) -> None:
 specs = list(builder.specs_from_json(st.session_state[SPECS]))
 start_cols = st.columns([3, 1])
 start = start_cols[0].selectbox("Start from", ["lenet5", "mnist_cnn", "cifar_cnn", "tiny_vgg", "scratch"], key="builder.start",
-                                format_func=lambda n: "An empty model" if n == "scratch" else models.PRESETS[n].label)
+                                format_func=lambda n: "An empty model" if n == "scratch" else models.presets.PRESETS[n].label)
 if start_cols[1].button("Load", key="builder.load", width="stretch"):
     _set(() if start == "scratch" else builder.specs_from_preset(start))
     if start != "scratch":
-        h, w, c = models.PRESETS[start].input_shape
+        h, w, c = models.presets.PRESETS[start].input_shape
         st.session_state.update({"builder.h": h, "builder.w": w, "builder.c": c})
     st.rerun()
 

@@ -46,12 +46,12 @@ if source == "bundled":
         _shared.set_working(_shared.Choice("bundled", name))
 
 elif source == "preset":
-    names = list(models.PRESETS)
+    names = list(models.presets.PRESETS)
     name = st.selectbox(
         "Preset",
         names,
         index=names.index(current.name) if current.kind == "preset" and current.name in names else 0,
-        format_func=lambda n: f"{models.PRESETS[n].label} — {models.PRESETS[n].description}",
+        format_func=lambda n: f"{models.presets.PRESETS[n].label} — {models.presets.PRESETS[n].description}",
         key="model.preset",
     )
     st.info("Presets start with random weights: their filters and explanations show noise until trained.")
@@ -74,7 +74,7 @@ elif source == "upload":
         st.caption("Until a file is loaded, the working model stays as it was.")
 
 elif source == "app":
-    names = list(models.APPLICATIONS)
+    names = list(models.applications.APPLICATIONS)
     col_net, col_weights = st.columns([2, 1])
     name = col_net.selectbox(
         "Network",

@@ -9,7 +9,7 @@ import weakref
 import keras
 import numpy as np
 import pytest
-from conftest import nested_mobilenet
+from helpers import nested_mobilenet
 
 from vizcore import activations, cache, graph, render
 
@@ -207,7 +207,7 @@ def test_nested_model_all_layers_in_one_pass(nested, rng):
     assert not any(p == layers[0].split("/")[0] for p in layers)  # the container itself is not a column
     acts = activations.get_activations(nested, x)
     assert len(acts) == len(layers) > 100
-    target = graph.default_target_layer(nested)
+    target = graph.last_conv_layer(nested)
     eager, _ = graph.feature_model(nested, [target]).predict(x[None])
     np.testing.assert_allclose(acts[target], eager[target][0], rtol=1e-4, atol=1e-4)
     grid = activations.feature_grid(acts[target], scale="map")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import nested_mobilenet, tiny_functional
+from helpers import nested_mobilenet, tiny_functional
 
 from vizcore import activations, blocks, graph, models
 
@@ -93,7 +93,7 @@ def test_applications_default_to_their_block_output(request, fixture, default, f
     assert all(a == owner[a].output for a, _ in crossing), [c for c in crossing if c[0] != owner[c[0]].output]
     # the default is what the last convolution becomes after its BatchNorm, activation (and add)
     convs = graph.conv_layers(model)
-    assert graph.default_target_layer(model) == convs[-1] != default
+    assert graph.last_conv_layer(model) == convs[-1] != default
     assert isinstance(model.get_layer(default), (keras.layers.Activation, keras.layers.ReLU))
     cams = blocks.cam_layers(model)
     assert cams[-1] == default and set(blocks.block_outputs(model)) <= set(cams)
@@ -143,7 +143,7 @@ def test_teachable_machine_nest(teachable):
 def test_bundled_models_keep_their_last_conv(name):
     model = models.open_bundled(name).model
     convs = graph.conv_layers(model)
-    assert blocks.default_target_layer(model) == convs[-1] == models.summarize(model).default_layer
+    assert blocks.default_target_layer(model) == convs[-1] == models.summary.summarize(model).default_layer
     cams = blocks.cam_layers(model)
     assert set(convs) <= set(cams)  # fused ReLU, no BatchNorm: every conv is worth explaining
     pools = [layer.name for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
@@ -193,7 +193,7 @@ def test_overview_columns_by_block(mobilenet):
 
 
 def test_architecture_diagram_by_block(mobilenet, resnet):
-    dot = models.architecture_dot(mobilenet, by_block=True)
+    dot = models.summary.architecture_dot(mobilenet, by_block=True)
     nodes = [line for line in dot.splitlines() if "[label=" in line]
     assert len(nodes) == 1 + len(blocks.layer_groups(mobilenet))  # the input and one node per block
     assert '"block_3" [label="block_3\\n9 layers → 12x12x32"' in dot
@@ -201,10 +201,10 @@ def test_architecture_diagram_by_block(mobilenet, resnet):
     assert "block_3_expand" not in dot
     links = [line for line in dot.splitlines() if "->" in line]
     assert len(links) == len(nodes) - 1  # MobileNetV2's residuals stay inside their blocks: a chain
-    every = models.architecture_dot(mobilenet, max_nodes=1000)
+    every = models.summary.architecture_dot(mobilenet, max_nodes=1000)
     assert '"block_3_expand"' in every and '"block_2_add"' in every
-    res = models.architecture_dot(resnet, by_block=True)
+    res = models.summary.architecture_dot(resnet, by_block=True)
     assert '"conv2_block3" -> "conv3_block1"' in res and '"conv5_block3" -> "top"' in res
-    nested = models.architecture_dot(nested_mobilenet(), by_block=True)  # a nested base stays one box
+    nested = models.summary.architecture_dot(nested_mobilenet(), by_block=True)  # a nested base stays one box
     assert '"input" -> "mobilenetv2_0.35_64"' in nested and '"mobilenetv2_0.35_64" -> "head"' in nested
     assert '"head" [label="head\\n2 layers → 1"' in nested and "Conv_1" not in nested

@@ -12,7 +12,8 @@ from vizcore import builder
 from vizcore.builder import AvgPool, BatchNorm, Conv, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
 from vizcore.errors import ModelBuildError
 from vizcore.graph import layer_table
-from vizcore.models import PRESETS, build_preset
+from vizcore.models.presets import PRESETS
+from vizcore.models.presets import build_preset
 
 
 def keras_rows(model: keras.Model) -> list[tuple[str, tuple, int]]:

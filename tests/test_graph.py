@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import FIXTURES, nested_mobilenet, tiny_functional, tiny_sequential
+from helpers import FIXTURES, nested_mobilenet, tiny_functional, tiny_sequential
 
 from vizcore import graph, models
 from vizcore.errors import LayerNotFoundError, NotAnImageModelError
@@ -75,7 +75,7 @@ def test_sequential_built_in_code(rng):
 
 def test_nested_base_inside_sequential(rng):
     model = nested_mobilenet("sigmoid")
-    target = graph.default_target_layer(model)
+    target = graph.last_conv_layer(model)
     assert target.endswith("/Conv_1") and target.startswith("mobilenetv2")
     fm = graph.feature_model(model, [target])
     assert fm.head == "sigmoid"
@@ -112,7 +112,7 @@ def test_nested_base_inside_functional_with_softmax(rng):
 
 
 def test_tf_keras2_h5_sequential_loads_predicts_and_explains():
-    model = models.load_model(FIXTURES / "tfk2_sequential.h5")
+    model = models.loading.load_model(FIXTURES / "tfk2_sequential.h5")
     probe = np.load(FIXTURES / "tfk2_sequential_probe.npz")
     np.testing.assert_allclose(model.predict(probe["x"], verbose=0), probe["probs"], atol=1e-5)
     fm = graph.feature_model(model, ["conv_b"])
@@ -121,7 +121,7 @@ def test_tf_keras2_h5_sequential_loads_predicts_and_explains():
 
 
 def test_tf_keras2_h5_sigmoid_head():
-    model = models.load_model(FIXTURES / "tfk2_functional_sigmoid.h5")
+    model = models.loading.load_model(FIXTURES / "tfk2_functional_sigmoid.h5")
     assert graph.head_type(model) == "sigmoid"
     batch = np.random.default_rng(5).random((2, 12, 12, 3), dtype=np.float32)
     _, scores = graph.feature_model(model, ["conv"]).predict(batch)
@@ -182,18 +182,18 @@ def test_not_image_models_are_explained():
     img = keras.Input((8, 8, 1))
     no_conv = keras.Model(img, keras.layers.Dense(2)(keras.layers.Flatten()(img)))
     with pytest.raises(NotAnImageModelError, match="no convolution layer"):
-        graph.default_target_layer(no_conv)
+        graph.last_conv_layer(no_conv)
     unbuilt = keras.Sequential([keras.layers.Conv2D(2, 3)])
     with pytest.raises(NotAnImageModelError, match="never built"):
         graph.input_spec(unbuilt)
 
 
 def test_architecture_diagram_lists_layers_and_edges():
-    dot = models.architecture_dot(tiny_functional())
+    dot = models.summary.architecture_dot(tiny_functional())
     for name in ("conv_a", "pool", "conv_b", "logits", "probs"):
         assert f'"{name}"' in dot
     assert '"conv_a" -> "pool"' in dot and '"input" -> "conv_a"' in dot
-    nested = models.architecture_dot(nested_mobilenet())
+    nested = models.summary.architecture_dot(nested_mobilenet())
     assert '"input" -> "mobilenetv2' in nested and "Conv_1" not in nested  # the base is one box
 
 
@@ -235,7 +235,7 @@ def test_trace_is_computed_once_and_frees_the_model(monkeypatch):
     monkeypatch.setattr(model, "_run_through_graph", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = graph.trace(model)
     graph.layer_table(model), graph.head_type(model), graph.feature_model(model, ["conv_b"])
-    graph.architecture_edges(model), models.summarize(model), models.architecture_dot(model)
+    graph.architecture_edges(model), models.summary.summarize(model), models.summary.architecture_dot(model)
     assert graph.trace(model) is first and calls == [1]
     monkeypatch.undo()
     ref = weakref.ref(model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import nested_mobilenet, tiny_sequential
+from helpers import nested_mobilenet, tiny_sequential
 
 from vizcore import kernels, render
 

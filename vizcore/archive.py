@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vizcore.data import ImageDataset, load_image, preprocess
+from vizcore.datasets import ImageDataset
+from vizcore.images import load_image, preprocess
 from vizcore.errors import ArchiveError, ImageLoadError
 
 MAX_FILES = 20_000

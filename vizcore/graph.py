@@ -333,8 +333,8 @@ def conv_layers(model: keras.Model) -> list[str]:
     return [path for path, layer, _ in iter_layers(model) if isinstance(layer, CONV_TYPES)]
 
 
-def default_target_layer(model: keras.Model) -> str:
-    """The last convolution layer: the usual target of Grad-CAM and the activation explorer.
+def last_conv_layer(model: keras.Model) -> str:
+    """The last convolution layer (the default layer to explain is ``blocks.default_target_layer``: its block's output).
 
     Raises:
         NotAnImageModelError: the model has no convolution layer.

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 from vizcore.graph import conv_layers
 
 FORMAT_VERSION = 1

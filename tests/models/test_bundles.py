@@ -8,9 +8,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from helpers import FIXTURES
 
-from vizcore import bundles, models
+from vizcore import models
+from vizcore.models import bundles
 from vizcore.errors import ModelLoadError
 
 TM_ZIP = FIXTURES / "tm_converted_keras.zip"

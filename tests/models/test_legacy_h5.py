@@ -9,9 +9,10 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from helpers import FIXTURES
 
-from vizcore import legacy, models
+from vizcore import models
+from vizcore.models import legacy
 from vizcore.errors import ModelLoadError
 
 TM_ZIP = FIXTURES / "tm_converted_keras.zip"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from vizcore import data, models
+from vizcore import images, models
 from vizcore.errors import WeightsUnavailableError
 
 
@@ -24,7 +24,7 @@ def _photo() -> np.ndarray:
 
 def test_crop_is_teachable_machines_sample_code():
     image = _photo()
-    out = data.preprocess(image, size=(224, 224), channels=3, mode="symmetric", crop=True)
+    out = images.preprocess(image, size=(224, 224), channels=3, mode="symmetric", crop=True)
     # Teachable Machine's python sample: ImageOps.fit(image, (224, 224), LANCZOS), then x / 127.5 - 1
     reference = np.asarray(ImageOps.fit(Image.fromarray(image), (224, 224), Image.Resampling.LANCZOS), np.float32) / 127.5 - 1
     np.testing.assert_allclose(out.image_hwc, reference, atol=1e-6)
@@ -35,7 +35,7 @@ def test_crop_is_teachable_machines_sample_code():
 
 def test_crop_and_keep_aspect_are_exclusive():
     with pytest.raises(ValueError, match="crop and keep_aspect"):
-        data.preprocess(_photo(), size=(32, 32), channels=3, crop=True, keep_aspect=True)
+        images.preprocess(_photo(), size=(32, 32), channels=3, crop=True, keep_aspect=True)
 
 
 def _cnn(*front):
@@ -72,10 +72,10 @@ def test_imagenet_class_names_offline_name_the_file_and_folder(monkeypatch, empt
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     with pytest.raises(WeightsUnavailableError) as info:
-        models.fetch_imagenet_class_names()
+        models.applications.fetch_imagenet_class_names()
     assert "imagenet_class_index.json" in str(info.value) and str(empty_keras_home) in str(info.value)
     untrained = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
-    monkeypatch.setattr(models, "load_application", lambda name, weights: untrained)
+    monkeypatch.setattr(models.applications, "load_application", lambda name, weights: untrained)
     loaded = models.open_application("MobileNetV2", weights="imagenet")
     assert loaded.class_names[:2] == ("class 0", "class 1") and len(loaded.notes) == 1
     assert str(empty_keras_home) in loaded.notes[0]
@@ -93,8 +93,8 @@ def test_imagenet_class_index_downloaded_once_into_the_cache(monkeypatch, empty_
 
     monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
     untrained = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
-    monkeypatch.setattr(models, "load_application", lambda name, weights: untrained)
+    monkeypatch.setattr(models.applications, "load_application", lambda name, weights: untrained)
     first = models.open_application("MobileNetV2", weights="imagenet")
     second = models.open_application("MobileNetV2", weights="imagenet")
     assert first.class_names[999] == second.class_names[999] == "name_999" and first.notes == ()
-    assert calls == [("imagenet_class_index.json", models.IMAGENET_CLASS_INDEX_URL, "models")]
+    assert calls == [("imagenet_class_index.json", models.applications.IMAGENET_CLASS_INDEX_URL, "models")]

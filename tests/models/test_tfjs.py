@@ -9,9 +9,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from helpers import FIXTURES
 
-from vizcore import models, tfjs
+from vizcore import models
+from vizcore.models import tfjs
 from vizcore.errors import ModelLoadError
 
 TM = FIXTURES / "tm_tfjs"
@@ -21,7 +22,7 @@ ATOL = 2e-5
 def test_teachable_machine_tfjs_predicts_what_tf_keras_predicted():
     expected = np.load(FIXTURES / "tm_expected.npz")
     for source in (TM / "model.json", TM):  # the file with its shards beside it, or the folder
-        probs = models.load_model(source).predict(expected["x"], verbose=0)
+        probs = models.loading.load_model(source).predict(expected["x"], verbose=0)
         np.testing.assert_allclose(probs, expected["probs"], atol=ATOL)
 
 
@@ -35,7 +36,7 @@ def test_quantized_uint8_weights_in_two_shards():
     expected = np.load(FIXTURES / "tfjs_quantized_expected.npz")
     manifest = json.loads((FIXTURES / "tfjs_quantized" / "model.json").read_text())["weightsManifest"][0]
     assert len(manifest["paths"]) == 2 and all(w["quantization"]["dtype"] == "uint8" for w in manifest["weights"])
-    probs = models.load_model(FIXTURES / "tfjs_quantized" / "model.json").predict(expected["x"], verbose=0)
+    probs = models.loading.load_model(FIXTURES / "tfjs_quantized" / "model.json").predict(expected["x"], verbose=0)
     np.testing.assert_allclose(probs, expected["probs"], atol=ATOL)
 
 
@@ -59,12 +60,12 @@ def test_missing_shard_is_one_sentence(tmp_path):
     folder = _copy(tmp_path)
     (folder / "weights.bin").unlink()
     with pytest.raises(ModelLoadError, match="needs its weight file 'weights.bin' beside it, and it is missing"):
-        models.load_model(folder / "model.json")
+        models.loading.load_model(folder / "model.json")
 
 
 def test_model_json_uploaded_alone_asks_for_the_zip():
     with pytest.raises(ModelLoadError) as info:
-        models.load_model((TM / "model.json").read_bytes(), name="model.json")
+        models.loading.load_model((TM / "model.json").read_bytes(), name="model.json")
     assert str(info.value) == ("'model.json' needs its weight file 'weights.bin' beside it: upload model.json together "
                                "with its weight files (and metadata.json) in one ZIP.")
 
@@ -74,7 +75,7 @@ def test_short_shard_is_one_sentence(tmp_path):
     data = (folder / "weights.bin").read_bytes()
     (folder / "weights.bin").write_bytes(data[:-4])
     with pytest.raises(ModelLoadError) as info:
-        models.load_model(folder)
+        models.loading.load_model(folder)
     message = str(info.value)
     assert "too short" in message and f"{len(data) - 4:,}" in message and f"{len(data):,}" in message
 
@@ -84,9 +85,9 @@ def test_graph_model_is_refused_in_one_sentence():
              "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": []}]}
     data = _zip_dict({"model.json": json.dumps(graph), "group1-shard1of1.bin": b""})
     with pytest.raises(ModelLoadError, match="TF.js graph model.*only TF.js Layers models"):
-        models.load_model(data, name="graph.zip")
+        models.loading.load_model(data, name="graph.zip")
     with pytest.raises(ModelLoadError, match="graph model"):
-        models.load_model(json.dumps(graph).encode(), name="model.json")
+        models.loading.load_model(json.dumps(graph).encode(), name="model.json")
 
 
 def test_lambda_in_a_tfjs_topology_is_refused(tmp_path):
@@ -96,7 +97,7 @@ def test_lambda_in_a_tfjs_topology_is_refused(tmp_path):
     layers.insert(1, {"class_name": "Lambda", "config": {"name": "evil", "function": ["code", None, None]}})
     (folder / "model.json").write_text(json.dumps(doc))
     with pytest.raises(ModelLoadError, match="refused for safety.*Lambda"):
-        models.load_model(folder)
+        models.loading.load_model(folder)
 
 
 def _zip_dict(entries):
@@ -110,13 +111,13 @@ def _zip_dict(entries):
 def test_tfjs_layers_1x_list_config_predicts_what_tf_keras_predicted():
     expected = np.load(FIXTURES / "tfjs_list_config_expected.npz")
     assert isinstance(json.loads((FIXTURES / "tfjs_list_config" / "model.json").read_text())["modelTopology"]["config"], list)
-    probs = models.load_model(FIXTURES / "tfjs_list_config").predict(expected["x"], verbose=0)
+    probs = models.loading.load_model(FIXTURES / "tfjs_list_config").predict(expected["x"], verbose=0)
     np.testing.assert_allclose(probs, expected["probs"], atol=ATOL)
     assert np.ptp(probs[:, 0]) > 0.05
 
 
 def test_tfjs_dense_names_alone_do_not_make_a_teachable_machine_model():
     """tfjs-layers names every Dense dense_DenseN; a small digits CNN is not Teachable Machine's."""
-    model = models.load_model(FIXTURES / "tfjs_list_config")
+    model = models.loading.load_model(FIXTURES / "tfjs_list_config")
     assert {"dense_Dense1", "dense_Dense2"} <= {layer.name for layer in model.layers}
     assert not models.looks_teachable(model)

@@ -27,7 +27,7 @@ import numpy as np
 from vizcore import graph
 from vizcore.attribution.base import AttributionError, Method, normalize_map, probabilities, resolve_target
 from vizcore.batches import as_image
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 
 CURVE_STEPS = 20  # default number of equal shares of pixels a deletion or insertion curve moves
 

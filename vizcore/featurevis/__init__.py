@@ -6,12 +6,12 @@ decorrelation, transformation robustness and regularizers as small named objects
 per input size (28x28 grey digits to 224x224 colour photos).
 
 Example:
-    >>> from vizcore import featurevis as fv, models
+    >>> from vizcore import datasets, featurevis as fv, models
     >>> loaded = models.open_bundled("mnist_cnn")
     >>> result = fv.optimize(loaded, fv.Channel("conv2"), range(64), on_progress=print_step)
     >>> result.images_nhwc.shape, sorted(result.loss_terms)
     ((64, 28, 28, 1), ['channel', 'l2', 'loss', 'tv'])
-    >>> real = fv.real_activation(loaded, "conv2", data.load_mnist_sample().x_nhwc[:500])
+    >>> real = fv.real_activation(loaded, "conv2", datasets.load_mnist_sample().x_nhwc[:500])
 """
 
 from vizcore.featurevis.engine import (

@@ -2,9 +2,9 @@
 
 Plain Python and Keras, no Streamlit. The page's whole loop::
 
-    from vizcore import training
+    from vizcore import datasets, training
     config = training.TrainConfig(optimizer="sgd", learning_rate=1e-3, momentum=0.9, epochs=5)
-    train, val = training.split_for_training(data.load_mnist_sample(), config)
+    train, val = training.split_for_training(datasets.load_mnist_sample(), config)
     problems = training.check_compat(loaded.model, train, config, val=val)  # show these instead of starting
     run = training.start_run(loaded, train, val, config, session=training.new_session_id(), label="LeNet-5")
     state = run.job.snapshot()        # poll from st.fragment(run_every=1): records, status, ETA

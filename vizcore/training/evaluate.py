@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vizcore import heads
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 from vizcore.graph import feature_model
 
 

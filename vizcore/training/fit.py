@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 from vizcore.errors import TrainingError
 from vizcore.graph import head_type
 from vizcore.snapshots import choose_probes

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from vizcore.data import ImageDataset, stratified_split
+from vizcore.datasets import ImageDataset, stratified_split
 from vizcore.errors import NotAnImageModelError
 from vizcore.graph import conv_layers, head_type, input_spec, layer_table
 from vizcore.training.config import TrainConfig

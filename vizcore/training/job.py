@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 from vizcore.errors import ConvLensError
 from vizcore.training.config import TrainConfig
 from vizcore.training.fit import FitResult, fit

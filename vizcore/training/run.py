@@ -29,7 +29,7 @@ from pathlib import Path
 
 import keras
 
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
 from vizcore.snapshots import load_snapshots

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vizcore import builder, training
-from vizcore.data import load_mnist_sample, stratified_split
+from vizcore.datasets import load_mnist_sample, stratified_split
 from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
 from vizcore.training import TrainConfig, find_checkpoint, recover_run, start_run

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from vizcore import legacy
+from vizcore.models import legacy
 from vizcore.errors import ModelLoadError
 
 DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_, "float16": np.float16, "uint8": np.uint8, "uint16": np.uint16}

@@ -18,21 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vizcore.data import (
-    KERAS_DATASETS,
-    MAX_IMAGE_PIXELS,
-    PREPROCESS_MODES,
-    SHAPE_CLASSES,
-    ImageDataset,
-    deprocess,
-    load_image,
-    load_keras_dataset,
-    load_mnist_sample,
-    looks_inverted,
-    make_shapes,
-    preprocess,
-    stratified_split,
-)
+from vizcore.datasets import KERAS_DATASETS, SHAPE_CLASSES, ImageDataset, load_keras_dataset, load_mnist_sample, make_shapes, stratified_split
+from vizcore.images import MAX_IMAGE_PIXELS, PREPROCESS_MODES, deprocess, load_image, looks_inverted, preprocess
 from vizcore.errors import DatasetUnavailableError, ImageLoadError
 
 # sha256(x.tobytes() + y.tobytes()) of mnist_5k.npz, as recorded in vizcore/assets/README.md

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vizcore.archive import ZipImageDataset, load_image_zip
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 from vizcore.errors import ArchiveError
 
 

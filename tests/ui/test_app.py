@@ -6,7 +6,7 @@ import urllib.error
 
 import keras
 import pytest
-from conftest import ROOT, tiny_sequential
+from helpers import ROOT, tiny_sequential
 from streamlit.testing.v1 import AppTest
 
 from vizcore import models
@@ -33,7 +33,7 @@ def _errors(at: AppTest) -> list[str]:
 def test_first_start_opens_a_trained_bundled_model(app):
     assert app.radio(key="model.source").value == "bundled"
     assert app.selectbox(key="model.bundled").value == "mnist_cnn"
-    expected = models.summarize(models.open_bundled("mnist_cnn").model)
+    expected = models.summary.summarize(models.open_bundled("mnist_cnn").model)
     assert _metric(app, "Parameters") == f"{expected.params:,}"
     assert _metric(app, "Conv layers") == "2"
     assert _metric(app, "Input") == "28×28×1"

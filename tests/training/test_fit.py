@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from vizcore import builder, training
-from vizcore.data import ImageDataset, load_mnist_sample, make_shapes, stratified_split
+from vizcore.datasets import ImageDataset, load_mnist_sample, make_shapes, stratified_split
 from vizcore.errors import TrainingError
 from vizcore.training import (
     BatchRecord,

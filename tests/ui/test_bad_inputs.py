@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import FIXTURES, ROOT, tiny_functional
+from helpers import FIXTURES, ROOT, tiny_functional
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import FIXTURES, tiny_functional
+from helpers import FIXTURES, tiny_functional
 
-from vizcore import models
+from vizcore import graph, models
 from vizcore.errors import ModelLoadError, NotAnImageModelError, WeightsUnavailableError
 
 LAMBDA_MARKER = Path("/tmp/convlens_lambda_ran.txt")
@@ -28,23 +28,23 @@ EXPECTED_PARAMS = {  # computed by hand from the layer sizes in each docstring
 }
 
 
-@pytest.mark.parametrize("name", sorted(models.PRESETS))
+@pytest.mark.parametrize("name", sorted(models.presets.PRESETS))
 def test_presets_have_split_heads_and_expected_sizes(name):
-    model = models.build_preset(name)
+    model = models.presets.build_preset(name)
     assert model.count_params() == EXPECTED_PARAMS[name]
     names = [layer.name for layer in model.layers]
     assert names[-2:] == ["logits", "probs"]
     assert model.get_layer("logits").activation.__name__ == "linear"
     assert len(set(names)) == len(names) and not any(n.startswith(("conv2d", "dense")) for n in names)
-    spec = models.input_spec(model)
-    assert (spec.height, spec.width, spec.channels) == models.PRESETS[name].input_shape
-    assert models.head_type(model) == "softmax"
+    spec = graph.input_spec(model)
+    assert (spec.height, spec.width, spec.channels) == models.presets.PRESETS[name].input_shape
+    assert graph.head_type(model) == "softmax"
 
 
 def test_preset_with_other_classes_and_unknown_name():
-    assert models.build_preset("tiny_vgg", num_classes=3).output_shape == (None, 3)
+    assert models.presets.build_preset("tiny_vgg", num_classes=3).output_shape == (None, 3)
     with pytest.raises(ValueError, match="lenet5"):
-        models.build_preset("alexnet")
+        models.presets.build_preset("alexnet")
 
 
 # ----------------------------------------------------------------------------- good files
@@ -53,15 +53,15 @@ def test_preset_with_other_classes_and_unknown_name():
 def test_load_keras_from_path_bytes_and_filelike(saved_dir):
     data = (saved_dir / "func.keras").read_bytes()
     for source in (saved_dir / "func.keras", str(saved_dir / "func.keras"), data, io.BytesIO(data)):
-        model = models.load_model(source, name="func.keras")
+        model = models.loading.load_model(source, name="func.keras")
         assert model.get_layer("conv_b").filters == 6
 
 
 def test_format_comes_from_content_not_extension(saved_dir, tmp_path):
     wrong = tmp_path / "really_a_keras_zip.h5"
     wrong.write_bytes((saved_dir / "func.keras").read_bytes())
-    assert models.load_model(wrong).name == "tiny_functional"
-    h5 = models.load_model((saved_dir / "func.h5").read_bytes(), name="x.bin")
+    assert models.loading.load_model(wrong).name == "tiny_functional"
+    h5 = models.loading.load_model((saved_dir / "func.h5").read_bytes(), name="x.bin")
     np.testing.assert_allclose(h5.get_layer("conv_a").get_weights()[0], tiny_functional().get_layer("conv_a").get_weights()[0])
 
 
@@ -155,7 +155,7 @@ def test_bad_files_raise_one_typed_error_with_a_clear_message(case, saved_dir, t
     make, expected = BAD_FILES[case]
     path = make(saved_dir, tmp_path)
     with pytest.raises(ModelLoadError) as info:
-        models.load_model(path)
+        models.loading.load_model(path)
     message = str(info.value)
     assert expected in message
     assert path.name in message  # the person sees which file
@@ -165,7 +165,7 @@ def test_bad_files_raise_one_typed_error_with_a_clear_message(case, saved_dir, t
 @pytest.mark.parametrize("case", ["dense_only", "no_conv", "rnn", "multi_input"])
 def test_not_image_models_are_a_subclass(case, saved_dir, tmp_path):
     with pytest.raises(NotAnImageModelError):
-        models.load_model(BAD_FILES[case][0](saved_dir, tmp_path))
+        models.loading.load_model(BAD_FILES[case][0](saved_dir, tmp_path))
 
 
 @pytest.mark.parametrize("filename", ["tfk2_lambda.h5", "lambda.keras"])
@@ -185,12 +185,12 @@ def test_lambda_layer_is_refused_and_its_code_never_runs(filename, tmp_path):
     else:
         path = FIXTURES / filename
     with pytest.raises(ModelLoadError, match="refused for safety.*Lambda"):
-        models.load_model(path.read_bytes(), name=filename)
+        models.loading.load_model(path.read_bytes(), name=filename)
     assert not LAMBDA_MARKER.exists(), "the Lambda layer's code ran during loading"
 
 
 def test_check_false_loads_a_non_image_model(tmp_path):
-    model = models.load_model(_dense_only(tmp_path), check=False)
+    model = models.loading.load_model(_dense_only(tmp_path), check=False)
     assert model.output_shape == (None, 10)
 
 
@@ -201,8 +201,8 @@ def test_application_untrained_builds_with_its_preprocessing():
     loaded = models.open_application("MobileNetV2", weights=None)
     assert loaded.preprocess == "symmetric" and loaded.spec.channels == 3
     assert len(loaded.class_names) == 1000
-    assert models.default_target_layer(loaded.model) == "Conv_1"
-    assert models.head_type(loaded.model) == "softmax"
+    assert graph.last_conv_layer(loaded.model) == "Conv_1"
+    assert graph.head_type(loaded.model) == "softmax"
 
 
 def test_application_weights_offline_names_the_cache_folder(monkeypatch, tmp_path):
@@ -213,7 +213,7 @@ def test_application_weights_offline_names_the_cache_folder(monkeypatch, tmp_pat
     monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path / "keras_home"))
     monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", offline)
     with pytest.raises(WeightsUnavailableError) as info:
-        models.load_application("MobileNetV2", weights="imagenet")
+        models.applications.load_application("MobileNetV2", weights="imagenet")
     message = str(info.value)
     assert str(tmp_path / "keras_home" / "models") in message
     assert "mobilenet_v2_weights" in message and ".h5" in message

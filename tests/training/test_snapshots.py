@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vizcore import builder
-from vizcore.data import ImageDataset, load_mnist_sample, make_shapes
+from vizcore.datasets import ImageDataset, load_mnist_sample, make_shapes
 from vizcore.graph import feature_model
 from vizcore.snapshots import Snapshots, choose_probes, default_layers, load_snapshots
 from vizcore.training import TrainConfig, fit

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
-from vizcore import models
+from vizcore import graph, models
 
 spec = importlib.util.spec_from_file_location("build_models", ROOT / "models" / "build_models.py")
 build_models = importlib.util.module_from_spec(spec)
@@ -35,4 +35,4 @@ def test_bundled_model_matches_its_card(name):
     assert accuracy == pytest.approx(card["test_accuracy"], abs=0.002)  # the card tells the truth
     assert accuracy > 0.9  # and the model really is trained
     assert loaded.class_names == tuple(card["class_names"]) == test.class_names
-    assert models.head_type(loaded.model) == "softmax"
+    assert graph.head_type(loaded.model) == "softmax"

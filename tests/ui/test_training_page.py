@@ -6,7 +6,7 @@ import json
 import time
 
 import numpy as np
-from conftest import ROOT
+from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
 from vizcore import models, training
@@ -57,7 +57,7 @@ def test_train_one_epoch_then_explore_and_save(tmp_path):
     at.button(key="train.save").click().run()
     saved = at.session_state["train.run"].saved
     assert saved.exists() and saved.parent.name == "saved" and ".." not in saved.name
-    reloaded = models.load_model(saved)
+    reloaded = models.loading.load_model(saved)
     probe = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
     np.testing.assert_allclose(reloaded.predict(probe, verbose=0), at.session_state["train.run"].model.predict(probe, verbose=0), atol=1e-6)
 

@@ -6,7 +6,7 @@ import gc
 import time
 import weakref
 
-from conftest import ROOT, tiny_sequential
+from helpers import ROOT, tiny_sequential
 from streamlit.testing.v1 import AppTest
 
 

@@ -11,10 +11,10 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import data, models
+from vizcore import datasets, models
 
 TIMEOUT = 180
 
@@ -49,7 +49,7 @@ def _arr(value) -> np.ndarray:
 
 
 def _first_digit() -> np.ndarray:
-    ds = data.load_mnist_sample()
+    ds = datasets.load_mnist_sample()
     return ds.x_nhwc[np.flatnonzero(ds.y == 0)[0]]
 
 
@@ -162,7 +162,7 @@ def test_builder_page_explains_then_builds(mnist):
 
 
 def test_an_uploaded_nested_model_works_on_every_explorer_page(tmp_path):
-    from conftest import nested_mobilenet
+    from helpers import nested_mobilenet
 
     nested_mobilenet("softmax").save(tmp_path / "transfer.keras")
     at = _app("pages/model.py")

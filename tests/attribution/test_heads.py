@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_functional
+from helpers import tiny_functional
 
 from vizcore import activations, attribution, batches, graph, heads
 from vizcore.errors import InputShapeError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_functional
+from helpers import tiny_functional
 
 from vizcore.attribution import gradcam, saliency
 from vizcore.attribution.metrics import (
@@ -19,7 +19,7 @@ from vizcore.attribution.metrics import (
     sobel_map,
     spearman,
 )
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 
 REGION = (slice(2, 5), slice(4, 7))  # rows 2-4, cols 4-6 of an 8x8 image
 

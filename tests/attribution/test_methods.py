@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import nested_mobilenet, tiny_functional, tiny_sequential
+from helpers import nested_mobilenet, tiny_functional, tiny_sequential
 
 from vizcore import models
 from vizcore.attribution import (
@@ -286,7 +286,7 @@ def test_nested_base_with_target_layer_inside():
 
 
 def test_sequential_reloaded_from_keras_file(saved_dir):
-    loaded = models.load_model(saved_dir / "seq.keras")
+    loaded = models.loading.load_model(saved_dir / "seq.keras")
     fresh = tiny_sequential()  # same seed, same weights, never saved
     x = np.random.default_rng(4).random((12, 12, 1)).astype(np.float32)
     np.testing.assert_allclose(raw("Saliency", loaded, x, target=1), raw("Saliency", fresh, x, target=1), rtol=1e-5, atol=1e-7)

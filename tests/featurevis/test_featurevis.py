@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import nested_mobilenet, tiny_functional, tiny_sequential
+from helpers import nested_mobilenet, tiny_functional, tiny_sequential
 from PIL import Image
 
 from vizcore import featurevis as fv
