@@ -213,14 +213,15 @@ def featurevis_store() -> dict:
 
 
 @st.cache_data(show_spinner="Measuring the filters on real images…", max_entries=64)
-def real_activation(_model, key: str, layer: str, n: int = 200):
-    """Mean activation of each filter of ``layer`` over ``n`` bundled images fitted to the model."""
+def real_activation(_model, key: str, layer: str, preprocess: str = "unit", n: int = 200):
+    """Mean activation of each filter of ``layer`` over ``n`` bundled images in the model's own range."""
     from vizcore import data, featurevis, graph
 
     spec = graph.input_spec(_model)
     ds = data.load_mnist_sample() if spec.channels == 1 else data.make_shapes(n, seed=5)
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
     size = (spec.height or ds.image_shape[0], spec.width or ds.image_shape[1])
-    batch = np.stack([data.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels).image_hwc
+    batch = np.stack([data.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels,
+                                      mode=preprocess).image_hwc
                       for i in idx])
     return featurevis.real_activation(_model, layer, batch)

@@ -75,7 +75,7 @@ if key not in store:
 
     objective = fv.ClassLogit() if objective_kind == "class" else (fv.Channel(layer) if objective_kind == "channel" else fv.Neuron(layer))
     result = fv.optimize(loaded, objective, targets, settings=settings, seed=int(seed), on_progress=on_progress)
-    real = None if layer is None else _cache.real_activation(loaded.model, loaded.key, layer)
+    real = None if layer is None else _cache.real_activation(loaded.model, loaded.key, layer, loaded.preprocess)
     store[key] = (result, real)
     bar.empty()
     preview.empty()

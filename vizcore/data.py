@@ -38,10 +38,12 @@ __all__ = [
     "KerasDatasetInfo",
     "Preprocessed",
     "deprocess",
+    "is_bgr",
     "keras_cache_dir",
     "load_image",
     "load_keras_dataset",
     "load_mnist_sample",
+    "load_sample_photos",
     "looks_inverted",
     "make_shapes",
     "preprocess",
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 MNIST_SAMPLE_PATH = Path(__file__).with_name("assets") / "mnist_5k.npz"
+SAMPLE_PHOTOS_DIR = Path(__file__).with_name("assets") / "photos"
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 
@@ -132,6 +135,26 @@ def load_mnist_sample() -> ImageDataset:
     """
     x_nhwc, y = _mnist_sample_arrays()
     return ImageDataset(x_nhwc=x_nhwc, y=y, class_names=DIGIT_CLASSES, name="mnist_sample")
+
+
+@functools.lru_cache(maxsize=1)
+def load_sample_photos() -> Mapping[str, np.ndarray]:
+    """The bundled colour photos (CC0 / public domain; see assets/README.md), offline.
+
+    Returns:
+        name -> uint8 (H, W, 3) RGB, read-only, 224 pixels on the short side; sorted by name
+        ('astronaut', 'chelsea', 'coffee', 'rocket').
+
+    Example:
+        >>> load_sample_photos()["chelsea"].shape
+        (224, 337, 3)
+    """
+    photos = {}
+    for path in sorted(SAMPLE_PHOTOS_DIR.glob("*.jpg")):
+        image = load_image(path)
+        image.setflags(write=False)  # shared by every caller through the cache
+        photos[path.stem] = image
+    return MappingProxyType(photos)
 
 
 def stratified_split(
@@ -527,6 +550,11 @@ _TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
+def is_bgr(mode: str) -> bool:
+    """Whether a mode feeds the model B, G, R (its input channel 0 is blue): 'caffe'."""
+    return mode == "caffe"
+
+
 def _check_mode(mode: str, channels: int) -> None:
     if mode not in PREPROCESS_MODES:
         raise ValueError(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(PREPROCESS_MODES)}")
@@ -541,7 +569,7 @@ def _to_model_range(image_hwc: np.ndarray, mode: str) -> np.ndarray:
         return x / 255.0
     if mode == "symmetric":
         return x / 127.5 - 1.0
-    if mode == "caffe":
+    if is_bgr(mode):
         return x[..., ::-1] - _CAFFE_MEAN_BGR
     if mode == "torch":
         return (x / 255.0 - _TORCH_MEAN_RGB) / _TORCH_STD_RGB
@@ -556,7 +584,8 @@ def deprocess(image_hwc: np.ndarray, mode: str) -> np.ndarray:
         mode: a key of ``PREPROCESS_MODES``.
 
     Returns:
-        uint8 HxWxC (RGB order for 'caffe'), rounded and clipped to 0..255.
+        uint8 HxWxC in RGB order (a 'caffe' image's B, G, R channels are put back), rounded and
+        clipped to 0..255.
     """
     x = np.asarray(image_hwc, dtype=np.float32)
     _check_mode(mode, x.shape[-1])
@@ -564,7 +593,7 @@ def deprocess(image_hwc: np.ndarray, mode: str) -> np.ndarray:
         x = x * 255.0
     elif mode == "symmetric":
         x = (x + 1.0) * 127.5
-    elif mode == "caffe":
+    elif is_bgr(mode):
         x = (x + _CAFFE_MEAN_BGR)[..., ::-1]
     elif mode == "torch":
         x = (x * _TORCH_STD_RGB + _TORCH_MEAN_RGB) * 255.0
