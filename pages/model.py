@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _model_options, _shared
 from vizcore import models
 from vizcore.errors import ModelLoadError, WeightsUnavailableError
 
@@ -112,6 +112,7 @@ elif source == "session":
         _shared.set_working(_shared.Choice("trained" if key.startswith("trained:") else "built", key))
 
 loaded = _shared.working_model()
+base = _shared.open_choice(st.session_state[_shared.WORKING])  # without this session's range and names
 _shared.sidebar(loaded)
 info = _cache.summary(loaded.model, loaded.key)
 
@@ -124,6 +125,10 @@ cols[3].metric("Input", f"{info.input.height or 'any'}×{info.input.width or 'an
 cols[4].metric("Outputs", info.outputs)
 cols[5].metric("Head", info.head, help="How scores become outputs; explanations use the scores before it")
 st.caption(f"Default layer to explain: `{info.default_layer}` (the last convolution) · input range: `{loaded.preprocess}`")
+
+with st.expander("Input range and class names", expanded=_model_options.needs_asking(base)):
+    _model_options.choices(base, loaded)
+    _model_options.preview(loaded)
 
 if loaded.card:
     with st.expander("Model card", expanded=False):
