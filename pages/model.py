@@ -126,10 +126,6 @@ cols[4].metric("Outputs", info.outputs)
 cols[5].metric("Head", info.head, help="How scores become outputs; explanations use the scores before it")
 st.caption(f"Default layer to explain: `{info.default_layer}` (the last convolution) · input range: `{loaded.preprocess}`")
 
-with st.expander("Input range and class names", expanded=_model_options.needs_asking(base)):
-    _model_options.choices(base, loaded)
-    _model_options.preview(loaded)
-
 if loaded.card:
     with st.expander("Model card", expanded=False):
         card = loaded.card
@@ -138,6 +134,10 @@ if loaded.card:
             f"**Held-out accuracy**: {card['test_accuracy']:.1%} on {card['test_images']:,} images never seen in training  \n"
             f"**Classes**: {', '.join(card['class_names'])}"
         )
+
+with st.expander("Input range and class names", expanded=_model_options.needs_asking(base)):
+    _model_options.choices(base, loaded)
+    _model_options.preview(loaded)
 
 tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
 with tab_table:

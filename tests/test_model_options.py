@@ -92,7 +92,8 @@ def _activations_input_by_hand(model: keras.Model, mode_map) -> np.ndarray:
 def test_range_and_class_names_chosen_on_the_model_page_apply_on_another_page(tmp_path):
     model = tiny_functional(channels=3, classes=3)
     at = _upload(tmp_path, model)
-    assert at.expander[0].label == "Input range and class names" and at.expander[0].proto.expanded  # nothing says
+    options = next(e for e in at.expander if e.label == "Input range and class names")
+    assert options.proto.expanded  # nothing says
     assert at.selectbox(key="model.range").value == "unit"
     assert [o.split(":")[0] for o in at.selectbox(key="model.range").options] == list(data.PREPROCESS_MODES)
     at.selectbox(key="model.range").set_value("symmetric").run()
@@ -157,7 +158,7 @@ def test_a_bundled_model_keeps_its_own_range_unless_changed():
     at.run()
     at.switch_page("pages/model.py").run()
     assert not at.exception
-    assert not at.expander[0].proto.expanded  # the card says
+    assert not next(e for e in at.expander if e.label == "Input range and class names").proto.expanded  # the card says
     assert at.selectbox(key="model.range").value == "unit"
     assert set(_top_predictions(at)) <= set("0123456789")
     assert "model_options" not in at.session_state or not at.session_state["model_options"]
