@@ -59,7 +59,7 @@ def probabilities(_model, key: str, input_key: str, _image_hwc):
     """Class probabilities of one input (cached per model and input)."""
     from vizcore import attribution
 
-    return attribution.predict_scores(_model, _image_hwc)
+    return attribution.predict_probabilities(_model, _image_hwc)
 
 
 @st.cache_data(show_spinner="Computing every layer's feature maps…", max_entries=8)  # a 224x224 network: ~100 MB each
@@ -113,22 +113,6 @@ def option_widgets(label: str, opts) -> dict:
     return values
 
 
-def method_costs(_model, key: str, layer: str, size_hw, methods, options: dict) -> list[str]:
-    """Forward passes that the expensive methods will make, said before running them."""
-    from vizcore import attribution
-
-    out = []
-    if "Score-CAM" in methods:
-        n = attribution.scorecam_cost(_model, layer, options.get("Score-CAM", {}).get("max_channels"))
-        out.append(f"Score-CAM {n:,} forward passes")
-    if "Occlusion" in methods:
-        o = options.get("Occlusion", {})
-        out.append(f"Occlusion {attribution.occlusion_cost(size_hw[0], size_hw[1], o.get('patch'), o.get('stride')):,} forward passes")
-    if "Integrated Gradients" in methods:
-        out.append(f"Integrated Gradients {options.get('Integrated Gradients', {}).get('steps', 32)} gradients")
-    return out
-
-
 @st.cache_data(show_spinner=False, max_entries=512)
 def attribution_map(_model, key: str, input_key: str, _image_hwc, label: str, target: int, layer: str | None, options: tuple):
     """One method's [0, 1] map (cached per model, input, method, target, layer and options)."""
@@ -139,11 +123,12 @@ def attribution_map(_model, key: str, input_key: str, _image_hwc, label: str, ta
 
 
 def layer_sweep(_model, key: str, input_key: str, _image_hwc, display_hwc, target: int, cmap: str, alpha: float, *, limit: int = 12):
-    """Grad-CAM of each conv layer (at most ``limit``, evenly spaced) as one strip of overlays."""
+    """Grad-CAM of the CAM layers (block outputs; at most ``limit``, evenly spaced) as one strip of overlays."""
     from vizcore import render
 
-    convs = summary(_model, key).conv_layers
-    picks = [convs[i] for i in np.unique(np.linspace(0, len(convs) - 1, min(limit, len(convs))).round().astype(int))]
+    from vizcore import blocks
+
+    picks = blocks.sweep_layers(_model, limit)
     bar = st.progress(0.0, text="Grad-CAM per layer…")
     tiles = []
     side = max(96, display_hwc.shape[0])
@@ -169,25 +154,6 @@ def training_data(name: str, limit: int = 0):
         return data.make_shapes(3000, seed=1)
     ds = data.load_keras_dataset(name, split="train")
     return ds.subset(np.arange(min(limit, len(ds)))) if limit else ds
-
-
-@st.cache_resource
-def training_slots():
-    """At most two trainings at once on this server, whatever the number of sessions."""
-    import threading
-
-    return threading.BoundedSemaphore(2)
-
-
-def release_slot_when_done(job) -> None:
-    """Give the training slot back when the job ends, whoever is watching."""
-    import threading
-
-    def wait():
-        job.wait(None)
-        training_slots().release()
-
-    threading.Thread(target=wait, daemon=True, name="convlens-slot").start()
 
 
 # --------------------------------------------------------------------------- filter visualization

@@ -26,7 +26,7 @@ def _deletion_insertion(loaded, picked, label, target, layer) -> None:
     st.markdown(f"#### Deletion and insertion: {label}")
     st.caption("Deletion removes the pixels the map ranks highest first: a faithful map makes the class probability fall fast "
                "(low area under the curve). Insertion adds them to a blurred image: it should rise fast (high area).")
-    steps = st.slider("Steps", 10, 50, 20, 5, key="faith.steps")
+    steps = st.slider("Steps", 10, 50, metrics.CURVE_STEPS, 5, key="faith.steps")
     curves = _curves(loaded.model, loaded.key, picked.key, picked.image_hwc, label, target, layer, steps)
     c1, c2 = st.columns(2)
     c1.plotly_chart(figures.curves_figure({k: (d.fractions, d.probabilities) for k, (d, _) in curves.items()}, "Deletion",
@@ -43,10 +43,11 @@ def _randomization(loaded, picked, label, target, layer) -> None:
                "does not depend on what the model learned (Adebayo et al., 2018): low rank correlation is the healthy answer.")
     weighted = sum(1 for w in loaded.model.layers if w.weights)
     top = st.slider("Top layers to re-initialise", 1, max(1, min(weighted, 8)), 1, key="faith.top")
-    if st.button("Run the check", key="faith.random"):
+    if st.button("Run the check", key="faith.random",
+                 help=f"Runs {label} twice: {attribution.METHOD_INFO[label].cost_of(loaded.model, picked.image_hwc.shape[:2], layer=layer)} each"):
         with st.spinner("Copying the model, re-initialising, explaining again…"):
             result = metrics.randomization_check(loaded.model, picked.image_hwc, attribution.METHODS[label], target=target,
-                                                 layer=layer if attribution.METHOD_INFO[label].uses_layer else None, top_layers=top)
+                                                 layer=layer, top_layers=top)
         rho = "n/a (a map is constant)" if np.isnan(result.spearman) else f"{result.spearman:+.2f}"
         st.metric("Spearman rank correlation", rho, help=f"Re-initialised: {', '.join(result.layers)}")
         size = max(160, picked.display_hwc.shape[0])
@@ -65,11 +66,10 @@ def _pointing_game(loaded, label, layer) -> None:
     if st.button("Play", key="faith.play"):
         shapes = data.make_shapes(n, size=loaded.spec.height or 64, seed=11)
         fn = attribution.METHODS[label]
-        kwargs = {"layer": layer} if attribution.METHOD_INFO[label].uses_layer else {}
         bar, hits, chunk = st.progress(0.0), 0.0, 20
         for start in range(0, n, chunk):
             part = shapes.subset(np.arange(start, min(n, start + chunk)))
-            hits += metrics.pointing_game(loaded.model, part, fn, **kwargs) * len(part)
+            hits += metrics.pointing_game(loaded.model, part, fn, layer=layer) * len(part)
             bar.progress(min(n, start + chunk) / n, text=f"{min(n, start + chunk)} of {n} images")
         chance = metrics.pointing_game(loaded.model, shapes.subset(np.arange(min(n, 60))), metrics.random_map)
         bar.empty()

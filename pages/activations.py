@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _picker, _shared, _snapshots
+from pages import _cache, _layers, _picker, _shared, _snapshots
 from vizcore import activations, figures, render
 
 loaded = _shared.working_model()
@@ -32,11 +32,21 @@ with right:
     tab_overview, tab_layer = st.tabs(["Overview", "One layer"])
 
 with tab_overview:
-    ov = activations.overview(acts, order, input_display_hwc=picked.display_hwc, scale=scale, cmap=cmap, tile=40, max_maps=12)
-    st.image(ov.composite(gap=14), caption="Input → " + " → ".join(c.layer for c in ov.columns[1:])
-             + " (each column one layer; at most 12 maps shown per layer; vectors as cells)")
+    by_block = _layers.block_columns(loaded.model, loaded.key)
+    _layers.fresh_per_model("act.every", loaded)
+    every = st.toggle(f"Every layer ({len(order)} columns)", value=len(order) <= _layers.EVERY_LAYER_UP_TO, key="act.every",
+                      help=f"Off: one column per block or stage ({len(by_block)} columns), the output of each block")
+    columns = order if every else by_block
+    name = _layers.label_of(loaded)
+    ov = activations.overview(acts, columns, input_display_hwc=picked.display_hwc, scale=scale, cmap=cmap, tile=40, max_maps=12)
+    shown = [name(c.layer) for c in ov.columns[1:]]
+    path = " → ".join(shown) if len(shown) <= 2 * _layers.EVERY_LAYER_UP_TO else f"{len(shown)} layers, {shown[0]} … {shown[-1]}"
+    st.image(ov.composite(gap=14), caption=f"Input → {path}" + (" (each column one layer" if every else " (each column one block's output")
+             + "; at most 12 maps shown per layer; vectors as cells)")
     capped = [f"{c.layer} ({len(c.shown)} of {c.total})" for c in ov.columns[1:] if len(c.shown) < c.total]
-    if capped:
+    if len(capped) > 6:
+        st.caption(f"{len(capped)} columns show only their first maps. Open a layer in the next tab to see all its maps.")
+    elif capped:
         st.caption("Shown partially: " + ", ".join(capped) + ". Open a layer in the next tab to see all its maps.")
 
 with tab_layer:
@@ -44,7 +54,7 @@ with tab_layer:
         st.info("This model has no layer with 2-D feature maps.")
         st.stop()
     _shared.keep("act.layer", maps[-1], param="layer", options=maps)
-    layer = st.selectbox("Layer", maps, key="act.layer")
+    layer = _layers.select(loaded, st, "Layer", maps, key="act.layer")
     values = acts[layer]
     bounds = activations.activation_bounds(acts, maps) if scale == "global" else None
     grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56)
@@ -68,8 +78,9 @@ with tab_layer:
         st.plotly_chart(figures.bar_figure([str(i) for i in range(values.shape[-1])], stats.mean,
                                            "Mean activation per channel (orange: dead)", flagged=stats.dead, y_title="mean"),
                         key="act.means")
-        sparsity = activations.layer_sparsity({p: acts[p] for p in maps})
-        st.plotly_chart(figures.bar_figure(list(sparsity), list(sparsity.values()), "Sparsity per layer", y_title="share of zeros"),
+        sparsity = activations.layer_sparsity({p: acts[p] for p in (maps if every else [c for c in columns if c in maps])})
+        st.plotly_chart(figures.bar_figure(list(sparsity), list(sparsity.values()),
+                                           "Sparsity per layer" if every else "Sparsity per block output", y_title="share of zeros"),
                         key="act.sparsity")
 
 _snapshots.activation_replay(loaded, scale=scale, cmap=cmap)

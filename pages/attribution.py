@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _faithfulness, _picker, _shared
+from pages import _cache, _faithfulness, _layers, _picker, _shared
 from vizcore import attribution, figures, render
 
 loaded = _shared.working_model()
@@ -25,7 +25,6 @@ top = int(np.argmax(probs))
 with left:
     st.plotly_chart(figures.probabilities_figure(names, probs, highlight=picked.true_class), key="attr.probs")
 
-summary = _cache.summary(loaded.model, loaded.key)
 with right:
     c1, c2 = st.columns(2)
     if st.session_state.get("attr.target_for") != picked.key:  # a new input starts with its top class
@@ -35,9 +34,12 @@ with right:
     _shared.keep("attr.target", top, param="target", options=range(len(names)))
     target = c1.selectbox("Explain the class", range(len(names)), key="attr.target",
                           format_func=lambda c: f"{names[c]} ({probs[c]:.1%}){' — top' if c == top else ''}")
-    layers = list(summary.conv_layers)
-    _shared.keep("attr.layer", summary.default_layer, param="layer", options=layers)
-    layer = c2.selectbox("Layer (CAM methods)", layers, key="attr.layer", help="Default: the last convolution")
+    cam_layers, default_layer = _layers.cam_choices(loaded.model, loaded.key)
+    layers = list(cam_layers)
+    _shared.keep("attr.layer", default_layer, param="layer", options=layers)
+    layer = _layers.select(loaded, c2, "Layer (CAM methods)", layers, key="attr.layer",
+                           help="Block outputs and convolutions not followed by BatchNorm. Default: the last convolution "
+                                "after its BatchNorm, activation and residual add. Type a block name to search.")
     _shared.keep("attr.methods", ["Grad-CAM", "Saliency"], param="methods", options=list(attribution.METHODS))
     methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), key="attr.methods")
     c3, c4 = st.columns(2)
@@ -51,9 +53,10 @@ with right:
         if info.options:
             with st.expander(f"{label} options"):
                 options[label] = _cache.option_widgets(label, info.options)
-    cost = _cache.method_costs(loaded.model, loaded.key, layer, picked.display_hwc.shape[:2], methods, options)
-    if cost:
-        st.caption("Cost before running: " + "; ".join(cost))
+    costs = {label: attribution.METHOD_INFO[label].cost_of(loaded.model, picked.image_hwc.shape[:2], layer=layer, **options.get(label, {}))
+             for label in methods}
+    if expensive := [f"{label} {cost}" for label, cost in costs.items() if cost.count > 1]:
+        st.caption("Cost before running: " + "; ".join(expensive))
 
 tab_maps, tab_sweep, tab_faith = st.tabs(["Maps", "Layer sweep", "Faithfulness & sanity"])
 with tab_maps:
@@ -82,14 +85,14 @@ with tab_maps:
             st.download_button("Raw map .npy", buf.getvalue(), f"{slug}_map.npy", "application/octet-stream", key=f"attr.npy.{label}")
 
 with tab_sweep:
-    st.caption("Grad-CAM of every conv layer, from the first to the last, for the same class: early layers see edges, "
-               "late layers see parts.")
+    st.caption("Grad-CAM of every block output (and convolution not followed by BatchNorm), from the first to the last, "
+               "for the same class: early layers see edges, late layers see parts.")
     if st.toggle("Compute the sweep", value=len(layers) <= 16, key="attr.sweep"):
         strip, shown_layers = _cache.layer_sweep(loaded.model, loaded.key, picked.key, picked.image_hwc, picked.display_hwc,
                                                   target, cmap, alpha)
         st.image(strip, caption=" · ".join(shown_layers))
         if len(shown_layers) < len(layers):
-            st.caption(f"{len(shown_layers)} of {len(layers)} conv layers shown, evenly spaced.")
+            st.caption(f"{len(shown_layers)} of {len(layers)} layers shown, evenly spaced.")
 
 with tab_faith:
     _faithfulness.panel(loaded, picked, methods[0] if methods else "Grad-CAM", target, layer, maps.get(methods[0]) if methods else None)

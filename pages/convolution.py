@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import _cache, _picker, _shared
+from pages import _cache, _layers, _picker, _shared
 from vizcore import convdetail, figures
 
 loaded = _shared.working_model()
@@ -27,7 +27,7 @@ acts = _cache.activations(loaded.model, loaded.key, picked.key, picked.image_hwc
 with right:
     paths = [p for p, _ in layers]
     _shared.keep("conv.layer", paths[0], param="layer", options=paths)
-    layer = st.selectbox("Layer", paths, format_func=lambda p: f"{p} ({kinds[p]})", key="conv.layer")
+    layer = _layers.select(loaded, st, "Layer", paths, key="conv.layer", suffix=lambda p: f" ({kinds[p]})")
     out = acts.get(layer)
     if out is None or out.ndim not in (1, 3):
         out = _cache.layer_output(loaded.model, loaded.key, picked.key, picked.image_hwc, layer)

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _layers, _shared
 from vizcore import featurevis as fv
 from vizcore import figures, render
 
@@ -31,7 +31,7 @@ if objective_kind == "class":
                              format_func=lambda c: loaded.class_names[c])
 else:
     _shared.keep("fv.layer", convs[-1], param="layer", options=convs)
-    layer = c2.selectbox("Layer", convs, key="fv.layer")
+    layer = _layers.select(loaded, c2, "Layer", convs, key="fv.layer")
     count = _cache.layer_kernel(loaded.model, loaded.key, layer).kernel_hwio.shape[-1]
     first, last = c2.slider("Filters", 0, count - 1, (0, min(count, 64) - 1), key=f"fv.range.{layer}")
     targets = list(range(first, last + 1))

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _shared, _snapshots
+from pages import _cache, _layers, _shared, _snapshots
 from vizcore import data, figures, kernels, render
 
 loaded = _shared.working_model()
@@ -20,7 +20,7 @@ if not convs:
     st.stop()
 
 _shared.keep("kernels.layer", convs[0], param="layer", options=convs)
-layer = st.selectbox("Conv layer", convs, key="kernels.layer")
+layer = _layers.select(loaded, st, "Conv layer", convs, key="kernels.layer")
 lk = _cache.layer_kernel(loaded.model, loaded.key, layer)
 lk = _snapshots.kernel_picker(loaded, lk, key="kernels.epoch")
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _cache, _model_options, _shared
+from pages import _cache, _layers, _model_options, _shared
 from vizcore import models
 from vizcore.errors import ModelLoadError, WeightsUnavailableError
 
@@ -124,7 +124,8 @@ cols[2].metric("Conv layers", len(info.conv_layers))
 cols[3].metric("Input", f"{info.input.height or 'any'}×{info.input.width or 'any'}×{info.input.channels}")
 cols[4].metric("Outputs", info.outputs)
 cols[5].metric("Head", info.head, help="How scores become outputs; explanations use the scores before it")
-st.caption(f"Default layer to explain: `{info.default_layer}` (the last convolution) · input range: `{loaded.preprocess}`")
+st.caption(f"Default layer to explain: `{info.default_layer}` (the last convolution, after its BatchNorm, activation and add)"
+           f" · input range: `{loaded.preprocess}`")
 
 if loaded.card:
     with st.expander("Model card", expanded=False):
@@ -145,6 +146,9 @@ with tab_table:
     st.dataframe(frame, hide_index=True, width="stretch", key="model.table")
     st.download_button("Download layer table (CSV)", frame.to_csv(index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
 with tab_diagram:
-    dot = _cache.diagram(loaded.model, loaded.key)
+    _layers.fresh_per_model("model.by_block", loaded)
+    by_block = st.toggle("One box per block", value=info.layers > 40, key="model.by_block",
+                         help="Collapse each block or stage (block_3, conv4_block2, stage_1, ...) into one box; off: every layer")
+    dot = _layers.diagram(loaded.model, loaded.key, by_block)
     st.graphviz_chart(dot, width="content")
     st.download_button("Download diagram (Graphviz .dot)", dot, f"{loaded.model.name}.dot", "text/vnd.graphviz", key="model.dot")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import weakref
 
 import keras
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import nested_mobilenet
 
-from vizcore import activations, graph, render
+from vizcore import activations, cache, graph, render
 
 
 def numpy_conv(x_hwc: np.ndarray, k_hwio: np.ndarray, bias: np.ndarray, *, stride: int = 1, padding: str = "valid") -> np.ndarray:
@@ -40,8 +41,8 @@ def _hand_weights(shape: tuple[int, ...], offset: int) -> np.ndarray:
     return ((np.arange(np.prod(shape)) + offset) % 7 - 3).reshape(shape).astype(np.float32) / 4.0
 
 
-@pytest.fixture(scope="module")
-def hand_model() -> keras.Model:
+def build_hand_model() -> keras.Model:
+    """A new hand-weighted model each call (a cold cache)."""
     inputs = keras.Input((8, 8, 2), name="img")
     x = keras.layers.Conv2D(3, 3, activation="relu", name="conv1")(inputs)  # 6x6x3
     x = keras.layers.MaxPooling2D(2, name="pool")(x)  # 3x3x3
@@ -54,6 +55,11 @@ def hand_model() -> keras.Model:
         if layer.weights:
             layer.set_weights([_hand_weights(tuple(w.shape), offset=i) for i, w in enumerate(layer.weights)])
     return model
+
+
+@pytest.fixture(scope="module")
+def hand_model() -> keras.Model:
+    return build_hand_model()
 
 
 def _image(seed: int = 0) -> np.ndarray:
@@ -76,11 +82,11 @@ def test_activations_equal_a_numpy_forward_pass(hand_model):
     assert (conv2 < 0).any() and (conv1 == 0).any()  # the oracle exercises ReLU and signed maps
 
 
-def test_one_cached_sub_model_per_layer_list(hand_model, monkeypatch):
+def test_one_cached_sub_model_per_layer_list(monkeypatch):
+    hand_model = build_hand_model()
     calls = []
     real = graph.feature_model
     monkeypatch.setattr(graph, "feature_model", lambda m, layers: calls.append(tuple(layers)) or real(m, layers))
-    activations.clear_cache()
     first = activations.get_activations(hand_model, _image(1))
     again = activations.get_activations(hand_model, _image(1), layers=None)
     other = activations.get_activations(hand_model, _image(2), ["conv2", "conv1"])
@@ -95,16 +101,24 @@ def test_one_cached_sub_model_per_layer_list(hand_model, monkeypatch):
         activations.get_activations(hand_model, np.zeros((8, 8, 1), np.float32))
 
 
-def test_slow_passes_switch_to_the_compiled_function_with_equal_numbers(hand_model, monkeypatch):
-    activations.clear_cache()
+def test_slow_passes_switch_to_the_compiled_function_with_equal_numbers(monkeypatch):
+    hand_model = build_hand_model()
     monkeypatch.setattr(activations, "COMPILE_AFTER_MS", -1.0)  # every pass counts as slow
     eager = activations.get_activations(hand_model, _image(3))
-    runner = activations._FEATURE_MODELS[hand_model][("conv1", "pool", "conv2", "pred")]
+    runner = activations._runner(hand_model, ("conv1", "pool", "conv2", "pred"))  # the cached one
     assert runner.compiled
     compiled = activations.get_activations(hand_model, _image(3))
     for name in eager:
         np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-6, atol=1e-6)
-    activations.clear_cache()
+
+
+def test_sub_model_cache_is_bounded_per_model():
+    model = build_hand_model()
+    lists = list(itertools.permutations(["conv1", "pool", "conv2", "pred"], 2)) + [("conv1",), ("pool",), ("conv2",), ("pred",)]
+    for layers in lists:  # 16 lists of layers
+        activations.get_activations(model, _image(4), list(layers))
+    activations.get_activations(model, _image(4), ["conv1", "pred", "conv2"])
+    assert cache.cached_count(model, "activations.runner") == cache.DEFAULT_LIMIT < len(lists) + 1
 
 
 def test_cache_does_not_keep_models_alive():

@@ -14,29 +14,22 @@ from conftest import nested_mobilenet, tiny_functional, tiny_sequential
 
 from vizcore import models
 from vizcore.attribution import (
-    CACHE,
     METHOD_INFO,
     METHODS,
     AttributionError,
     gradcam,
-    gradcam_plus_plus_raw,
-    gradcam_raw,
-    gradient_x_input_raw,
-    integrated_gradients_raw,
-    layercam_raw,
     noisy_copies,
     normalize_map,
     occlusion_cost,
-    occlusion_raw,
-    predict_scores,
+    predict_probabilities,
     saliency,
-    saliency_raw,
     scorecam_cost,
-    scorecam_raw,
     smoothgrad,
     top_k,
 )
 from vizcore.attribution import base
+from vizcore.cache import cached_count
+from vizcore.errors import InputShapeError
 
 saliency_module = importlib.import_module("vizcore.attribution.saliency")  # the package's `saliency` is the function
 
@@ -78,6 +71,11 @@ def minmax(m: np.ndarray) -> np.ndarray:
     return (m - m.min()) / (m.max() - m.min())
 
 
+def raw(label: str, model: keras.Model, image: np.ndarray, **kwargs) -> np.ndarray:
+    """A method's raw map of one image, through its batch form."""
+    return METHOD_INFO[label].batch(model, np.asarray(image)[None], **kwargs)[0]
+
+
 def logits_model(model: keras.Model) -> keras.Model:
     """Keras' own sub-model to the 'logits' layer: an oracle independent of vizcore."""
     return keras.Model(model.inputs, model.get_layer("logits").output)
@@ -109,10 +107,10 @@ def test_cam_methods_equal_hand_computation(target):
     alpha = grads**2 / (2 * grads**2 + acts.sum(axis=(0, 1)) * grads**3)
     expected_pp = np.maximum((acts * (alpha * np.maximum(grads, 0)).sum(axis=(0, 1))).sum(-1), 0)
 
-    np.testing.assert_allclose(gradcam_raw(model, HAND_IMAGE, target=target, layer="conv"), expected_gradcam, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(raw("Grad-CAM", model, HAND_IMAGE, target=target, layer="conv"), expected_gradcam, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(gradcam(model, HAND_IMAGE, target=target), minmax(expected_gradcam), atol=1e-5)
-    np.testing.assert_allclose(layercam_raw(model, HAND_IMAGE, target=target), expected_layercam, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(gradcam_plus_plus_raw(model, HAND_IMAGE, target=target), expected_pp, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(raw("LayerCAM", model, HAND_IMAGE, target=target), expected_layercam, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(raw("Grad-CAM++", model, HAND_IMAGE, target=target), expected_pp, rtol=1e-4, atol=1e-5)
     assert expected_gradcam.max() > 0 and np.ptp(expected_gradcam) > 0  # the check is not vacuous
 
 
@@ -123,9 +121,9 @@ def test_scorecam_equals_hand_computation_and_faster_keeps_the_most_varied_chann
     probs = model.predict(np.stack([x * minmax(acts[..., k])[..., None] for k in range(2)]), verbose=0)
     target = int(np.argmax(model.predict(x[None], verbose=0)))
     expected = np.maximum((acts * probs[:, target]).sum(-1), 0)
-    np.testing.assert_allclose(scorecam_raw(model, x), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(raw("Score-CAM", model, x), expected, rtol=1e-4, atol=1e-6)
     best = int(np.argmax(acts.var(axis=(0, 1))))
-    np.testing.assert_allclose(scorecam_raw(model, x, max_channels=1), np.maximum(acts[..., best] * probs[best, target], 0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(raw("Score-CAM", model, x, max_channels=1), np.maximum(acts[..., best] * probs[best, target], 0), rtol=1e-4, atol=1e-6)
     assert scorecam_cost(model, "conv") == 3 and scorecam_cost(model, None, max_channels=1) == 2
 
 
@@ -137,7 +135,7 @@ def test_saliency_equals_central_finite_differences(rgb_model, rgb_image):
     minus = oracle.predict(rgb_image - eye, verbose=0, batch_size=512)[:, target]
     fd_grad = ((plus.astype(np.float64) - minus) / (2 * eps)).reshape(rgb_image.shape)
     expected = np.abs(fd_grad).max(axis=-1)
-    got = saliency_raw(rgb_model, rgb_image, target=target)
+    got = raw("Saliency", rgb_model, rgb_image, target=target)
     np.testing.assert_allclose(got, expected, rtol=2e-2, atol=2e-3 * expected.max())
     assert expected.max() > 0
 
@@ -148,7 +146,7 @@ def test_gradient_x_input_is_gradient_times_pixel(rgb_model, rgb_image):
         tape.watch(x)
         score = logits_model(rgb_model)(x)[0, 1]
     expected = (tape.gradient(score, x)[0].numpy() * rgb_image).sum(-1)
-    np.testing.assert_allclose(gradient_x_input_raw(rgb_model, rgb_image, target=1), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(raw("Gradient × Input", rgb_model, rgb_image, target=1), expected, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("baseline", ["zeros", "black"])
@@ -156,9 +154,9 @@ def test_integrated_gradients_completeness(rgb_model, rgb_image, baseline):
     oracle = logits_model(rgb_model)
     base_hwc = np.zeros_like(rgb_image) if baseline == "zeros" else np.broadcast_to(rgb_image.min(axis=(0, 1)), rgb_image.shape)
     fx, fb = oracle.predict(np.stack([rgb_image, base_hwc]), verbose=0)[:, 0]
-    raw = integrated_gradients_raw(rgb_model, rgb_image, target=0, baseline=baseline, steps=64)
+    ig = raw("Integrated Gradients", rgb_model, rgb_image, target=0, baseline=baseline, steps=64)
     assert abs(fx - fb) > 0.05  # a real difference to explain
-    assert raw.sum() == pytest.approx(fx - fb, rel=0.03)
+    assert ig.sum() == pytest.approx(fx - fb, rel=0.03)
 
 
 def linear_model() -> tuple[keras.Model, np.ndarray]:
@@ -175,7 +173,7 @@ def test_integrated_gradients_is_exact_on_a_linear_model():
     model, w = linear_model()
     x = np.random.default_rng(1).random((4, 4, 1)).astype(np.float32)
     expected = (x[..., 0] - 0.25) * w[:, 0].reshape(4, 4)  # (x - b) * constant gradient
-    np.testing.assert_allclose(integrated_gradients_raw(model, x, target=0, baseline=0.25, steps=3), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(raw("Integrated Gradients", model, x, target=0, baseline=0.25, steps=3), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_occlusion_on_a_linear_model_equals_patch_sums():
@@ -186,7 +184,7 @@ def test_occlusion_on_a_linear_model_equals_patch_sums():
     for r in (0, 2):
         for c in (0, 2):
             expected[r : r + 2, c : c + 2] = contrib[r : r + 2, c : c + 2].sum()  # fill 0 removes the patch
-    np.testing.assert_allclose(occlusion_raw(model, x, target=0, patch=2, stride=2), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(raw("Occlusion", model, x, target=0, patch=2, stride=2), expected, rtol=1e-5, atol=1e-5)
     assert occlusion_cost(4, 4, patch=2, stride=2) == 5 and occlusion_cost(12, 12, patch=4, stride=3) == 17
 
 
@@ -221,17 +219,17 @@ def test_normalization_never_makes_nan():
 
 
 def test_target_changes_the_map(rgb_model, rgb_image):
-    maps = [gradcam_raw(rgb_model, rgb_image, target=t) for t in range(3)]
+    maps = [raw("Grad-CAM", rgb_model, rgb_image, target=t) for t in range(3)]
     assert not np.allclose(maps[0], maps[1]) and not np.allclose(maps[1], maps[2])
     top = int(np.argmax(rgb_model.predict(rgb_image[None], verbose=0)))
-    np.testing.assert_array_equal(gradcam_raw(rgb_model, rgb_image), maps[top])
+    np.testing.assert_array_equal(raw("Grad-CAM", rgb_model, rgb_image), maps[top])
     with pytest.raises(AttributionError, match="0..2"):
         gradcam(rgb_model, rgb_image, target=3)
 
 
-def test_top_k_and_predict_scores_match_the_model(rgb_model, rgb_image):
+def test_top_k_and_predict_probabilities_match_the_model(rgb_model, rgb_image):
     probs = rgb_model.predict(rgb_image[None], verbose=0)[0]
-    np.testing.assert_allclose(predict_scores(rgb_model, rgb_image), probs, atol=1e-6)
+    np.testing.assert_allclose(predict_probabilities(rgb_model, rgb_image), probs, atol=1e-6)
     pairs = top_k(rgb_model, rgb_image, 2)
     assert [c for c, _ in pairs] == list(np.argsort(-probs)[:2])
     assert pairs[0][1] == pytest.approx(probs.max(), abs=1e-6)
@@ -257,7 +255,7 @@ def test_sigmoid_head_is_binary(bias):
     p = float(model.predict(x[None], verbose=0)[0, 0])
     top = int(p > 0.5)
     assert top == (bias > 0)
-    plus, minus = gradient_x_input_raw(model, x, target=1), gradient_x_input_raw(model, x, target=0)
+    plus, minus = raw("Gradient × Input", model, x, target=1), raw("Gradient × Input", model, x, target=0)
     np.testing.assert_allclose(minus, -plus, rtol=1e-6, atol=1e-7)  # target 0 explains -logit
     features = keras.Model(model.inputs, model.layers[-2].output)  # oracle: the logit by hand from Flatten
     kernel, b = model.get_layer("out").get_weights()
@@ -268,8 +266,8 @@ def test_sigmoid_head_is_binary(bias):
     assert float(logit[0, 0]) == pytest.approx(np.log(p / (1 - p)), abs=1e-3)
     np.testing.assert_allclose(plus, (tape.gradient(logit, xt)[0].numpy() * x).sum(-1), rtol=1e-4, atol=1e-7)  # target 1: +logit
     assert np.abs(plus).max() > 0
-    np.testing.assert_array_equal(gradient_x_input_raw(model, x), plus if top == 1 else minus)
-    assert not np.allclose(gradcam_raw(model, x, target=0), gradcam_raw(model, x, target=1))
+    np.testing.assert_array_equal(raw("Gradient × Input", model, x), plus if top == 1 else minus)
+    assert not np.allclose(raw("Grad-CAM", model, x, target=0), raw("Grad-CAM", model, x, target=1))
     assert top_k(model, x, 2) == [(top, pytest.approx(max(p, 1 - p), abs=1e-6)), (1 - top, pytest.approx(min(p, 1 - p), abs=1e-6))]
     with pytest.raises(AttributionError):
         saliency(model, x, target=2)
@@ -280,8 +278,8 @@ def test_nested_base_with_target_layer_inside():
     x = np.random.default_rng(3).random((64, 64, 3)).astype(np.float32) * 2 - 1
     default = gradcam(model, x)
     assert default.shape == (64, 64) and np.isfinite(default).all()
-    np.testing.assert_array_equal(gradcam(model, x, layer="Conv_1"), default)  # plain name of the last conv
-    inner = gradcam_raw(model, x, layer="block_13_expand", target=1)
+    np.testing.assert_array_equal(gradcam(model, x, layer="out_relu"), default)  # the default: the base's block output (after BN, ReLU6)
+    inner = raw("Grad-CAM", model, x, layer="block_13_expand", target=1)
     assert inner.shape == (64, 64) and inner.max() > 0
     with pytest.raises(AttributionError, match="spatial"):
         gradcam(model, x, layer="cls")
@@ -291,9 +289,9 @@ def test_sequential_reloaded_from_keras_file(saved_dir):
     loaded = models.load_model(saved_dir / "seq.keras")
     fresh = tiny_sequential()  # same seed, same weights, never saved
     x = np.random.default_rng(4).random((12, 12, 1)).astype(np.float32)
-    np.testing.assert_allclose(saliency_raw(loaded, x, target=1), saliency_raw(fresh, x, target=1), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(gradcam_raw(loaded, x, target=0), gradcam_raw(fresh, x, target=0, layer="conv_b"), rtol=1e-5, atol=1e-7)
-    assert gradcam_raw(loaded, x, target=0).max() > 0 or gradcam_raw(loaded, x, target=1).max() > 0
+    np.testing.assert_allclose(raw("Saliency", loaded, x, target=1), raw("Saliency", fresh, x, target=1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(raw("Grad-CAM", loaded, x, target=0), raw("Grad-CAM", fresh, x, target=0, layer="conv_b"), rtol=1e-5, atol=1e-7)
+    assert raw("Grad-CAM", loaded, x, target=0).max() > 0 or raw("Grad-CAM", loaded, x, target=1).max() > 0
 
 
 def test_grayscale_input_as_hw_or_hwc():
@@ -301,7 +299,7 @@ def test_grayscale_input_as_hw_or_hwc():
     x_hw = np.random.default_rng(6).random((12, 12)).astype(np.float32)
     np.testing.assert_array_equal(saliency(model, x_hw), saliency(model, x_hw[..., None]))
     assert gradcam(model, x_hw).shape == (12, 12)
-    with pytest.raises(AttributionError, match="12x12x1"):
+    with pytest.raises(InputShapeError, match="12x12x1"):  # the one input check of vizcore.batches
         saliency(model, np.zeros((12, 12, 3), np.float32))
 
 
@@ -329,10 +327,56 @@ def test_smoothgrad_is_one_batch_and_matches_an_independent_average(rgb_model, r
     np.testing.assert_allclose(heatmap, expected, atol=1e-4)
 
 
-def test_smoothgrad_wraps_a_method_without_batch_form(rgb_model, rgb_image):
+def test_smoothgrad_wraps_any_method_through_its_batch_form(rgb_model, rgb_image):
     smooth = smoothgrad(METHODS["Occlusion"], samples=3, noise=0.1)
     heatmap = smooth(rgb_model, rgb_image, patch=4, stride=4)
-    assert heatmap.shape == (12, 12) and np.isfinite(heatmap).all() and heatmap.max() == 1.0
+    top = int(np.argmax(rgb_model.predict(rgb_image[None], verbose=0)))  # the clean image's class, for every copy
+    drops = [raw("Occlusion", rgb_model, c, target=top, patch=4, stride=4) for c in noisy_copies(rgb_image, 3, 0.1, 0)]
+    np.testing.assert_allclose(heatmap, minmax(np.maximum(np.stack(drops), 0).mean(0)), atol=1e-5)  # shown, averaged, normalized
+    assert heatmap.max() == 1.0
+    assert str(smooth.info.cost_of(rgb_model, (12, 12), patch=4, stride=4)) == "30 forward passes"  # 3 x (9 windows + 1)
+
+
+# ----------------------------------------------------------------------------- defining a method
+
+
+def test_the_registry_says_what_a_run_costs(rgb_model):
+    cost = {label: info.cost_of(rgb_model, (12, 12), layer="conv_b") for label, info in METHOD_INFO.items()}
+    assert str(cost["Score-CAM"]) == "7 forward passes"  # 6 channels of conv_b + the first pass
+    assert str(cost["Integrated Gradients"]) == "32 gradients" and str(cost["SmoothGrad (Saliency)"]) == "16 gradients"
+    assert str(cost["Occlusion"]) == f"{occlusion_cost(12, 12):,} forward passes"
+    assert {str(cost[k]) for k in ("Grad-CAM", "Grad-CAM++", "LayerCAM", "Saliency", "Gradient × Input")} == {"1 gradient"}
+    assert METHOD_INFO["Score-CAM"].cost_of(rgb_model, (12, 12), layer="conv_a", max_channels=2).count == 3
+    assert METHOD_INFO["Integrated Gradients"].cost_of(rgb_model, (12, 12), steps=5).count == 5
+    assert METHOD_INFO["Occlusion"].cost_of(rgb_model, (4, 4), patch=2, stride=2).count == 5
+
+
+def channel_sum_maps(model, batch_nhwc, target, layer, *, offset: float = -0.5):
+    """A toy computation: the channel sum of the image plus ``offset`` (signed)."""
+    return batch_nhwc.sum(axis=-1) + offset
+
+
+def test_a_method_is_one_computation_a_display_rule_and_a_cost(rgb_model, rgb_image):
+    def cost(model, size_hw, layer, *, offset, **options):
+        return base.Cost(size_hw[0] * size_hw[1], "forward pass")
+
+    option = base.Option("offset", "float", -0.5, "added to every pixel")
+    signed_sum = rgb_image.sum(-1) - 0.5
+    for display, shown in (("signed", signed_sum), ("absolute", np.abs(signed_sum)), ("relu", np.maximum(signed_sum, 0))):
+        info = base.method("channel_sum", channel_sum_maps, display=display, uses_layer=False, cost=cost, options=(option,))
+        assert info.fn.__name__ == "channel_sum" and info.fn.info is info and info.defaults == {"offset": -0.5}
+        np.testing.assert_allclose(info.fn(rgb_model, rgb_image), minmax(shown), atol=1e-6)
+        np.testing.assert_allclose(info.batch(rgb_model, np.stack([rgb_image, rgb_image * 0])), [signed_sum, np.full((12, 12), -0.5)], atol=1e-6)
+    assert np.ptp(signed_sum) > 0 and signed_sum.min() < 0 < signed_sum.max()  # the three rules really differ
+    assert info.cost_of(rgb_model, (3, 4)).count == 12
+    smooth = smoothgrad(info.fn, samples=4)
+    assert smooth.info.cost_of(rgb_model, (3, 4)).count == 48 and smooth.info.defaults["samples"] == 4
+    with pytest.raises(TypeError, match="offset"):  # a page option must be a keyword of the computation, same default
+        base.method("channel_sum", channel_sum_maps, display="relu", uses_layer=False, cost=cost, options=(base.Option("offset", "float", 0.0),))
+    with pytest.raises(ValueError, match="display"):
+        base.method("channel_sum", channel_sum_maps, display="square", uses_layer=False, cost=cost)
+    with pytest.raises(AttributionError, match="smoothgrad wraps"):
+        smoothgrad(lambda model, image, **kw: image)
 
 
 # ----------------------------------------------------------------------------- compiled-function cache
@@ -348,9 +392,8 @@ def test_compiled_function_is_reused_and_dropped_with_the_model():
         gradcam(model, x * 0.5, target=target)
     gradcam(model, x[::-1].copy())
     assert eng.fn.experimental_get_tracing_count() == 1  # new images and targets: no retrace
-    assert ("cam", "conv_b") in CACHE[model]
-    gc.collect()  # so that only this model can leave the cache below
-    count, ref = len(CACHE), weakref.ref(model)
+    assert cached_count(model, "attribution.cam") == 1
+    ref = weakref.ref(model)
     del model, eng
     gc.collect()
-    assert ref() is None and len(CACHE) == count - 1  # the entry held no reference to the model
+    assert ref() is None  # the cache held no strong reference to the model

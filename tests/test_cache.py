@@ -67,3 +67,15 @@ def test_concurrent_misses_build_once():
 def test_limit_must_be_positive():
     with pytest.raises(ValueError):
         per_model(Owner(), "k", lambda: 1, limit=0)
+
+
+def test_a_failed_build_caches_nothing_and_can_be_retried():
+    owner = Owner()
+
+    def boom():
+        raise RuntimeError("build failed")
+
+    with pytest.raises(RuntimeError):
+        per_model(owner, "k", boom)
+    assert cached_count(owner) == 0
+    assert per_model(owner, "k", lambda: 7) == 7

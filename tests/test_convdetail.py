@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
 
-from vizcore import convdetail
+from vizcore import cache, convdetail
 
 GEOMETRIES = [  # (input side, kernel, stride, padding, dilation)
     (8, 3, 1, "valid", 1),
@@ -164,3 +167,17 @@ def test_reloaded_sequential_and_nested_model(saved_dir, rng):
     assert dw.input_patch.shape == (3, 3, 1) and dw.error < 1e-5
     relu6 = convdetail.activation_detail(nested, "Conv1_relu", photo, 2, 4, 4)
     assert relu6.function == "relu(max_value=6)" and relu6.error < 1e-6
+
+
+def test_layer_values_are_cached_bounded_and_free_the_model():
+    model = _conv_model(8, 3, 1, "valid", 1)
+    first = convdetail._layer_io(model, "conv", _image(8))
+    assert convdetail._layer_io(model, "conv", _image(8))[3] is first[3]  # same image: no new pass
+    for seed in range(1, 20):
+        convdetail._layer_io(model, "stem", _image(8, seed=seed))
+    assert cache.cached_count(model, "convdetail.io_values") == convdetail._KEEP_VALUES
+    assert cache.cached_count(model, "convdetail.io_model") == 2  # one sub-model per layer
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

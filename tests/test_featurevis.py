@@ -6,7 +6,9 @@ Seeded tiny models (12x12) and few steps; the oracles are Keras's own sub-models
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
+import weakref
 import json
 import zipfile
 
@@ -18,9 +20,9 @@ from conftest import nested_mobilenet, tiny_functional, tiny_sequential
 from PIL import Image
 
 from vizcore import featurevis as fv
-from vizcore import graph
+from vizcore import cache, graph
 from vizcore.errors import LayerNotFoundError
-from vizcore.featurevis import slicing
+from vizcore.featurevis import engine, slicing
 from vizcore.featurevis.params import COLOR_CORRELATION, decorrelate_colors, spectrum_scale
 from vizcore.featurevis.transforms import apply_transforms
 
@@ -393,3 +395,26 @@ def test_dead_is_relative_to_the_batch_so_untrained_networks_are_not_all_dead():
     assert tiny.dead.tolist() == [False, False]
     assert dataclasses.replace(result, reached=np.array([0.0, 3e-5], np.float32)).dead.tolist() == [True, False]
     assert dataclasses.replace(result, reached=np.zeros(2, np.float32)).dead.tolist() == [True, True]
+
+
+def test_engines_are_cached_per_model_bounded_and_free_the_model(monkeypatch):
+    model = tiny_functional()
+    built = []
+
+    class Counted(engine._Engine):
+        def __init__(self, *args):
+            built.append(args[3])  # n, the batch size
+            super().__init__(*args)
+
+    monkeypatch.setattr(engine, "_Engine", Counted)
+    for n in (1, 2, 3, 4, 5, 5):  # batch size is part of the key; the last call reuses the engine
+        fv.optimize(model, fv.Channel("conv_b"), range(n), steps=2, seed=0)
+    assert built == [1, 2, 3, 4, 5]
+    assert cache.cached_count(model, "featurevis.engine") == engine._ENGINES_PER_MODEL == 4
+    fv.optimize(model, fv.Channel("conv_b"), range(1), steps=2, seed=0)  # evicted first: built again
+    assert built == [1, 2, 3, 4, 5, 1]
+    monkeypatch.undo()
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

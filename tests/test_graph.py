@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -191,3 +195,60 @@ def test_architecture_diagram_lists_layers_and_edges():
     assert '"conv_a" -> "pool"' in dot and '"input" -> "conv_a"' in dot
     nested = models.architecture_dot(nested_mobilenet())
     assert '"input" -> "mobilenetv2' in nested and "Conv_1" not in nested  # the base is one box
+
+
+def test_trace_lists_layers_links_and_separate_head():
+    model = tiny_functional()
+    t = graph.trace(model)
+    assert t.paths == ("conv_a", "pool", "conv_b", "flat", "logits", "probs")
+    assert [x.inbound for x in t.layers] == [("input",), ("conv_a",), ("pool",), ("conv_b",), ("flat",), ("logits",)]
+    assert t.edges[:2] == (("input", "conv_a"), ("conv_a", "pool"))
+    assert (t.head.kind, t.head.layer, t.head.fused) == ("softmax", "probs", False)
+    assert t["probs"].input is t["logits"].output and t["conv_a"].input is t.input
+    assert t["conv_b"].layer is model.get_layer("conv_b") and "nope" not in t
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.head = None
+    # the symbolic tensors make a sub-model equal to Keras' own one
+    batch = np.random.default_rng(6).random((2, 12, 12, 1), dtype=np.float32)
+    sub = keras.Model(t.input, t["conv_b"].output)
+    reference = keras.Model(model.input, model.get_layer("conv_b").output)
+    np.testing.assert_allclose(np.asarray(sub(batch)), np.asarray(reference(batch)), rtol=1e-5, atol=1e-6)
+
+
+def test_trace_of_nested_model_has_paths_and_fused_head():
+    model = nested_mobilenet("sigmoid")
+    t = graph.trace(model)
+    base = model.layers[0].name
+    inner = [x for x in t.layers if x.depth == 1]
+    assert inner and all(x.path.startswith(base + "/") for x in inner)
+    assert t.paths.index(base) == t.paths.index(inner[-1].path) + 1  # a nested model follows its layers
+    assert t[base].is_model and not inner[0].is_model
+    assert inner[0].inbound == ("input",) and t[base].inbound == ("input",) and t["gap"].inbound == (base,)
+    assert (t.head.kind, t.head.layer, t.head.fused) == ("sigmoid", "cls", True)
+    assert graph.trace(tiny_sequential()).head.fused
+
+
+def test_trace_is_computed_once_and_frees_the_model(monkeypatch):
+    model = tiny_functional()
+    calls = []
+    real = model._run_through_graph
+    monkeypatch.setattr(model, "_run_through_graph", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = graph.trace(model)
+    graph.layer_table(model), graph.head_type(model), graph.feature_model(model, ["conv_b"])
+    graph.architecture_edges(model), models.summarize(model), models.architecture_dot(model)
+    assert graph.trace(model) is first and calls == [1]
+    monkeypatch.undo()
+    ref = weakref.ref(model)
+    layer_ref = weakref.ref(model.get_layer("conv_b"))
+    del model, real
+    gc.collect()
+    assert ref() is None  # the cached trace holds layers, not the model
+    assert first["conv_b"].layer is layer_ref()
+
+
+def test_layer_table_reads_trainable_now_not_at_trace_time():
+    model = tiny_functional()
+    assert all(r.trainable for r in graph.layer_table(model))
+    model.get_layer("conv_a").trainable = False
+    rows = {r.path: r for r in graph.layer_table(model)}
+    assert not rows["conv_a"].trainable and rows["conv_b"].trainable

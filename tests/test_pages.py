@@ -178,5 +178,5 @@ def test_an_uploaded_nested_model_works_on_every_explorer_page(tmp_path):
     assert not at.exception and at.success  # the nested first conv's arithmetic equals its feature map
     at.switch_page("pages/attribution.py").run()
     assert not at.exception
-    assert at.selectbox(key="attr.layer").value == f"{base}/Conv_1"
-    assert any(c.startswith(f"Grad-CAM · class") and c.endswith(f"{base}/Conv_1") for img in at.get("image") for c in img.captions)
+    assert at.selectbox(key="attr.layer").value == f"{base}/out_relu"
+    assert any(c.startswith(f"Grad-CAM · class") and c.endswith(f"{base}/out_relu") for img in at.get("image") for c in img.captions)

@@ -40,7 +40,7 @@ def test_a_closed_session_stops_its_training():
     at.run()
     at.number_input(key="train.epochs").set_value(50).run()
     at.button(key="train.start").click().run()
-    job = at.session_state["train.run"]["job"]
+    job = at.session_state["train.run"].job
     time.sleep(2.0)
     assert not job.snapshot().finished
     del at

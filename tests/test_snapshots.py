@@ -1,4 +1,4 @@
-"""Tests of vizcore.snapshots: probes, when snapshots are taken, what they hold, the file and its reload."""
+"""Snapshots: probes, when SnapshotRecorder takes them, what they hold, the file and its reload."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from vizcore import builder
 from vizcore.data import ImageDataset, load_mnist_sample, make_shapes
 from vizcore.graph import feature_model
-from vizcore.snapshots import SnapshotRecorder, Snapshots, choose_probes, default_layers, load_snapshots
+from vizcore.snapshots import Snapshots, choose_probes, default_layers, load_snapshots
 from vizcore.training import TrainConfig, fit
+from vizcore.training.callbacks import SnapshotRecorder
 
 SPECS = (builder.Conv(4, 3, name="conv1"), builder.MaxPool(2, name="pool"), builder.Conv(6, 3, name="conv2"),
          builder.MaxPool(3, name="pool2"), builder.Flatten(name="flatten"))

@@ -17,14 +17,14 @@ Example:
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 
-from vizcore import graph, render
+from vizcore import batches, blocks, graph, render
+from vizcore.cache import per_model
 
 SCALES = ("map", "layer", "global")
 # Layers that are the identity at inference (their output repeats their input) or only reshape.
@@ -37,17 +37,6 @@ SKIPPED_TYPES = frozenset(
 SIGNED_PAD, UNSIGNED_PAD = 40, 255  # grid gaps: dark grey by a diverging map (white = 0), else white
 COMPILE_AFTER_MS = 50.0
 
-# model -> {layer paths: _Runner}; the values hold the model's layers, never the model itself,
-# so a model that is no longer used elsewhere is freed with its sub-models.
-_FEATURE_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def clear_cache() -> None:
-    """Forget every cached sub-model (for benchmarks; the cache frees itself with the models)."""
-    _FEATURE_MODELS.clear()
-    _DEFAULT_LAYERS.clear()
-
 
 def activation_layers(model: keras.Model) -> tuple[str, ...]:
     """The layers ``get_activations`` shows by default, from input to prediction.
@@ -57,16 +46,17 @@ def activation_layers(model: keras.Model) -> tuple[str, ...]:
     containers (their inner layers are listed), layers that are the identity at inference
     (Dropout, GaussianNoise, ...) and pure reshapes (Flatten, Reshape).
     """
-    if model not in _DEFAULT_LAYERS:
+
+    def build() -> tuple[str, ...]:
         rows = graph.layer_table(model)
         containers = {p.rsplit(graph.SEP, 1)[0] for p in (r.path for r in rows) if graph.SEP in p}
-        paths = tuple(
+        return tuple(
             r.path
             for r in rows
             if r.path not in containers and r.type not in SKIPPED_TYPES and len(r.output_shape) in (2, 4)
         )
-        _DEFAULT_LAYERS[model] = paths
-    return _DEFAULT_LAYERS[model]
+
+    return per_model(model, "activations.default_layers", build, limit=1)
 
 
 @dataclass
@@ -87,20 +77,8 @@ class _Runner:
 
 
 def _runner(model: keras.Model, paths: tuple[str, ...]) -> _Runner:
-    per_model = _FEATURE_MODELS.setdefault(model, {})
-    if paths not in per_model:
-        per_model[paths] = _Runner(graph.feature_model(model, paths))
-    return per_model[paths]
-
-
-def _check_batch(model: keras.Model, batch_nhwc: np.ndarray) -> np.ndarray:
-    batch = np.asarray(batch_nhwc, dtype=np.float32)
-    spec = graph.input_spec(model)
-    want = (spec.height, spec.width, spec.channels)
-    if batch.ndim != 4 or any(w is not None and w != g for w, g in zip(want, batch.shape[1:])):
-        shown = "x".join("?" if d is None else str(d) for d in want)
-        raise ValueError(f"Model '{model.name}' takes images of {shown}; got an array of shape {batch.shape}.")
-    return batch
+    """The sub-model for these layers, cached per model (it holds the layers, never the model)."""
+    return per_model(model, ("activations.runner", paths), lambda: _Runner(graph.feature_model(model, paths)))
 
 
 def get_activations_batch(
@@ -118,7 +96,7 @@ def get_activations_batch(
     """
     names = activation_layers(model) if layers is None else layers
     paths = tuple(dict.fromkeys(graph.resolve_layer(model, name) for name in names))
-    batch = _check_batch(model, batch_nhwc)
+    batch = batches.as_batch(model, batch_nhwc)
     return dict(zip(paths, _runner(model, paths)(batch)))
 
 
@@ -132,9 +110,7 @@ def get_activations(model: keras.Model, image_hwc: np.ndarray, layers: Sequence[
         >>> get_activations(mnist_cnn, x_hwc, ["conv1"])["conv1"].shape
         (26, 26, 32)
     """
-    image = np.asarray(image_hwc, dtype=np.float32)
-    if image.ndim != 3:
-        raise ValueError(f"image_hwc must be (H, W, C), got shape {image.shape}; use get_activations_batch for batches.")
+    image = batches.as_image(model, image_hwc)
     return {p: a[0] for p, a in get_activations_batch(model, image[None], layers).items()}
 
 
@@ -337,6 +313,22 @@ def overview(
         image = render.montage(render.colorize(fitted, cmap), columns=1, pad=pad, pad_value=255)
         columns.append(OverviewColumn(path, image, tuple(values.shape), tuple(range(n)), int(fitted.shape[1])))
     return Overview(tuple(columns), pad)
+
+
+def block_columns(model: keras.Model) -> tuple[str, ...]:
+    """The overview's columns by block: each block's output, then the head's vectors after them.
+
+    A subset of ``activation_layers`` (one column per block instead of one per layer), for
+    ``overview(acts, block_columns(model))`` on deep networks.
+
+    Example:
+        >>> block_columns(mobilenet_v2)[-3:]
+        ('out_relu', 'global_average_pooling2d', 'predictions')
+    """
+    layers = activation_layers(model)
+    outputs = set(blocks.block_outputs(model))
+    last = max((i for i, p in enumerate(layers) if p in outputs), default=-1)
+    return tuple(p for i, p in enumerate(layers) if p in outputs or i > last)
 
 
 # --------------------------------------------------------------------------- numbers

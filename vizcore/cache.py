@@ -58,7 +58,12 @@ def per_model(model: Any, key: Hashable, build: Callable[[], T], *, limit: int =
             if key in entries:
                 entries.move_to_end(key)
                 return entries[key]
-        value = build()
+        try:
+            value = build()
+        except BaseException:  # nothing is cached; the next call builds again
+            with _LOCK:
+                _BUILDING.pop((id(model), key), None)
+            raise
         with _LOCK:
             entries = _STORE.setdefault(model, {}).setdefault(kind, OrderedDict())
             entries[key] = value

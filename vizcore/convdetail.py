@@ -16,30 +16,25 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import weakref
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 
 from vizcore import graph, kernels
+from vizcore.cache import per_model
 
-_IO_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {path: keras.Model}
-_IO_VALUES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(path, digest): (in, out)}
-_KEEP_VALUES = 16
+_KEEP_VALUES = 16  # per model: the (input, output) pairs of the last images and layers asked for
 
 
 def _io_model(model: keras.Model, path: str) -> keras.Model:
-    """A sub-model from the image to ``[layer input, layer output]``.
+    """A sub-model from the image to ``[layer input, layer output]``; cached per model."""
 
-    Private stand-in for a public ``graph`` helper: it reads ``graph._trace``'s ``inputs[path]``.
-    """
-    per_model = _IO_MODELS.setdefault(model, {})
-    if path not in per_model:
-        x_in, _, trace = graph._trace(model)
-        outs = [trace.inputs[path], keras.tree.flatten(trace.outputs[path])[0]]
-        per_model[path] = keras.Model(x_in, outs, name=f"{model.name}_io")
-    return per_model[path]
+    def build() -> keras.Model:
+        traced = graph.trace(model)
+        return keras.Model(traced.input, [traced[path].input, traced[path].output], name=f"{model.name}_io")
+
+    return per_model(model, ("convdetail.io_model", path), build)
 
 
 def _layer_io(model: keras.Model, layer: str, image_hwc: np.ndarray) -> tuple[str, keras.layers.Layer, np.ndarray, np.ndarray]:
@@ -53,13 +48,12 @@ def _layer_io(model: keras.Model, layer: str, image_hwc: np.ndarray) -> tuple[st
         shown = "x".join("?" if d is None else str(d) for d in want)
         raise ValueError(f"Model '{model.name}' takes one image of {shown}; got an array of shape {image.shape}.")
     key = (path, image.shape, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
-    values = _IO_VALUES.setdefault(model, {})
-    if key not in values:
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
         inp, out = _io_model(model, path)(image[None], training=False)
-        values[key] = (np.asarray(inp)[0], np.asarray(out)[0])
-        while len(values) > _KEEP_VALUES:
-            values.pop(next(iter(values)))
-    return (path, obj, *values[key])
+        return np.asarray(inp)[0], np.asarray(out)[0]
+
+    return (path, obj, *per_model(model, ("convdetail.io_values", *key), run, limit=_KEEP_VALUES))
 
 
 def _check_position(out: np.ndarray, channel: int, y: int, x: int, path: str) -> None:

@@ -52,3 +52,7 @@ class ArchiveError(ConvLensError):
 
 class TrainingError(ConvLensError):
     """Training cannot start or cannot go on: data that does not fit the model, settings that cannot work."""
+
+
+class InputShapeError(ConvLensError, ValueError):
+    """An image or a batch whose shape does not fit the model's input."""

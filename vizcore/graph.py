@@ -1,7 +1,8 @@
 """Walk any Keras image model on a fresh Input: layer table, conv layers, head, sub-models.
 
-Every function here re-traces the model's computation from a new ``keras.Input`` instead of
-reading ``layer.output``. That one mechanism covers the models people bring:
+``trace(model)`` replays the model's computation once on a new ``keras.Input`` (cached per model)
+instead of reading ``layer.output``; every function here reads that one trace. It covers the
+models people bring:
 
 * Functional models (the graph is replayed node by node);
 * Sequential models, also ones loaded from ``.keras`` whose ``layer.output`` points at a stale
@@ -17,14 +18,16 @@ Nothing is mutated: no weight, activation or attribute of the given model change
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
+from vizcore.cache import per_model
 from vizcore.errors import LayerNotFoundError, NotAnImageModelError
 
 try:  # Functional is not public API, but it is the class every graph model derives from.
@@ -66,19 +69,6 @@ class LayerInfo:
     trainable: bool
     depth: int  # 0 for the model's own layers, 1 inside a nested model, ...
     is_conv: bool
-
-
-@dataclass
-class _Trace:
-    """What one replay of a model on a fresh Input saw."""
-
-    outputs: dict[str, Any] = field(default_factory=dict)  # path -> symbolic output
-    inputs: dict[str, Any] = field(default_factory=dict)  # path -> first symbolic input
-    layers: dict[str, keras.layers.Layer] = field(default_factory=dict)  # path -> layer
-    order: list[str] = field(default_factory=list)
-    edges: list[tuple[str, str]] = field(default_factory=list)
-    producer: dict[int, str] = field(default_factory=dict)  # id(tensor) -> path
-    leaf_producer: dict[int, str] = field(default_factory=dict)  # id(tensor) -> leaf path
 
 
 def _is_graph_model(layer: Any) -> bool:
@@ -142,25 +132,122 @@ def input_spec(model: keras.Model) -> InputSpec:
     return InputSpec(height, width, channels)
 
 
-def _trace(model: keras.Model) -> tuple[Any, Any, _Trace]:
-    """Replay ``model`` on a fresh ``keras.Input``; return (input, output, trace)."""
+@dataclass(frozen=True, eq=False)
+class TracedLayer:
+    """One layer as the trace saw it, with its symbolic tensors on the trace's fresh Input."""
+
+    path: str  # "conv2d" or "mobilenetv2/Conv_1" for a layer inside a nested model
+    layer: keras.layers.Layer
+    inbound: tuple[str, ...]  # paths of the layers it reads, "input" for the image
+    input: Any  # its first symbolic input
+    output: Any  # its first symbolic output
+
+    @property
+    def depth(self) -> int:
+        return self.path.count(SEP)
+
+    @property
+    def is_model(self) -> bool:
+        """A nested model: its inner layers come before it in ``Trace.layers``."""
+        return _is_graph_model(self.layer)
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """How the model turns scores into outputs.
+
+    ``kind`` is 'softmax', 'sigmoid' or 'linear'; ``layer`` the path of the last layer that computes
+    (inside a nested model when that ends the model); ``fused`` is True when the activation is part
+    of that layer (``Dense(10, activation="softmax")``) rather than a layer of its own.
+    """
+
+    kind: str
+    layer: str
+    fused: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """A model replayed once on a fresh ``keras.Input``: its layers in call order and its head.
+
+    ``layers`` lists every layer, nested ones included; a nested model follows its inner layers.
+    The trace holds the layers and symbolic tensors, never the model itself.
+    """
+
+    input: Any  # the fresh keras.Input (batch, H, W, C)
+    output: Any  # the model's output on it
+    layers: tuple[TracedLayer, ...]
+    head: Head
+    _by_path: Mapping[str, TracedLayer] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_path", MappingProxyType({t.path: t for t in self.layers}))
+
+    def __getitem__(self, path: str) -> TracedLayer:
+        return self._by_path[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._by_path
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(t.path for t in self.layers)
+
+    @property
+    def edges(self) -> tuple[tuple[str, str], ...]:
+        """(source path, layer path) for every link, in layer order; sources may be "input"."""
+        return tuple((src, t.path) for t in self.layers for src in t.inbound)
+
+
+def trace(model: keras.Model) -> Trace:
+    """The model replayed once on a fresh ``keras.Input`` (cached per model; nothing is mutated).
+
+    Raises:
+        NotAnImageModelError: the model was never built, or has several inputs or outputs.
+
+    Example:
+        >>> t = trace(models.lenet5())
+        >>> t.paths[:2], t["conv2"].inbound, (t.head.kind, t.head.layer, t.head.fused)
+        (('conv1', 'pool1'), ('pool1',), ('softmax', 'probs', False))
+        >>> keras.Model(t.input, t["conv2"].output).output_shape  # the image -> conv2
+        (None, 10, 10, 16)
+    """
+    return per_model(model, "graph.trace", lambda: _replay(model), limit=1)
+
+
+class _Replay:
+    """What a replay sees while it runs: tensors by id, the layers seen so far."""
+
+    def __init__(self) -> None:
+        self.layers: list[TracedLayer] = []
+        self.producer: dict[int, str] = {}  # id(tensor) -> path
+        self.leaf_producer: dict[int, str] = {}  # id(tensor) -> path of a layer that is no model
+        self.keep: list[Any] = []  # the tensors whose ids are keys above stay alive
+
+
+def _replay(model: keras.Model) -> Trace:
     shape = input_shape(model)
     x_in = keras.Input(batch_shape=shape, name="convlens_input")
-    trace = _Trace()
-    trace.producer[id(x_in)] = "input"
-    y = _trace_model(model, x_in, trace, prefix="")
-    return x_in, y, trace
+    replay = _Replay()
+    replay.producer[id(x_in)] = "input"
+    y = _replay_model(model, x_in, replay, prefix="")
+    leaf = replay.leaf_producer.get(id(y), replay.layers[-1].path)
+    layers = tuple(replay.layers)
+    leaf_layer = next(t.layer for t in layers if t.path == leaf)
+    kind = _head_of(leaf_layer)
+    fused = kind != "linear" and not isinstance(leaf_layer, (keras.layers.Activation, keras.layers.Softmax))
+    return Trace(input=x_in, output=y, layers=layers, head=Head(kind, leaf, fused))
 
 
-def _trace_model(model: keras.Model, x: Any, trace: _Trace, prefix: str) -> Any:
+def _replay_model(model: keras.Model, x: Any, replay: _Replay, prefix: str) -> Any:
     if isinstance(model, keras.Sequential):
         for layer in model.layers:
-            x = _trace_op(layer, (x,), {}, trace, prefix)
+            x = _replay_op(layer, (x,), {}, replay, prefix)
         return x
 
     def operation_fn(op):
         def call(*args, **kwargs):
-            return _trace_op(op, args, kwargs, trace, prefix)
+            return _replay_op(op, args, kwargs, replay, prefix)
 
         return call
 
@@ -173,25 +260,21 @@ def _trace_model(model: keras.Model, x: Any, trace: _Trace, prefix: str) -> Any:
     return flat[0]
 
 
-def _trace_op(op: Any, args: tuple, kwargs: dict, trace: _Trace, prefix: str) -> Any:
+def _replay_op(op: Any, args: tuple, kwargs: dict, replay: _Replay, prefix: str) -> Any:
     path = prefix + op.name
-    sources = [trace.producer[id(t)] for t in _flat((args, kwargs)) if id(t) in trace.producer]
+    sources = [replay.producer[id(t)] for t in _flat((args, kwargs)) if id(t) in replay.producer]
     if _is_graph_model(op):
-        first = _flat(args)[0]
-        y = _trace_model(op, first, trace, prefix=path + SEP)
+        y = _replay_model(op, _flat(args)[0], replay, prefix=path + SEP)
     else:
         kwargs = {k: v for k, v in kwargs.items() if k != "training"}
         y = op(*args, **kwargs)
         for t in _flat(y):
-            trace.leaf_producer[id(t)] = path
-    for src in dict.fromkeys(sources):
-        trace.edges.append((src, path))
-    trace.outputs[path] = y
-    trace.inputs[path] = _flat(args)[0] if _flat(args) else None
-    trace.layers[path] = op
-    trace.order.append(path)
+            replay.leaf_producer[id(t)] = path
+    first_in = _flat(args)[0] if _flat(args) else None
+    replay.layers.append(TracedLayer(path, op, tuple(dict.fromkeys(sources)), first_in, _flat(y)[0]))
     for t in _flat(y):
-        trace.producer[id(t)] = path
+        replay.producer[id(t)] = path
+    replay.keep.append(y)
     return y
 
 
@@ -224,22 +307,21 @@ def _shape(t: Any) -> tuple[int | None, ...]:
 
 def layer_table(model: keras.Model) -> list[LayerInfo]:
     """Every layer (nested ones too) with type, output shape, parameters and trainability."""
-    return _layer_rows(_trace(model)[2])
+    return _layer_rows(trace(model))
 
 
-def _layer_rows(trace: _Trace) -> list[LayerInfo]:
+def _layer_rows(traced: Trace) -> list[LayerInfo]:
     rows = []
-    for path in trace.order:
-        layer = trace.layers[path]
-        out = _flat(trace.outputs[path])[0]
+    for t in traced.layers:  # params and trainable are read now: they may change after the trace
+        layer = t.layer
         rows.append(
             LayerInfo(
-                path=path,
+                path=t.path,
                 type=type(layer).__name__,
-                output_shape=_shape(out),
+                output_shape=_shape(t.output),
                 params=int(layer.count_params()) if layer.built else 0,
                 trainable=bool(layer.trainable),
-                depth=path.count(SEP),
+                depth=t.depth,
                 is_conv=isinstance(layer, CONV_TYPES),
             )
         )
@@ -290,14 +372,9 @@ def resolve_layer(model: keras.Model, name: str) -> str:
     raise LayerNotFoundError(f"Model '{model.name}' has no layer '{name}'. Did you mean {', '.join(close)}?")
 
 
-def _final_leaf(y: Any, trace: _Trace) -> str:
-    return trace.leaf_producer.get(id(y), trace.order[-1])
-
-
 def head_type(model: keras.Model) -> str:
     """How the model turns scores into outputs: 'softmax', 'sigmoid' or 'linear'."""
-    _, y, trace = _trace(model)
-    return _head_of(trace.layers[_final_leaf(y, trace)])
+    return trace(model).head.kind
 
 
 def _head_of(layer: Any) -> str:
@@ -381,34 +458,32 @@ def feature_model(model: keras.Model, layers: Sequence[str] = ()) -> FeatureMode
         >>> acts, logits = fm(batch_nhwc)
     """
     paths = tuple(resolve_layer(model, name) for name in layers)
-    x_in, y, trace = _trace(model)
-    leaf_path = _final_leaf(y, trace)
-    leaf = trace.layers[leaf_path]
-    head = _head_of(leaf)
+    traced = trace(model)
+    head, leaf = traced.head, traced[traced.head.layer]
     exact = True
-    if head == "linear":
-        scores = y
-    elif isinstance(leaf, (keras.layers.Activation, keras.layers.Softmax)):
-        scores = trace.inputs[leaf_path]
-    elif isinstance(leaf, keras.layers.Dense):
-        scores = PreActivation(leaf)(trace.inputs[leaf_path])
-    elif head == "softmax":
-        scores, exact = LogProbabilities(name="log_probabilities")(y), False
+    if head.kind == "linear":
+        scores = traced.output
+    elif not head.fused:
+        scores = leaf.input
+    elif isinstance(leaf.layer, keras.layers.Dense):
+        scores = PreActivation(leaf.layer)(leaf.input)
+    elif head.kind == "softmax":
+        scores, exact = LogProbabilities(name="log_probabilities")(traced.output), False
     else:  # sigmoid fused into a non-Dense layer: invert it exactly
-        scores = Logit(name="logit")(y)
-    outputs = [_flat(trace.outputs[p])[0] for p in paths] + [scores]
-    sub = keras.Model(inputs=x_in, outputs=outputs, name=f"{model.name}_features")
-    return FeatureModel(model=sub, layers=paths, head=head, scores_are_logits=exact)
+        scores = Logit(name="logit")(traced.output)
+    outputs = [traced[p].output for p in paths] + [scores]
+    sub = keras.Model(inputs=traced.input, outputs=outputs, name=f"{model.name}_features")
+    return FeatureModel(model=sub, layers=paths, head=head.kind, scores_are_logits=exact)
 
 
 def architecture_edges(model: keras.Model) -> tuple[list[LayerInfo], list[tuple[str, str]]]:
     """The model's own layers (nested models as one node) and the edges between them."""
-    _, _, trace = _trace(model)
-    rows = [r for r in _layer_rows(trace) if r.depth == 0]
+    traced = trace(model)
+    rows = [r for r in _layer_rows(traced) if r.depth == 0]
     top = {r.path for r in rows} | {"input"}
-    edges = [(a, b) for a, b in trace.edges if a in top and b in top]
+    edges = [(a, b) for a, b in traced.edges if a in top and b in top]
     # an edge into a nested model comes from its first inner layer's source
-    for a, b in trace.edges:
+    for a, b in traced.edges:
         if a in top and b not in top:
             outer = b.split(SEP, 1)[0]
             if (a, outer) not in edges and a != outer:

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import keras
 
+from vizcore import blocks
 from vizcore.data import keras_cache_dir
 from vizcore.errors import ModelLoadError, NotAnImageModelError, WeightsUnavailableError
 from vizcore.graph import (  # noqa: F401  (re-exported)
@@ -464,7 +465,7 @@ class ModelSummary:
 
 
 def summarize(model: keras.Model) -> ModelSummary:
-    """Parameter counts, conv layers, input, head and default target layer of a model."""
+    """Parameter counts, conv layers, input, head and default target layer (a block output) of a model."""
     rows = layer_table(model)
     convs = tuple(conv_layers(model))
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
@@ -477,36 +478,48 @@ def summarize(model: keras.Model) -> ModelSummary:
         input=input_spec(model),
         head=head_type(model),
         outputs=int(rows[-1].output_shape[-1] or 1),
-        default_layer=convs[-1] if convs else None,
+        default_layer=blocks.default_target_layer(model) if convs else None,
     )
 
 
-def architecture_dot(model: keras.Model, *, max_nodes: int = 80) -> str:
-    """A Graphviz DOT diagram of the model's own layers (nested models as one box)."""
+COLOURS = {"conv": "#cfe2ff", "pool": "#d1e7dd", "dense": "#fff3cd", "model": "#e2d9f3", "other": "#f8f9fa"}
+
+
+def _colour(row: LayerInfo) -> str:
+    t = row.type.lower()
+    if row.is_conv or "conv" in t:
+        return COLOURS["conv"]
+    if "pool" in t:
+        return COLOURS["pool"]
+    if t in ("dense", "activation", "softmax"):
+        return COLOURS["dense"]
+    return COLOURS["model"] if t in ("functional", "sequential") else COLOURS["other"]
+
+
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    return "x".join("?" if d is None else str(d) for d in shape[1:])
+
+
+def architecture_dot(model: keras.Model, *, max_nodes: int = 80, by_block: bool = False) -> str:
+    """A Graphviz DOT diagram of the model's own layers (nested models as one box).
+
+    Args:
+        max_nodes: beyond this many layers, the middle ones are left out.
+        by_block: one node per block or stage (``vizcore.blocks``) instead of one per layer.
+    """
     rows, edges = architecture_edges(model)
-    shown = rows if len(rows) <= max_nodes else rows[: max_nodes // 2] + rows[-max_nodes // 2 :]
-    keep = {r.path for r in shown} | {"input"}
     spec = input_spec(model)
-    colours = {"conv": "#cfe2ff", "pool": "#d1e7dd", "dense": "#fff3cd", "model": "#e2d9f3"}
-
-    def colour(row: LayerInfo) -> str:
-        t = row.type.lower()
-        if row.is_conv or "conv" in t:
-            return colours["conv"]
-        if "pool" in t:
-            return colours["pool"]
-        if t in ("dense", "activation", "softmax"):
-            return colours["dense"]
-        return colours["model"] if t in ("functional", "sequential") else "#f8f9fa"
-
     lines = [
         "digraph G {",
         '  rankdir=TB; node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
         f'  "input" [label="input\\n{spec.height}x{spec.width}x{spec.channels}", fillcolor="#eeeeee"];',
     ]
+    if by_block:
+        return "\n".join(lines + _block_lines(rows, edges) + ["}"])
+    shown = rows if len(rows) <= max_nodes else rows[: max_nodes // 2] + rows[-max_nodes // 2 :]
+    keep = {r.path for r in shown} | {"input"}
     for r in shown:
-        shape = "x".join("?" if d is None else str(d) for d in r.output_shape[1:])
-        lines.append(f'  "{r.path}" [label="{r.path}\\n{r.type} → {shape}", fillcolor="{colour(r)}"];')
+        lines.append(f'  "{r.path}" [label="{r.path}\\n{r.type} → {_shape_text(r.output_shape)}", fillcolor="{_colour(r)}"];')
     if len(shown) < len(rows):
         lines.append(f'  "…" [label="… {len(rows) - len(shown)} more layers …", shape=plaintext, style=""];')
         edges = [(shown[max_nodes // 2 - 1].path, "…"), ("…", shown[max_nodes // 2].path)] + edges
@@ -516,3 +529,31 @@ def architecture_dot(model: keras.Model, *, max_nodes: int = 80) -> str:
             lines.append(f'  "{a}" -> "{b}";')
     lines.append("}")
     return "\n".join(lines)
+
+
+def _block_lines(rows: list[LayerInfo], edges: list[tuple[str, str]]) -> list[str]:
+    """DOT nodes and edges with one node per block (name, layer count, output shape); a nested model stays one node."""
+    by_path = {r.path: r for r in rows}
+    owner = {"input": "input"}
+    lines: list[str] = []
+
+    def add(name: str, paths: tuple[str, ...], output: str | None) -> None:
+        name = name if name not in owner.values() else f"{name} #{len(lines) + 1}"
+        owner.update({p: name for p in paths})
+        last = by_path[output or paths[-1]]
+        count = f"{len(paths)} layer{'s' if len(paths) > 1 else ''}" if len(paths) > 1 or name != paths[0] else last.type
+        colour = COLOURS["conv"] if any(by_path[p].is_conv for p in paths) else _colour(last)
+        lines.append(f'  "{name}" [label="{name}\\n{count} → {_shape_text(last.output_shape)}", fillcolor="{colour}"];')
+
+    segment: list[LayerInfo] = []
+    for row in rows + [None]:
+        if row is None or row.type in ("Functional", "Sequential"):
+            for g in blocks.group_rows(segment):
+                add(g.name, g.layers, g.output)
+            segment = []
+            if row is not None:
+                add(row.path, (row.path,), row.path)
+        else:
+            segment.append(row)
+    links = dict.fromkeys((owner[a], owner[b]) for a, b in edges if a in owner and b in owner and owner[a] != owner[b])
+    return lines + [f'  "{a}" -> "{b}";' for a, b in links]

@@ -1,6 +1,10 @@
-"""The shared pipeline of every attribution method: compiled forward/backward, targets, normalization.
+"""The shared pipeline of every attribution method, and ``method``, the factory that defines one.
 
-A method file overrides one step and leaves the rest here:
+A method file holds three things and hands them to ``method``: its raw batched computation
+``maps(model, batch_nhwc, target, layer, **options) -> (N, H, W)``, its display rule
+(``DISPLAYS``: 'absolute', 'relu' or 'signed') and its cost as a function of its options. The
+factory builds the normalized public function and the batch form from them. The steps a
+computation can use:
 
 * ``cam_maps`` runs the compiled forward + backward to a layer and hands ``(activations,
   gradients)`` to the method's ``combine`` step (Grad-CAM, Grad-CAM++, LayerCAM), then applies
@@ -11,42 +15,46 @@ A method file overrides one step and leaves the rest here:
   Occlusion, the metrics);
 * ``normalize_map`` is the one normalization every public method ends in.
 
-The score of a target is the pre-softmax score (``graph.feature_model``); a single sigmoid unit
-is binary: target 1 -> +logit, target 0 -> -logit, top class 1 when the logit is > 0.
+The score of a target is the pre-softmax score (``graph.feature_model``); a binary head
+(``heads.is_binary``: one sigmoid or linear unit) has targets 0 and 1: target 1 -> +logit,
+target 0 -> -logit, top class 1 when the logit is > 0.
 
-Compiled functions are cached per model in ``CACHE``, a ``weakref.WeakKeyDictionary`` keyed by
-the model object. A value holds the ``tf.function`` and the sub-model it calls (which shares the
-model's layers and variables) but never the model object itself, so when the last reference to
-the model goes, its entry (and the traced graphs) goes with it. Each entry is traced once (fixed
-input signature: any batch size, the target as a tensor). A lock makes the cache safe for
-Streamlit's threads. The model is never changed.
+Compiled functions live in ``vizcore.cache.per_model`` (weakly keyed by the model, bounded per
+kind). A value holds the ``tf.function`` and the sub-model it calls (which shares the model's
+layers and variables) but never the model itself. Each is traced once (fixed input signature:
+any batch size, the target as a tensor). The model is never changed.
 """
 
 from __future__ import annotations
 
 import functools
-import threading
-import weakref
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import graph
+from vizcore import blocks, graph, heads
+from vizcore.batches import as_batch, as_image
+from vizcore.cache import per_model
 from vizcore.errors import ConvLensError
 from vizcore.render import resize_map
 
 Method = Callable[..., np.ndarray]  # (model, image_hwc, *, target=None, layer=None, **options) -> heatmap_hw
+BatchMethod = Callable[..., np.ndarray]  # (model, batch_nhwc, *, target=None, layer=None, **options) -> raw maps (N, H, W)
+Maps = Callable[..., np.ndarray]  # (model, batch_nhwc, target, layer, **options) -> raw maps (N, H, W); the computation
 EPS = 1e-6  # relative: a map whose span is below EPS * its magnitude is treated as constant
 TOP = -1  # the target passed to compiled functions for "each image's top class"
 DEFAULT_BATCH = 32
+ENGINES_PER_KIND = 16  # compiled functions kept per model and kind (one per layer): a layer sweep fits
 
 
 class AttributionError(ConvLensError, ValueError):
-    """A request an attribution method cannot honour (bad target, non-spatial layer, wrong image)."""
+    """A request an attribution method cannot honour (bad target, non-spatial layer, bad option)."""
 
 
 # --------------------------------------------------------------------------- normalization
@@ -77,16 +85,12 @@ class Engine:
 
     fn: Any  # a tf.function with a fixed input signature
     classes: int  # number of score units
-    binary: bool  # one sigmoid unit
+    binary: bool  # one binary logit (heads.is_binary)
     height: int | None
     width: int | None
     channels: int
     head: str
     layer_shape: tuple[int | None, ...] = ()  # output shape of the layer, () when none
-
-
-CACHE: weakref.WeakKeyDictionary[keras.Model, dict[tuple[str, str | None], Engine]] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
 
 
 def _target_score(scores: tf.Tensor, target: tf.Tensor, binary: bool) -> tuple[tf.Tensor, tf.Tensor]:
@@ -133,7 +137,7 @@ _STEPS = {"cam": _cam_step, "input_grad": _input_grad_step, "forward": _forward_
 def _build(fm: graph.FeatureModel, kind: str, spec: graph.InputSpec) -> Engine:
     sub = fm.model  # the sub-model only: nothing below may reach the original model
     classes = int(sub.outputs[-1].shape[-1])
-    binary = fm.head == "sigmoid" and classes == 1
+    binary = heads.is_binary(fm.head, classes)
     signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)]
     if kind != "forward":
         signature.append(tf.TensorSpec((), tf.int32))  # the target; TOP = each image's top class
@@ -146,47 +150,19 @@ def _build(fm: graph.FeatureModel, kind: str, spec: graph.InputSpec) -> Engine:
 
 def engine(model: keras.Model, kind: str, layer: str | None = None) -> Engine:
     """The cached compiled function of ``kind`` ('cam', 'input_grad', 'forward') for a model and layer."""
-    key = (kind, layer)
-    with _LOCK:
-        per_model = CACHE.get(model)
-        if per_model is None:
-            per_model = CACHE[model] = {}
-        if key not in per_model:
-            fm = graph.feature_model(model, (layer,) if layer else ())
-            per_model[key] = _build(fm, kind, graph.input_spec(model))
-        return per_model[key]
+
+    def build() -> Engine:
+        return _build(graph.feature_model(model, (layer,) if layer else ()), kind, graph.input_spec(model))
+
+    return per_model(model, (f"attribution.{kind}", layer), build, limit=ENGINES_PER_KIND)
 
 
-# --------------------------------------------------------------------------- inputs, layers, targets
-
-
-def as_image(model: keras.Model, image: np.ndarray) -> np.ndarray:
-    """Check one image against the model's input and return it as float32 HxWxC (HxW is HxWx1)."""
-    spec = graph.input_spec(model)
-    x = np.asarray(image, dtype=np.float32)
-    if x.ndim == 2 and spec.channels == 1:
-        x = x[..., None]
-    ok = x.ndim == 3 and x.shape[-1] == spec.channels and all(
-        want is None or want == got for want, got in zip(spec.size, x.shape[:2])
-    )
-    if not ok:
-        want = f"{spec.height or 'H'}x{spec.width or 'W'}x{spec.channels}"
-        raise AttributionError(f"Model '{model.name}' takes one {want} image; got an array of shape {x.shape}.")
-    return x
-
-
-def as_batch(model: keras.Model, batch_nhwc: np.ndarray) -> np.ndarray:
-    """Check a batch of images against the model's input and return it as float32 NHWC."""
-    batch = np.asarray(batch_nhwc, dtype=np.float32)
-    if batch.ndim != 4 or len(batch) == 0:
-        raise AttributionError(f"Expected a non-empty batch (N, H, W, C); got an array of shape {batch.shape}.")
-    as_image(model, batch[0])
-    return batch
+# --------------------------------------------------------------------------- layers, targets, scores
 
 
 def cam_layer(model: keras.Model, layer: str | None, kind: str = "cam") -> str:
-    """The path of a CAM method's layer: ``layer`` resolved, or the last conv layer; must be 4-D."""
-    path = graph.default_target_layer(model) if layer is None else graph.resolve_layer(model, layer)
+    """The path of a CAM method's layer: ``layer`` resolved, or the default block output; must be 4-D."""
+    path = blocks.default_target_layer(model) if layer is None else graph.resolve_layer(model, layer)
     shape = engine(model, kind, path).layer_shape
     if len(shape) != 4:
         raise AttributionError(
@@ -231,24 +207,13 @@ def resolve_target(model: keras.Model, image: np.ndarray, target: int | None = N
 
 
 def probabilities(model: keras.Model, batch_nhwc: np.ndarray, *, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
-    """Class probabilities (N, K) as the head says, float64.
-
-    softmax head: softmax of the scores; sigmoid: per-unit sigmoid, and one unit is binary:
-    (N, 2) = [1 - p, p]; linear head: softmax when it has several units, the raw score when one.
-    """
-    eng = engine(model, "forward")
-    scores = forward(model, np.asarray(batch_nhwc, np.float32), batch_size=batch_size)[-1].astype(np.float64)
-    if eng.head == "sigmoid":
-        p = 1.0 / (1.0 + np.exp(-scores))
-        return np.concatenate([1.0 - p, p], axis=1) if eng.binary else p
-    if eng.head == "softmax" or eng.classes > 1:
-        e = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    return scores  # one linear unit: a regression score, returned as it is
+    """Class probabilities of a batch as ``heads.probabilities`` says, float64 (N, K) (binary: (N, 2))."""
+    scores = forward(model, np.asarray(batch_nhwc, np.float32), batch_size=batch_size)[-1]
+    return heads.probabilities(scores, engine(model, "forward").head)
 
 
-def predict_scores(model: keras.Model, image: np.ndarray) -> np.ndarray:
-    """Probabilities of one image, float64 (K,) (binary sigmoid: (2,) = [P(class 0), P(class 1)])."""
+def predict_probabilities(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    """Class probabilities of ONE image, float64 (K,) (binary head: (2,) = [P(class 0), P(class 1)])."""
     return probabilities(model, as_image(model, image)[None])[0]
 
 
@@ -259,7 +224,7 @@ def top_k(model: keras.Model, image: np.ndarray, k: int = 5) -> list[tuple[int, 
         >>> top_k(loaded.model, x_hwc, 3)
         [(7, 0.98), (2, 0.01), (3, 0.004)]
     """
-    probs = predict_scores(model, image)
+    probs = predict_probabilities(model, image)
     order = np.argsort(-probs, kind="stable")[: max(0, k)]
     return [(int(i), float(probs[i])) for i in order]
 
@@ -298,25 +263,37 @@ def cam_maps(model: keras.Model, batch_nhwc: np.ndarray, combine: Combine, *, ta
     return np.stack([upsample(c, size) for c in cams]).astype(np.float32)
 
 
-# --------------------------------------------------------------------------- batch forms (for SmoothGrad)
-
-def single(batch_fn: Callable[..., np.ndarray], model: keras.Model, image: np.ndarray, **kwargs: Any) -> np.ndarray:
-    """Run a ``*_batch`` function on one image; returns its map (H, W)."""
-    return batch_fn(model, as_image(model, image)[None], **kwargs)[0]
+# --------------------------------------------------------------------------- defining a method
 
 
-BatchForm = Callable[..., np.ndarray]  # (model, batch_nhwc, *, target, layer, **options) -> raw maps (N, H, W)
-BATCH_FORMS: dict[Method, tuple[BatchForm, bool]] = {}  # method -> (its *_batch function, signed)
+# How a raw map is shown before the shared normalization.
+DISPLAYS: Mapping[str, Callable[[np.ndarray], np.ndarray]] = MappingProxyType(
+    {
+        "absolute": np.abs,  # magnitude: evidence for and against alike (Gradient x Input, Integrated Gradients)
+        "relu": lambda m: np.maximum(m, 0.0),  # evidence for the class only (CAMs, Occlusion)
+        "signed": lambda m: m,  # as it is: the most negative value becomes 0 after normalization
+    }
+)
+UNITS = MappingProxyType({"forward pass": "forward passes", "gradient": "gradients"})
 
 
-def batch_form(form: BatchForm, *, signed: bool = False) -> Callable[[Method], Method]:
-    """Register the ``*_batch`` function of a method (raw maps of a whole batch; ``signed``: shown as |raw|)."""
+@dataclass(frozen=True)
+class Cost:
+    """What a method runs through the model for one image: ``count`` forward passes or gradients."""
 
-    def register(method: Method) -> Method:
-        BATCH_FORMS[method] = (form, signed)
-        return method
+    count: int
+    unit: str = "forward pass"  # a key of UNITS; a gradient is one forward + backward pass
 
-    return register
+    def __str__(self) -> str:
+        return f"{self.count:,} {self.unit if self.count == 1 else UNITS[self.unit]}"
+
+
+CostFn = Callable[..., Cost]  # (model, size_hw, layer, **every option, defaults filled in) -> Cost
+
+
+def one_gradient(model: keras.Model, size_hw: tuple[int, int], layer: str | None, **options: Any) -> Cost:
+    """The cost of a method that takes one gradient (forward + backward) per image."""
+    return Cost(1, "gradient")
 
 
 @dataclass(frozen=True)
@@ -332,11 +309,85 @@ class Option:
     max: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class MethodInfo:
-    """What a page needs to know about a method: the function, whether it takes a layer, its options."""
+    """A method as the registry and the pages see it; built by ``method``, never by hand.
+
+    Attributes:
+        fn: the public function, a normalized heatmap of one image.
+        batch: the batch form, raw maps of a batch (N, H, W); ``target=None``: each image's top class.
+        display: how a raw map is shown (a key of ``DISPLAYS``).
+        uses_layer: whether the method looks at a layer (the CAMs).
+        cost: the computation's cost (see ``cost_of``).
+        defaults: every keyword option of the computation with its default.
+        options: the options a page offers as widgets.
+        about: one line for the page.
+    """
 
     fn: Method
+    batch: BatchMethod
+    display: str
     uses_layer: bool
+    cost: CostFn
+    defaults: Mapping[str, Any]
     options: tuple[Option, ...] = ()
     about: str = ""
+
+    def shown(self, raw_maps: np.ndarray) -> np.ndarray:
+        """Raw maps as the method shows them, before normalization."""
+        return DISPLAYS[self.display](raw_maps)
+
+    def cost_of(self, model: keras.Model, size_hw: tuple[int, int], *, layer: str | None = None, **options: Any) -> Cost:
+        """What running the method on one image of ``size_hw`` costs with these options (the rest default)."""
+        return self.cost(model, tuple(size_hw), layer if self.uses_layer else None, **{**self.defaults, **options})
+
+
+def method(
+    name: str,
+    maps: Maps,
+    *,
+    display: str,
+    uses_layer: bool,
+    cost: CostFn,
+    options: tuple[Option, ...] = (),
+    about: str = "",
+) -> MethodInfo:
+    """Define a method once, from its raw batched computation; returns its ``MethodInfo``.
+
+    Args:
+        name: the public function's name.
+        maps: ``(model, batch_nhwc, target, layer, **options) -> raw maps (N, H, W)``: the batch is
+            checked float32 NHWC, ``target`` an int or None (each image's top class), ``layer`` None
+            unless ``uses_layer``; its keyword-only defaults are the method's options.
+        display: 'absolute', 'relu' or 'signed' (``DISPLAYS``).
+        uses_layer: whether ``layer`` is passed on.
+        cost: ``(model, size_hw, layer, **options) -> Cost``.
+        options: the options a page shows; each must be a keyword of ``maps`` with the same default.
+    Returns:
+        MethodInfo whose ``fn`` is ``normalize_map(display(maps(one image)))`` and ``batch`` the raw maps.
+    """
+    if display not in DISPLAYS:
+        raise ValueError(f"display must be one of {tuple(DISPLAYS)}, got '{display}'.")
+    params = inspect.signature(maps).parameters.values()
+    defaults = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+    for o in options:
+        if (o.name in defaults and defaults[o.name] != o.default) or (o.name not in defaults and not open_ended):
+            raise TypeError(f"Option '{o.name}' of {name} does not match a keyword default of {maps.__name__}.")
+    show = DISPLAYS[display]
+
+    def batch(model: keras.Model, batch_nhwc: np.ndarray, *, target: int | None = None, layer: str | None = None, **opts: Any) -> np.ndarray:
+        return maps(model, as_batch(model, batch_nhwc), target, layer if uses_layer else None, **opts)
+
+    def fn(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None, **opts: Any) -> np.ndarray:
+        x = as_image(model, image)
+        return normalize_map(show(batch(model, x[None], target=target, layer=layer, **opts)[0]))
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{name} heatmap of one image, float32 (H, W) in [0, 1]. {about}"
+    batch.__name__ = batch.__qualname__ = f"{name}_batch"
+    batch.__doc__ = f"Raw {name} maps of a batch, float32 (N, H, W), before '{display}' and normalization."
+    info = MethodInfo(fn=fn, batch=batch, display=display, uses_layer=uses_layer, cost=cost,
+                      defaults=MappingProxyType(defaults), options=tuple(options), about=about)
+    fn.info = info  # type: ignore[attr-defined]  # so that wrappers (smoothgrad) find the batch form
+    return info

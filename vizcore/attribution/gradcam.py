@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import batch_form, cam_maps, normalize_map, single
+from vizcore.attribution.base import cam_maps, method, one_gradient
 
 
 def combine(acts_nhwk: np.ndarray, grads_nhwk: np.ndarray) -> np.ndarray:
@@ -20,17 +20,11 @@ def combine(acts_nhwk: np.ndarray, grads_nhwk: np.ndarray) -> np.ndarray:
     return np.einsum("nk,nhwk->nhw", alpha_nk, acts_nhwk)
 
 
-def gradcam_batch(model: keras.Model, batch_nhwc: np.ndarray, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
-    """Raw (un-normalized, >= 0) Grad-CAM maps of a batch, float32 (N, H, W); target None: each image's top class."""
+def gradcam_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None) -> np.ndarray:
+    """Raw (>= 0) Grad-CAM maps of a batch, float32 (N, H, W); layer None: the last conv layer."""
     return cam_maps(model, batch_nhwc, combine, target=target, layer=layer)
 
 
-def gradcam_raw(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
-    """Raw Grad-CAM map of one image, float32 (H, W), before normalization."""
-    return single(gradcam_batch, model, image, target=target, layer=layer)
-
-
-@batch_form(gradcam_batch)
-def gradcam(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
-    """Grad-CAM heatmap of one image, float32 (H, W) in [0, 1]; layer None: the last conv layer."""
-    return normalize_map(gradcam_raw(model, image, target=target, layer=layer))
+GRADCAM = method("gradcam", gradcam_maps, display="relu", uses_layer=True, cost=one_gradient,
+                 about="channel weights = mean gradient; 1 forward + backward")
+gradcam = GRADCAM.fn

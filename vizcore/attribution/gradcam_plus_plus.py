@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import batch_form, cam_maps, normalize_map, single
+from vizcore.attribution.base import cam_maps, method, one_gradient
 
 
 def combine(acts_nhwk: np.ndarray, grads_nhwk: np.ndarray) -> np.ndarray:
@@ -25,17 +25,11 @@ def combine(acts_nhwk: np.ndarray, grads_nhwk: np.ndarray) -> np.ndarray:
     return np.einsum("nk,nhwk->nhw", weights_nk, acts_nhwk)
 
 
-def gradcam_plus_plus_batch(model: keras.Model, batch_nhwc: np.ndarray, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
-    """Raw Grad-CAM++ maps of a batch, float32 (N, H, W)."""
+def gradcam_plus_plus_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None) -> np.ndarray:
+    """Raw (>= 0) Grad-CAM++ maps of a batch, float32 (N, H, W)."""
     return cam_maps(model, batch_nhwc, combine, target=target, layer=layer)
 
 
-def gradcam_plus_plus_raw(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
-    """Raw Grad-CAM++ map of one image, float32 (H, W)."""
-    return single(gradcam_plus_plus_batch, model, image, target=target, layer=layer)
-
-
-@batch_form(gradcam_plus_plus_batch)
-def gradcam_plus_plus(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
-    """Grad-CAM++ heatmap of one image, float32 (H, W) in [0, 1]."""
-    return normalize_map(gradcam_plus_plus_raw(model, image, target=target, layer=layer))
+GRADCAM_PLUS_PLUS = method("gradcam_plus_plus", gradcam_plus_plus_maps, display="relu", uses_layer=True, cost=one_gradient,
+                           about="pixel-weighted positive gradients; 1 forward + backward")
+gradcam_plus_plus = GRADCAM_PLUS_PLUS.fn

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import AttributionError, as_image, input_gradients, normalize_map, resolve_target
+from vizcore.attribution.base import DEFAULT_BATCH, AttributionError, Cost, Option, input_gradients, method, resolve_target
 
 BASELINES = ("black", "zeros")
 
@@ -35,20 +35,7 @@ def make_baseline(image_hwc: np.ndarray, baseline: str | float | np.ndarray = "b
         raise AttributionError(f"baseline of shape {base.shape} does not fit the image {image_hwc.shape}.") from None
 
 
-def integrated_gradients_raw(
-    model: keras.Model,
-    image: np.ndarray,
-    *,
-    target: int | None = None,
-    layer: str | None = None,
-    baseline: str | float | np.ndarray = "black",
-    steps: int = 32,
-    batch_size: int = 32,
-) -> np.ndarray:
-    """Signed attributions summed over channels, float32 (H, W); ``sum()`` ~ S(x) - S(baseline)."""
-    if steps < 2:
-        raise AttributionError(f"steps must be >= 2, got {steps}.")
-    x = as_image(model, image)
+def _path_integral(model: keras.Model, x: np.ndarray, target: int | None, baseline, steps: int, batch_size: int) -> np.ndarray:
     base = make_baseline(x, baseline)
     t = resolve_target(model, x, target)  # the image's class, not each path point's
     alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)
@@ -60,16 +47,37 @@ def integrated_gradients_raw(
     return ((x - base) * mean_grad_hwc).sum(axis=-1).astype(np.float32)
 
 
-def integrated_gradients(
+def integrated_gradients_maps(
     model: keras.Model,
-    image: np.ndarray,
+    batch_nhwc: np.ndarray,
+    target: int | None,
+    layer: str | None,
     *,
-    target: int | None = None,
-    layer: str | None = None,
     baseline: str | float | np.ndarray = "black",
     steps: int = 32,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH,
 ) -> np.ndarray:
-    """Integrated Gradients heatmap (|raw| normalized), float32 (H, W) in [0, 1]."""
-    raw = integrated_gradients_raw(model, image, target=target, baseline=baseline, steps=steps, batch_size=batch_size)
-    return normalize_map(np.abs(raw))
+    """Signed attributions summed over channels, float32 (N, H, W); each map sums to ~ S(x) - S(baseline)."""
+    if steps < 2:
+        raise AttributionError(f"steps must be >= 2, got {steps}.")
+    return np.stack([_path_integral(model, x, target, baseline, steps, batch_size) for x in batch_nhwc])
+
+
+def integrated_gradients_cost(model: keras.Model, size_hw: tuple[int, int], layer: str | None, *, steps: int, **options) -> Cost:
+    """One gradient per point of the path."""
+    return Cost(steps, "gradient")
+
+
+INTEGRATED_GRADIENTS = method(
+    "integrated_gradients",
+    integrated_gradients_maps,
+    display="absolute",
+    uses_layer=False,
+    cost=integrated_gradients_cost,
+    options=(
+        Option("baseline", "choice", "black", "the path's start: the image's darkest value per channel, or 0", choices=BASELINES),
+        Option("steps", "int", 32, "points on the path (gradients, run in batches)", min=2, max=256),
+    ),
+    about="gradients along the path from a baseline; raw map sums to S(x) - S(baseline)",
+)
+integrated_gradients = INTEGRATED_GRADIENTS.fn

@@ -25,8 +25,11 @@ import keras
 import numpy as np
 
 from vizcore import graph
-from vizcore.attribution.base import AttributionError, Method, as_image, normalize_map, probabilities, resolve_target
+from vizcore.attribution.base import AttributionError, Method, normalize_map, probabilities, resolve_target
+from vizcore.batches import as_image
 from vizcore.data import ImageDataset
+
+CURVE_STEPS = 20  # default number of equal shares of pixels a deletion or insertion curve moves
 
 # --------------------------------------------------------------------------- deletion and insertion
 
@@ -89,7 +92,7 @@ def deletion_curve(
     heatmap_hw: np.ndarray,
     *,
     target: int | None = None,
-    steps: int = 20,
+    steps: int = CURVE_STEPS,
     baseline: float | str | np.ndarray = 0.0,
     batch_size: int = 32,
 ) -> Curve:
@@ -108,7 +111,7 @@ def insertion_curve(
     heatmap_hw: np.ndarray,
     *,
     target: int | None = None,
-    steps: int = 20,
+    steps: int = CURVE_STEPS,
     baseline: float | str | np.ndarray = "blur",
     batch_size: int = 32,
 ) -> Curve:

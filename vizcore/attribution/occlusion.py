@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import AttributionError, as_image, normalize_map, resolve_target, target_scores
+from vizcore.attribution.base import DEFAULT_BATCH, AttributionError, Cost, Option, method, resolve_target, target_scores
 
 
 def _positions(size: int, patch: int, stride: int) -> list[int]:
@@ -34,27 +34,10 @@ def occlusion_cost(height: int, width: int, patch: int | None = None, stride: in
     return len(rows) * len(cols) + 1
 
 
-def occlusion_raw(
-    model: keras.Model,
-    image: np.ndarray,
-    *,
-    target: int | None = None,
-    layer: str | None = None,
-    patch: int | None = None,
-    stride: int | None = None,
-    fill: float | str = 0.0,
-    batch_size: int = 32,
-) -> np.ndarray:
-    """Signed raw map, float32 (H, W): mean score drop of the windows covering each pixel.
-
-    ``patch`` None: 1/8 of the shorter side; ``stride`` None: half the patch; ``fill``: a value
-    or 'mean' (each channel's mean over the image).
-    """
-    x = as_image(model, image)
+def _drops(model: keras.Model, x: np.ndarray, target: int | None, patch, stride, fill, batch_size: int) -> np.ndarray:
+    """Mean score drop of the windows covering each pixel of one image, float32 (H, W)."""
     h, w, _ = x.shape
     patch, stride, rows, cols = _geometry(h, w, patch, stride)
-    if isinstance(fill, str) and fill != "mean":
-        raise AttributionError(f"fill must be a number or 'mean', got '{fill}'.")
     value = x.mean(axis=(0, 1)) if fill == "mean" else np.float32(fill)
     t = resolve_target(model, x, target)
     windows = [(r, c) for r in rows for c in cols]
@@ -73,17 +56,38 @@ def occlusion_raw(
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0).astype(np.float32)
 
 
-def occlusion(
+def occlusion_maps(
     model: keras.Model,
-    image: np.ndarray,
+    batch_nhwc: np.ndarray,
+    target: int | None,
+    layer: str | None,
     *,
-    target: int | None = None,
-    layer: str | None = None,
     patch: int | None = None,
     stride: int | None = None,
     fill: float | str = 0.0,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH,
 ) -> np.ndarray:
-    """Occlusion heatmap (positive drops normalized), float32 (H, W) in [0, 1]."""
-    raw = occlusion_raw(model, image, target=target, patch=patch, stride=stride, fill=fill, batch_size=batch_size)
-    return normalize_map(np.maximum(raw, 0.0))
+    """Signed raw maps, float32 (N, H, W): mean score drop of the windows covering each pixel.
+
+    ``patch`` None: 1/8 of the shorter side; ``stride`` None: half the patch; ``fill``: a value
+    or 'mean' (each channel's mean over the image).
+    """
+    if isinstance(fill, str) and fill != "mean":
+        raise AttributionError(f"fill must be a number or 'mean', got '{fill}'.")
+    return np.stack([_drops(model, x, target, patch, stride, fill, batch_size) for x in batch_nhwc])
+
+
+OCCLUSION = method(
+    "occlusion",
+    occlusion_maps,
+    display="relu",
+    uses_layer=False,
+    cost=lambda model, size_hw, layer, *, patch, stride, **options: Cost(occlusion_cost(*size_hw, patch, stride)),
+    options=(
+        Option("patch", "int", None, "square side in pixels; None: 1/8 of the image", min=1),
+        Option("stride", "int", None, "step between windows; None: half the patch", min=1),
+        Option("fill", "float", 0.0, "value of the covered pixels (or 'mean')"),
+    ),
+    about="score drop when a patch is covered; one forward pass per window",
+)
+occlusion = OCCLUSION.fn

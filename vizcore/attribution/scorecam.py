@@ -3,8 +3,8 @@
 Each channel's activation, upsampled and scaled to [0, 1], masks the input; the masked images go
 through the model in batches and the target's probability of each becomes the channel's weight:
 ``cam = ReLU(sum_k p_k * A_k)``. No gradients. ``max_channels`` keeps only the k channels with the
-largest activation variance (or mean): Faster Score-CAM. A constant channel gets no weight. ``scorecam_cost`` says how many images
-that will run.
+largest activation variance (or mean): Faster Score-CAM. A constant channel gets no weight.
+``scorecam_cost`` says how many images that will run.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import keras
 import numpy as np
 
 from vizcore.attribution.base import (
-    AttributionError, as_image, cam_layer, engine, forward, normalize_map, probabilities, resolve_target, upsample,
+    DEFAULT_BATCH, AttributionError, Cost, Option, cam_layer, engine, forward, method, normalize_map, probabilities,
+    resolve_target, upsample,
 )
 
 RANKINGS = ("variance", "mean")
@@ -30,20 +31,8 @@ def scorecam_cost(model: keras.Model, layer: str | None = None, max_channels: in
     return min(k, max_channels or k) + 1
 
 
-def scorecam_raw(
-    model: keras.Model,
-    image: np.ndarray,
-    *,
-    target: int | None = None,
-    layer: str | None = None,
-    max_channels: int | None = None,
-    rank_by: str = "variance",
-    batch_size: int = 32,
-) -> np.ndarray:
+def _one(model: keras.Model, x: np.ndarray, target: int | None, layer: str | None, max_channels, rank_by: str, batch_size: int) -> np.ndarray:
     """Raw Score-CAM map of one image, float32 (H, W)."""
-    if rank_by not in RANKINGS:
-        raise AttributionError(f"rank_by must be one of {RANKINGS}, got '{rank_by}'.")
-    x = as_image(model, image)
     path, k = _channels(model, layer)
     t = resolve_target(model, x, target)
     acts_hwk = forward(model, x[None], path)[0][0].astype(np.float64)
@@ -58,16 +47,32 @@ def scorecam_raw(
     return upsample(cam_hw, x.shape[:2])
 
 
-def scorecam(
+def scorecam_maps(
     model: keras.Model,
-    image: np.ndarray,
+    batch_nhwc: np.ndarray,
+    target: int | None,
+    layer: str | None,
     *,
-    target: int | None = None,
-    layer: str | None = None,
     max_channels: int | None = None,
     rank_by: str = "variance",
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH,
 ) -> np.ndarray:
-    """Score-CAM heatmap of one image, float32 (H, W) in [0, 1]."""
-    raw = scorecam_raw(model, image, target=target, layer=layer, max_channels=max_channels, rank_by=rank_by, batch_size=batch_size)
-    return normalize_map(raw)
+    """Raw (>= 0) Score-CAM maps of a batch, float32 (N, H, W)."""
+    if rank_by not in RANKINGS:
+        raise AttributionError(f"rank_by must be one of {RANKINGS}, got '{rank_by}'.")
+    return np.stack([_one(model, x, target, layer, max_channels, rank_by, batch_size) for x in batch_nhwc])
+
+
+SCORECAM = method(
+    "scorecam",
+    scorecam_maps,
+    display="relu",
+    uses_layer=True,
+    cost=lambda model, size_hw, layer, *, max_channels, **options: Cost(scorecam_cost(model, layer, max_channels)),
+    options=(
+        Option("max_channels", "int", None, "keep the k most varied channels (Faster Score-CAM); None: all", min=1),
+        Option("rank_by", "choice", "variance", "how channels are ranked for max_channels", choices=RANKINGS),
+    ),
+    about="one forward pass per channel; no gradients",
+)
+scorecam = SCORECAM.fn

@@ -1,9 +1,10 @@
 """SmoothGrad (Smilkov et al., 2017): average a method's maps over noisy copies of the image.
 
-``smoothgrad(method)`` returns a method. Methods with a batch form (Saliency, Gradient x Input,
-Grad-CAM, Grad-CAM++, LayerCAM) run all noisy copies as ONE batch; their raw maps are averaged
-(signed methods: magnitudes) and normalized once. Any other method runs once per copy and its
-normalized maps are averaged.
+``smoothgrad(method)`` returns a method. All noisy copies of an image go through the wrapped
+method's batch form as ONE batch; their maps, shown as the method shows them (|raw| for a signed
+method), are averaged and normalized once. The result is itself built by ``method``, so it has a
+batch form, a cost (``samples`` times the wrapped one) and options (the wrapped ones plus
+``samples``, ``noise`` and ``seed``).
 
 Example:
     >>> smooth = smoothgrad(saliency, samples=16, noise=0.15)
@@ -15,7 +16,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import BATCH_FORMS, AttributionError, Method, as_image, normalize_map, resolve_target
+from vizcore.attribution.base import AttributionError, Cost, Method, MethodInfo, Option, method, resolve_target
 
 
 def noisy_copies(image_hwc: np.ndarray, samples: int, noise: float, seed: int) -> np.ndarray:
@@ -27,33 +28,39 @@ def noisy_copies(image_hwc: np.ndarray, samples: int, noise: float, seed: int) -
     return (image_hwc[None] + sigma * rng.standard_normal((samples, *image_hwc.shape))).astype(np.float32)
 
 
-def smoothgrad(method: Method, samples: int = 16, noise: float = 0.15, seed: int = 0) -> Method:
-    """Wrap ``method`` in SmoothGrad; the returned method also takes ``samples``, ``noise`` and ``seed``."""
-    form = BATCH_FORMS.get(method)
+def smoothgrad(wrapped: Method | MethodInfo, samples: int = 16, noise: float = 0.15, seed: int = 0) -> Method:
+    """Wrap a method (built by ``method``) in SmoothGrad; the result also takes ``samples``, ``noise`` and ``seed``."""
+    inner = wrapped if isinstance(wrapped, MethodInfo) else getattr(wrapped, "info", None)
+    if not isinstance(inner, MethodInfo):
+        raise AttributionError(f"smoothgrad wraps a method built by attribution.method; got {wrapped!r}.")
 
-    def smoothed(
+    def smooth_maps(
         model: keras.Model,
-        image: np.ndarray,
+        batch_nhwc: np.ndarray,
+        target: int | None,
+        layer: str | None,
         *,
-        target: int | None = None,
-        layer: str | None = None,
         samples: int = samples,
         noise: float = noise,
         seed: int = seed,
         **options,
     ) -> np.ndarray:
-        x = as_image(model, image)
-        t = resolve_target(model, x, target)  # the clean image's class for every copy
-        batch_nhwc = noisy_copies(x, samples, noise, seed)
-        if form is not None:
-            batch_fn, signed = form
-            maps = batch_fn(model, batch_nhwc, target=t, layer=layer, **options)
-            maps = np.abs(maps) if signed else maps
-        else:
-            maps = np.stack([method(model, xi, target=t, layer=layer, **options) for xi in batch_nhwc])
-        return normalize_map(maps.mean(axis=0))
+        out = []
+        for x in batch_nhwc:
+            t = resolve_target(model, x, target)  # the clean image's class for every copy
+            copies = noisy_copies(x, samples, noise, seed)
+            out.append(inner.shown(inner.batch(model, copies, target=t, layer=layer, **options)).mean(axis=0))
+        return np.stack(out)
 
-    name = getattr(method, "__name__", "method")
-    smoothed.__name__ = smoothed.__qualname__ = f"smoothgrad_{name}"
-    smoothed.__doc__ = f"SmoothGrad of {name}: float32 (H, W) in [0, 1]."
-    return smoothed
+    def cost(model: keras.Model, size_hw: tuple[int, int], layer: str | None, *, samples: int, noise: float, seed: int, **options) -> Cost:
+        once = inner.cost_of(model, size_hw, layer=layer, **options)
+        return Cost(samples * once.count, once.unit)
+
+    name = inner.fn.__name__
+    smooth_options = (
+        Option("samples", "int", samples, "noisy copies, run as one batch", min=1, max=64),
+        Option("noise", "float", noise, "noise sigma as a fraction of the image's value range", min=0.0, max=0.5),
+        Option("seed", "int", seed, "seed of the noise: the same seed gives the same map", min=0),
+    )
+    return method(f"smoothgrad_{name}", smooth_maps, display=inner.display, uses_layer=inner.uses_layer, cost=cost,
+                  options=inner.options + smooth_options, about=f"{name} averaged over noisy copies").fn

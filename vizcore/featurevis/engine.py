@@ -21,8 +21,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from vizcore import graph
+from vizcore.cache import per_model
 from vizcore.featurevis import slicing
 from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Objective, Outputs, crop_border, unique_names
 from vizcore.featurevis.ranges import InputRange, input_range
@@ -204,26 +203,16 @@ def _limits(model: keras.Model, paths: Mapping[str, str], objective: Objective) 
     return limits
 
 
-_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_ENGINES_LOCK = threading.Lock()
 _ENGINES_PER_MODEL = 4
 
 
 def _engine(model: keras.Model, objective: Objective, settings: Settings, n: int, hwc: tuple[int, int, int],
             in_range: InputRange, diversity: float) -> _Engine:
     """A cached engine: traced once per model, objective, settings (steps aside) and batch shape."""
-    key = (objective, dataclasses.replace(settings, steps=0, progress_every=0), n, hwc, in_range, diversity)
-    with _ENGINES_LOCK:
-        per_model = _ENGINES.setdefault(model, OrderedDict())
-        if key in per_model:
-            per_model.move_to_end(key)
-            return per_model[key]
-    engine = _Engine(model, objective, settings, n, hwc, in_range, diversity)
-    with _ENGINES_LOCK:
-        per_model[key] = engine
-        while len(per_model) > _ENGINES_PER_MODEL:
-            per_model.popitem(last=False)
-    return engine
+    key = ("featurevis.engine", objective, dataclasses.replace(settings, steps=0, progress_every=0), n, hwc, in_range, diversity)
+    return per_model(
+        model, key, lambda: _Engine(model, objective, settings, n, hwc, in_range, diversity), limit=_ENGINES_PER_MODEL
+    )
 
 
 def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:

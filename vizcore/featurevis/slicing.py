@@ -41,8 +41,8 @@ def layers_model(model: keras.Model, paths: tuple[str, ...], with_scores: bool) 
     if with_scores:
         fm = graph.feature_model(model, paths)
         return lambda x: fm(x)
-    x_in, _, trace = graph._trace(model)
-    sub = keras.Model(x_in, [graph._flat(trace.outputs[p])[0] for p in paths], name=f"{model.name}_featurevis")
+    traced = graph.trace(model)
+    sub = keras.Model(traced.input, [traced[p].output for p in paths], name=f"{model.name}_featurevis")
 
     def run(x: Any) -> tuple[dict[str, Any], Any]:
         outs = sub(x, training=False)
@@ -52,8 +52,8 @@ def layers_model(model: keras.Model, paths: tuple[str, ...], with_scores: bool) 
     return run
 
 
-def _source(trace: Any, path: str) -> str | None:
-    sources = [a for a, b in trace.edges if b == path]
+def _source(traced: graph.Trace, path: str) -> str | None:
+    sources = traced[path].inbound
     return sources[0] if len(sources) == 1 else None
 
 
@@ -81,16 +81,16 @@ def sliced_model(model: keras.Model, path: str) -> Callable[[Any, Any], Any] | N
     """A function (batch, index (N,)) -> (N, h, w, 1) computing channel index[i] of layer ``path``
     for image i, or None when the layer is not a Conv2D [+ BatchNormalization] [+ activation].
     """
-    x_in, _, trace = graph._trace(model)
+    traced = graph.trace(model)
     chain = []
     cur: str | None = path
-    while cur is not None and cur in trace.layers and _is_channelwise(trace.layers[cur]):
-        chain.append(trace.layers[cur])
-        cur = _source(trace, cur)
-    if cur is None or cur not in trace.layers or not _plain_conv(trace.layers[cur]):
+    while cur is not None and cur in traced and _is_channelwise(traced[cur].layer):
+        chain.append(traced[cur].layer)
+        cur = _source(traced, cur)
+    if cur is None or cur not in traced or not _plain_conv(traced[cur].layer):
         return None
-    conv = trace.layers[cur]
-    feed = _feed(model, x_in, trace, cur)
+    conv = traced[cur].layer
+    feed = _feed(model, traced, cur)
     chain.reverse()
 
     def run(x: Any, index: Any) -> Any:
@@ -103,15 +103,15 @@ def sliced_model(model: keras.Model, path: str) -> Callable[[Any, Any], Any] | N
     return run if _agrees(model, path, run) else None
 
 
-def _feed(model: keras.Model, x_in: Any, trace: Any, conv_path: str) -> Callable[[Any], Any] | None:
+def _feed(model: keras.Model, traced: graph.Trace, conv_path: str) -> Callable[[Any], Any] | None:
     """batch -> the input of layer ``conv_path`` (None when that is the image itself)."""
-    conv_input = trace.inputs[conv_path]
+    x_in, conv_input = traced.input, traced[conv_path].input
     if conv_input is x_in:
         return None
-    firsts = [b for a, b in trace.edges if a == "input"]
-    fast = image_conv(trace.layers[firsts[0]]) if len(firsts) == 1 else None
+    firsts = [b for a, b in traced.edges if a == "input"]
+    fast = image_conv(traced[firsts[0]].layer) if len(firsts) == 1 else None
     if fast is not None:
-        first_out = graph._flat(trace.outputs[firsts[0]])[0]
+        first_out = traced[firsts[0]].output
         if first_out is conv_input:
             return fast
         try:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vizcore import heads
 from vizcore.data import ImageDataset
-from vizcore.graph import head_type
-from vizcore.snapshots import _probabilities
+from vizcore.graph import feature_model
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,11 @@ class Evaluation:
 
 
 def predict_probabilities(model, x_nhwc: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """float32 (N, K) class probabilities, whatever the head (softmax, logits, or one sigmoid unit -> 2 classes)."""
-    head = head_type(model)
-    outputs = model.predict(np.asarray(x_nhwc, dtype=np.float32), batch_size=batch_size, verbose=0)
-    if head == "softmax":
-        return np.asarray(outputs, dtype=np.float32)
-    if head == "sigmoid" and outputs.shape[-1] == 1:
-        p = np.asarray(outputs, dtype=np.float32)
-        return np.concatenate([1.0 - p, p], axis=-1)
-    return _probabilities(np.asarray(outputs), head)
+    """float32 (N, K) class probabilities by ``heads.probabilities`` (one sigmoid or linear unit: 2 classes)."""
+    fm = feature_model(model)  # the pre-activation scores, whatever the head
+    scores = fm.model.predict(np.asarray(x_nhwc, dtype=np.float32), batch_size=batch_size, verbose=0)
+    scores = scores[-1] if isinstance(scores, (list, tuple)) else scores
+    return heads.probabilities(scores, fm.head).astype(np.float32)
 
 
 def evaluate(model, dataset: ImageDataset, *, batch_size: int = 256) -> Evaluation:

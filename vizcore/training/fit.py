@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import threading
 import time
@@ -25,11 +24,12 @@ import numpy as np
 from vizcore.data import ImageDataset
 from vizcore.errors import TrainingError
 from vizcore.graph import head_type
-from vizcore.snapshots import SnapshotRecorder, choose_probes
-from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, StopGuard
+from vizcore.snapshots import choose_probes
+from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, SnapshotRecorder, StopGuard
 from vizcore.training.config import TrainConfig, make_optimizer
 from vizcore.training.inputs import check_compat, make_dataset, steps_per_epoch
 from vizcore.training.records import EpochRecord, Record, history_dict
+
 
 @dataclass(frozen=True)
 class FitResult:
@@ -52,23 +52,6 @@ class FitResult:
     def history(self) -> dict[str, list[float | None]]:
         """Per-epoch lists, like ``keras.callbacks.History.history``."""
         return history_dict(self.records)
-
-
-def trainable_copy(model: keras.Model) -> keras.Model:
-    """A new model with the same architecture and weights, uncompiled; the original is never touched.
-
-    Use it on a model shared by ``st.cache_resource`` before training: ``fit`` changes its model.
-    (Built from the model's config without its compile state, which Keras 3.15's
-    ``clone_model`` and ``to_json`` would carry over.)
-    """
-    try:
-        config = json.loads(model.to_json())
-        config.pop("compile_config", None)
-        copy = keras.models.model_from_json(json.dumps(config))
-    except Exception:  # noqa: BLE001 - a model whose config cannot round-trip: clone it instead
-        copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def loss_and_metric(model: keras.Model):

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vizcore.data import ImageDataset
@@ -61,14 +62,17 @@ class TrainingJob:
 
     The model is trained in place: pass a private copy (``trainable_copy``). Batch records beyond
     ``max_batch_records`` are thinned (every second old one dropped); epoch records are all kept.
+    ``on_finish`` is called in the worker thread when the job ends, however it ends, before ``wait`` returns.
     """
 
     def __init__(self, model, train: ImageDataset, val: ImageDataset | None, config: TrainConfig, *,
                  checkpoint_path: str | os.PathLike | None = None, snapshot_path: str | os.PathLike | None = None,
-                 on_progress=None, max_batch_records: int = 4000, **fit_kwargs):
+                 on_progress=None, on_finish: Callable[[], object] | None = None, max_batch_records: int = 4000,
+                 **fit_kwargs):
         self.model, self.train, self.val, self.config = model, train, val, config
         self._fit_kwargs = dict(checkpoint_path=checkpoint_path, snapshot_path=snapshot_path, **fit_kwargs)
         self._user_sink = on_progress
+        self._on_finish = on_finish
         self._max_batch = max_batch_records
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -123,7 +127,11 @@ class TrainingJob:
                 self._status, self._error, self._result = status, error, result
                 self._t_end = time.perf_counter()
                 self._version += 1
-            self._done.set()
+            try:
+                if self._on_finish is not None:
+                    self._on_finish()
+            finally:
+                self._done.set()
 
     def snapshot(self) -> JobState:
         """The current state: status, records so far, error, progress and ETA (thread-safe, cheap)."""
@@ -155,7 +163,7 @@ class TrainingJob:
 def start_job(model, train: ImageDataset, val: ImageDataset | None, config: TrainConfig, **kwargs) -> TrainingJob:
     """Start ``fit(model, train, val, config, ...)`` in a daemon thread and return its job at once.
 
-    Keyword arguments are those of ``TrainingJob`` (checkpoint_path, snapshot_path, on_progress, ...).
+    Keyword arguments are those of ``TrainingJob`` (checkpoint_path, snapshot_path, on_progress, on_finish, ...).
     Problems found by ``check_compat`` end the job as 'failed' with their message; call
     ``check_compat`` first to show them before starting.
     """

@@ -15,46 +15,60 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from vizcore.errors import TrainingError
+from vizcore.training.clone import trainable_copy
 from vizcore.training.config import TrainConfig
 from vizcore.training.records import Record, history_csv, record_dict, record_from_dict
 
 MAX_NAME = 64
 
 
-def _temp_beside(path: Path, suffix: str) -> Path:
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; on success it replaces ``path``, on error it is removed.
+
+    Example:
+        >>> with atomic_path("runs/a.keras") as tmp:
+        ...     model.save(tmp)
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
-    return Path(tmp)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    tmp = _temp_beside(path, path.suffix)
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def atomic_save_model(model, path: str | os.PathLike) -> Path:
     """``model.save(path)`` atomically; ``path`` ends in ``.keras``."""
-    path = Path(path)
-    tmp = _temp_beside(path, ".keras")
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
+
+
+def atomic_save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+    """``np.savez_compressed`` of ``arrays`` to ``path`` atomically (no pickles)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return Path(path)
 
 
 def history_paths(checkpoint_path: str | os.PathLike) -> tuple[Path, Path]:
@@ -141,6 +155,4 @@ def save_trained(model, name: str, folder: str | os.PathLike, *, overwrite: bool
         raise TrainingError(f"{name!r} would be saved outside {folder}.")
     if path.exists() and not overwrite:
         raise TrainingError(f"A model named '{path.stem}' already exists; choose another name or overwrite it.")
-    from vizcore.training.fit import trainable_copy  # an uncompiled copy: no optimizer state in the file
-
-    return atomic_save_model(trainable_copy(model), path)
+    return atomic_save_model(trainable_copy(model), path)  # an uncompiled copy: no optimizer state in the file

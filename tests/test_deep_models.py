@@ -1,0 +1,70 @@
+"""AppTest on an untrained MobileNetV2 (155 layers): pages read it block by block.
+
+The expected blocks come from MobileNetV2's published structure (residual adds in blocks 2, 4, 5,
+7, 8, 9, 11, 12, 14, 15), written out here rather than taken from vizcore.blocks.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 60
+ADDS = {2, 4, 5, 7, 8, 9, 11, 12, 14, 15}
+BLOCKS = (
+    ["stem · Conv1_relu", "expanded_conv · expanded_conv_project_BN"]
+    + [f"block_{i} · block_{i}_{'add' if i in ADDS else 'project_BN'}" for i in range(1, 17)]
+    + ["top · out_relu"]
+)
+
+
+def _mobilenet() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.radio(key="model.source").set_value("app").run()
+    at.selectbox(key="model.app").set_value("MobileNetV2").run()
+    at.radio(key="model.app_weights").set_value("untrained").run()
+    at.button(key="model.app_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["working_model"].name == "MobileNetV2"
+    return at
+
+
+def test_mobilenetv2_pages_by_block():
+    at = _mobilenet()
+    # Model page: the diagram has one box per block (and the input), the default layer is the block output
+    assert at.toggle(key="model.by_block").value
+    dot = at.get("graphviz_chart")[0].proto.spec
+    boxes = [line.split('"')[1] for line in dot.splitlines() if "[label=" in line]
+    assert boxes == ["input"] + [b.split(" · ")[0] for b in BLOCKS]
+    assert any("`out_relu`" in c.value for c in at.caption)
+    at.toggle(key="model.by_block").set_value(False).run()
+    assert '"block_3_expand"' in at.get("graphviz_chart")[0].proto.spec
+
+    # Activations: one column per block output, then the head's vectors; every layer on request
+    at.switch_page("pages/activations.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="act.every").value is False
+    caption = at.get("image")[1].captions[0]  # image 0 is the input preview
+    columns = caption.split(" (each column")[0].split(" → ")
+    assert columns == ["Input"] + BLOCKS + ["top · global_average_pooling2d", "top · predictions"]
+    assert "block_3_expand" not in caption
+    picker = at.selectbox(key="act.layer")
+    assert picker.value == "out_relu" and "block_3 · block_3_project_BN" in picker.options
+    sparsity = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sparsity per block output" in c.proto.spec]
+    assert len(sparsity) == 1 and list(sparsity[0]["data"][0]["x"]) == [b.split(" · ")[1] for b in BLOCKS]
+    at.toggle(key="act.every").set_value(True).run()
+    assert not at.exception
+    every = at.get("image")[1].captions[0]
+    count = int(every.split("Input → ")[1].split(" layers")[0])
+    assert count > 100 and "stem · Conv1 …" in every
+
+    # Attribution: the CAM layers are the block outputs, the default is out_relu, not the pre-BatchNorm Conv_1
+    at.switch_page("pages/attribution.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    layer = at.selectbox(key="attr.layer")
+    assert layer.value == "out_relu"
+    assert list(layer.options) == BLOCKS
+    assert any(c.startswith("Grad-CAM · ") and c.endswith(" · out_relu") for img in at.get("image") for c in img.captions)
