@@ -161,13 +161,14 @@ def dataset(name: str, limit: int = 0, *, shapes: int = 3000, seed: int = 1):
 
 @st.cache_resource(show_spinner="Measuring the filters on real images…", max_entries=64, hash_funcs=BY_KEY)
 def real_activation(loaded: models.LoadedModel, layer: str, n: int = 200) -> np.ndarray:
-    """Mean activation of each filter of ``layer`` over ``n`` bundled images fitted to the model (read-only)."""
+    """Mean activation of each filter of ``layer`` over ``n`` bundled images in the model's own range (read-only)."""
     from vizcore import featurevis
 
     spec = loaded.spec
     ds = dataset("mnist_sample") if spec.channels == 1 else dataset("shapes", shapes=n, seed=5)
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
     size = (spec.height or ds.image_shape[0], spec.width or ds.image_shape[1])
-    batch = np.stack([images.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels).image_hwc
+    batch = np.stack([images.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels,
+                                        mode=loaded.preprocess).image_hwc
                       for i in idx])
     return _read_only(np.asarray(featurevis.real_activation(loaded.model, layer, batch)))

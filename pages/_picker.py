@@ -1,4 +1,4 @@
-"""The input picker shared by the explorer pages: bundled data, an uploaded image, or a drawing."""
+"""The input picker shared by the explorer pages: bundled data, sample photos, uploads, a webcam snapshot, a drawing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from vizcore import graph, images, models, render
 from vizcore.errors import ImageLoadError
 
 DATASETS = {"mnist_sample": "MNIST digits (bundled)", "shapes": "Shapes (generated)"}
+SOURCE_LABELS = {"data": "Bundled data", "photos": "Sample photos", "upload": "Upload images", "camera": "Camera", "draw": "Draw"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,25 +70,90 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     )
 
 
+MAX_UPLOADS = 12  # images kept in this session's gallery; the oldest go first
+
+
+def _invert_choice(image: np.ndarray, loaded: models.LoadedModel) -> bool:
+    """For a digit model, whether to invert a photo (dark ink on light paper); False otherwise."""
+    if loaded.spec.channels != 1:
+        return False
+    _shared.keep("input.invert", images.looks_inverted(image))
+    return st.checkbox("Invert (dark ink on light paper → light on dark, like MNIST)", key="input.invert")
+
+
 def _from_upload(loaded: models.LoadedModel) -> Picked | None:
-    upload = st.file_uploader("An image (PNG, JPEG, GIF, BMP, TIFF, WebP…)", key="input.upload")
-    if upload is not None:
+    files = st.file_uploader("Images (PNG, JPEG, GIF, BMP, TIFF, WebP…; several at once)", accept_multiple_files=True,
+                             key="input.upload")
+    gallery: dict = st.session_state.setdefault("input.uploads", {})  # digest -> (file name, uint8 image)
+    if files and len(files) > MAX_UPLOADS:
+        st.warning(f"{len(files)} images uploaded; the first {MAX_UPLOADS} are used.", icon="🖼️")
+    newest, current = None, set()
+    for upload in (files or [])[:MAX_UPLOADS]:
         raw = upload.getvalue()
+        digest = hashlib.sha1(raw).hexdigest()[:12]
+        current.add(digest)
+        if digest in gallery:
+            continue
         try:
-            image = images.load_image(raw, name=upload.name)
-            st.session_state["input.uploaded"] = (hashlib.sha1(raw).hexdigest()[:12], upload.name, image)
+            gallery[digest] = (upload.name, images.load_image(raw, name=upload.name))
+            newest = digest
         except ImageLoadError as err:
             st.error(str(err), icon="🖼️")
-    if "input.uploaded" not in st.session_state:
-        st.caption("Upload an image to explain it.")
+    for digest in [d for d in gallery if d not in current][: max(0, len(gallery) - MAX_UPLOADS)]:
+        del gallery[digest]  # the oldest images no longer in the uploader
+    if not gallery:
+        st.caption("Upload one or more images to explain them.")
         return None
-    digest, filename, image = st.session_state["input.uploaded"]
-    invert = False
-    if loaded.spec.channels == 1:
-        _shared.keep("input.invert", images.looks_inverted(image))
-        invert = st.checkbox("Invert (dark ink on light paper → light on dark, like MNIST)", key="input.invert")
+    digests = list(gallery)
+    _shared.keep("input.upload_pick", digests[-1], options=digests)
+    if newest is not None:
+        st.session_state["input.upload_pick"] = newest  # a new upload is shown at once
+    if len(digests) > 1:
+        st.image([render.resize(render.to_rgb(_thumbnail(gallery[d][1])), (56, 56)) for d in digests],
+                 caption=[gallery[d][0] for d in digests], width=56)
+    digest = st.selectbox(f"Image (of {len(digests)})", digests, format_func=lambda d: gallery[d][0], key="input.upload_pick")
+    filename, image = gallery[digest]
+    invert = _invert_choice(image, loaded)
     prepared = _prepare(image, loaded, invert=invert)
     return Picked(prepared.image_hwc, prepared.display_hwc, f"upload:{digest}:{int(invert)}", filename, notes=prepared.notes)
+
+
+def _thumbnail(image: np.ndarray) -> np.ndarray:
+    """The image's centred square, for the gallery."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    return image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+
+
+def camera_shot(raw: bytes) -> tuple[str, np.ndarray]:
+    """A webcam snapshot's JPEG bytes -> (digest, uint8 image); raises ImageLoadError."""
+    return hashlib.sha1(raw).hexdigest()[:12], images.load_image(raw, name="the camera snapshot")
+
+
+def _from_camera(loaded: models.LoadedModel) -> Picked | None:
+    shot = st.camera_input("Take a photo with your webcam", key="input.camera")
+    if shot is not None:
+        try:
+            st.session_state["input.camera_shot"] = camera_shot(shot.getvalue())
+        except ImageLoadError as err:
+            st.error(str(err), icon="📷")
+    if "input.camera_shot" not in st.session_state:
+        st.caption("Allow the browser to use the camera, then take a photo.")
+        return None
+    digest, image = st.session_state["input.camera_shot"]
+    invert = _invert_choice(image, loaded)
+    prepared = _prepare(image, loaded, invert=invert)
+    return Picked(prepared.image_hwc, prepared.display_hwc, f"camera:{digest}:{int(invert)}", "your camera snapshot",
+                  notes=prepared.notes)
+
+
+def _from_photos(loaded: models.LoadedModel) -> Picked | None:
+    photos = images.load_sample_photos()
+    names = list(photos)
+    _shared.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
+    name = st.selectbox("Photo", names, key="input.photo", help="CC0 / public-domain photos from scikit-image")
+    prepared = _prepare(photos[name], loaded)
+    return Picked(prepared.image_hwc, prepared.display_hwc, f"photo:{name}", f"sample photo: {name}", notes=prepared.notes)
 
 
 def _from_drawing(loaded: models.LoadedModel) -> Picked | None:
@@ -107,17 +173,15 @@ def _from_drawing(loaded: models.LoadedModel) -> Picked | None:
 def input_picker(loaded: models.LoadedModel) -> Picked | None:
     """Widgets to choose the input; returns it preprocessed for the working model (or None yet)."""
     spec = loaded.spec
-    sources = {"data": "Bundled data", "upload": "Upload an image"}
+    sources = {"data": _from_dataset}
+    if spec.channels == 3:
+        sources["photos"] = _from_photos
+    sources |= {"upload": _from_upload, "camera": _from_camera}
     if spec.channels == 1 and (spec.height or 28) <= 64:
-        sources["draw"] = "Draw"
-    source = st.radio("Input", list(sources), 0, format_func=sources.get, horizontal=True,
-                      **_shared.linked("input.source", "data", list(sources), format_func=sources.get, legacy="input"))
-    if source == "data":
-        picked = _from_dataset(loaded)
-    elif source == "upload":
-        picked = _from_upload(loaded)
-    else:
-        picked = _from_drawing(loaded)
+        sources["draw"] = _from_drawing
+    _shared.keep("input.source", "data", param="input", options=list(sources))
+    source = st.radio("Input", list(sources), format_func=SOURCE_LABELS.get, horizontal=True, key="input.source")
+    picked = sources[source](loaded)
     if picked is not None:
         for note in picked.notes:
             st.caption(f"ℹ️ {note}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages import _router
+from pages import _model_options, _router
 from vizcore import models
 from vizcore.errors import ConvLensError
 
@@ -145,7 +145,7 @@ def add_upload(data: bytes, filename: str) -> Choice:
 
 
 def working_model() -> models.LoadedModel:
-    """The session's working model; falls back to the default when it cannot be opened."""
+    """The session's working model, with the range and names chosen for it; falls back to the default when it cannot be opened."""
     init_state()
     choice = st.session_state[WORKING]
     try:
@@ -160,7 +160,7 @@ def working_model() -> models.LoadedModel:
         st.query_params["model"] = link
     else:
         st.query_params.pop("model", None)
-    return loaded
+    return _model_options.apply(loaded)  # the range and class names chosen on the Model page
 
 
 def sidebar(loaded: models.LoadedModel) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _layers, _shared, _snapshots
-from vizcore import figures, kernels, render
+from vizcore import figures, images, kernels, render
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
@@ -44,7 +44,8 @@ shown = list(range(cout))
 if mode == "per_channel" and cin * cout > kernels.MAX_TILES:
     shown = list(range(max(1, kernels.MAX_TILES // cin)))
     st.info(f"Showing the first {len(shown)} filters (one row each, {cin} input channels per row).")
-gallery = kernels.kernel_gallery(lk, mode=mode, scale=scale, bound=bound, filters=shown, tile_px=tile_px)
+gallery = kernels.kernel_gallery(lk, mode=mode, scale=scale, bound=bound, filters=shown, tile_px=tile_px,
+                                 bgr=images.is_bgr(loaded.preprocess))
 st.image(gallery, caption="One tile per filter, row by row" + (" (one row per filter)" if mode == "per_channel" else ""))
 st.download_button("Download gallery (PNG)", render.to_png(gallery), f"{loaded.model.name}_{lk.path.replace('/', '_')}_kernels.png",
                    "image/png", key="kernels.png")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _cache, _layers, _shared
+from pages import _cache, _layers, _model_options, _shared
 from vizcore import models
 from vizcore.errors import ModelLoadError, WeightsUnavailableError
 
@@ -112,6 +112,7 @@ elif source == "session":
         _shared.set_working(_shared.Choice("trained" if key.startswith("trained:") else "built", key))
 
 loaded = _shared.working_model()
+base = _shared.open_choice(st.session_state[_shared.WORKING])  # without this session's range and names
 _shared.sidebar(loaded)
 info = _cache.summary(loaded)
 
@@ -134,6 +135,10 @@ if loaded.card:
             f"**Held-out accuracy**: {card['test_accuracy']:.1%} on {card['test_images']:,} images never seen in training  \n"
             f"**Classes**: {', '.join(card['class_names'])}"
         )
+
+with st.expander("Input range and class names", expanded=_model_options.needs_asking(base)):
+    _model_options.choices(base, loaded)
+    _model_options.preview(loaded)
 
 tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
 with tab_table:

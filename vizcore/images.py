@@ -6,10 +6,12 @@ model expects (``PREPROCESS_MODES``); ``deprocess`` maps them back for display.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
@@ -184,6 +186,11 @@ _TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
+def is_bgr(mode: str) -> bool:
+    """Whether a mode feeds the model B, G, R (its input channel 0 is blue): 'caffe'."""
+    return mode == "caffe"
+
+
 def _check_mode(mode: str, channels: int) -> None:
     if mode not in PREPROCESS_MODES:
         raise ValueError(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(PREPROCESS_MODES)}")
@@ -198,7 +205,7 @@ def _to_model_range(image_hwc: np.ndarray, mode: str) -> np.ndarray:
         return x / 255.0
     if mode == "symmetric":
         return x / 127.5 - 1.0
-    if mode == "caffe":
+    if is_bgr(mode):
         return x[..., ::-1] - _CAFFE_MEAN_BGR
     if mode == "torch":
         return (x / 255.0 - _TORCH_MEAN_RGB) / _TORCH_STD_RGB
@@ -213,7 +220,8 @@ def deprocess(image_hwc: np.ndarray, mode: str) -> np.ndarray:
         mode: a key of ``PREPROCESS_MODES``.
 
     Returns:
-        uint8 HxWxC (RGB order for 'caffe'), rounded and clipped to 0..255.
+        uint8 HxWxC in RGB order (a 'caffe' image's B, G, R channels are put back), rounded and
+        clipped to 0..255.
     """
     x = np.asarray(image_hwc, dtype=np.float32)
     _check_mode(mode, x.shape[-1])
@@ -221,7 +229,7 @@ def deprocess(image_hwc: np.ndarray, mode: str) -> np.ndarray:
         x = x * 255.0
     elif mode == "symmetric":
         x = (x + 1.0) * 127.5
-    elif mode == "caffe":
+    elif is_bgr(mode):
         x = (x + _CAFFE_MEAN_BGR)[..., ::-1]
     elif mode == "torch":
         x = (x * _TORCH_STD_RGB + _TORCH_MEAN_RGB) * 255.0
@@ -381,3 +389,26 @@ def looks_inverted(image_uint8: np.ndarray) -> bool:
     )
     centre = gray_hw[h // 4: h - h // 4, w // 4: w - w // 4]
     return bool(border.mean() > centre.mean() + 1.0)
+
+
+SAMPLE_PHOTOS_DIR = Path(__file__).with_name("assets") / "photos"
+
+
+@functools.lru_cache(maxsize=1)
+def load_sample_photos() -> Mapping[str, np.ndarray]:
+    """The bundled colour photos (CC0 / public domain; see assets/README.md), offline.
+
+    Returns:
+        name -> uint8 (H, W, 3) RGB, read-only, 224 pixels on the short side; sorted by name
+        ('astronaut', 'chelsea', 'coffee', 'rocket').
+
+    Example:
+        >>> load_sample_photos()["chelsea"].shape
+        (224, 337, 3)
+    """
+    photos = {}
+    for path in sorted(SAMPLE_PHOTOS_DIR.glob("*.jpg")):
+        image = load_image(path)
+        image.setflags(write=False)  # shared by every caller through the cache
+        photos[path.stem] = image
+    return MappingProxyType(photos)

@@ -13,7 +13,8 @@ Every conv layer is shown as one kernel tensor ``(kh, kw, cin, cout)``, whatever
 
 ``LayerKernel.note`` says which of these a layer got. Colours: a first layer with three input
 channels can be shown as RGB composites (channel 0 -> red, 1 -> green, 2 -> blue; grey is a zero
-weight); anything else uses the diverging colormap ``render.DIVERGING`` (blue negative, white zero,
+weight; with ``bgr=True``, for a model fed B, G, R such as a 'caffe' VGG16, channel 0 -> blue);
+anything else uses the diverging colormap ``render.DIVERGING`` (blue negative, white zero,
 red positive). Scaling is per filter, per layer, or global (a bound shared by every conv layer of
 the model, from ``global_kernel_bound``).
 
@@ -180,6 +181,7 @@ def kernel_tiles(
     scale: str = "filter",
     bound: float | None = None,
     filters: Sequence[int] | None = None,
+    bgr: bool = False,
 ) -> np.ndarray:
     """One small uint8 RGB picture per filter (or per filter and input channel).
 
@@ -192,6 +194,8 @@ def kernel_tiles(
             its filters), 'global' (``bound``, e.g. ``global_kernel_bound(model)``).
         bound: the global bound, required by ``scale='global'``.
         filters: indices of the filters to show (default: all), in the order given.
+        bgr: the layer's input channels are B, G, R (``vizcore.data.is_bgr(preprocess)``): the
+            'rgb' composite puts them back in RGB order, so a filter that reads red shows red.
 
     Returns:
         uint8 ``(N, kh, kw, 3)``. N = number of filters for 'rgb' and 'mean'; for 'per_channel'
@@ -204,7 +208,7 @@ def kernel_tiles(
     if mode == "rgb":
         if lk.in_channels != 3:
             raise ValueError(f"mode='rgb' needs 3 input channels; '{lk.path}' has {lk.in_channels}")
-        values = k
+        values = k[..., ::-1] if bgr else k
     elif mode == "mean":
         values = k.mean(axis=3)  # (cout, kh, kw)
     else:
@@ -235,6 +239,7 @@ def kernel_gallery(
     tile_px: int = 32,
     pad: int = 1,
     max_tiles: int = MAX_TILES,
+    bgr: bool = False,
 ) -> np.ndarray:
     """Every filter of a layer as one uint8 image: crisp upscaled tiles in a row-major grid.
 
@@ -262,7 +267,7 @@ def kernel_gallery(
             f"'{lk.path}' would need {n:,} tiles ({n_filters} filters x {lk.in_channels} channels); "
             f"the limit is {max_tiles:,}. Choose filters=..., or mode='mean'."
         )
-    tiles = kernel_tiles(lk, mode=mode, scale=scale, bound=bound, filters=filters)
+    tiles = kernel_tiles(lk, mode=mode, scale=scale, bound=bound, filters=filters, bgr=bgr)
     factor = max(1, tile_px // max(lk.size))
     tiles = np.repeat(np.repeat(tiles, factor, axis=1), factor, axis=2)
     if columns is None:

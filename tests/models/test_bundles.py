@@ -81,25 +81,25 @@ def test_metadata_without_labels_is_one_note():
 def test_zip_with_two_models_is_one_sentence():
     data = _zip({"keras_model.h5": _tm_h5(), "other/model.h5": _tm_h5(), "labels.txt": "0 a\n"})
     with pytest.raises(ModelLoadError) as info:
-        models.load_model(data, name="two.zip")
+        models.loading.load_model(data, name="two.zip")
     assert str(info.value) == "'two.zip' holds 2 models (keras_model.h5, other/model.h5); put one model in the ZIP."
 
 
 @pytest.mark.parametrize("entry", ["../keras_model.h5", "/etc/keras_model.h5"])
 def test_zip_entries_outside_the_archive_are_refused(entry):
     with pytest.raises(ModelLoadError, match="refused"):
-        models.load_model(_zip({entry: _tm_h5()}), name="evil.zip")
+        models.loading.load_model(_zip({entry: _tm_h5()}), name="evil.zip")
 
 
 def test_zip_without_a_model_says_what_it_holds():
     with pytest.raises(ModelLoadError, match=r"holds no model .* it contains labels.txt, notes.md"):
-        models.load_model(_zip({"labels.txt": "0 a\n", "notes.md": "hi"}), name="bundle.zip")
+        models.loading.load_model(_zip({"labels.txt": "0 a\n", "notes.md": "hi"}), name="bundle.zip")
 
 
 def test_zip_bomb_is_refused_before_reading():
     data = _zip({"keras_model.h5": b"\0" * (8 * 2**20)})  # deflates about 1000-fold
     with pytest.raises(ModelLoadError, match="decompression bomb"):
-        models.load_model(data, name="bomb.zip")
+        models.loading.load_model(data, name="bomb.zip")
 
 
 def test_keras_file_inside_a_zip(saved_dir):

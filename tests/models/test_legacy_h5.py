@@ -39,7 +39,7 @@ def test_keras3_alone_refuses_the_teachable_machine_h5(tm_h5):
 
 def test_teachable_machine_h5_predicts_what_tf_keras_predicted(tm_h5):
     expected = np.load(FIXTURES / "tm_expected.npz")
-    model = models.load_model(tm_h5.read_bytes(), name="keras_model.h5")
+    model = models.loading.load_model(tm_h5.read_bytes(), name="keras_model.h5")
     probs = model.predict(expected["x"], verbose=0)
     np.testing.assert_allclose(probs, expected["probs"], atol=ATOL)
     assert np.ptp(probs[:, 0]) > 0.1  # the probe is discriminative: its images get different predictions
@@ -63,13 +63,13 @@ def test_each_repair_gives_the_writers_predictions(fixture, repair, atol):
         keras.models.load_model(path, compile=False)
     assert repair in legacy.repair_config(_config(path))[1]
     expected = np.load(FIXTURES / f"{fixture}_expected.npz")
-    probs = models.load_model(path).predict(expected["x"], verbose=0)
+    probs = models.loading.load_model(path).predict(expected["x"], verbose=0)
     np.testing.assert_allclose(probs, expected["probs"], atol=atol)
 
 
 def test_tf_keras2_sequential_still_matches_its_probe():
     expected = np.load(FIXTURES / "tfk2_sequential_probe.npz")
-    probs = models.load_model(FIXTURES / "tfk2_sequential.h5").predict(expected["x"], verbose=0)
+    probs = models.loading.load_model(FIXTURES / "tfk2_sequential.h5").predict(expected["x"], verbose=0)
     np.testing.assert_allclose(probs, expected["probs"], atol=ATOL)
 
 
@@ -111,6 +111,6 @@ def test_unknown_or_lambda_classes_are_refused_before_building(class_name, tmp_p
     with h5py.File(path, "r+") as f:
         f.attrs["model_config"] = json.dumps(config).encode()
     with pytest.raises(ModelLoadError) as info:
-        models.load_model(path)
+        models.loading.load_model(path)
     expected = "Lambda layer" if class_name == "Lambda" else f"custom layer or object '{class_name}'"
     assert expected in str(info.value) and "odd.h5" in str(info.value)

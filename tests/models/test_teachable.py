@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from vizcore import images, models
+from vizcore import hints, images, models
 from vizcore.errors import WeightsUnavailableError
 
 
@@ -49,14 +49,14 @@ def _cnn(*front):
 
 
 def test_input_hint():
-    assert models.input_hint(_cnn(keras.layers.Rescaling(1 / 255))) == "raw"
-    assert models.input_hint(_cnn()) is None
+    assert hints.input_hint(_cnn(keras.layers.Rescaling(1 / 255))) == "raw"
+    assert hints.input_hint(_cnn()) is None
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
     late = keras.layers.Rescaling(2.0)(keras.layers.Conv2D(2, 3)(inputs))  # after the first conv: says nothing of the input
-    assert models.input_hint(keras.Model(inputs, late)) is None
+    assert hints.input_hint(keras.Model(inputs, late)) is None
     nested = keras.Sequential([keras.Input((16, 16, 3)), keras.Sequential([keras.layers.Rescaling(1 / 127.5, offset=-1)]), keras.layers.Conv2D(2, 3)])
-    assert models.input_hint(nested) == "raw"
+    assert hints.input_hint(nested) == "raw"
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import keras
 
 from vizcore.graph import CONV_TYPES, SEP, InputSpec, head_type, input_spec, iter_layers, layer_table
 from vizcore.errors import WeightsUnavailableError
+from vizcore import hints
 from vizcore.models import applications, bundles, loading, presets
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent.parent / "models"
@@ -69,19 +70,6 @@ class LoadedModel:
 
 FIT_MODES = ("stretch", "pad", "crop")
 TEACHABLE_HEAD = ("dense_Dense1", "dense_Dense2")  # the head layers Teachable Machine names
-
-
-def input_hint(model: keras.Model) -> str | None:
-    """A PREPROCESS_MODES key the model's own layers imply, or None when nothing is known.
-
-    A ``Rescaling`` layer before the first convolution means the model takes raw 0..255 pixels: "raw".
-    """
-    for _, layer, _ in iter_layers(model):
-        if isinstance(layer, keras.layers.Rescaling):
-            return "raw"
-        if isinstance(layer, CONV_TYPES):
-            return None
-    return None
 
 
 def looks_teachable(model: keras.Model) -> bool:
@@ -172,5 +160,5 @@ def open_upload(data: bytes, filename: str, key: str, *, labels: Sequence[str] |
     if found.image_size:
         origin["image_size"] = found.image_size
     return LoadedModel(found.model, key, filename, class_names,
-                       "symmetric" if teachable else input_hint(found.model) or "unit",
+                       "symmetric" if teachable else hints.input_hint(found.model) or "unit",
                        fit="crop" if teachable else "stretch", notes=tuple(notes), origin=origin)
