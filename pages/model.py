@@ -59,8 +59,11 @@ elif source == "preset":
 
 elif source == "upload":
     upload = st.file_uploader(
-        "A Keras model file (.keras, or .h5 from tf.keras 2). Lambda layers and custom code are refused for safety.",
-        type=["keras", "h5", "hdf5"],
+        "A model: .keras, .h5 (Keras 2, tf.keras 1.x/2.x, Teachable Machine's keras_model.h5), or a ZIP "
+        "(Teachable Machine's converted_keras.zip or TF.js download: model.json + weights.bin + metadata.json). "
+        "Class names and the input range come with it where the export says them. "
+        "Lambda layers and custom code are refused for safety.",
+        type=["keras", "h5", "hdf5", "zip", "json"],
         key="model.upload",
     )
     if upload is not None:
@@ -125,7 +128,11 @@ cols[3].metric("Input", f"{info.input.height or 'any'}×{info.input.width or 'an
 cols[4].metric("Outputs", info.outputs)
 cols[5].metric("Head", info.head, help="How scores become outputs; explanations use the scores before it")
 st.caption(f"Default layer to explain: `{info.default_layer}` (the last convolution, after its BatchNorm, activation and add)"
-           f" · input range: `{loaded.preprocess}`")
+           f" · input range: `{loaded.preprocess}`" + (f" · fit: `{loaded.fit}`" if loaded.fit != "stretch" else "")
+           + (f" · from: {loaded.origin.get('format')}" + (" (Teachable Machine)" if loaded.origin.get("teachable_machine") else "")
+              if loaded.origin else ""))
+for note in loaded.notes:
+    st.warning(note, icon="🏷️")
 
 if loaded.card:
     with st.expander("Model card", expanded=False):

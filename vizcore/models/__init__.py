@@ -20,7 +20,7 @@ from typing import Any
 
 import keras
 
-from vizcore.graph import CONV_TYPES, SEP, InputSpec, head_type, input_spec, iter_layers, layer_table
+from vizcore.graph import SEP, InputSpec, head_type, input_spec, iter_layers, layer_table
 from vizcore.errors import WeightsUnavailableError
 from vizcore import hints
 from vizcore.models import applications, bundles, loading, presets
