@@ -15,6 +15,12 @@ computation can use:
   Occlusion, the metrics);
 * ``normalize_map`` is the one normalization every public method ends in.
 
+Progress: every public function and batch form takes ``on_progress(done, total) -> bool | None``;
+``total`` is the method's cost, ``done`` counts the images the shared chunk loops (``forward``,
+``input_gradients``, ``cam_maps``) have run. A callback that returns True stops the run with
+``AttributionCancelled`` (a ``threading.Event`` works too: ``on_progress=lambda d, t: stop.is_set()``).
+``pass_seconds`` measures one forward pass per image, once per model, to turn a cost into seconds.
+
 The score of a target is the pre-softmax score (``graph.feature_model``); a binary head
 (``heads.is_binary``: one sigmoid or linear unit) has targets 0 and 1: target 1 -> +logit,
 target 0 -> -logit, top class 1 when the logit is > 0.
@@ -27,10 +33,13 @@ any batch size, the target as a tensor). The model is never changed.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -55,6 +64,57 @@ ENGINES_PER_KIND = 16  # compiled functions kept per model and kind (one per lay
 
 class AttributionError(ConvLensError, ValueError):
     """A request an attribution method cannot honour (bad target, non-spatial layer, bad option)."""
+
+
+class AttributionCancelled(ConvLensError):
+    """The ``on_progress`` callback asked a running method to stop."""
+
+
+# --------------------------------------------------------------------------- progress
+
+Progress = Callable[[int, int], "bool | None"]  # (done, total) -> True to cancel
+
+
+@dataclass
+class _Tracker:
+    total: int
+    sink: Progress
+    done: int = field(default=0)
+
+    def report(self, done: int) -> None:
+        self.done = max(0, min(self.total, done))
+        if self.sink(self.done, self.total):
+            raise AttributionCancelled("Cancelled.")
+
+
+_TRACKER: contextvars.ContextVar[_Tracker | None] = contextvars.ContextVar("attribution_progress", default=None)
+
+
+@contextlib.contextmanager
+def progress_to(on_progress: Progress | None, total: int) -> Iterator[None]:
+    """Report the images the chunk loops run inside the block to ``on_progress(done, total)``.
+
+    Starts with (0, total) and ends with (total, total); a nested block (a wrapped method) reports
+    to the outer one. Raises ``AttributionCancelled`` when the callback returns True.
+    """
+    if on_progress is None or _TRACKER.get() is not None:
+        yield
+        return
+    tracker = _Tracker(max(1, int(total)), on_progress)
+    token = _TRACKER.set(tracker)
+    try:
+        tracker.report(0)
+        yield
+        tracker.report(tracker.total)
+    finally:
+        _TRACKER.reset(token)
+
+
+def advance(images: int) -> None:
+    """Count ``images`` more run through the model (a no-op outside ``progress_to``)."""
+    tracker = _TRACKER.get()
+    if tracker is not None:
+        tracker.report(min(tracker.total - 1, tracker.done + images))  # the total when the block ends
 
 
 # --------------------------------------------------------------------------- normalization
@@ -184,7 +244,10 @@ def _check_target(eng: Engine, target: int | None) -> int:
 def forward(model: keras.Model, batch_nhwc: np.ndarray, layer: str | None = None, *, batch_size: int = DEFAULT_BATCH) -> tuple[np.ndarray, ...]:
     """Run the compiled forward pass in chunks; returns (layer outputs,) + (scores (N, K),)."""
     eng = engine(model, "forward", layer)
-    chunks = [eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32)) for i in range(0, len(batch_nhwc), batch_size)]
+    chunks = []
+    for i in range(0, len(batch_nhwc), batch_size):
+        chunks.append(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32)))
+        advance(len(batch_nhwc[i : i + batch_size]))
     return tuple(np.concatenate([np.asarray(c[j]) for c in chunks]) for j in range(len(chunks[0])))
 
 
@@ -229,6 +292,24 @@ def top_k(model: keras.Model, image: np.ndarray, k: int = 5) -> list[tuple[int, 
     return [(int(i), float(probs[i])) for i in order]
 
 
+def pass_seconds(model: keras.Model, size_hw: tuple[int, int] | None = None, *, images: int = 4) -> float:
+    """Seconds of one forward pass per image in a batch of ``images``, measured once per model and size.
+
+    ``size_hw`` is needed only for a model without a fixed input size.
+    """
+    spec = graph.input_spec(model)
+    h, w = (spec.height, spec.width) if spec.height and spec.width else tuple(size_hw or (224, 224))
+
+    def measure() -> float:
+        batch = np.zeros((images, h, w, spec.channels), np.float32)
+        forward(model, batch[:1])  # warm: traces once
+        start = time.perf_counter()
+        forward(model, batch)
+        return (time.perf_counter() - start) / images
+
+    return per_model(model, ("attribution.pass_seconds", h, w), measure, limit=4)
+
+
 # --------------------------------------------------------------------------- gradients and CAMs
 
 
@@ -240,7 +321,10 @@ def input_gradients(model: keras.Model, batch_nhwc: np.ndarray, target: int | No
     batch_nhwc = as_batch(model, batch_nhwc)
     eng = engine(model, "input_grad")
     t = tf.constant(_check_target(eng, target), tf.int32)
-    parts = [np.asarray(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]) for i in range(0, len(batch_nhwc), batch_size)]
+    parts = []
+    for i in range(0, len(batch_nhwc), batch_size):
+        parts.append(np.asarray(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]))
+        advance(len(batch_nhwc[i : i + batch_size]))
     return np.concatenate(parts)
 
 
@@ -258,6 +342,7 @@ def cam_maps(model: keras.Model, batch_nhwc: np.ndarray, combine: Combine, *, ta
     eng = engine(model, "cam", cam_layer(model, layer))
     t = tf.constant(_check_target(eng, target), tf.int32)
     acts, grads, _, _ = eng.fn(tf.constant(batch_nhwc, tf.float32), t)
+    advance(len(batch_nhwc))
     cams = np.maximum(combine(np.asarray(acts, np.float64), np.asarray(grads, np.float64)), 0.0)
     size = batch_nhwc.shape[1:3]
     return np.stack([upsample(c, size) for c in cams]).astype(np.float32)
@@ -275,6 +360,7 @@ DISPLAYS: Mapping[str, Callable[[np.ndarray], np.ndarray]] = MappingProxyType(
     }
 )
 UNITS = MappingProxyType({"forward pass": "forward passes", "gradient": "gradients"})
+PASSES = MappingProxyType({"forward pass": 1.0, "gradient": 3.0})  # forward-pass equivalents of one unit (backward ~ 2 forwards)
 
 
 @dataclass(frozen=True)
@@ -286,6 +372,10 @@ class Cost:
 
     def __str__(self) -> str:
         return f"{self.count:,} {self.unit if self.count == 1 else UNITS[self.unit]}"
+
+    def seconds(self, per_pass: float) -> float:
+        """An estimate in seconds from the measured seconds of one forward pass (``pass_seconds``)."""
+        return self.count * PASSES[self.unit] * per_pass
 
 
 CostFn = Callable[..., Cost]  # (model, size_hw, layer, **every option, defaults filled in) -> Cost
@@ -376,12 +466,18 @@ def method(
             raise TypeError(f"Option '{o.name}' of {name} does not match a keyword default of {maps.__name__}.")
     show = DISPLAYS[display]
 
-    def batch(model: keras.Model, batch_nhwc: np.ndarray, *, target: int | None = None, layer: str | None = None, **opts: Any) -> np.ndarray:
-        return maps(model, as_batch(model, batch_nhwc), target, layer if uses_layer else None, **opts)
+    def batch(model: keras.Model, batch_nhwc: np.ndarray, *, target: int | None = None, layer: str | None = None,
+              on_progress: Progress | None = None, **opts: Any) -> np.ndarray:
+        x = as_batch(model, batch_nhwc)
+        layer = layer if uses_layer else None
+        total = len(x) * info.cost_of(model, x.shape[1:3], layer=layer, **opts).count if on_progress else 0
+        with progress_to(on_progress, total):
+            return maps(model, x, target, layer, **opts)
 
-    def fn(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None, **opts: Any) -> np.ndarray:
+    def fn(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None,
+           on_progress: Progress | None = None, **opts: Any) -> np.ndarray:
         x = as_image(model, image)
-        return normalize_map(show(batch(model, x[None], target=target, layer=layer, **opts)[0]))
+        return normalize_map(show(batch(model, x[None], target=target, layer=layer, on_progress=on_progress, **opts)[0]))
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"{name} heatmap of one image, float32 (H, W) in [0, 1]. {about}"
