@@ -1,12 +1,75 @@
-"""Pieces of the Attribution page: each method's option widgets and the layer sweep."""
+"""Pieces of the Attribution page: option widgets, costly work on demand, the layer sweep."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import numpy as np
 import streamlit as st
 
 from pages import _cache
-from vizcore import blocks, models, render
+from vizcore import blocks, figures, models, render
+from vizcore.attribution import base
+
+T = TypeVar("T")
+ON_DEMAND_SECONDS = 0.5  # estimated work above this waits for a Run button; below, it runs live
+
+
+def estimate(loaded: models.LoadedModel, cost: base.Cost, size_hw: tuple[int, int]) -> float:
+    """Seconds a cost should take on this machine, from one measured forward pass (once per model)."""
+    return 0.0 if cost.count <= 1 else cost.seconds(base.pass_seconds(loaded.model, size_hw))
+
+
+def on_demand(key: str, inputs: Hashable, what: str, cost: str, seconds: float,
+              compute: Callable[[base.Progress | None], T]) -> T | None:
+    """``compute`` live when cheap, else from a Run button; the result is kept until ``inputs`` change.
+
+    ``compute(on_progress)`` gets None when live, else a callback that moves a progress bar. While
+    it runs, a Cancel button stops it (any click reruns the page, which ends the run). Returns the
+    result, or None while it waits for the button.
+    """
+    kept_key, running_key = f"_ondemand.{key}", f"_ondemand.{key}.running"
+    kept = st.session_state.get(kept_key)
+    if kept is not None and kept[0] == inputs:
+        return kept[1]
+    st.session_state.pop(kept_key, None)  # an input changed: the old result goes
+    if seconds <= ON_DEMAND_SECONDS:
+        result = compute(None)
+        st.session_state[kept_key] = (inputs, result)
+        return result
+    if st.session_state.pop(running_key, None) == inputs:
+        st.info(f"{what} was stopped before it finished.")
+    slot = st.empty()  # the button, the bar and Cancel; emptied when the result is in
+    with slot.container():
+        c1, c2 = st.columns([1, 3], vertical_alignment="center")
+        run = c1.button(f"Run {what}", key=f"{key}.run", help="Costly: runs only when you ask")
+        c2.caption(f"{what}: {cost}, about {_seconds(seconds)} on this machine.")
+        if not run:
+            return None
+        bar = st.progress(0.0, text=f"{what}…")
+        st.button("Cancel", key=f"{key}.cancel", help="Stop the run; nothing is kept")
+
+    def sink(done: int, total: int) -> None:
+        bar.progress(done / max(1, total), text=f"{what}: {done:,} of {total:,} images")
+
+    st.session_state[running_key] = inputs
+    try:
+        result = compute(sink)
+    except Exception as err:  # a click that reruns the page is not an Exception: the mark stays for the next run
+        st.session_state.pop(running_key, None)
+        if isinstance(err, base.AttributionCancelled):
+            st.info(f"{what} cancelled.")
+            return None
+        raise
+    st.session_state.pop(running_key, None)
+    slot.empty()
+    st.session_state[kept_key] = (inputs, result)
+    return result
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 60 else f"{s / 60:.1f} min"
 
 
 def option_widgets(label: str, opts) -> dict:
@@ -26,15 +89,64 @@ def option_widgets(label: str, opts) -> dict:
     return values
 
 
-def layer_sweep(loaded: models.LoadedModel, picked, target: int, cmap: str, alpha: float, *, limit: int = 12):
-    """Grad-CAM of the CAM layers (block outputs; at most ``limit``, evenly spaced) as one strip of overlays."""
-    picks = blocks.sweep_layers(loaded.model, limit)
-    bar = st.progress(0.0, text="Grad-CAM per layer…")
-    tiles = []
-    side = max(96, picked.display_hwc.shape[0])
+def sweep_picks(loaded: models.LoadedModel, limit: int = 12) -> tuple[str, ...]:
+    """The layers of the sweep: at most ``limit`` CAM layers, evenly spaced."""
+    return blocks.sweep_layers(loaded.model, limit)
+
+
+def layer_sweep(loaded: models.LoadedModel, picked, target: int, picks, *, on_progress=None) -> dict[str, np.ndarray]:
+    """Grad-CAM of each layer of ``picks``: {layer: heatmap}; ``on_progress(done, total)`` after each."""
+    heats = {}
     for i, layer in enumerate(picks):
-        heat = _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
-        tiles.append(render.resize(render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha), (side, side), smooth=False))
-        bar.progress((i + 1) / len(picks), text=f"Grad-CAM on {layer}")
-    bar.empty()
-    return render.montage(np.stack(tiles), columns=len(tiles), pad=4), picks
+        heats[layer] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
+        if on_progress:
+            on_progress(i + 1, len(picks))
+    return heats
+
+
+def sweep_strip(picked, heats: dict[str, np.ndarray], cmap: str, alpha: float) -> np.ndarray:
+    """The sweep's maps as one strip of overlays."""
+    side = max(96, picked.display_hwc.shape[0])
+    tiles = [render.resize(render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha), (side, side), smooth=False)
+             for heat in heats.values()]
+    return render.montage(np.stack(tiles), columns=len(tiles), pad=4)
+
+
+def occlusion_explorer(loaded: models.LoadedModel, picked, probs: np.ndarray, target: int, layer: str, *, cmap: str, alpha: float) -> None:
+    """Click or drag a box on the image: it turns grey and the probabilities and Grad-CAM follow."""
+    from vizcore.attribution import interactive
+
+    st.caption("Click the image to grey out a square there, or pick the box tool and drag a box: the class probabilities "
+               "and the Grad-CAM of the class update (one forward and backward pass).")
+    h, w = picked.image_hwc.shape[:2]
+    c1, c2 = st.columns(2)
+    patch = c1.slider("Square side (click)", 1, max(2, min(h, w) // 2), max(2, round(min(h, w) / 8)), key="attr.occ.patch")
+    fill = c2.selectbox("Fill", ("zero", "mean"), key="attr.occ.fill", help="zero: 0 in the model's input range; mean: the image's mean colour")
+    event = st.session_state.get("attr.occ.image")
+    box = figures.selected_patch(event, (h, w), patch)
+    if box is None:  # the whole image: what the page already computed
+        p_k, heat = probs, _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
+    else:
+        inputs = (loaded.key, picked.key, box, target, layer, fill)
+        kept = st.session_state.get("_attr.occ.result")
+        if kept is None or kept[0] != inputs:
+            out = interactive.occlude_boxes(loaded.model, picked.image_hwc, [box], target=target, layer=layer,
+                                            fill="mean" if fill == "mean" else 0.0)
+            kept = st.session_state["_attr.occ.result"] = (inputs, out.probabilities_k, out.heatmap_hw)
+        p_k, heat = kept[1], kept[2]
+    left, right = st.columns(2)
+    shown = picked.display_hwc.copy()
+    if box:
+        shown[box[0]:box[2], box[1]:box[3]] = 128  # grey where the model sees the fill
+    step = max(1, min(h, w) // 56)
+    with left:
+        st.plotly_chart(figures.image_figure(shown, "Click or drag a box" + (f": rows {box[0]}–{box[2] - 1}, columns {box[1]}–{box[3] - 1}" if box else ""),
+                                             points=figures.cell_points(h, w, step)),
+                        key="attr.occ.image", on_select="rerun", selection_mode=figures.SELECT_MODES)
+    with right:
+        overlay = render.overlay(shown, heat, cmap=cmap, alpha=alpha)
+        side = max(160, 4 * h) if h < 100 else h
+        st.image(render.resize(overlay, (side, side), smooth=False), caption=f"Grad-CAM of {loaded.class_names[target]} · {layer}")
+    before, after = float(probs[target]), float(p_k[target])
+    st.metric(f"P({loaded.class_names[target]})", f"{after:.1%}", f"{after - before:+.1%} from the whole image")
+    st.plotly_chart(figures.probabilities_figure(loaded.class_names, p_k), key="attr.occ.probs")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import _cache
+from pages import _attribution_parts, _cache
 from vizcore import attribution, datasets, figures, render
 from vizcore.attribution import metrics
+from vizcore.attribution.base import progress_to
 
 
-@st.cache_data(show_spinner="Deleting and inserting pixels (batched forward passes)…", max_entries=128, hash_funcs=_cache.BY_KEY)
 def _curves(loaded, input_key: str, _image_hwc, label: str, target: int, layer: str, steps: int) -> dict:
     maps = {label: _cache.attribution_map(loaded, input_key, _image_hwc, label, target, layer, ())}
     for name, fn in metrics.BASELINE_MAPS.items():
@@ -22,12 +22,26 @@ def _curves(loaded, input_key: str, _image_hwc, label: str, target: int, layer: 
     }
 
 
+def _run_curves(sink, total: int, loaded, picked, label, target, layer, steps) -> dict:
+    """``_curves`` with progress; kept per session by ``on_demand`` (a cached function must not report progress)."""
+    _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer, ())  # warm, outside the progress
+    with progress_to(sink, total):
+        return _curves(loaded, picked.key, picked.image_hwc, label, target, layer, steps)
+
+
 def _deletion_insertion(loaded, picked, label, target, layer) -> None:
     st.markdown(f"#### Deletion and insertion: {label}")
     st.caption("Deletion removes the pixels the map ranks highest first: a faithful map makes the class probability fall fast "
                "(low area under the curve). Insertion adds them to a blurred image: it should rise fast (high area).")
     steps = st.slider("Steps", 10, 50, metrics.CURVE_STEPS, 5, key="faith.steps")
-    curves = _curves(loaded, picked.key, picked.image_hwc, label, target, layer, steps)
+    passes = attribution.Cost((1 + len(metrics.BASELINE_MAPS)) * 2 * (steps + 2))  # per map: two curves of steps + 1 images, and the class
+    size_hw = picked.image_hwc.shape[:2]
+    curves = _attribution_parts.on_demand(  # ~120 forward passes: from a button on a large model, kept until an input changes
+        "faith.curves", (loaded.key, picked.key, label, target, layer, steps), "deletion and insertion", str(passes),
+        _attribution_parts.estimate(loaded, passes, size_hw),
+        lambda sink: _run_curves(sink, passes.count, loaded, picked, label, target, layer, steps))
+    if curves is None:
+        return
     c1, c2 = st.columns(2)
     c1.plotly_chart(figures.curves_figure({k: (d.fractions, d.probabilities) for k, (d, _) in curves.items()}, "Deletion",
                                           x_title="share of pixels removed", y_title="probability", y_range=(0, 1)), key="faith.del")

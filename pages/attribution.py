@@ -51,45 +51,70 @@ with right:
         if info.options:
             with st.expander(f"{label} options"):
                 options[label] = _attribution_parts.option_widgets(label, info.options)
-    costs = {label: attribution.METHOD_INFO[label].cost_of(loaded.model, picked.image_hwc.shape[:2], layer=layer, **options.get(label, {}))
+    size_hw = picked.image_hwc.shape[:2]
+    costs = {label: attribution.METHOD_INFO[label].cost_of(loaded.model, size_hw, layer=layer, **options.get(label, {}))
              for label in methods}
-    if expensive := [f"{label} {cost}" for label, cost in costs.items() if cost.count > 1]:
-        st.caption("Cost before running: " + "; ".join(expensive))
+    seconds = {label: _attribution_parts.estimate(loaded, cost, size_hw) for label, cost in costs.items()}
 
-tab_maps, tab_sweep, tab_faith = st.tabs(["Maps", "Layer sweep", "Faithfulness & sanity"])
+tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(["Maps", "Occlude by hand", "Layer sweep", "Faithfulness & sanity"])
 with tab_maps:
     if not methods:
         st.info("Pick at least one method.")
+    live = [label for label in methods if seconds[label] <= _attribution_parts.ON_DEMAND_SECONDS]
     maps = {}
-    progress = st.progress(0.0, text="Computing maps…") if len(methods) > 1 else None
-    for i, label in enumerate(methods):
+    progress = st.progress(0.0, text="Computing maps…") if len(live) > 1 else None
+    for i, label in enumerate(live):  # cheap: computed on every change
         maps[label] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
                                               tuple(sorted(options.get(label, {}).items())))
         if progress:
-            progress.progress((i + 1) / len(methods), text=f"{label} done")
+            progress.progress((i + 1) / len(live), text=f"{label} done")
     if progress:
         progress.empty()
     cols = st.columns(max(1, min(4, len(methods))))
     size = max(160, 4 * picked.display_hwc.shape[0]) if picked.display_hwc.shape[0] < 100 else picked.display_hwc.shape[0]
-    for i, (label, heat) in enumerate(maps.items()):
+    for i, label in enumerate(methods):
+        info = attribution.METHOD_INFO[label]
         with cols[i % len(cols)]:
+            if label not in maps:  # costly: from its Run button, kept until an input changes
+                opts = options.get(label, {})
+                heat = _attribution_parts.on_demand(
+                    f"attr.run.{label}", (loaded.key, picked.key, label, target, layer if info.uses_layer else None, tuple(sorted(opts.items()))),
+                    label, str(costs[label]), seconds[label],
+                    lambda sink, info=info, opts=opts: info.fn(loaded.model, picked.image_hwc, target=target,
+                                                              layer=layer if info.uses_layer else None, on_progress=sink, **opts))
+                if heat is None:
+                    continue
+                maps[label] = heat
+            heat = maps[label]
             shown = render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha)
             st.image(render.resize(shown, (size, size), smooth=False), caption=f"{label} · {names[target]}"
-                     + (f" · {layer}" if attribution.METHOD_INFO[label].uses_layer else ""))
+                     + (f" · {layer}" if info.uses_layer else ""))
             slug = label.lower().replace(" ", "_").replace("×", "x")
             st.download_button("Overlay PNG", render.to_png(shown), f"{slug}_overlay.png", "image/png", key=f"attr.png.{label}")
             buf = io.BytesIO()
             np.save(buf, heat)
             st.download_button("Raw map .npy", buf.getvalue(), f"{slug}_map.npy", "application/octet-stream", key=f"attr.npy.{label}")
 
+with tab_occlude:
+    _attribution_parts.occlusion_explorer(loaded, picked, probs, target, layer, cmap=cmap, alpha=alpha)
+
 with tab_sweep:
     st.caption("Grad-CAM of every block output (and convolution not followed by BatchNorm), from the first to the last, "
                "for the same class: early layers see edges, late layers see parts.")
-    if st.toggle("Compute the sweep", value=len(layers) <= 16, key="attr.sweep"):
-        strip, shown_layers = _attribution_parts.layer_sweep(loaded, picked, target, cmap, alpha)
-        st.image(strip, caption=" · ".join(shown_layers))
-        if len(shown_layers) < len(layers):
-            st.caption(f"{len(shown_layers)} of {len(layers)} layers shown, evenly spaced.")
+    picks = _attribution_parts.sweep_picks(loaded)
+    sweep_cost = attribution.Cost(len(picks), "gradient")
+    heats = _attribution_parts.on_demand(
+        "attr.sweep", (loaded.key, picked.key, target), "the layer sweep", f"{sweep_cost} (one per layer; each layer compiles once)",
+        _attribution_parts.estimate(loaded, sweep_cost, size_hw),
+        lambda sink: _attribution_parts.layer_sweep(loaded, picked, target, picks, on_progress=sink))
+    if heats is not None:
+        st.image(_attribution_parts.sweep_strip(picked, heats, cmap, alpha), caption=" · ".join(heats))
+        if len(picks) < len(layers):
+            st.caption(f"{len(picks)} of {len(layers)} layers shown, evenly spaced.")
 
 with tab_faith:
-    _faithfulness.panel(loaded, picked, methods[0] if methods else "Grad-CAM", target, layer, maps.get(methods[0]) if methods else None)
+    first = next((label for label in methods if label in maps), None)
+    if methods and first is None:
+        st.info(f"Run {methods[0]} in the Maps tab first, then check its faithfulness here.")
+    else:
+        _faithfulness.panel(loaded, picked, first or "Grad-CAM", target, layer, maps.get(first) if first else None)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from vizcore import render
 
 DIVERGING = "RdBu_r"
 _MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -82,3 +85,111 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figur
     fig.update_yaxes(autorange="reversed", title="true", type="category")
     fig.update_xaxes(title="predicted", type="category")
     return _layout(fig, "Confusion matrix", 420)
+
+
+# --------------------------------------------------------------------------- click to explore
+
+SELECT_MODES = ("points", "box")  # for st.plotly_chart(..., on_select="rerun", selection_mode=SELECT_MODES)
+
+
+def selectable(fig: go.Figure, ys, xs, *, box: bool = False) -> go.Figure:
+    """Make a heatmap or image clickable: invisible points at (``ys``, ``xs``) that a click selects.
+
+    Plotly selects points of scatter traces only, so a click on a heatmap or image selects the
+    nearest of these. ``box`` starts in box-select mode (drag a box) instead of zoom.
+    """
+    hidden = dict(marker=dict(opacity=0))
+    fig.add_trace(go.Scatter(x=np.ravel(xs), y=np.ravel(ys), mode="markers", marker=dict(size=8, opacity=0),
+                             selected=hidden, unselected=hidden, hoverinfo="skip", showlegend=False, name="cells"))
+    fig.update_layout(clickmode="event+select", dragmode="select" if box else "zoom")
+    return fig
+
+
+def cell_points(rows: int, cols: int, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres (ys, xs) of a rows x cols grid, every ``step`` cells."""
+    ys, xs = np.mgrid[0:rows:step, 0:cols:step]
+    return ys.ravel(), xs.ravel()
+
+
+def tile_points(grid_shape_hw: tuple[int, int], tiles: int, *, columns: int | None = None, pad: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The centres (ys, xs) of the tiles of a ``render.montage`` grid image, row-major."""
+    columns = columns or int(np.ceil(np.sqrt(tiles)))
+    rows = int(np.ceil(tiles / columns))
+    pitch_y, pitch_x = (grid_shape_hw[0] + pad) / rows, (grid_shape_hw[1] + pad) / columns
+    r, c = np.divmod(np.arange(tiles), columns)
+    return (r + 0.5) * pitch_y - 0.5 - pad / 2, (c + 0.5) * pitch_x - 0.5 - pad / 2
+
+
+def image_figure(image_hwc: np.ndarray, title: str, *, height: int = 360, points=None, box: bool = False) -> go.Figure:
+    """A uint8 image (H, W[, 1 or 3]) as a Plotly image (sent as PNG), pixel (row, column) at (y, x).
+
+    ``points`` (ys, xs) makes it clickable (``selectable``); e.g. ``cell_points(h, w, 4)``.
+    """
+    rgb = np.asarray(image_hwc, np.uint8)
+    if rgb.ndim == 3 and rgb.shape[-1] == 1:
+        rgb = rgb[..., 0]
+    h, w = rgb.shape[:2]
+    source = "data:image/png;base64," + base64.b64encode(render.to_png(rgb)).decode("ascii")
+    fig = go.Figure(go.Image(source=source, hoverinfo="skip"))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[-0.5, w - 0.5])
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, range=[h - 0.5, -0.5], scaleanchor="x")
+    fig = _layout(fig, title, height)
+    return selectable(fig, *points, box=box) if points is not None else fig
+
+
+def _selection(event) -> dict:
+    """The selection part of what ``st.plotly_chart(on_select=...)`` returned (or the selection itself)."""
+    if not event:
+        return {}
+    return event.get("selection", event) if hasattr(event, "get") else {}
+
+
+def selected_cell(event, shape_hw: tuple[int, int]) -> tuple[int, int] | None:
+    """The (row, column) of the last clicked point, rounded and clipped to ``shape_hw``; None without a click."""
+    points = _selection(event).get("points") or []
+    if not points or "x" not in points[-1] or "y" not in points[-1]:
+        return None
+    h, w = shape_hw
+    return int(np.clip(round(float(points[-1]["y"])), 0, h - 1)), int(np.clip(round(float(points[-1]["x"])), 0, w - 1))
+
+
+def selected_box(event) -> tuple[float, float, float, float] | None:
+    """The last dragged box as (y0, x0, y1, x1) in data coordinates (unordered); None without one."""
+    boxes = _selection(event).get("box") or []
+    if not boxes or len(boxes[-1].get("x", ())) < 2 or len(boxes[-1].get("y", ())) < 2:
+        return None
+    (x0, x1), (y0, y1) = boxes[-1]["x"][:2], boxes[-1]["y"][:2]
+    return float(y0), float(x0), float(y1), float(x1)
+
+
+def selected_patch(event, shape_hw: tuple[int, int], patch: int) -> tuple[int, int, int, int] | None:
+    """The pixels a selection covers, (y0, x0, y1, x1) half-open: a dragged box, else a ``patch`` square around a click."""
+    h, w = shape_hw
+    box = selected_box(event)
+    if box is not None:
+        y0, x0, y1, x1 = box
+        y0, y1 = sorted((y0, y1))
+        x0, x1 = sorted((x0, x1))
+        out = (int(np.clip(np.ceil(y0), 0, h)), int(np.clip(np.ceil(x0), 0, w)),  # the pixels whose centres are inside
+               int(np.clip(np.floor(y1) + 1, 0, h)), int(np.clip(np.floor(x1) + 1, 0, w)))
+        return out if out[2] > out[0] and out[3] > out[1] else None
+    cell = selected_cell(event, shape_hw)
+    if cell is None:
+        return None
+    patch = max(1, min(patch, h, w))
+    y0 = int(np.clip(cell[0] - patch // 2, 0, h - patch))
+    x0 = int(np.clip(cell[1] - patch // 2, 0, w - patch))
+    return y0, x0, y0 + patch, x0 + patch
+
+
+def selected_tile(event, grid_shape_hw: tuple[int, int], tiles: int, *, columns: int | None = None, pad: int = 1) -> int | None:
+    """The index of the tile clicked on a ``render.montage`` grid image (row-major); None off the tiles."""
+    cell = selected_cell(event, grid_shape_hw)
+    if cell is None or tiles < 1:
+        return None
+    columns = columns or int(np.ceil(np.sqrt(tiles)))
+    rows = int(np.ceil(tiles / columns))
+    pitch_y = (grid_shape_hw[0] + pad) / rows
+    pitch_x = (grid_shape_hw[1] + pad) / columns
+    index = int(cell[0] // pitch_y) * columns + int(cell[1] // pitch_x)
+    return index if index < tiles else None
