@@ -23,7 +23,7 @@ import keras
 from vizcore.graph import SEP, InputSpec, head_type, input_spec, iter_layers, layer_table
 from vizcore.errors import WeightsUnavailableError
 from vizcore import hints
-from vizcore.models import applications, bundles, loading, presets
+from vizcore.models import applications, bundles, legacy, loading, presets, summary, tfjs  # noqa: F401  (each reachable as models.<name>)
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 
