@@ -55,6 +55,8 @@ with right:
     costs = {label: attribution.METHOD_INFO[label].cost_of(loaded.model, size_hw, layer=layer, **options.get(label, {}))
              for label in methods}
     seconds = {label: _attribution_parts.estimate(loaded, cost, size_hw) for label, cost in costs.items()}
+    if expensive := [f"{label} {cost}" for label, cost in costs.items() if cost.count > 1]:
+        st.caption("Cost before running: " + "; ".join(expensive))
 
 tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(["Maps", "Occlude by hand", "Layer sweep", "Faithfulness & sanity"])
 with tab_maps:

@@ -1,0 +1,113 @@
+"""Costly work on demand: nothing costly runs until Run is pressed, results persist, an input change clears them.
+
+The bundled MNIST CNN is cheap enough for every method to run live, so the tests lower the
+threshold to 0 s: then every method that costs more than one pass waits for its button.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+from helpers import ROOT
+from streamlit.testing.v1 import AppTest
+
+from vizcore import blocks, datasets, models
+from vizcore.attribution import gradcam, scorecam
+
+TIMEOUT = 240
+scorecam_module = importlib.import_module("vizcore.attribution.scorecam")
+
+
+@pytest.fixture
+def costly(monkeypatch):
+    """Every method above one pass waits for its button; counts Score-CAM's per-image computations."""
+    from pages import _attribution_parts
+
+    monkeypatch.setattr(_attribution_parts, "ON_DEMAND_SECONDS", 0.0)
+    calls = []
+    inner = scorecam_module._one
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(scorecam_module, "_one", counted)
+    return calls
+
+
+def _attribution(methods: list[str]) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/attribution.py").run()
+    at.multiselect(key="attr.methods").set_value(methods).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c for img in at.get("image") for c in img.captions]
+
+
+def _first_digit() -> np.ndarray:
+    ds = datasets.load_mnist_sample()
+    return ds.x_nhwc[np.flatnonzero(ds.y == 0)[0]]
+
+
+def test_costly_method_waits_for_run_then_persists_until_an_input_changes(costly):
+    at = _attribution(["Grad-CAM", "Score-CAM"])
+    assert not costly, "Score-CAM ran before its button was pressed"
+    captions = _captions(at)
+    assert any(c.startswith("Grad-CAM ·") for c in captions)  # cheap: live
+    assert not any(c.startswith("Score-CAM ·") for c in captions)
+    assert any("Score-CAM: 65 forward passes, about" in c.value for c in at.caption)  # the cost, before running
+
+    at.button(key="attr.run.Score-CAM.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(costly) == 1
+    assert any(c.startswith("Score-CAM ·") for c in _captions(at))
+    inputs, heat = at.session_state["_ondemand.attr.run.Score-CAM"]
+    target, layer = at.selectbox(key="attr.target").value, at.selectbox(key="attr.layer").value
+
+    at.selectbox(key="attr.cmap").set_value("gray").run()  # a display change: the result stays, nothing reruns
+    assert len(costly) == 1 and any(c.startswith("Score-CAM ·") for c in _captions(at))
+
+    at.selectbox(key="attr.target").set_value((target + 1) % 10).run()  # an input change: the result goes
+    assert len(costly) == 1
+    assert not any(c.startswith("Score-CAM ·") for c in _captions(at))
+    assert at.button(key="attr.run.Score-CAM.run") is not None
+    assert "_ondemand.attr.run.Score-CAM" not in at.session_state
+    model = models.open_bundled("mnist_cnn").model  # the kept map is Score-CAM's (computed here, after the counting)
+    np.testing.assert_allclose(heat, scorecam(model, _first_digit(), target=target, layer=layer), atol=1e-6)
+
+
+def test_layer_sweep_and_curves_wait_for_their_buttons(costly):
+    at = _attribution(["Grad-CAM"])
+    titles = lambda: [c.proto.spec for c in at.get("plotly_chart")]  # noqa: E731
+    assert not any('"Deletion"' in t for t in titles())
+    assert "_ondemand.faith.curves" not in at.session_state and "_ondemand.attr.sweep" not in at.session_state
+    at.button(key="faith.curves.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any('"Deletion"' in t for t in titles())
+    at.button(key="attr.sweep.run").click().run()
+    assert "_ondemand.attr.sweep" in at.session_state
+    heats = at.session_state["_ondemand.attr.sweep"][1]
+    model = models.open_bundled("mnist_cnn").model
+    assert tuple(heats) == blocks.sweep_layers(model) and len(heats) >= 2
+    target = at.selectbox(key="attr.target").value
+    for layer, heat in heats.items():
+        np.testing.assert_allclose(heat, gradcam(model, _first_digit(), target=target, layer=layer), atol=1e-6)
+    at.slider(key="attr.alpha").set_value(0.3).run()  # both stay on a display change
+    assert any('"Deletion"' in t for t in titles()) and "_ondemand.attr.sweep" in at.session_state
+    at.slider(key="faith.steps").set_value(15).run()  # the curves' input changed: they go, the sweep stays
+    assert not any('"Deletion"' in t for t in titles())
+    assert "_ondemand.attr.sweep" in at.session_state
+
+
+def test_cheap_methods_stay_live_without_buttons():
+    at = _attribution(["Grad-CAM", "Saliency", "Score-CAM"])  # on the MNIST CNN, all three are cheap
+    captions = _captions(at)
+    assert all(any(c.startswith(f"{m} ·") for c in captions) for m in ("Grad-CAM", "Saliency", "Score-CAM"))
+    keys = [b.key for b in at.button]
+    assert not any(k and k.startswith("attr.run.") for k in keys)
