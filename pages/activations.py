@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _picker, _shared, _snapshots
+from pages import _cache, _layers, _links, _picker, _shared, _snapshots
 from vizcore import activations, figures, render
 
 loaded = _shared.working_model()
@@ -56,9 +56,16 @@ with tab_layer:
     layer = _layers.select(loaded, st, "Layer", maps, key="act.layer", default=maps[-1], legacy="layer")
     values = acts[layer]
     bounds = activations.activation_bounds(acts, maps) if scale == "global" else None
-    grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56)
-    stats = activations.channel_stats(values, k=min(8, values.shape[-1]))
-    st.image(grid, caption=f"{layer}: {values.shape[-1]} maps of {values.shape[0]}×{values.shape[1]}, row by row")
+    n = values.shape[-1]
+    grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56 if n <= 64 else 28 if n <= 256 else 16)
+    stats = activations.channel_stats(values, k=min(8, n))
+    tile = figures.selected_tile(st.session_state.get("act.grid"), grid.shape[:2], n)
+    if tile is not None and st.session_state.get("_act.clicked") != (layer, tile):  # a click on a tile zooms on it
+        st.session_state["_act.clicked"] = (layer, tile)
+        st.session_state["act.channel"] = tile
+    st.plotly_chart(figures.image_figure(grid, f"{layer}: {n} maps of {values.shape[0]}×{values.shape[1]}, row by row (click one to zoom)",
+                                         height=min(720, max(240, grid.shape[0] + 60)), points=figures.tile_points(grid.shape[:2], n)),
+                    key="act.grid", on_select="rerun", selection_mode="points")
     st.download_button("Download grid (PNG)", render.to_png(grid), f"{layer.replace('/', '_')}_maps.png", "image/png", key="act.png")
     dead = np.flatnonzero(stats.dead)
     c1, c2, c3 = st.columns(3)
@@ -72,6 +79,7 @@ with tab_layer:
         top = int(stats.top[0])
         channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, top,
                                   **_shared.linked("act.channel", top, range(values.shape[-1]), legacy="ch"))
+        _links.channel_links(loaded, layer, int(channel), dead=bool(stats.dead[channel]))
         st.plotly_chart(figures.matrix_figure(values[:, :, channel], f"{layer}, channel {channel} (values on hover)",
                                               diverging=bool(values.min() < 0), height=380), key="act.zoom")
     with z2:

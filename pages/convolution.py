@@ -31,6 +31,12 @@ with right:
     out = acts.get(layer)
     if out is None or out.ndim not in (1, 3):
         out = _cache.layer_output(loaded, picked.key, picked.image_hwc, layer)
+    if out.ndim == 3:  # a click on the feature map picks the position (only a new click: typed values stay)
+        event = st.session_state.get("conv.map")
+        cell = figures.selected_cell(event, out.shape[:2])
+        if cell is not None and st.session_state.get("_conv.clicked") != (layer, repr(event)):
+            st.session_state["_conv.clicked"] = (layer, repr(event))
+            st.session_state["conv.y"], st.session_state["conv.x"] = cell
     c1, c2, c3 = st.columns(3)
     channel = c1.number_input("Output channel", 0, out.shape[-1] - 1, 0, **_shared.linked("conv.channel", 0, range(out.shape[-1]), legacy="ch"))
     y = x = 0
@@ -39,11 +45,12 @@ with right:
         y = c2.number_input("Row", 0, out.shape[0] - 1, int(peak_y), **_shared.linked("conv.y", int(peak_y), range(out.shape[0]), legacy="y"))
         x = c3.number_input("Column", 0, out.shape[1] - 1, int(peak_x), **_shared.linked("conv.x", int(peak_x), range(out.shape[1]), legacy="x"))
     if out.ndim == 3:
-        fig = figures.matrix_figure(out[:, :, channel], f"{layer}, channel {channel}: the output (marked: the position)",
+        fig = figures.matrix_figure(out[:, :, channel], f"{layer}, channel {channel}: the output (marked: the position; click to move it)",
                                     diverging=bool(out.min() < 0), height=300)
+        figures.selectable(fig, *figures.cell_points(*out.shape[:2], step=max(1, max(out.shape[:2]) // 64)))
         fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", marker=dict(symbol="square-open", size=14, color="#e8590c", line=dict(width=3)),
                                  hoverinfo="skip", showlegend=False))
-        st.plotly_chart(fig, key="conv.map")
+        st.plotly_chart(fig, key="conv.map", on_select="rerun", selection_mode="points")
 
 kind = kinds[layer]
 args = (loaded.model, layer, picked.image_hwc, int(channel), int(y), int(x))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _cache, _layers, _model_options, _shared
+from pages import _cache, _layers, _links, _model_options, _shared
 from vizcore import models
 from vizcore.errors import ModelLoadError, WeightsUnavailableError
 
@@ -150,7 +150,12 @@ with st.expander("Input range and class names", expanded=_model_options.needs_as
 tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
 with tab_table:
     frame = _cache.layer_frame(loaded)
-    st.dataframe(frame, hide_index=True, width="stretch", key="model.table")
+    picked_rows = st.dataframe(frame, hide_index=True, width="stretch", key="model.table", on_select="rerun", selection_mode="single-row")
+    rows = picked_rows.selection.rows if picked_rows else []
+    if rows:
+        _links.layer_links(loaded, frame["layer"].iloc[rows[0]])
+    else:
+        st.caption("Select a row to open its layer on the Kernels, Activations or Filters page.")
     st.download_button("Download layer table (CSV)", frame.to_csv(index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
 with tab_diagram:
     _layers.fresh_per_model("model.by_block", loaded)
