@@ -5,7 +5,10 @@ Rows:
   pipeline (``vizcore.attribution.gradcam``) against an eager GradientTape implementation of the
   same method on the same input and sub-model;
 * SmoothGrad (Saliency), 16 samples as one batch against a loop of 16 single gradient calls;
-* every method of ``METHODS`` once (warm) on the MNIST CNN.
+* every method of ``METHODS`` once (warm) on the MNIST CNN;
+* interactive occlusion (``interactive.occlude_boxes``: one box -> probabilities + Grad-CAM in one
+  pass) on the MNIST CNN and MobileNetV2 224x224, against two separate calls; the page's goal is
+  under 100 ms per update.
 """
 
 from __future__ import annotations
@@ -51,6 +54,28 @@ def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row
     return [Row("attribution", f"Grad-CAM warm, {label}", ms, "eager GradientTape, same input", eager_ms, f"first call {cold_ms:.0f} ms, layer {layer}")]
 
 
+def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row]:
+    from vizcore import blocks
+    from vizcore.attribution import gradcam, predict_probabilities, resolve_target
+    from vizcore.attribution.interactive import occlude, occlude_boxes
+
+    layer = blocks.default_target_layer(model)
+    target = resolve_target(model, x_hwc)
+    h, w = x_hwc.shape[:2]
+    boxes = [[(h // 4 + i % 3, w // 4, h // 2 + i % 3, w // 2)] for i in range(repeat + 2)]  # a box that moves, as a drag does
+    it = iter(boxes * 4)
+    occlude_boxes(model, x_hwc, next(it), target=target, layer=layer)  # warm
+    ms = timeit(lambda: occlude_boxes(model, x_hwc, next(it), target=target, layer=layer), repeat=repeat)
+
+    def separate():
+        occluded = occlude(x_hwc, next(it))
+        return predict_probabilities(model, occluded), gradcam(model, occluded, target=target, layer=layer)
+
+    separate_ms = timeit(separate, repeat=repeat)
+    return [Row("attribution", f"Interactive occlusion update, {label}", ms, "probabilities + Grad-CAM as two calls", separate_ms,
+                f"goal < 100 ms; layer {layer}")]
+
+
 def run() -> list[Row]:
     import keras
 
@@ -66,6 +91,8 @@ def run() -> list[Row]:
     mobilenet = keras.applications.MobileNetV2(weights=None)
     x224 = np.random.default_rng(0).uniform(-1, 1, (224, 224, 3)).astype(np.float32)
     rows += _gradcam_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
+    rows += _occlusion_rows("MNIST CNN 28x28", mnist, x, repeat=30)
+    rows += _occlusion_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
 
     target = int(np.argmax(graph.feature_model(mnist).predict(x[None])[1]))
     smoothgrad_saliency(mnist, x, target=target)  # warm

@@ -68,6 +68,12 @@ def on_demand(key: str, inputs: Hashable, what: str, cost: str, seconds: float,
     return result
 
 
+def kept(key: str, inputs: Hashable):
+    """The result ``on_demand`` keeps for ``key`` when it was computed for these ``inputs``; else None."""
+    value = st.session_state.get(f"_ondemand.{key}")
+    return value[1] if value is not None and value[0] == inputs else None
+
+
 def _seconds(s: float) -> str:
     return f"{s:.1f} s" if s < 60 else f"{s / 60:.1f} min"
 
@@ -138,7 +144,7 @@ def occlusion_explorer(loaded: models.LoadedModel, picked, probs: np.ndarray, ta
     shown = picked.display_hwc.copy()
     if box:
         shown[box[0]:box[2], box[1]:box[3]] = 128  # grey where the model sees the fill
-    step = max(1, min(h, w) // 56)
+    step = max(1, -(-max(h, w) // 40))  # at most 40 x 40 click targets
     with left:
         st.plotly_chart(figures.image_figure(shown, "Click or drag a box" + (f": rows {box[0]}–{box[2] - 1}, columns {box[1]}–{box[3] - 1}" if box else ""),
                                              points=figures.cell_points(h, w, step)),

@@ -8,6 +8,14 @@ import streamlit as st
 from pages import _attribution_parts, _cache, _faithfulness, _layers, _picker, _shared
 from vizcore import attribution, figures, render
 
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
 st.title("🎯 Attribution")
@@ -58,65 +66,79 @@ with right:
     if expensive := [f"{label} {cost}" for label, cost in costs.items() if cost.count > 1]:
         st.caption("Cost before running: " + "; ".join(expensive))
 
-tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(["Maps", "Occlude by hand", "Layer sweep", "Faithfulness & sanity"])
-with tab_maps:
-    if not methods:
-        st.info("Pick at least one method.")
-    live = [label for label in methods if seconds[label] <= _attribution_parts.ON_DEMAND_SECONDS]
-    maps = {}
-    progress = st.progress(0.0, text="Computing maps…") if len(live) > 1 else None
-    for i, label in enumerate(live):  # cheap: computed on every change
-        maps[label] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
-                                              tuple(sorted(options.get(label, {}).items())))
+live = [label for label in methods if seconds[label] <= _attribution_parts.ON_DEMAND_SECONDS]
+run_keys = {label: (f"attr.run.{label}", (loaded.key, picked.key, label, target, layer if attribution.METHOD_INFO[label].uses_layer else None,
+                                          tuple(sorted(options.get(label, {}).items())))) for label in methods}
+
+
+def live_map(label: str) -> np.ndarray:
+    return _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer, tuple(sorted(options.get(label, {}).items())))
+
+
+# Stateful tabs: only the open one computes (a hidden tab's deletion curves cost ~120 passes on every change)
+tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(["Maps", "Occlude by hand", "Layer sweep", "Faithfulness & sanity"],
+                                                      key="attr.tab", on_change="rerun")
+if tab_maps.open:
+    with tab_maps:
+        if not methods:
+            st.info("Pick at least one method.")
+        maps = {}
+        progress = st.progress(0.0, text="Computing maps…") if len(live) > 1 else None
+        for i, label in enumerate(live):  # cheap: computed on every change
+            maps[label] = live_map(label)
+            if progress:
+                progress.progress((i + 1) / len(live), text=f"{label} done")
         if progress:
-            progress.progress((i + 1) / len(live), text=f"{label} done")
-    if progress:
-        progress.empty()
-    cols = st.columns(max(1, min(4, len(methods))))
-    size = max(160, 4 * picked.display_hwc.shape[0]) if picked.display_hwc.shape[0] < 100 else picked.display_hwc.shape[0]
-    for i, label in enumerate(methods):
-        info = attribution.METHOD_INFO[label]
-        with cols[i % len(cols)]:
-            if label not in maps:  # costly: from its Run button, kept until an input changes
-                opts = options.get(label, {})
-                heat = _attribution_parts.on_demand(
-                    f"attr.run.{label}", (loaded.key, picked.key, label, target, layer if info.uses_layer else None, tuple(sorted(opts.items()))),
-                    label, str(costs[label]), seconds[label],
-                    lambda sink, info=info, opts=opts: info.fn(loaded.model, picked.image_hwc, target=target,
-                                                              layer=layer if info.uses_layer else None, on_progress=sink, **opts))
-                if heat is None:
-                    continue
-                maps[label] = heat
-            heat = maps[label]
-            shown = render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha)
-            st.image(render.resize(shown, (size, size), smooth=False), caption=f"{label} · {names[target]}"
-                     + (f" · {layer}" if info.uses_layer else ""))
-            slug = label.lower().replace(" ", "_").replace("×", "x")
-            st.download_button("Overlay PNG", render.to_png(shown), f"{slug}_overlay.png", "image/png", key=f"attr.png.{label}")
-            buf = io.BytesIO()
-            np.save(buf, heat)
-            st.download_button("Raw map .npy", buf.getvalue(), f"{slug}_map.npy", "application/octet-stream", key=f"attr.npy.{label}")
+            progress.empty()
+        cols = st.columns(max(1, min(4, len(methods))))
+        size = max(160, 4 * picked.display_hwc.shape[0]) if picked.display_hwc.shape[0] < 100 else picked.display_hwc.shape[0]
+        for i, label in enumerate(methods):
+            info = attribution.METHOD_INFO[label]
+            with cols[i % len(cols)]:
+                if label not in maps:  # costly: from its Run button, kept until an input changes
+                    opts = options.get(label, {})
+                    heat = _attribution_parts.on_demand(
+                        *run_keys[label], label, str(costs[label]), seconds[label],
+                        lambda sink, info=info, opts=opts: info.fn(loaded.model, picked.image_hwc, target=target,
+                                                                  layer=layer if info.uses_layer else None, on_progress=sink, **opts))
+                    if heat is None:
+                        continue
+                    maps[label] = heat
+                heat = maps[label]
+                shown = render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha)
+                st.image(render.resize(shown, (size, size), smooth=False), caption=f"{label} · {names[target]}"
+                         + (f" · {layer}" if info.uses_layer else ""))
+                slug = label.lower().replace(" ", "_").replace("×", "x")
+                st.download_button("Overlay PNG", lambda shown=shown: render.to_png(shown), f"{slug}_overlay.png", "image/png",
+                                   key=f"attr.png.{label}", on_click="ignore")  # encoded when clicked, not on every rerun
+                st.download_button("Raw map .npy", lambda heat=heat: _npy(heat), f"{slug}_map.npy", "application/octet-stream",
+                                   key=f"attr.npy.{label}", on_click="ignore")
 
-with tab_occlude:
-    _attribution_parts.occlusion_explorer(loaded, picked, probs, target, layer, cmap=cmap, alpha=alpha)
+if tab_occlude.open:
+    with tab_occlude:
+        _attribution_parts.occlusion_explorer(loaded, picked, probs, target, layer, cmap=cmap, alpha=alpha)
 
-with tab_sweep:
-    st.caption("Grad-CAM of every block output (and convolution not followed by BatchNorm), from the first to the last, "
-               "for the same class: early layers see edges, late layers see parts.")
-    picks = _attribution_parts.sweep_picks(loaded)
-    sweep_cost = attribution.Cost(len(picks), "gradient")
-    heats = _attribution_parts.on_demand(
-        "attr.sweep", (loaded.key, picked.key, target), "the layer sweep", f"{sweep_cost} (one per layer; each layer compiles once)",
-        _attribution_parts.estimate(loaded, sweep_cost, size_hw),
-        lambda sink: _attribution_parts.layer_sweep(loaded, picked, target, picks, on_progress=sink))
-    if heats is not None:
-        st.image(_attribution_parts.sweep_strip(picked, heats, cmap, alpha), caption=" · ".join(heats))
-        if len(picks) < len(layers):
-            st.caption(f"{len(picks)} of {len(layers)} layers shown, evenly spaced.")
+if tab_sweep.open:
+    with tab_sweep:
+        st.caption("Grad-CAM of every block output (and convolution not followed by BatchNorm), from the first to the last, "
+                   "for the same class: early layers see edges, late layers see parts.")
+        picks = _attribution_parts.sweep_picks(loaded)
+        sweep_cost = attribution.Cost(len(picks), "gradient")
+        heats = _attribution_parts.on_demand(
+            "attr.sweep", (loaded.key, picked.key, target), "the layer sweep", f"{sweep_cost} (one per layer; each layer compiles once)",
+            _attribution_parts.estimate(loaded, sweep_cost, size_hw),
+            lambda sink: _attribution_parts.layer_sweep(loaded, picked, target, picks, on_progress=sink))
+        if heats is not None:
+            st.image(_attribution_parts.sweep_strip(picked, heats, cmap, alpha), caption=" · ".join(heats))
+            if len(picks) < len(layers):
+                st.caption(f"{len(picks)} of {len(layers)} layers shown, evenly spaced.")
 
-with tab_faith:
-    first = next((label for label in methods if label in maps), None)
-    if methods and first is None:
-        st.info(f"Run {methods[0]} in the Maps tab first, then check its faithfulness here.")
-    else:
-        _faithfulness.panel(loaded, picked, first or "Grad-CAM", target, layer, maps.get(first) if first else None)
+if tab_faith.open:
+    with tab_faith:
+        # the first method with a map: a live one, or a costly one already run
+        ready = ((label, live_map(label) if label in live else _attribution_parts.kept(*run_keys[label])) for label in methods)
+        first, heat = next(((label, heat) for label, heat in ready if heat is not None), (None, None))
+        if methods and first is None:
+            st.info(f"Run {methods[0]} in the Maps tab first, then check its faithfulness here.")
+        else:
+            _faithfulness.panel(loaded, picked, first or "Grad-CAM", target, layer, heat)

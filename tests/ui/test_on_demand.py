@@ -82,14 +82,37 @@ def test_costly_method_waits_for_run_then_persists_until_an_input_changes(costly
     np.testing.assert_allclose(heat, scorecam(model, _first_digit(), target=target, layer=layer), atol=1e-6)
 
 
+def _open(at: AppTest, tab: str) -> None:
+    at.session_state["attr.tab"] = tab
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_hidden_tabs_compute_nothing(costly, monkeypatch):
+    from pages import _faithfulness
+
+    curves = []
+    monkeypatch.setattr(_faithfulness, "_curves", lambda *a: curves.append(a) or {})
+    at = _attribution(["Grad-CAM", "Score-CAM"])
+    _attribution_parts = importlib.import_module("pages._attribution_parts")
+    monkeypatch.setattr(_attribution_parts, "ON_DEMAND_SECONDS", 1e9)  # everything live now: only the open tab may compute
+    at.selectbox(key="attr.target").set_value(3).run()
+    assert not curves and len(costly) == 1  # Score-CAM live in Maps; no curves in the hidden Faithfulness tab
+    assert "_ondemand.attr.sweep" not in at.session_state
+    _open(at, "Faithfulness & sanity")
+    assert len(curves) == 1 and "_ondemand.attr.sweep" not in at.session_state
+
+
 def test_layer_sweep_and_curves_wait_for_their_buttons(costly):
     at = _attribution(["Grad-CAM"])
     titles = lambda: [c.proto.spec for c in at.get("plotly_chart")]  # noqa: E731
+    _open(at, "Faithfulness & sanity")
     assert not any('"Deletion"' in t for t in titles())
     assert "_ondemand.faith.curves" not in at.session_state and "_ondemand.attr.sweep" not in at.session_state
     at.button(key="faith.curves.run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any('"Deletion"' in t for t in titles())
+    _open(at, "Layer sweep")
     at.button(key="attr.sweep.run").click().run()
     assert "_ondemand.attr.sweep" in at.session_state
     heats = at.session_state["_ondemand.attr.sweep"][1]
@@ -99,6 +122,7 @@ def test_layer_sweep_and_curves_wait_for_their_buttons(costly):
     for layer, heat in heats.items():
         np.testing.assert_allclose(heat, gradcam(model, _first_digit(), target=target, layer=layer), atol=1e-6)
     at.slider(key="attr.alpha").set_value(0.3).run()  # both stay on a display change
+    _open(at, "Faithfulness & sanity")
     assert any('"Deletion"' in t for t in titles()) and "_ondemand.attr.sweep" in at.session_state
     at.slider(key="faith.steps").set_value(15).run()  # the curves' input changed: they go, the sweep stays
     assert not any('"Deletion"' in t for t in titles())
