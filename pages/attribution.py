@@ -42,8 +42,8 @@ with right:
     methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), ["Grad-CAM", "Saliency"],
                              **_shared.linked("attr.methods", ["Grad-CAM", "Saliency"], list(attribution.METHODS), legacy="methods"))
     c3, c4 = st.columns(2)
-    cmaps = ["jet", "inferno", "viridis", "gray"]
-    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "jet", cmaps, legacy="cmap"))
+    cmaps = ["inferno", "viridis", "jet", "gray"]  # colour-blind-safe first; ?attr.cmap=jet still works
+    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "inferno", cmaps, legacy="cmap"))
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.5, step=0.05, **_shared.linked("attr.alpha", 0.5, lambda a: 0.0 <= a <= 1.0, legacy="alpha"))
     options = {}
     for label in methods:
@@ -92,4 +92,5 @@ with tab_sweep:
             st.caption(f"{len(shown_layers)} of {len(layers)} layers shown, evenly spaced.")
 
 with tab_faith:
-    _faithfulness.panel(loaded, picked, methods[0] if methods else "Grad-CAM", target, layer, maps.get(methods[0]) if methods else None)
+    _faithfulness.panel(loaded, picked, methods[0] if methods else "Grad-CAM", target, layer, maps.get(methods[0]) if methods else None,
+                        options.get(methods[0], {}) if methods else {}, cmap=cmap)

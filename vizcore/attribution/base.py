@@ -306,7 +306,7 @@ class Option:
     help: str = ""
     choices: tuple[Any, ...] = ()
     min: float | None = None
-    max: float | None = None
+    max: float | str | None = None  # a number, or the name of an earlier option whose value is the bound
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
