@@ -170,6 +170,15 @@ def test_eigencam_is_the_first_principal_component_from_numpy_svd(center):
     np.testing.assert_allclose(first_component(-acts, center=center).reshape(-1) @ mean_map, -(proj @ mean_map), rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(3, 3, 20), (6, 5, 4)])
+def test_first_component_from_either_gram_matrix_equals_numpy_svd(shape):
+    acts = np.random.default_rng(2).random(shape)
+    a = acts.reshape(-1, shape[2]) - acts.reshape(-1, shape[2]).mean(axis=0)
+    proj = a @ np.linalg.svd(a)[2][0]
+    proj *= np.sign(np.corrcoef(proj, acts.mean(-1).reshape(-1))[0, 1])
+    np.testing.assert_allclose(first_component(acts), proj.reshape(shape[:2]), rtol=1e-6, atol=1e-9)
+
+
 def test_eigencam_centering_changes_the_map():
     model = eigen_model()
     x = np.random.default_rng(9).random((8, 8, 3)).astype(np.float32)

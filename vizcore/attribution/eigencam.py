@@ -1,8 +1,8 @@
 """EigenCAM (Muhammad & Yeasin, 2020): the layer's activations on their first principal component.
 
-The activations (h*w, k) of a layer, each channel's spatial mean subtracted as pytorch-grad-cam
+The activations A (h*w, k) of a layer, each channel's spatial mean subtracted as pytorch-grad-cam
 does (``center=False``: the paper's plain SVD), are projected on their first right-singular
-vector. An SVD's sign is arbitrary: it is fixed so the map correlates positively with the mean
+vector v1 (A v1, computed from the smaller of the Gram matrices A A^T and A^T A). An SVD's sign is arbitrary: it is fixed so the map correlates positively with the mean
 activation over channels. ReLU, then upsampled to the input. No gradients and no target: the map
 is the same for every class, and it works on any model.
 
@@ -24,8 +24,11 @@ def first_component(acts_hwk: np.ndarray, *, center: bool = True) -> np.ndarray:
     a = np.nan_to_num(acts_hwk.reshape(h * w, k).astype(np.float64))
     if center:
         a = a - a.mean(axis=0)
-    _, _, vt = np.linalg.svd(a, full_matrices=False)
-    projection = a @ vt[0]
+    if a.shape[0] <= a.shape[1]:  # A v1 = s1 u1: the top eigenvector of the smaller Gram matrix is enough
+        eigvals, u = np.linalg.eigh(a @ a.T)
+        projection = u[:, -1] * np.sqrt(max(eigvals[-1], 0.0))
+    else:
+        projection = a @ np.linalg.eigh(a.T @ a)[1][:, -1]
     mean_map = acts_hwk.reshape(h * w, k).mean(axis=1)
     if np.dot(projection - projection.mean(), mean_map - mean_map.mean()) < 0:
         projection = -projection
