@@ -10,7 +10,8 @@ computation can use:
   gradients)`` to the method's ``combine`` step (Grad-CAM, Grad-CAM++, LayerCAM), then applies
   ReLU and upsamples to the input size;
 * ``input_gradients`` gives d(score)/d(input) for a batch (Saliency, Gradient x Input,
-  Integrated Gradients, and so SmoothGrad);
+  Integrated Gradients, and so SmoothGrad); with a ``rewrite`` of the sub-model, Guided
+  Backpropagation's gated ReLUs;
 * ``forward`` / ``target_scores`` / ``probabilities`` run batches forward in chunks (Score-CAM,
   Occlusion, the metrics);
 * ``normalize_map`` is the one normalization every public method ends in.

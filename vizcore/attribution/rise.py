@@ -61,7 +61,7 @@ RISE = method(
     cost=lambda model, size_hw, layer, *, n_masks, **options: Cost(n_masks + 1),
     options=(
         Option("n_masks", "int", 1000, "random masks; more is smoother and slower", min=1, max=20000),
-        Option("grid", "int", 7, "cells per side of a mask before upsampling", min=1, max=64),
+        Option("grid", "int", 7, "cells per side of a mask before upsampling", min=2, max=64),
         Option("p", "float", 0.5, "probability that a cell is kept", min=0.05, max=0.95),
         Option("seed", "int", 0, "the same seed gives the same masks", min=0),
     ),
