@@ -6,6 +6,7 @@ Rows:
   same method on the same input and sub-model;
 * SmoothGrad (Saliency), 16 samples as one batch against a loop of 16 single gradient calls;
 * every method of ``METHODS`` once (warm) on the MNIST CNN;
+* Guided Backprop, Guided Grad-CAM, EigenCAM and RISE (warm, defaults) on MobileNetV2 224x224;
 * interactive occlusion (``interactive.occlude_boxes``: one box -> probabilities + Grad-CAM in one
   pass) on the MNIST CNN and MobileNetV2 224x224, against two separate calls; the page's goal is
   under 100 ms per update.
@@ -54,6 +55,24 @@ def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row
     return [Row("attribution", f"Grad-CAM warm, {label}", ms, "eager GradientTape, same input", eager_ms, f"first call {cold_ms:.0f} ms, layer {layer}")]
 
 
+NEW_METHODS = ("Guided Backprop", "Guided Grad-CAM", "EigenCAM", "RISE")
+
+
+def _new_method_rows(label: str, model, x_hwc: np.ndarray, *, repeat: int = 3, n_masks: int | None = None) -> list[Row]:
+    """Warm time of each newer method with its defaults (``n_masks`` overrides RISE's, for a quick check)."""
+    from vizcore.attribution import METHOD_INFO
+
+    rows = []
+    for name in NEW_METHODS:
+        info = METHOD_INFO[name]
+        opts = {"n_masks": n_masks} if name == "RISE" and n_masks else {}
+        info.fn(model, x_hwc, **({**opts, "n_masks": 32} if name == "RISE" else opts))  # warm: builds and traces
+        ms = timeit(lambda: info.fn(model, x_hwc, **opts), repeat=repeat, warmup=0)
+        cost = info.cost_of(model, x_hwc.shape[:2], **opts)
+        rows.append(Row("attribution", f"{name}, {label} (warm)", ms, note=f"{cost}"))
+    return rows
+
+
 def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row]:
     from vizcore import blocks
     from vizcore.attribution import gradcam, predict_probabilities, resolve_target
@@ -91,6 +110,7 @@ def run() -> list[Row]:
     mobilenet = keras.applications.MobileNetV2(weights=None)
     x224 = np.random.default_rng(0).uniform(-1, 1, (224, 224, 3)).astype(np.float32)
     rows += _gradcam_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
+    rows += _new_method_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=3)
     rows += _occlusion_rows("MNIST CNN 28x28", mnist, x, repeat=30)
     rows += _occlusion_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
 

@@ -103,7 +103,8 @@ def choices(base: models.LoadedModel, loaded: models.LoadedModel) -> None:
         st.selectbox("Input range", modes, format_func=lambda m: f"{m}: {images.PREPROCESS_MODES[m]}", key="model.range",
                      on_change=_on_range, args=(base,), help="How pixel values 0..255 are mapped before the model sees them.")
         if hint == "raw":
-            st.caption("💡 This model has a `Rescaling` layer inside: it most likely takes raw 0..255 pixels (`raw`).")
+            st.caption("💡 This model has a `Rescaling` layer before its first convolution: it most likely takes raw 0..255 pixels, "
+                       "so `raw` was chosen when it was loaded.")
         elif known:
             st.caption(f"The model's own range is `{base.preprocess}`.")
         else:
@@ -138,7 +139,7 @@ def preview(loaded: models.LoadedModel) -> None:
     prepared = images.preprocess(image, size=(spec.height or image.shape[0], spec.width or image.shape[1]),
                                channels=spec.channels, mode=loaded.preprocess)
     seen = images.deprocess(prepared.image_hwc, loaded.preprocess)
-    probs = _cache.probabilities(loaded.model, loaded.key, f"preview:{name}", prepared.image_hwc)
+    probs = _cache.probabilities(loaded, f"preview:{name}", prepared.image_hwc)
     col_image, col_probs = st.columns([1, 2])
     lo, hi = float(prepared.image_hwc.min()), float(prepared.image_hwc.max())
     col_image.image(render.upscale(render.to_rgb(seen), max(1, 160 // seen.shape[0])),

@@ -9,7 +9,6 @@ from pages import _attribution_parts, _cache, _faithfulness, _layers, _picker, _
 from vizcore import attribution, figures, render
 
 
-
 def _npy(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array)
@@ -50,8 +49,8 @@ with right:
     methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), ["Grad-CAM", "Saliency"],
                              **_shared.linked("attr.methods", ["Grad-CAM", "Saliency"], list(attribution.METHODS), legacy="methods"))
     c3, c4 = st.columns(2)
-    cmaps = ["jet", "inferno", "viridis", "gray"]
-    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "jet", cmaps, legacy="cmap"))
+    cmaps = ["inferno", "viridis", "jet", "gray"]  # colour-blind-safe first; ?attr.cmap=jet still works
+    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "inferno", cmaps, legacy="cmap"))
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.5, step=0.05, **_shared.linked("attr.alpha", 0.5, lambda a: 0.0 <= a <= 1.0, legacy="alpha"))
     options = {}
     for label in methods:
@@ -141,4 +140,4 @@ if tab_faith.open:
         if methods and first is None:
             st.info(f"Run {methods[0]} in the Maps tab first, then check its faithfulness here.")
         else:
-            _faithfulness.panel(loaded, picked, first or "Grad-CAM", target, layer, heat)
+            _faithfulness.panel(loaded, picked, first or "Grad-CAM", target, layer, heat, options.get(first, {}) if first else {}, cmap=cmap)
