@@ -30,7 +30,8 @@ with right:
     cmap = cols[1].selectbox("Colormap", cmaps, 0, **_shared.linked("act.cmap", "viridis", cmaps, legacy="cmap"))
     linked_layer = any(k in st.query_params for k in ("act.layer", "act.channel", "layer", "ch"))  # a link to a layer opens its tab
     tab_overview, tab_layer = st.tabs(["Overview", "One layer"], key="act.tab", on_change="rerun",  # only the open tab computes
-                                      default="One layer" if linked_layer else None)
+                                      default="One layer" if linked_layer else st.session_state.get("_act.tab_kept"))
+    st.session_state["_act.tab_kept"] = "One layer" if tab_layer.open else "Overview"  # the same tab after a visit to another page
 by_block = _cache.block_columns(loaded)
 _layers.fresh_per_model("act.every", loaded)
 every_default = len(order) <= _layers.EVERY_LAYER_UP_TO

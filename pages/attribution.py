@@ -75,8 +75,9 @@ def live_map(label: str) -> np.ndarray:
 
 
 # Stateful tabs: only the open one computes (a hidden tab's deletion curves cost ~120 passes on every change)
-tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(["Maps", "Occlude by hand", "Layer sweep", "Faithfulness & sanity"],
-                                                      key="attr.tab", on_change="rerun")
+tabs = ("Maps", "Occlude by hand", "Layer sweep", "Faithfulness & sanity")
+tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(tabs, key="attr.tab", on_change="rerun", default=st.session_state.get("_attr.tab_kept"))
+st.session_state["_attr.tab_kept"] = next(label for label, t in zip(tabs, (tab_maps, tab_occlude, tab_sweep, tab_faith)) if t.open)
 if tab_maps.open:
     with tab_maps:
         if not methods:

@@ -51,10 +51,14 @@ def test_mobilenetv2_pages_by_block():
     columns = caption.split(" (each column")[0].split(" → ")
     assert columns == ["Input"] + BLOCKS + ["top · global_average_pooling2d", "top · predictions"]
     assert "block_3_expand" not in caption
+    at.session_state["act.tab"] = "One layer"  # stateful tabs: only the open one runs
+    at.run()
     picker = at.selectbox(key="act.layer")
     assert picker.value == "out_relu" and "block_3_project_BN" in picker.options  # named by its block: type block_3 to find it
     sparsity = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sparsity per block output" in c.proto.spec]
     assert len(sparsity) == 1 and list(sparsity[0]["data"][0]["x"]) == [b.split(" · ")[1] for b in BLOCKS]
+    at.session_state["act.tab"] = "Overview"
+    at.run()
     at.toggle(key="act.every").set_value(True).run()
     assert not at.exception
     every = at.get("image")[1].captions[0]

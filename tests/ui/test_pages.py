@@ -32,6 +32,12 @@ def _app(page: str) -> AppTest:
     return at
 
 
+def _tab(at: AppTest, key: str, label: str) -> None:
+    """Open a stateful tab (AppTest cannot click one): only the open tab's content runs."""
+    at.session_state[key] = label
+    at.run()
+
+
 def _figure(at: AppTest, title_part: str) -> dict:
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
@@ -69,6 +75,7 @@ def test_kernels_page_shows_the_real_weights(mnist):
 
 def test_activations_page_maps_equal_a_direct_computation(mnist):
     at = _app("pages/activations.py")
+    _tab(at, "act.tab", "One layer")  # stateful tabs: only the open one runs
     at.selectbox(key="act.layer").set_value("conv1").run()
     channel = at.number_input(key="act.channel").value
     z = _arr(_figure(at, f"conv1, channel {channel}")["data"][0]["z"])
@@ -101,10 +108,14 @@ def test_attribution_page_every_method_and_the_checks():
     methods = list(at.multiselect(key="attr.methods").options)
     at.multiselect(key="attr.methods").set_value(methods).run()
     assert not at.exception
+    for label in methods:  # a costly method (RISE's masks) waits for its Run button
+        if any(b.key == f"attr.run.{label}.run" for b in at.button):
+            at.button(key=f"attr.run.{label}.run").click().run()
     captions = [c for img in at.get("image") for c in img.captions]
     for label in methods:
         assert any(c.startswith(f"{label} ·") for c in captions), label
     assert any("Score-CAM 65 forward passes" in c.value for c in at.caption)
+    _tab(at, "attr.tab", "Faithfulness & sanity")
     at.button(key="faith.random").click().run()
     assert not at.exception
     rho = next(m.value for m in at.metric if m.label == "Spearman rank correlation")
@@ -126,6 +137,7 @@ def test_faithfulness_scores_the_map_made_with_the_page_options_and_keeps_result
     at.number_input(key="attr.opt.Occlusion.stride").set_value(4).run()
     at.selectbox(key="attr.opt.Occlusion.fill").set_value("mean").run()
     assert not at.exception, [e.value for e in at.exception]
+    _tab(at, "attr.tab", "Faithfulness & sanity")
     x, target = _first_digit(), at.selectbox(key="attr.target").value
     heat = occlusion(mnist, x, target=target, patch=7, stride=4, fill="mean")
     table = at.dataframe[0].value
@@ -159,6 +171,7 @@ def test_pointing_game_on_the_shapes_model():
     at = _app("pages/model.py")
     at.selectbox(key="model.bundled").set_value("shapes_cnn").run()
     at.switch_page("pages/attribution.py").run()
+    _tab(at, "attr.tab", "Faithfulness & sanity")
     at.slider(key="faith.n").set_value(40).run()
     at.button(key="faith.play").click().run()
     assert not at.exception
@@ -219,6 +232,7 @@ def test_an_uploaded_nested_model_works_on_every_explorer_page(tmp_path):
     at.switch_page("pages/kernels.py").run()
     assert at.selectbox(key="kernels.layer").value == f"{base}/Conv1" and not at.exception
     at.switch_page("pages/activations.py").run()
+    _tab(at, "act.tab", "One layer")
     assert not at.exception and at.selectbox(key="act.layer").value.startswith(base)
     at.switch_page("pages/convolution.py").run()
     assert not at.exception and at.success  # the nested first conv's arithmetic equals its feature map
