@@ -134,7 +134,15 @@ def occlusion_explorer(loaded: models.LoadedModel, picked, probs: np.ndarray, ta
     patch = c1.slider("Square side (click)", 1, max(2, min(h, w) // 2), max(2, round(min(h, w) / 8)), key="attr.occ.patch")
     fill = c2.selectbox("Fill", ("zero", "mean"), key="attr.occ.fill", help="zero: 0 in the model's input range; mean: the image's mean colour")
     event = st.session_state.get("attr.occ.image")
-    box = figures.selected_patch(event, (h, w), patch)
+    fresh = repr(event) != st.session_state.get("_attr.occ.seen")
+    st.session_state["_attr.occ.seen"] = repr(event)
+    if fresh and figures.selected_patch(event, (h, w), patch) is not None:  # a new click or box; it stays until Clear or a new input
+        st.session_state["_attr.occ.event"] = (picked.key, event)
+    kept_event = st.session_state.get("_attr.occ.event")
+    if c2.button("Clear", key="attr.occ.clear") or (kept_event and kept_event[0] != picked.key):
+        st.session_state.pop("_attr.occ.event", None)
+        kept_event = None
+    box = figures.selected_patch(kept_event[1], (h, w), patch) if kept_event else None
     if box is None:  # the whole image: what the page already computed
         p_k, heat = probs, _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
     else:
@@ -152,7 +160,7 @@ def occlusion_explorer(loaded: models.LoadedModel, picked, probs: np.ndarray, ta
     step = max(1, -(-max(h, w) // 40))  # at most 40 x 40 click targets
     with left:
         st.plotly_chart(figures.image_figure(shown, "Click or drag a box" + (f": rows {box[0]}–{box[2] - 1}, columns {box[1]}–{box[3] - 1}" if box else ""),
-                                             points=figures.cell_points(h, w, step)),
+                                             points=figures.cell_points(h, w, step), box=True),
                         key="attr.occ.image", on_select="rerun", selection_mode=figures.SELECT_MODES)
     with right:
         overlay = render.overlay(shown, heat, cmap=cmap, alpha=alpha)

@@ -100,7 +100,7 @@ def selectable(fig: go.Figure, ys, xs, *, box: bool = False) -> go.Figure:
     """
     hidden = dict(marker=dict(opacity=0))
     fig.add_trace(go.Scatter(x=np.ravel(xs), y=np.ravel(ys), mode="markers", marker=dict(size=8, opacity=0),
-                             selected=hidden, unselected=hidden, hoverinfo="skip", showlegend=False, name="cells"))
+                             selected=hidden, unselected=hidden, hoverinfo="none", showlegend=False, name="cells"))  # "skip" would also drop clicks
     fig.update_layout(clickmode="event+select", dragmode="select" if box else "zoom")
     return fig
 
