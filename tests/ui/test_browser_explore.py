@@ -17,12 +17,15 @@ def test_clicking_the_feature_map_picks_the_position():
             expect(page.get_by_text("value in the feature map").first).to_be_visible(timeout=120_000)
             _settled(page)
             chart = page.get_by_test_id("stPlotlyChart").first
-            drag = chart.locator(".nsewdrag").first  # the plot area: x from -0.5 to 25.5, y from -0.5 (top) to 25.5
-            drag.scroll_into_view_if_needed()
-            box = drag.bounding_box()
-            side = 26  # conv1 of the MNIST CNN: 28 - 3 + 1
-            row, col = 19, 6
-            page.mouse.click(box["x"] + (col + 0.5) / side * box["width"], box["y"] + (row + 0.5) / side * box["height"])
+            chart.scroll_into_view_if_needed()
+            before = page.get_by_role("heading").filter(has_text="output (").first.inner_text()
+            row, col = 19, 6  # a cell of conv1's 26x26 map, away from the starting position
+            assert f"output ({row}, {col})" not in before
+            # the cell's centre on screen, from Plotly's own axes (data -> pixels)
+            x, y = chart.locator(".js-plotly-plot").first.evaluate(
+                """(gd, [row, col]) => { const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+                   return [r.left + xa._offset + xa.l2p(col), r.top + ya._offset + ya.l2p(row)]; }""", [row, col])
+            page.mouse.click(x, y)
             _settled(page)
             expect(page.get_by_role("heading").filter(has_text=f"output ({row}, {col})")).to_be_visible(timeout=60_000)
             assert page.get_by_label("Row").input_value() == str(row)
