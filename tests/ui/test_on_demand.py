@@ -135,3 +135,26 @@ def test_cheap_methods_stay_live_without_buttons():
     assert all(any(c.startswith(f"{m} ·") for c in captions) for m in ("Grad-CAM", "Saliency", "Score-CAM"))
     keys = [b.key for b in at.button]
     assert not any(k and k.startswith("attr.run.") for k in keys)
+
+
+def test_occlude_by_hand_follows_a_box_and_clears():
+    at = _attribution(["Grad-CAM"])
+    _open(at, "Occlude by hand")
+    model = models.open_bundled("mnist_cnn").model
+    x, target = _first_digit(), at.selectbox(key="attr.target").value
+    whole = model(x[None], training=False).numpy()[0, target]
+    metric = lambda: next(m for m in at.metric if m.label.startswith("P("))  # noqa: E731
+    assert metric().value == f"{whole:.1%}"
+    # what st.plotly_chart returns after a drag from (x 5, y 5) to (x 20, y 20): AppTest cannot drag
+    at.session_state["attr.occ.image"] = {"selection": {"points": [], "point_indices": [], "box": [{"x": [5, 20], "y": [5, 20]}], "lasso": []}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    hand = x.copy()
+    hand[5:21, 5:21] = 0.0  # the pixels whose centres are inside the box, filled with 0
+    occluded = model(hand[None], training=False).numpy()[0, target]
+    assert abs(occluded - whole) > 0.01  # the box matters for this digit
+    assert metric().value == f"{occluded:.1%}"
+    at.selectbox(key="attr.cmap").set_value("gray").run()  # the box stays on other changes
+    assert metric().value == f"{occluded:.1%}"
+    at.button(key="attr.occ.clear").click().run()
+    assert metric().value == f"{whole:.1%}"
