@@ -62,7 +62,8 @@ class SearchSpace:
         step_every, step_factor: a step schedule's epochs between steps (integers) and factor;
             when either is set, trials use the step schedule.
         filters_scale: multiplies every convolution's filters (needs ``architecture_of(model)``).
-        dense_units: units of every hidden Dense layer; dropout: rate of every Dropout layer.
+        dense_units: units of the first hidden Dense layer; dropout: rate of the last Dropout layer
+            (the one before the head); so the model's own values give back the model as it is.
         shift, rotation: augmentation ranges (fraction of the image, degrees).
     """
 
@@ -261,7 +262,8 @@ def architecture_of(model: keras.Model) -> tuple[builder.LayerSpec, ...] | None:
             specs.append(builder.Conv(c["filters"], c["kernel_size"][0], c["strides"][0], c["padding"], act, layer.name))
         elif type(layer) in (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D) and len(set(c["pool_size"])) == 1:
             kind = builder.MaxPool if type(layer) is keras.layers.MaxPooling2D else builder.AvgPool
-            specs.append(kind(c["pool_size"][0], (c["strides"] or c["pool_size"])[0], c["padding"], layer.name))
+            stride = None if tuple(c["strides"] or c["pool_size"]) == tuple(c["pool_size"]) else c["strides"][0]
+            specs.append(kind(c["pool_size"][0], stride, c["padding"], layer.name))
         elif type(layer) is keras.layers.Dropout:
             specs.append(builder.Dropout(float(c["rate"]), layer.name))
         elif type(layer) is keras.layers.Flatten:
@@ -278,14 +280,17 @@ def architecture_of(model: keras.Model) -> tuple[builder.LayerSpec, ...] | None:
 
 
 def apply_architecture(specs: tuple[builder.LayerSpec, ...], params: Mapping[str, Any]) -> tuple[builder.LayerSpec, ...]:
-    """The specs with a trial's ``filters_scale``, ``dense_units`` and ``dropout`` applied."""
+    """The specs with a trial's ``filters_scale`` (every conv), ``dense_units`` (the first hidden Dense)
+    and ``dropout`` (the last Dropout) applied."""
+    dense = [i for i, s in enumerate(specs) if isinstance(s, builder.Dense)][:1]
+    drop = [i for i, s in enumerate(specs) if isinstance(s, builder.Dropout)][-1:]
     out = []
-    for spec in specs:
+    for i, spec in enumerate(specs):
         if isinstance(spec, builder.Conv) and "filters_scale" in params:
             spec = replace(spec, filters=max(1, round(spec.filters * params["filters_scale"])))
-        elif isinstance(spec, builder.Dense) and "dense_units" in params:
+        elif i in dense and "dense_units" in params:
             spec = replace(spec, units=int(params["dense_units"]))
-        elif isinstance(spec, builder.Dropout) and "dropout" in params:
+        elif i in drop and "dropout" in params:
             spec = replace(spec, rate=float(params["dropout"]))
         out.append(spec)
     return tuple(out)
@@ -307,7 +312,7 @@ def base_params(space: SearchSpace, base: TrainConfig, specs: tuple[builder.Laye
         values["filters_scale"] = 1.0
         dense = [s.units for s in specs if isinstance(s, builder.Dense)]
         drops = [s.rate for s in specs if isinstance(s, builder.Dropout)]
-        values.update({"dense_units": dense[0]} if dense else {}, **({"dropout": drops[0]} if drops else {}))
+        values.update({"dense_units": dense[0]} if dense else {}, **({"dropout": drops[-1]} if drops else {}))
     searched = space.searched()
     return {k: v for k, v in values.items() if k in searched and space.contains(k, v)}
 
