@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ from vizcore.training.run import BUSY, SESSION_ID, SLOTS, Run, runs_dir, start_r
 from vizcore.training.storage import load_checkpoint
 
 STUDY_DB, STUDY_NAME = "study.db", "convlens"
+STUDY_TOKEN = re.compile(r"^([0-9a-f]{12})\.([0-9a-f]{12})$")
 NO_VALIDATION = "A search compares trials on validation images: set a validation share above 0."
 NOT_A_CHAIN = ("Filters, dense units and dropout can be searched only for a plain chain of layers like the presets or a "
                "model from the Builder; this model is not one, so search only the training settings.")
@@ -219,6 +221,40 @@ def open_study(folder: str | os.PathLike, *, seed: int = 0, startup_trials: int 
     pruner = optuna.pruners.MedianPruner(n_startup_trials=prune_after, n_warmup_steps=0)
     return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=STUDY_NAME,
                                direction="maximize", load_if_exists=True)
+
+
+def study_token(folder: str | os.PathLike) -> str:
+    """``<session>.<study>``: what a page's address carries to find the study again."""
+    folder = Path(folder)
+    return f"{folder.parent.name}.{folder.name}"
+
+
+def find_study(root: str | os.PathLike, token: str) -> Path | None:
+    """The folder of the study ``token`` names under ``root``; None for a malformed token or no study."""
+    match = STUDY_TOKEN.match(token or "")
+    if not match:
+        return None
+    folder = Path(root) / match.group(1) / match.group(2)
+    return folder if (folder / STUDY_DB).is_file() else None
+
+
+def saved_settings(folder: str | os.PathLike) -> tuple[SearchSpace, TrainConfig] | None:
+    """The space and base config a study was started with (None when it has none recorded)."""
+    attrs = load_study(folder).user_attrs
+    if "space" not in attrs or "base" not in attrs:
+        return None
+    return SearchSpace.from_dict(attrs["space"]), TrainConfig.from_dict(attrs["base"])
+
+
+def table(rows: tuple[TrialRow, ...]) -> dict[str, list]:
+    """The trial table as columns: trial, state, validation accuracy, epochs, seconds, each setting, note."""
+    names = list(dict.fromkeys(k for r in rows for k in r.params))
+    out: dict[str, list] = {"trial": [r.number for r in rows], "state": [r.state for r in rows],
+                            "val accuracy": [r.value for r in rows], "epochs": [len(r.curve) for r in rows],
+                            "seconds": [None if r.seconds is None else round(r.seconds, 1) for r in rows]}
+    out.update({name: [r.params.get(name) for r in rows] for name in names})
+    out["note"] = [r.note for r in rows]
+    return out
 
 
 def load_study(folder: str | os.PathLike) -> optuna.Study:
