@@ -187,3 +187,10 @@ def test_trial_config_switches_to_the_step_schedule():
     assert (config.schedule, config.learning_rate, config.step_every, config.step_factor) == ("step", 0.01, 2, 0.5)
     assert search.trial_config(TrainConfig(), {"optimizer": "sgd"}).schedule == "constant"
     assert SearchSpace.from_dict(SearchSpace().to_dict()) == SearchSpace()
+
+
+def test_the_base_trial_of_a_constant_learning_rate_is_a_step_schedule_with_factor_one():
+    params = search.base_params(SearchSpace(), TrainConfig(), None)
+    assert params == {"learning_rate": 1e-3, "batch_size": 32, "optimizer": "adam", "step_every": 5, "step_factor": 1.0}
+    config = search.trial_config(TrainConfig(), params)
+    assert [config.learning_rate_at(step, steps_per_epoch=10) for step in (0, 49, 50, 500)] == [1e-3] * 4

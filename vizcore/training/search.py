@@ -342,8 +342,8 @@ def trial_config(base: TrainConfig, params: Mapping[str, Any]) -> TrainConfig:
 def base_params(space: SearchSpace, base: TrainConfig, specs: tuple[builder.LayerSpec, ...] | None) -> dict[str, Any]:
     """The base config's (and model's) values of the searched settings that lie inside the space."""
     values = {k: getattr(base, k) for k in ("learning_rate", "batch_size", "optimizer", "shift", "rotation")}
-    if base.schedule == "step":
-        values.update(step_every=base.step_every, step_factor=base.step_factor)
+    # a constant learning rate is a step schedule with factor 1
+    values.update(step_every=base.step_every, step_factor=base.step_factor if base.schedule == "step" else 1.0)
     if specs:
         values["filters_scale"] = 1.0
         dense = [s.units for s in specs if isinstance(s, builder.Dense)]
