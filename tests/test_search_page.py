@@ -65,6 +65,19 @@ def test_a_two_trial_search_shows_its_table_and_figures_and_hands_over_the_best(
     assert accuracy == best.value or abs(accuracy - best.value) < 1e-6  # the hand-over is that trial's model
     assert f"search best, trial {best.number}" in at.sidebar.markdown[0].value
 
+    # the tab is closed; the study's address finds the saved study, which resumes with its own settings
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    again.query_params.update({"model": "preset:lenet5", "study": at.query_params["study"]})
+    again.switch_page("pages/training.py")
+    again.run()
+    assert not again.exception and len(again.dataframe) == 1 and list(again.dataframe[0].value["trial"]) == [0, 1]
+    again.number_input(key="search.budget").set_value(3).run()
+    again.button(key="search.resume").click().run()
+    resumed = again.session_state["search.job"]
+    assert resumed.folder == job.folder and resumed.wait(300) and resumed.error is None
+    assert resumed.result.rows[:2] == rows and len(resumed.result.rows) == 3
+    assert resumed.result.rows[2].params["batch_size"] == 64  # the saved space, not the form's defaults
+
 
 def test_an_empty_space_and_a_zero_budget_are_explained_and_nothing_starts():
     at = _page()
