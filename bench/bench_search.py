@@ -28,7 +28,7 @@ def run() -> list[Row]:
     import keras
 
     from vizcore import models
-    from vizcore.data import load_mnist_sample, stratified_split
+    from vizcore.datasets import load_mnist_sample, stratified_split
     from vizcore.models import LoadedModel
     from vizcore.training import TrainConfig, fit, trainable_copy
     from vizcore.training import search
@@ -37,7 +37,7 @@ def run() -> list[Row]:
     train_idx, val_idx = stratified_split(full.y, validation_fraction=0.2, seed=0)
     train, val = full.subset(train_idx[:2000]), full.subset(val_idx[:500])
     keras.utils.set_random_seed(0)
-    source = LoadedModel(models.lenet5(), "preset:lenet5", "LeNet-5", tuple("0123456789"))
+    source = LoadedModel(models.presets.lenet5(), "preset:lenet5", "LeNet-5", tuple("0123456789"))
     base = TrainConfig(batch_size=32, epochs=1)
     space = search.SearchSpace(learning_rate=(1e-4, 1e-2), batch_size=(), optimizer=("adam", "sgd", "rmsprop"),
                                step_every=None, step_factor=None)

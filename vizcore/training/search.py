@@ -35,7 +35,7 @@ import keras
 import optuna
 
 from vizcore import builder
-from vizcore.data import ImageDataset
+from vizcore.datasets import ImageDataset
 from vizcore.errors import ConvLensError, TrainingError
 from vizcore.models import LoadedModel
 from vizcore.training.clone import trainable_copy

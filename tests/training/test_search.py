@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vizcore import builder, models
-from vizcore.data import load_mnist_sample, stratified_split
+from vizcore.datasets import load_mnist_sample, stratified_split
 from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
 from vizcore.training import TrainConfig
@@ -31,7 +31,7 @@ def digits():
 @pytest.fixture(scope="module")
 def lenet() -> LoadedModel:
     keras.utils.set_random_seed(0)
-    return LoadedModel(models.lenet5(), "preset:lenet5", "LeNet-5 (untrained)", tuple("0123456789"))
+    return LoadedModel(models.presets.lenet5(), "preset:lenet5", "LeNet-5 (untrained)", tuple("0123456789"))
 
 
 def held_out_accuracy(model, val) -> float:
@@ -165,7 +165,7 @@ def test_no_validation_no_slot_and_no_chain_are_refused(digits, lenet, tmp_path)
 
 @pytest.mark.parametrize("preset", ["lenet5", "mnist_cnn", "cifar_cnn"])
 def test_the_architecture_of_a_preset_is_its_builder_specs(preset):
-    assert search.architecture_of(models.build_preset(preset)) == builder.specs_from_preset(preset)
+    assert search.architecture_of(models.presets.build_preset(preset)) == builder.specs_from_preset(preset)
 
 
 def test_architecture_settings_build_each_trial_its_own_model(digits, lenet, tmp_path):

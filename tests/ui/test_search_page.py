@@ -10,7 +10,7 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from vizcore import training
-from vizcore.data import load_mnist_sample
+from vizcore.datasets import load_mnist_sample
 
 
 def _page() -> AppTest:
