@@ -45,6 +45,7 @@ from vizcore.attribution.gradcam_plus_plus import GRADCAM_PLUS_PLUS, gradcam_plu
 from vizcore.attribution.gradient_x_input import GRADIENT_X_INPUT, gradient_x_input
 from vizcore.attribution.integrated_gradients import INTEGRATED_GRADIENTS, integrated_gradients
 from vizcore.attribution.layercam import LAYERCAM, layercam
+from vizcore.attribution.lime import LIME  # the module stays `attribution.lime` (explain, view); its function is METHODS["LIME"]
 from vizcore.attribution.occlusion import OCCLUSION, occlusion, occlusion_cost
 from vizcore.attribution.saliency import SALIENCY, saliency
 from vizcore.attribution.scorecam import SCORECAM, scorecam, scorecam_cost
@@ -63,6 +64,7 @@ METHOD_INFO: Mapping[str, MethodInfo] = MappingProxyType(
         "Integrated Gradients": INTEGRATED_GRADIENTS,
         "Occlusion": OCCLUSION,
         "SmoothGrad (Saliency)": smoothgrad_saliency.info,
+        "LIME": LIME,
     }
 )
 METHODS: Mapping[str, Method] = MappingProxyType({label: info.fn for label, info in METHOD_INFO.items()})
