@@ -141,11 +141,11 @@ def test_the_same_data_gives_lime_bases_fit(mnist_model):
     assert (fit.intercept, fit.r2) == (pytest.approx(intercept, abs=1e-9), pytest.approx(score, abs=1e-9))
     assert fit.intercept + fit.weights.sum() == pytest.approx(local_pred[0], abs=1e-9)
 
-    segments = fit.segments_hw  # the first samples, built pixel by pixel
+    segments = fit.segments_hw  # the first samples, built pixel by pixel: hidden superpixels show 0 by default
     for row, p in zip(fit.on_ns[:8], fit.probabilities[:8]):
         image = x.copy()
         for s in np.flatnonzero(row == 0):
-            image[segments == s] = x[segments == s].mean(axis=0)
+            image[segments == s] = 0.0
         assert p == pytest.approx(mnist_model.predict(image[None], verbose=0)[0, fit.target], abs=1e-5)
 
 
@@ -180,9 +180,9 @@ def test_the_method_is_the_fits_positive_part_with_progress_seed_and_cost(mnist_
 def test_a_fill_value_on_a_grey_model():
     model = tiny_functional(channels=1, classes=3)
     x = np.random.default_rng(2).random((12, 12, 1)).astype(np.float32)
-    fit = L.explain(model, x, samples=60, fill=0.0, segmentation="slic", superpixels=9)
+    fit = L.explain(model, x, samples=60, fill=0.25, superpixels=9)
     off = np.flatnonzero(fit.on_ns[5] == 0)
-    image = np.where(np.isin(fit.segments_hw, off)[..., None], 0.0, x).astype(np.float32)
+    image = np.where(np.isin(fit.segments_hw, off)[..., None], 0.25, x).astype(np.float32)
     probs = np.asarray(model.predict(image[None], verbose=0))[0]
     assert fit.probabilities[5] == pytest.approx(probs[fit.target], abs=1e-5)
 
@@ -215,11 +215,11 @@ def test_view_marks_the_k_strongest_superpixels_of_each_sign(shapes_model, shape
 def test_pointing_game_beats_a_random_map(shapes_model, shapes):
     lime_hits = pointing_game(shapes_model, shapes, METHODS["LIME"], 40)
     random_hits = pointing_game(shapes_model, shapes, random_map, 40)
-    assert lime_hits > random_hits and lime_hits >= 0.6
-    x, label = shapes.x_nhwc[0], int(shapes.y[0])
-    lime_auc = deletion_curve(shapes_model, x, METHODS["LIME"](shapes_model, x, target=label), target=label).auc
-    random_auc = deletion_curve(shapes_model, x, random_map(shapes_model, x), target=label).auc
-    assert lime_auc < random_auc
+    assert lime_hits > random_hits and lime_hits >= 0.8  # measured: 1.0 against 0.25
+    auc = {name: np.mean([deletion_curve(shapes_model, x, fn(shapes_model, x, target=int(y)), target=int(y)).auc
+                          for x, y in zip(shapes.x_nhwc[:10], shapes.y[:10])])
+           for name, fn in (("LIME", METHODS["LIME"]), ("Random", random_map))}
+    assert auc["LIME"] < auc["Random"] - 0.2  # the probability falls much faster when LIME's superpixels go
 
 
 # ----------------------------------------------------------------------------- the page
