@@ -178,7 +178,7 @@ class LimeFit:
 
     @property
     def heatmap_hw(self) -> np.ndarray:
-        """The public LIME heatmap: positive weights, normalized to [0, 1] (what ``lime`` the method returns)."""
+        """The heatmap METHODS["LIME"] returns: the positive weights, normalized to [0, 1]."""
         return normalize_map(np.maximum(self.raw_hw, 0.0))
 
 
