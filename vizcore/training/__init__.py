@@ -18,7 +18,8 @@ Plain Python and Keras, no Streamlit. The page's whole loop::
 Layout, lowest first: ``config`` (TrainConfig, recipes, optimizer and schedule), ``records`` (what
 progress looks like), ``inputs`` (split, tf.data with augmentation, check_compat), ``clone``
 (trainable_copy), ``distribute`` (strategy_for: one device, every GPU, or TF_CONFIG's workers),
-``storage`` (atomic files, checkpoints), ``callbacks/`` (one Keras callback per file), ``fit``, ``job``, ``evaluate``, ``run`` (Run, start_run, the slots and run folders).
+``storage`` (atomic files, checkpoints), ``callbacks/`` (one Keras callback per file), ``fit``, ``job``,
+``evaluate``, ``run`` (Run, start_run, the slots and run folders).
 """
 
 from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, SnapshotRecorder, StopGuard
