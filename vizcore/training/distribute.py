@@ -70,15 +70,15 @@ def strategy_for(devices: Sequence[str] | None = None):
 
     Returns:
         ``tf.distribute.get_strategy()`` (the default, one device), a MirroredStrategy or a
-        MultiWorkerMirroredStrategy (which reads TF_CONFIG).
+        MultiWorkerMirroredStrategy (which reads TF_CONFIG; call ``strategy_for`` before any other
+        TensorFlow work in such a process).
     """
     import tensorflow as tf
 
-    gpus = tf.config.list_logical_devices("GPU")
-    kind = strategy_kind(len(devices) if devices is not None else len(gpus))
-    if kind == "multi_worker":
+    if strategy_kind(0) == "multi_worker":  # before listing devices: TF sets up a cluster before its devices
         return multi_worker()
-    if kind == "one":
+    gpus = tf.config.list_logical_devices("GPU")
+    if strategy_kind(len(devices) if devices is not None else len(gpus)) == "one":
         return tf.distribute.get_strategy()
     if devices is None:
         devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
