@@ -102,3 +102,46 @@ def test_stop_behaves_the_same_on_two_replicas(report):
         assert result["status"] == "stopped" and result["epochs"] == 1
         assert result["changed"] and result["checkpoint_matches_model"]
     assert one["message"] == two["message"] == "Stopped in epoch 1 after batch 3 of 125; the weights trained so far are kept."
+
+
+WORKER = """
+import json, sys
+sys.path.insert(0, {root!r})
+from vizcore.training import distribute
+strategy = distribute.strategy_for()
+import tensorflow as tf
+print(json.dumps({{"multi_worker": isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), "replicas": distribute.replicas(strategy), "chief": distribute.is_chief(strategy),
+                  "path": str(distribute.write_path("/runs/a.keras", strategy)), "once": distribute.strategy_for() is strategy}}))
+"""
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_tf_config_with_two_workers_makes_one_multi_worker_strategy_and_worker_0_writes():
+    cluster = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    env = {k: v for k, v in os.environ.items() if k != "CONVLENS_DISTRIBUTE"}
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER.format(root=str(ROOT))], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}})})
+             for i in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()  # a worker whose peer died waits for it forever
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outs)
+    assert first["multi_worker"] and second["multi_worker"]
+    assert first["replicas"] == second["replicas"] == 2 and first["once"] and second["once"]
+    assert first["chief"] and first["path"] == "/runs/a.keras"
+    assert not second["chief"] and second["path"] != "/runs/a.keras" and second["path"].endswith("/a.keras")
