@@ -81,6 +81,7 @@ def test_the_global_batch_is_the_per_replica_batch_times_the_replicas_and_progre
         run = report[name]
         assert run["last_progress"] == 1.0 and run["images_per_s_seen"] and run["epochs_complete"] == [True, True]
         assert run["checkpoint_epochs"] == 2 and run["checkpoint_matches_model"], name
+        assert run["gradcam_matches_checkpoint"], name  # the trained model (mirrored variables) explains like a plain one
     assert report["mirrored"]["history_config_batch"] == 32  # the per-replica setting is saved, for a resume
     assert report["mirrored_same"]["history_config_batch"] == 16
     # snapshots: the untrained weights and each epoch end (and every 100 batches when an epoch is longer)

@@ -29,7 +29,7 @@ tf.config.set_logical_device_configuration(CPU, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vizcore import models, training  # noqa: E402
+from vizcore import attribution, models, training  # noqa: E402
 from vizcore.data import load_mnist_sample  # noqa: E402
 from vizcore.models import LoadedModel  # noqa: E402
 from vizcore.training import BatchRecord, EpochRecord, TrainConfig  # noqa: E402
@@ -57,6 +57,7 @@ def trained(mode: str, batch: int, train, val, epochs: int, root: Path) -> dict:
     recovered = training.recover_run(run.checkpoint_path)
     probs_run = run.trained_model().model.predict(val.x_nhwc[:64], verbose=0)
     probs_ckpt = recovered.model.predict(val.x_nhwc[:64], verbose=0)
+    heat = [attribution.METHODS["Grad-CAM"](m, val.x_nhwc[0], layer="conv2") for m in (run.trained_model().model, recovered.model)]
     history = json.loads(training.history_paths(run.checkpoint_path)[0].read_text())
     return {
         "replicas": replicas(run.model.distribute_strategy),
@@ -68,6 +69,7 @@ def trained(mode: str, batch: int, train, val, epochs: int, root: Path) -> dict:
         "images_per_s_seen": any(r.images_per_s for r in batches),
         "checkpoint_epochs": recovered.card["epochs"],
         "checkpoint_matches_model": bool(np.allclose(probs_run, probs_ckpt, atol=1e-6)),
+        "gradcam_matches_checkpoint": bool(np.allclose(*heat, atol=1e-5)) and float(np.ptp(heat[0])) > 0,
         "snapshot_steps": len(np.load(run.snapshot_path)["steps"]),
         "history_config_batch": history["config"]["batch_size"],
     }

@@ -82,7 +82,8 @@ def strategy_for(devices: Sequence[str] | None = None):
         return tf.distribute.get_strategy()
     if devices is None:
         devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
-    cross = tf.distribute.ReductionToOneDevice() if not gpus else None  # NCCL all-reduce is GPU-only
+    on_gpus = all("GPU" in str(d).upper() for d in devices)
+    cross = None if on_gpus else tf.distribute.ReductionToOneDevice()  # NCCL all-reduce is GPU-only
     return tf.distribute.MirroredStrategy(list(devices), cross_device_ops=cross)
 
 
