@@ -6,7 +6,7 @@ starts its devices. Three runs of ``start_run`` (the page's path): 'one' (batch 
 replicas x 32 = 64 per step), then a Stop after batch 3 through ``fit``, each mode, and the
 per-batch losses of one epoch on one explicit device and on two replicas (the same batches).
 
-    python tests/training_distributed_check.py OUT.json [EPOCHS]
+    python tests/training/distributed_check.py OUT.json [EPOCHS]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import tensorflow as tf  # noqa: E402
 
@@ -30,7 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vizcore import attribution, models, training  # noqa: E402
-from vizcore.data import load_mnist_sample  # noqa: E402
+from vizcore.datasets import load_mnist_sample  # noqa: E402
 from vizcore.models import LoadedModel  # noqa: E402
 from vizcore.training import BatchRecord, EpochRecord, TrainConfig  # noqa: E402
 from vizcore.training.distribute import replicas, strategy_for  # noqa: E402
@@ -41,7 +41,7 @@ MODES = {"one": ("one", 32), "mirrored_same": ("mirrored", 16), "mirrored": ("mi
 
 def lenet(seed: int = 0) -> LoadedModel:
     keras.utils.set_random_seed(seed)
-    return LoadedModel(models.lenet5(), "preset:lenet5", "LeNet-5", tuple("0123456789"))
+    return LoadedModel(models.presets.lenet5(), "preset:lenet5", "LeNet-5", tuple("0123456789"))
 
 
 def trained(mode: str, batch: int, train, val, epochs: int, root: Path) -> dict:

@@ -1,6 +1,6 @@
 """vizcore.training.distribute: the strategy choice, and LeNet-5 trained on two logical CPUs against one device.
 
-The training comparison runs tests/training_distributed_check.py in a subprocess (logical devices
+The training comparison runs tests/training/distributed_check.py in a subprocess (logical devices
 must be configured before TensorFlow starts its devices); it takes about a minute.
 """
 
@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +55,7 @@ def test_one_device_keeps_the_default_strategy_batch_and_paths(monkeypatch, tmp_
 def report(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("dist") / "report.json"
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "CONVLENS_DISTRIBUTE")}
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "training_distributed_check.py"), str(out), "2"],
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "training" / "distributed_check.py"), str(out), "2"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
