@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages import _cache
+
 from vizcore import models, render
 from vizcore.attribution import lime
-
-
-class _Bounded(dict):
-    """A dict that forgets its oldest entries past ``limit``."""
-
-    def __init__(self, limit: int):
-        super().__init__()
-        self.limit = limit
-
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        while len(self) > self.limit:
-            self.pop(next(iter(self)), None)
-
-
-@st.cache_resource(max_entries=1)
-def _finished() -> dict:
-    """Finished LIME fits by (model, input, target, options), kept across reruns and sessions."""
-    return _Bounded(16)
 
 
 def run(loaded: models.LoadedModel, picked, target: int, options: dict) -> lime.LimeFit:
     """The LIME fit of the picked input (computed once, with a progress bar; the page's map comes from it)."""
     key = (loaded.key, picked.key, int(target), tuple(sorted(options.items())))
-    store = _finished()
+    store = _cache.finished("lime", 16)
     if key not in store:
         bar = st.progress(0.0, text="LIME: sampling…")
         fit = lime.explain(loaded.model, picked.image_hwc, target=target, **options,

@@ -13,9 +13,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from test_browser import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, _settled, start_server  # skips without chromium
+from chromium import EXCEPTION, SHOTS, start_server  # skips without chromium
+from test_browser import _settled
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 LINK = "/kernels?model=bundled:lenet5&kernels.layer=conv2&kernels.filter=3"
 MAIN = '[data-testid="stMain"]'
@@ -33,14 +34,6 @@ def replicas():
             proc.terminate()
             proc.wait(timeout=20)
             log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def shown(page: Page) -> dict:
