@@ -6,7 +6,7 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import ROOT, tiny_functional
+from helpers import ROOT, tiny_functional
 from lime.lime_base import LimeBase
 from lime.lime_image import LimeImageExplainer
 from lime.wrappers.scikit_image import SegmentationAlgorithm

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from vizcore.errors import TrainingError
 from vizcore.training import TrainConfig

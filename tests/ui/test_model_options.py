@@ -7,7 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, tiny_functional
+from helpers import ROOT, tiny_functional
 from streamlit.testing.v1 import AppTest
 
 from vizcore import datasets, hints, images

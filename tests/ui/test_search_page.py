@@ -6,7 +6,7 @@ import json
 import time
 
 import numpy as np
-from conftest import ROOT
+from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
 from vizcore import training
