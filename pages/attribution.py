@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _attribution_parts, _cache, _faithfulness, _layers, _picker, _shared
+from pages import _attribution_parts, _cache, _faithfulness, _layers, _lime_view, _picker, _shared
 from vizcore import attribution, figures, render
 
 
@@ -71,6 +71,9 @@ run_keys = {label: (f"attr.run.{label}", (loaded.key, picked.key, label, target,
 
 
 def live_map(label: str) -> np.ndarray:
+    """A method's map, cached (LIME: from its fit, with its own progress bar)."""
+    if label == "LIME":
+        return _lime_view.run(loaded, picked, target, options.get("LIME", {})).heatmap_hw
     return _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer, tuple(sorted(options.get(label, {}).items())))
 
 
@@ -99,8 +102,8 @@ if tab_maps.open:
                     opts = options.get(label, {})
                     heat = _attribution_parts.on_demand(
                         *run_keys[label], label, str(costs[label]), seconds[label],
-                        lambda sink, info=info, opts=opts: info.fn(loaded.model, picked.image_hwc, target=target,
-                                                                  layer=layer if info.uses_layer else None, on_progress=sink, **opts))
+                        lambda sink, info=info, opts=opts, label=label: live_map(label) if label == "LIME" else info.fn(
+                            loaded.model, picked.image_hwc, target=target, layer=layer if info.uses_layer else None, on_progress=sink, **opts))
                     if heat is None:
                         continue
                     maps[label] = heat
@@ -113,6 +116,8 @@ if tab_maps.open:
                                    key=f"attr.png.{label}", on_click="ignore")  # encoded when clicked, not on every rerun
                 st.download_button("Raw map .npy", lambda heat=heat: _npy(heat), f"{slug}_map.npy", "application/octet-stream",
                                    key=f"attr.npy.{label}", on_click="ignore")
+        if "LIME" in maps:
+            _lime_view.section(_lime_view.run(loaded, picked, target, options.get("LIME", {})), picked, names[target], cmap, alpha)
 
 if tab_occlude.open:
     with tab_occlude:

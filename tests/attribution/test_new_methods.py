@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, nested_mobilenet, tiny_functional, tiny_sequential
+from helpers import ROOT, nested_mobilenet, tiny_functional, tiny_sequential
 from streamlit.testing.v1 import AppTest
 
 from vizcore import graph

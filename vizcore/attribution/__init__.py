@@ -48,6 +48,7 @@ from vizcore.attribution.guided_backprop import GUIDED_BACKPROP, guided_backprop
 from vizcore.attribution.guided_gradcam import GUIDED_GRADCAM, guided_gradcam
 from vizcore.attribution.integrated_gradients import INTEGRATED_GRADIENTS, integrated_gradients
 from vizcore.attribution.layercam import LAYERCAM, layercam
+from vizcore.attribution.lime import LIME  # the module stays `attribution.lime` (explain, view); its function is METHODS["LIME"]
 from vizcore.attribution.occlusion import OCCLUSION, occlusion, occlusion_cost
 from vizcore.attribution.rise import RISE, rise, rise_masks
 from vizcore.attribution.saliency import SALIENCY, saliency
@@ -71,6 +72,7 @@ METHOD_INFO: Mapping[str, MethodInfo] = MappingProxyType(
         "Occlusion": OCCLUSION,
         "RISE": RISE,
         "SmoothGrad (Saliency)": smoothgrad_saliency.info,
+        "LIME": LIME,
     }
 )
 METHODS: Mapping[str, Method] = MappingProxyType({label: info.fn for label, info in METHOD_INFO.items()})
