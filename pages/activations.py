@@ -28,9 +28,11 @@ with right:
                           **_shared.linked("act.scale", "map", activations.SCALES, format_func=scales.get, legacy="scale"))
     cmaps = ["viridis", "inferno", "gray", render.DIVERGING]
     cmap = cols[1].selectbox("Colormap", cmaps, 0, **_shared.linked("act.cmap", "viridis", cmaps, legacy="cmap"))
-    linked_layer = any(k in st.query_params for k in ("act.layer", "act.channel", "layer", "ch"))  # a link to a layer opens its tab
-    tab_overview, tab_layer = st.tabs(["Overview", "One layer"], key="act.tab", on_change="rerun",  # only the open tab computes
-                                      default="One layer" if linked_layer else st.session_state.get("_act.tab_kept"))
+    if "act.tab" not in st.session_state:  # a link to a layer opens its tab; back from another page, the same tab
+        linked_layer = any(k in st.query_params for k in ("act.layer", "act.channel", "layer", "ch"))
+        if linked_layer or "_act.tab_kept" in st.session_state:  # (not `default=`: a changing default resets the tabs)
+            st.session_state["act.tab"] = "One layer" if linked_layer else st.session_state["_act.tab_kept"]
+    tab_overview, tab_layer = st.tabs(["Overview", "One layer"], key="act.tab", on_change="rerun")  # only the open tab computes
     st.session_state["_act.tab_kept"] = "One layer" if tab_layer.open else "Overview"  # the same tab after a visit to another page
 by_block = _cache.block_columns(loaded)
 _layers.fresh_per_model("act.every", loaded)

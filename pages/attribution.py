@@ -79,7 +79,9 @@ def live_map(label: str) -> np.ndarray:
 
 # Stateful tabs: only the open one computes (a hidden tab's deletion curves cost ~120 passes on every change)
 tabs = ("Maps", "Occlude by hand", "Layer sweep", "Faithfulness & sanity")
-tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(tabs, key="attr.tab", on_change="rerun", default=st.session_state.get("_attr.tab_kept"))
+if "attr.tab" not in st.session_state and "_attr.tab_kept" in st.session_state:  # back from another page: the same tab
+    st.session_state["attr.tab"] = st.session_state["_attr.tab_kept"]  # (not `default=`: a changing default resets the tabs)
+tab_maps, tab_occlude, tab_sweep, tab_faith = st.tabs(tabs, key="attr.tab", on_change="rerun")
 st.session_state["_attr.tab_kept"] = next(label for label, t in zip(tabs, (tab_maps, tab_occlude, tab_sweep, tab_faith)) if t.open)
 if tab_maps.open:
     with tab_maps:
