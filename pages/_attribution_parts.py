@@ -160,7 +160,7 @@ def occlusion_explorer(loaded: models.LoadedModel, picked, probs: np.ndarray, ta
     step = max(1, -(-max(h, w) // 40))  # at most 40 x 40 click targets
     with left:
         st.plotly_chart(figures.image_figure(shown, "Click or drag a box" + (f": rows {box[0]}–{box[2] - 1}, columns {box[1]}–{box[3] - 1}" if box else ""),
-                                             points=figures.cell_points(h, w, step), box=True),
+                                             points=figures.cell_points(h, w, step)),  # zoom mode: a click selects; the box tool drags a box
                         key="attr.occ.image", on_select="rerun", selection_mode=figures.SELECT_MODES)
     with right:
         overlay = render.overlay(shown, heat, cmap=cmap, alpha=alpha)
