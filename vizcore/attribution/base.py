@@ -18,7 +18,8 @@ computation can use:
 
 Progress: every public function and batch form takes ``on_progress(done, total) -> bool | None``;
 ``total`` is the method's cost, ``done`` counts the images the shared chunk loops (``forward``,
-``input_gradients``, ``cam_maps``) have run. A callback that returns True stops the run with
+``input_gradients``, ``cam_maps``) have run (a computation with its own ``on_progress`` keyword,
+such as LIME, gets the callback instead). A callback that returns True stops the run with
 ``AttributionCancelled`` (a ``threading.Event`` works too: ``on_progress=lambda d, t: stop.is_set()``).
 ``pass_seconds`` measures one forward pass per image, once per model, to turn a cost into seconds.
 
@@ -474,6 +475,7 @@ def method(
     params = inspect.signature(maps).parameters.values()
     defaults = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
     open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+    own_progress = defaults.pop("on_progress", False) is None  # a computation with its own on_progress reports itself
     for o in options:
         if (o.name in defaults and defaults[o.name] != o.default) or (o.name not in defaults and not open_ended):
             raise TypeError(f"Option '{o.name}' of {name} does not match a keyword default of {maps.__name__}.")
@@ -483,6 +485,8 @@ def method(
               on_progress: Progress | None = None, **opts: Any) -> np.ndarray:
         x = as_batch(model, batch_nhwc)
         layer = layer if uses_layer else None
+        if own_progress:  # the computation reports its own progress (LIME: samples)
+            return maps(model, x, target, layer, on_progress=on_progress, **opts)
         total = len(x) * info.cost_of(model, x.shape[1:3], layer=layer, **opts).count if on_progress else 0
         with progress_to(on_progress, total):
             return maps(model, x, target, layer, **opts)
