@@ -60,3 +60,9 @@ def test_unknown_projection_and_bad_layer():
         embedding.project(np.zeros((4, 2)), "MDS")
     with pytest.raises(InputShapeError):
         embedding.layer_features(tiny_functional(), "conv_b", np.zeros((2, 5, 5, 1), np.float32))
+
+
+def test_layer_choices_and_default():
+    model = tiny_functional()
+    assert embedding.embedding_layers(model) == ("conv_a", "pool", "conv_b", "flat", "logits")
+    assert embedding.default_layer(model) == "flat"  # logits has as many units as the scores

@@ -48,10 +48,12 @@ def test_precision_is_nan_for_a_class_never_predicted():
     np.testing.assert_array_equal(support, [2, 1])
 
 
-def test_model_inputs_follow_the_models_range_size_and_fit():
+def test_prepare_follows_the_models_range_size_and_fit():
     x = np.random.default_rng(0).uniform(size=(4, 20, 16, 3)).astype(np.float32)
     loaded = models.LoadedModel(tiny_functional(channels=1), "test:tiny", "tiny", ("a", "b", "c"), "symmetric", fit="crop")
-    got = evaluation.model_inputs(loaded, x)
+    prepared = evaluation.prepare(loaded, x)
+    got = prepared.x_nhwc
+    assert prepared.display_nhwc.dtype == np.uint8 and prepared.display_nhwc.shape == (4, 12, 12, 1)
     assert got.shape == (4, 12, 12, 1)
     uint8 = np.rint(x * 255).astype(np.uint8)
     for i in range(4):

@@ -40,6 +40,22 @@ def _pooled(model: keras.Model, path: str) -> keras.Model:
     return per_model(model, ("embedding.pooled", path), build, limit=8)
 
 
+def embedding_layers(model: keras.Model) -> tuple[str, ...]:
+    """Layers whose output is a feature map or a vector (the model's own last layer excluded), in order."""
+    rows = [r for r in graph.layer_table(model) if len(r.output_shape) in (2, 4) and r.type not in ("InputLayer",)]
+    rows = [r for r in rows if not any(o.path.startswith(r.path + graph.SEP) for o in rows)]  # a nested model: its inner layers
+    return tuple(r.path for r in rows[:-1])
+
+
+def default_layer(model: keras.Model) -> str:
+    """The last vector layer narrower or wider than the scores (a pooled or dense layer), else the last choice."""
+    choices = embedding_layers(model)
+    traced = graph.trace(model)
+    units = traced.output.shape[-1]
+    vectors = [p for p in choices if len(traced[p].output.shape) == 2 and traced[p].output.shape[-1] != units]
+    return (vectors or list(choices))[-1]
+
+
 def layer_features(model: keras.Model, layer: str, x_nhwc: np.ndarray, *, batch_size: int = 500,
                    on_progress: Progress | None = None) -> np.ndarray:
     """float32 (N, D): the layer's output for each image, a feature map averaged over its positions.

@@ -1,11 +1,11 @@
 """Evaluate any model on a dataset: accuracy, top-k, per-class precision and recall, confident mistakes.
 
 Builds on ``training.evaluate`` (confusion matrix, probabilities, mistakes) and adds what a report needs.
-``model_inputs`` turns a dataset's [0, 1] images into what a ``LoadedModel`` takes (its size, channels,
+``prepare`` turns a dataset's [0, 1] images into what a ``LoadedModel`` takes (its size, channels,
 value range and fit), the same way a single uploaded image is prepared.
 
 Example:
-    >>> rep = report(loaded.model, model_inputs(loaded, ds.x_nhwc), ds.y, ds.class_names)
+    >>> rep = report(loaded.model, prepare(loaded, ds.x_nhwc).x_nhwc, ds.y, ds.class_names)
     >>> rep.accuracy, rep.top_k[5], rep.precision.shape, rep.cell(4, 9)[:3]
     (0.97, 0.999, (10,), array([412, 77, 1040]))
 """
@@ -22,15 +22,25 @@ from vizcore.datasets import ImageDataset
 from vizcore.training.evaluate import Evaluation, evaluate
 
 
-def model_inputs(loaded, x_nhwc: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A dataset's images made ready for a model: ``x_nhwc`` float32 in its range, ``display_nhwc`` uint8, same pixels."""
+
+    x_nhwc: np.ndarray
+    display_nhwc: np.ndarray
+
+
+def prepare(loaded, x_nhwc: np.ndarray) -> Prepared:
     """float32 NHWC images in [0, 1] prepared for ``loaded`` (a ``models.LoadedModel``): size, channels, range, fit."""
     spec = loaded.spec
     x = np.asarray(x_nhwc)
     size = (spec.height or x.shape[1], spec.width or x.shape[2])
     options = {"keep_aspect": loaded.fit == "pad", "crop": loaded.fit == "crop"}
     uint8 = np.rint(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
-    out = [images.preprocess(im, size=size, channels=spec.channels, mode=loaded.preprocess, **options).image_hwc for im in uint8]
-    return np.stack(out).astype(np.float32) if out else np.zeros((0, *size, spec.channels), np.float32)
+    done = [images.preprocess(im, size=size, channels=spec.channels, mode=loaded.preprocess, **options) for im in uint8]
+    if not done:
+        return Prepared(np.zeros((0, *size, spec.channels), np.float32), np.zeros((0, *size, spec.channels), np.uint8))
+    return Prepared(np.stack([p.image_hwc for p in done]).astype(np.float32), np.stack([p.display_hwc for p in done]))
 
 
 def top_k_accuracy(probabilities: np.ndarray, true: np.ndarray, k: int) -> float:
@@ -91,7 +101,7 @@ class Report:
 
 def report(model, x_nhwc: np.ndarray, y: np.ndarray, class_names: Sequence[str], *, ks: Sequence[int] = (1, 5),
            batch_size: int = 256) -> Report:
-    """Run ``model`` over prepared images (see ``model_inputs``) with true labels ``y``; the model is not changed."""
+    """Run ``model`` over prepared images (see ``prepare``) with true labels ``y``; the model is not changed."""
     dataset = ImageDataset(x_nhwc=np.asarray(x_nhwc, np.float32), y=np.asarray(y, np.int64), class_names=tuple(class_names), name="evaluation")
     ev = evaluate(model, dataset, batch_size=batch_size)
     precision, recall, support = precision_recall(ev.confusion)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from vizcore import batches, graph
+from vizcore import batches, graph, render
 from vizcore.cache import per_model
 from vizcore.errors import InputShapeError
 
@@ -286,3 +286,28 @@ def patches(images_nhwc: np.ndarray, examples: TopExamples, channel: int) -> lis
     for index, (x0, y0, x1, y1) in zip(examples.indices[channel], examples.boxes[channel]):
         crops.append(images_nhwc[index, y0:y1, x0:x1])
     return crops
+
+
+def draw_box(image_hwc: np.ndarray, box: np.ndarray, colour: tuple[int, int, int] = (255, 64, 0)) -> np.ndarray:
+    """uint8 RGB copy of an image with a 1-pixel rectangle around ``box`` (x0, y0, x1, y1), x1/y1 exclusive."""
+    out = render.to_rgb(np.asarray(image_hwc)).copy()
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    out[y0, x0:x1] = out[y1 - 1, x0:x1] = colour
+    out[y0:y1, x0] = out[y0:y1, x1 - 1] = colour
+    return out
+
+
+def card_tiles(display_nhwc: np.ndarray, examples: TopExamples, channel: int, *, tile_px: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """A channel's examples as two uint8 RGB stacks (k, tile, tile, 3): whole images with the box drawn, and the patches.
+
+    ``display_nhwc`` are the uint8 images the model saw (``evaluation.prepare(...).display_nhwc``).
+    """
+    whole, crops = [], []
+    for index, box in zip(examples.indices[channel], examples.boxes[channel]):
+        image = np.asarray(display_nhwc[index])
+        whole.append(render.resize(draw_box(image, box), (tile_px, tile_px), smooth=False))
+        x0, y0, x1, y1 = (int(v) for v in box)
+        crops.append(render.resize(render.to_rgb(image[y0:y1, x0:x1]), (tile_px, tile_px), smooth=False))
+    return np.stack(whole), np.stack(crops)
