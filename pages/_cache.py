@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from vizcore import datasets, graph, images, models
+from vizcore.models import summary as _summary  # noqa: F401  (a submodule: loaded here so models.summary exists on a deep link)
 
 BY_KEY = {models.LoadedModel: lambda loaded: loaded.key}  # the key names the model, its weights included
 

@@ -64,6 +64,18 @@ def _with_progress(loaded, key: tuple, text: str, compute):
     return value
 
 
+def _from_link(short: str, key: str, value_of):
+    """Take a short link value (``?layer=conv2&ch=5``, as the Kernels, Activations and Filters pages link here) on every visit."""
+    if short in st.query_params:
+        raw = st.query_params[short]
+        del st.query_params[short]
+        value = value_of(raw)
+        if value is None:
+            _shared.notice(f"The link's {short}={raw!r} is not available here.")
+        else:
+            st.session_state[key] = value  # the widget's binding writes it to the URL
+
+
 def _load_dataset(source: str, limit: int) -> tuple[datasets.ImageDataset, str]:
     if source == "photos":
         return _photos(), "photos"
@@ -121,11 +133,13 @@ if view == "examples":
     if not choices:
         st.error("This model has no convolution layer, so there are no filters to show.")
         st.stop()
-    layer = _layers.select(loaded, st, "Layer", choices, key="dataset.layer", default=default, legacy="layer")
+    _from_link("layer", "dataset.layer", lambda raw: raw if raw in choices else None)
+    layer = _layers.select(loaded, st, "Layer", choices, key="dataset.layer", default=default)
     ex = _with_progress(loaded, ("dataset.examples", layer, ds_key, K), "Finding each filter's top images…",
                         lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress))
+    _from_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
     ch = int(st.number_input("Filter (channel)", 0, ex.channels - 1, 0,
-                             **_shared.linked("dataset.ch", 0, range(ex.channels), legacy="ch")))
+                             **_shared.linked("dataset.ch", 0, range(ex.channels))))
     field = examples.receptive_field(loaded.model, layer, x.shape[1:3])
     st.subheader(f"Filter {ch} of {layer}")
     st.caption(f"Receptive field {field.size[0]}×{field.size[1]} pixels · top {ex.k} of {len(x):,} images, best first · "

@@ -62,6 +62,11 @@ def test_a_link_opens_a_filter_card_with_the_brute_force_top_images(mnist):
     assert shown == want.tolist()
     assert "Receptive field 5×5" in " ".join(c.value for c in at.caption)  # two 3x3 convs
     assert at.get("download_button")
+    at.query_params.update({"layer": "conv1", "ch": "7"})  # a second link from another page
+    at.switch_page("pages/dataset.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="dataset.layer").value == "conv1"
+    assert at.number_input(key="dataset.ch").value == 7
 
 
 def test_evaluation_counts_match_the_model(mnist):
@@ -95,3 +100,13 @@ def test_embedding_shows_every_point_on_the_pca_axes(mnist):
     order = np.argsort(rows)
     np.testing.assert_allclose(np.abs(xs[order]), np.abs(want), rtol=1e-3, atol=1e-3)
     assert sorted(t["name"] for t in traces) == [str(d) for d in range(10)]  # coloured by true class
+
+
+def test_the_kernels_page_links_its_filter_here():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"model": "bundled:mnist_cnn", "kernels.layer": "conv2", "kernels.filter": "3"})
+    at.switch_page("pages/kernels.py")
+    at.run()  # a fresh session that opens the Kernels page first
+    assert not at.exception, [e.value for e in at.exception]
+    link = at.get("page_link")[0].proto
+    assert link.page == "dataset" and link.query_string == "layer=conv2&ch=3"
