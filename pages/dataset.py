@@ -119,12 +119,13 @@ prepared = _prepared(loaded, ds_key, ds.x_nhwc)
 x, display = prepared.x_nhwc, prepared.display_nhwc
 st.caption(f"{len(ds):,} images of {len(full):,} · {ds.num_classes} classes · shown to the model at "
            f"{x.shape[1]}×{x.shape[2]}×{x.shape[3]} in its '{loaded.preprocess}' range")
-labels_fit = ds.name != "photos" and ds.num_classes <= len(loaded.class_names)
+y_model = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
+labels_fit = y_model is not None
 
 
 def _report() -> evaluation.Report:
     return _with_progress(loaded, ("dataset.report", ds_key), "Classifying…",
-                          lambda _progress: evaluation.report(loaded.model, x, ds.y, loaded.class_names))
+                          lambda _progress: evaluation.report(loaded.model, x, y_model, loaded.class_names))
 
 
 # --------------------------------------------------------------------------- filter examples
@@ -191,8 +192,8 @@ if view == "examples":
 # --------------------------------------------------------------------------- evaluation
 elif view == "evaluate":
     if not labels_fit:
-        st.warning(f"The dataset's {ds.num_classes} classes do not match the model's {len(loaded.class_names)} outputs, "
-                   "so there is nothing to score. Pick a dataset with the model's classes.")
+        st.warning(f"The dataset's classes ({', '.join(ds.class_names[:6])}{', …' if ds.num_classes > 6 else ''}) are not the "
+                   f"model's {len(loaded.class_names)} classes, so there is nothing to score. Pick a dataset with the model's classes.")
         st.stop()
     rep = _report()
     ks = sorted(k for k in (1, 3, 5) if k < len(loaded.class_names)) or [1]
@@ -206,8 +207,10 @@ elif view == "evaluate":
     event = st.plotly_chart(figures.confusion_figure(rep.confusion, names), on_select="rerun", selection_mode="points",
                             key="dataset.confusion")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if points and "x" in points[0] and "y" in points[0]:
-        st.session_state["dataset.true"], st.session_state["dataset.pred"] = str(points[0]["y"]), str(points[0]["x"])
+    clicked = (str(points[0].get("y")), str(points[0].get("x"))) if points else None
+    if clicked and clicked != st.session_state.get("dataset.clicked") and all(c in names for c in clicked):
+        st.session_state["dataset.true"], st.session_state["dataset.pred"] = clicked  # a new click opens that cell
+    st.session_state["dataset.clicked"] = clicked
     c1, c2 = st.columns(2)
     true_name = c1.selectbox("True class", list(names), key="dataset.true")
     pred_name = c2.selectbox("Predicted class", list(names), 1 if len(names) > 1 else 0, key="dataset.pred")
@@ -237,7 +240,7 @@ else:
     layer = _layers.select(loaded, st, "Layer (feature maps are averaged over positions)", choices, key="dataset.emb_layer",
                            default=default)
     c1, c2 = st.columns(2)
-    method = c1.radio("Projection", embedding.PROJECTIONS, 0, horizontal=True,
+    method = c1.radio("Projection", embedding.PROJECTIONS, 0, horizontal=True, help="t-SNE of 5,000 points takes about half a minute",
                       **_shared.linked("dataset.projection", "PCA", embedding.PROJECTIONS))
     colours = {"true": "True class", "predicted": "Predicted class", "correct": "Right or wrong"} if labels_fit else {"true": "Dataset class"}
     colour = c2.radio("Colour by", list(colours), 0, format_func=colours.get, horizontal=True, key="dataset.colour")
@@ -246,13 +249,13 @@ else:
     with st.spinner(f"{method} of {len(feats):,} points…"):
         xy = per_model(loaded.model, ("dataset.projection", layer, ds_key, method),
                        lambda: embedding.project(feats, method, seed=0), limit=8)
-    true_names = np.asarray(ds.class_names)[ds.y]
+    true_names = np.asarray(loaded.class_names)[y_model] if labels_fit else np.asarray(ds.class_names)[ds.y]
     hover = [f"#{pick[i]} · {true_names[i]}" for i in range(len(xy))]
     groups = true_names
     if labels_fit and colour != "true":
         rep = _report()
         predicted = np.asarray(loaded.class_names)[rep.evaluation.predicted]
-        groups = predicted if colour == "predicted" else np.where(rep.evaluation.predicted == ds.y, "right", "wrong")
+        groups = predicted if colour == "predicted" else np.where(rep.evaluation.predicted == y_model, "right", "wrong")
         hover = [f"{h} → {predicted[i]}" for i, h in enumerate(hover)]
     title = f"{method} of {layer} ({feats.shape[1]} features)"
     if method == "PCA":

@@ -60,3 +60,10 @@ def test_prepare_follows_the_models_range_size_and_fit():
         want = images.preprocess(uint8[i], size=(12, 12), channels=1, mode="symmetric", crop=True).image_hwc
         np.testing.assert_array_equal(got[i], want)
     assert got.min() < 0  # 'symmetric' is [-1, 1]
+
+
+def test_labels_are_matched_by_name_then_by_position():
+    y = np.array([0, 1, 1, 0])
+    np.testing.assert_array_equal(evaluation.labels_for(("dog", "cat"), ("cat", "bird", "dog"), y), [2, 0, 0, 2])
+    np.testing.assert_array_equal(evaluation.labels_for(("a", "b"), ("class 0", "class 1"), y), y)
+    assert evaluation.labels_for(("a", "b", "c"), ("x", "y"), y) is None

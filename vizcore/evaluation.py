@@ -43,6 +43,17 @@ def prepare(loaded, x_nhwc: np.ndarray) -> Prepared:
     return Prepared(np.stack([p.image_hwc for p in done]).astype(np.float32), np.stack([p.display_hwc for p in done]))
 
 
+def labels_for(dataset_names: Sequence[str], model_names: Sequence[str], y: np.ndarray) -> np.ndarray | None:
+    """A dataset's labels as the model's class indices: by name when every dataset class is one of the
+    model's, else by position when the counts agree; None when they cannot be matched."""
+    model_names = list(model_names)
+    if set(dataset_names) <= set(model_names):
+        return np.array([model_names.index(c) for c in dataset_names], np.int64)[np.asarray(y)]
+    if len(dataset_names) == len(model_names):
+        return np.asarray(y, np.int64)
+    return None
+
+
 def top_k_accuracy(probabilities: np.ndarray, true: np.ndarray, k: int) -> float:
     """Share of rows whose true class is among the k most probable (ties broken by class order)."""
     probabilities, true = np.asarray(probabilities), np.asarray(true)
