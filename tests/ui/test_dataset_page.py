@@ -110,3 +110,12 @@ def test_the_kernels_page_links_its_filter_here():
     assert not at.exception, [e.value for e in at.exception]
     link = at.get("page_link")[0].proto
     assert link.page == "dataset" and link.query_string == "layer=conv2&ch=3"
+
+
+def test_photos_have_examples_but_no_score():
+    at = _open({"dataset.source": "Bundled colour photos", "layer": "conv1", "ch": "0"})
+    captions = " ".join(c for img in at.get("image") for c in img.captions)
+    assert captions.split("Images: ", 1)[1].count("#") == 4  # every photo, once
+    at.radio(key="dataset.view").set_value("evaluate").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "nothing to score" in at.warning[0].value
