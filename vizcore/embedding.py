@@ -1,6 +1,6 @@
 """Embedding view: a layer's activations over a dataset (feature maps pooled) projected to 2-D.
 
-PCA is plain NumPy (an SVD of the centred features); t-SNE comes from scikit-learn (see
+PCA is plain NumPy (an SVD of the centred features); t-SNE comes from openTSNE (see
 docs/embedding_choice.md for why that library).
 
 Example:
@@ -100,14 +100,14 @@ def explained_variance(features: np.ndarray, dims: int = 2) -> np.ndarray:
 
 
 def tsne(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """float32 (N, 2) t-SNE of the features (scikit-learn, Barnes-Hut, PCA start); a perplexity too big for N is lowered."""
-    from sklearn.manifold import TSNE  # imported on use: a page that shows PCA only never pays for it
+    """float32 (N, 2) t-SNE of the features (openTSNE: FFT-accelerated, PCA start); a perplexity too big for N is lowered."""
+    from openTSNE import TSNE  # imported on use: a page that shows PCA only never pays for it
 
-    x = np.asarray(features, np.float32)
-    if len(x) < 3:
+    x = np.asarray(features, np.float64)
+    if len(x) < 4:
         return pca(x)
     perplexity = float(min(perplexity, (len(x) - 1) / 3))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x).astype(np.float32)
+    return np.asarray(TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed, n_jobs=2).fit(x), np.float32)
 
 
 def project(features: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
