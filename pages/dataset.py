@@ -15,6 +15,7 @@ from vizcore.cache import per_model
 from vizcore.errors import ConvLensError
 
 K = 9  # examples per filter
+MEMORY_BUDGET = 600e6  # bytes of prepared images one dataset may take
 SOURCES = {"mnist_sample": "Bundled MNIST digits", "shapes": "Generated shapes", "photos": "Bundled colour photos",
            "zip": "Uploaded ZIP of class folders", **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()}}
 VIEWS = {"examples": "Filter examples", "evaluate": "Evaluate", "embedding": "Embedding"}
@@ -111,7 +112,12 @@ try:
 except ConvLensError as err:
     st.error(str(err))
     st.stop()
-n = min(limit, len(full))
+spec = loaded.spec
+pixels = (spec.height or full.image_shape[0]) * (spec.width or full.image_shape[1]) * spec.channels
+most = max(10, int(MEMORY_BUDGET // (pixels * 5)))  # float32 for the model + uint8 for display
+if limit > most and len(full) > most:
+    st.caption(f"Using {most:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs would not fit in memory.")
+n = min(limit, len(full), most)
 pick = np.linspace(0, len(full) - 1, n).astype(int) if n < len(full) else np.arange(len(full))  # every class, sorted or not
 ds = full.subset(pick) if n < len(full) else full
 ds_key = f"{ds_name}:{n}"

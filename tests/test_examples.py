@@ -180,3 +180,18 @@ def test_patches_are_the_box_crops():
 def test_wrong_images_raise_a_typed_error():
     with pytest.raises(InputShapeError):
         examples.top_examples(tiny_functional(), "conv_b", np.zeros((3, 28, 28, 1), np.float32))
+
+
+def test_card_tiles_draw_the_box_and_crop_the_patch():
+    model = tiny_functional()
+    x = np.random.default_rng(8).uniform(size=(5, 12, 12, 1)).astype(np.float32)
+    ex = examples.top_examples(model, "conv_b", x, k=2)
+    display = np.rint(x * 255).astype(np.uint8)
+    whole, crops = examples.card_tiles(display, ex, 0, tile_px=24)  # 12 px images, 2x nearest
+    assert whole.shape == crops.shape == (2, 24, 24, 3)
+    x0, y0, x1, y1 = ex.boxes[0, 0]
+    assert (whole[0, 2 * y0, 2 * x0:2 * x1] == (255, 64, 0)).all()  # the box's top edge
+    inside = display[ex.indices[0, 0], y0 + 1:y1 - 1, x0 + 1:x1 - 1, 0]
+    np.testing.assert_array_equal(whole[0, 2 * (y0 + 1):2 * (y1 - 1):2, 2 * (x0 + 1):2 * (x1 - 1):2, 0], inside)
+    patch = display[ex.indices[0, 0], y0:y1, x0:x1, 0]  # 8x8 -> 24x24: each pixel three times
+    np.testing.assert_array_equal(crops[0, ::3, ::3, 0], patch)
