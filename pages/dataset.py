@@ -60,7 +60,7 @@ def _with_progress(loaded, key: tuple, text: str, compute):
         bar = slot.progress(0.0, text=text)
         return compute(lambda done, total: bar.progress(done / max(total, 1), text=f"{text} {done:,} of {total:,} images"))
 
-    value = per_model(loaded.model, key, build, limit=8)
+    value = per_model(loaded.model, (key[0], loaded.key, *key[1:]), build, limit=8)  # the key: range and names too
     slot.empty()
     return value
 
@@ -253,7 +253,7 @@ else:
     feats = _with_progress(loaded, ("dataset.features", layer, ds_key), "Computing the layer's activations…",
                            lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress))
     with st.spinner(f"{method} of {len(feats):,} points…"):
-        xy = per_model(loaded.model, ("dataset.projection", layer, ds_key, method),
+        xy = per_model(loaded.model, ("dataset.projection", loaded.key, layer, ds_key, method),
                        lambda: embedding.project(feats, method, seed=0), limit=8)
     true_names = np.asarray(loaded.class_names)[y_model] if labels_fit else np.asarray(ds.class_names)[ds.y]
     hover = [f"#{pick[i]} · {true_names[i]}" for i in range(len(xy))]
