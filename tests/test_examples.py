@@ -195,3 +195,11 @@ def test_card_tiles_draw_the_box_and_crop_the_patch():
     np.testing.assert_array_equal(whole[0, 2 * (y0 + 1):2 * (y1 - 1):2, 2 * (x0 + 1):2 * (x1 - 1):2, 0], inside)
     patch = display[ex.indices[0, 0], y0:y1, x0:x1, 0]  # 8x8 -> 24x24: each pixel three times
     np.testing.assert_array_equal(crops[0, ::3, ::3, 0], patch)
+
+
+def test_resnet50_field_is_the_published_483():
+    # Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks" (Distill, 2019): ResNet-50, 483 pixels
+    model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
+    rf = examples.receptive_field(model, "conv5_block3_out")
+    assert rf.size == (483, 483) and rf.out_hw == (7, 7)
+    assert len(rf.rows) == 1  # the residual unions collapse to one form per jump

@@ -92,6 +92,15 @@ def _pair(value) -> tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
+def _union(axes) -> tuple[Axis, ...]:
+    """One Axis per jump: with equal jumps the union's box is the smallest start and the largest end (exact)."""
+    by_jump: dict[int, Axis] = {}
+    for a in axes:
+        b = by_jump.get(a.jump)
+        by_jump[a.jump] = a if b is None else Axis(a.jump, min(a.start, b.start), max(a.end, b.end))
+    return tuple(by_jump.values())
+
+
 def _window(axes: tuple[Axis, ...], n: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple[tuple[Axis, ...], int]:
     """The axes after a sliding window over a tensor of size ``n``, and the output size (Keras's rules)."""
     span = dilation * (kernel - 1) + 1
@@ -104,7 +113,7 @@ def _window(axes: tuple[Axis, ...], n: int, kernel: int, stride: int, dilation: 
     shifted = tuple(
         Axis(jump=a.jump * stride, start=a.start - before * a.jump, end=a.end + (span - 1 - before) * a.jump) for a in axes
     )
-    return tuple(dict.fromkeys(shifted)), out
+    return _union(shifted), out
 
 
 def _through(layer: keras.layers.Layer, fields: list[_Field], out_shape: tuple) -> _Field:
@@ -137,8 +146,8 @@ def _through(layer: keras.layers.Layer, fields: list[_Field], out_shape: tuple) 
     # pass-through (BatchNorm, activations, Dropout, Add, Concatenate, ...): same positions, union over inputs
     out_hw = tuple(out_shape[1:3])
     if not isinstance(layer, _RESAMPLING) and all(g.hw == f.hw for g in fields) and out_hw in (f.hw, (None, None)):
-        rows = tuple(dict.fromkeys(a for g in fields for a in g.rows))
-        cols = tuple(dict.fromkeys(a for g in fields for a in g.cols))
+        rows = _union(a for g in fields for a in g.rows)
+        cols = _union(a for g in fields for a in g.cols)
         return _Field(rows, cols, f.hw)
     return _Field((), (), f.hw, whole=True)  # a geometry we do not know (UpSampling, Conv2DTranspose, resizing)
 
