@@ -37,6 +37,8 @@ class Settings:
         transforms: applied in order before every step (random per image and step).
         regularizers: penalties added to the loss, each plotted by name.
         progress_every: steps per compiled chunk; the progress callback runs between chunks.
+        redirect_steps: the first steps whose gradient passes the target's own ReLU redirected
+            (Lucid's rule, so a filter silent on the start image still moves); the same on every route.
         image_size: side of the images for a model that accepts any size (else ignored).
     """
 
@@ -47,6 +49,7 @@ class Settings:
     regularizers: tuple[Regularizer, ...] = ()
     progress_every: int = 16
     image_size: int = 224
+    redirect_steps: int = 16
 
 
 def default_settings(spec: InputSpec) -> Settings:
