@@ -502,3 +502,38 @@ def test_engines_are_cached_per_model_bounded_and_free_the_model(monkeypatch):
     del model
     gc.collect()
     assert ref() is None
+
+
+# ----------------------------------------------------------------------------- fitted image size
+
+
+def _wide_cnn() -> keras.Model:
+    """128x128 input, two 3x3 convs (receptive field 5), then Flatten + Dense: only the convs run at any size."""
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((128, 128, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(5, 3, activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(8, name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(keras.layers.Flatten(name="flat")(x)))
+
+
+def test_receptive_field_by_hand():
+    model = _wide_cnn()
+    assert [slicing.receptive_field(model, p) for p in ("c1", "c2", "pool")] == [3, 5, 5 + 7]  # pool 8: +7 at jump 1
+    nested = nested_mobilenet()  # Conv1 3x3 s2 -> depthwise 3x3 (jump 2) -> 1x1 expand: 3 + 2 * 2
+    assert slicing.receptive_field(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == 7
+    assert slicing.runs_at(model, ("c2",), 64) and not slicing.runs_at(model, ("out",), 64)
+
+
+def test_an_early_layer_is_optimized_at_the_fitted_size():
+    model = _wide_cnn()
+    result = fv.optimize(model, fv.Channel("c2"), [0, 3], steps=6, seed=1)
+    assert result.images_nhwc.shape == (2, 64, 64, 3)  # 2 x receptive field 5, at least 64
+    oracle = keras.Sequential([keras.Input((64, 64, 3)), model.get_layer("c1"), model.get_layer("c2")])
+    acts = np.asarray(oracle(result.images_nhwc))  # (2, 60, 60, 5); border auto_border(60) = 3
+    want = acts[[0, 1], 3:57, 3:57, [0, 3]].mean(axis=(1, 2))
+    np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-6)
+    full = fv.optimize(model, fv.Channel("c2"), [0], steps=2, settings=dataclasses.replace(
+        fv.default_settings(graph.input_spec(model)), fit_receptive_field=False))
+    assert full.images_nhwc.shape == (1, 128, 128, 3)
+    assert fv.optimize(model, fv.ClassLogit(), [1], steps=2).images_nhwc.shape == (1, 128, 128, 3)  # the scores need all

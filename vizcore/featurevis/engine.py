@@ -242,6 +242,23 @@ def _engine(model: keras.Model, objective: Objective, settings: Settings, n: int
     )
 
 
+MIN_FITTED_SIDE = 64
+
+
+def _fitted_size(model: keras.Model, objective: Objective, h: int, w: int) -> tuple[int, int]:
+    """(h, w) of the images to optimize: twice the receptive field of the objective's layers (a
+    multiple of 16, at least MIN_FITTED_SIDE) when that is smaller and the network runs at that size."""
+    if objective.needs_scores or not objective.layers:
+        return h, w
+    paths = tuple(graph.resolve_layer(model, name) for name in objective.layers)
+    field = max(slicing.receptive_field(model, p) for p in paths)
+    side = max(MIN_FITTED_SIDE, -(-2 * field // 16) * 16)
+    if side >= min(h, w):
+        return h, w
+    runs = per_model(model, ("featurevis.runs_at", paths, side), lambda: slicing.runs_at(model, paths, side), limit=16)
+    return (side, side) if runs else (h, w)
+
+
 def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
     """A keras.Model or a LoadedModel (whose preprocess mode is the default)."""
     if isinstance(model, keras.Model):
@@ -305,6 +322,8 @@ def optimize(
     spec = graph.input_spec(keras_model)
     settings = settings or default_settings(spec)
     h, w, c = spec.height or settings.image_size, spec.width or settings.image_size, spec.channels
+    if settings.fit_receptive_field:
+        h, w = _fitted_size(keras_model, objective, h, w)
     total = capped_steps(settings.steps if steps is None else steps)
     base = [int(t) for t in targets]
     if not base:

@@ -41,6 +41,7 @@ def layers_model(model: keras.Model, paths: tuple[str, ...], with_scores: bool) 
     """A function batch -> ({path: activations}, scores or None) that computes no more than it needs.
 
     Unlike ``feature_model`` it stops at the deepest requested layer unless the scores are needed.
+    Without scores it also runs on images of another size when every layer up to there allows it.
     """
     if with_scores:
         fm = graph.feature_model(model, paths)
@@ -49,7 +50,7 @@ def layers_model(model: keras.Model, paths: tuple[str, ...], with_scores: bool) 
     sub = keras.Model(traced.input, [traced[p].output for p in paths], name=f"{model.name}_featurevis")
 
     def run(x: Any) -> tuple[dict[str, Any], Any]:
-        outs = sub(x, training=False)
+        outs = sub.call(x, training=False)  # .call: no input-shape check, so a smaller image runs too
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return dict(zip(paths, outs)), None
 
@@ -125,9 +126,9 @@ def _feed(model: keras.Model, traced: graph.Trace, conv_path: str) -> Callable[[
         except ValueError:  # something between also reads the image: no split
             rest = None
         if rest is not None:
-            return lambda x: rest(fast(x), training=False)
+            return lambda x: rest.call(fast(x), training=False)
     whole = keras.Model(x_in, conv_input, name=f"{model.name}_conv_input")
-    return lambda x: whole(x, training=False)
+    return lambda x: whole.call(x, training=False)
 
 
 def image_conv(layer: Any) -> Callable[[Any], Any] | None:
@@ -319,3 +320,32 @@ def _agrees(model: keras.Model, path: str, run: Callable[[Any, Any], Any]) -> bo
     want = tf.gather(full, index, axis=3, batch_dims=1)
     scale = float(tf.reduce_max(tf.abs(want))) + 1e-6
     return bool(float(tf.reduce_max(tf.abs(fast[..., 0] - want))) <= 1e-4 * scale)
+
+
+def receptive_field(model: keras.Model, path: str) -> int:
+    """Side in input pixels of the window one unit of layer ``path`` sees (kernels, pools and strides)."""
+    traced = graph.trace(model)
+    field: dict[str, tuple[int, int]] = {"input": (1, 1)}  # path -> (side, jump)
+    for node in traced.layers:
+        ins = [field[p] for p in node.inbound if p in field] or [(1, 1)]
+        side, jump = max(i[0] for i in ins), max(i[1] for i in ins)
+        if node.is_model:
+            inner = [field[t.path] for t in traced.layers if t.output is node.output and t.path in field]
+            side, jump = inner[0] if inner else (side, jump)
+        kernel = getattr(node.layer, "kernel_size", None) or getattr(node.layer, "pool_size", None)
+        if kernel is not None and not node.is_model:
+            dilation = max(getattr(node.layer, "dilation_rate", (1,)) or (1,))
+            side += (max(kernel) - 1) * dilation * jump
+            jump *= max(getattr(node.layer, "strides", None) or kernel)
+        field[node.path] = (side, jump)
+    return field[path][0]
+
+
+def runs_at(model: keras.Model, paths: tuple[str, ...], side: int) -> bool:
+    """Whether the network up to ``paths`` computes them on a side x side image (fully convolutional)."""
+    channels = graph.input_spec(model).channels
+    try:
+        outs = layers_model(model, paths, False)(tf.zeros((1, side, side, channels)))[0]
+    except Exception:  # a Flatten, Dense or Reshape on the way needs the model's own size
+        return False
+    return all(min(int(outs[p].shape[1]), int(outs[p].shape[2])) >= 1 for p in paths if len(outs[p].shape) == 4)
