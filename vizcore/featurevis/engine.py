@@ -6,6 +6,12 @@ so the images do not interact and the batch is N independent optimizations that 
 kernel launch. A chunk of ``settings.progress_every`` steps runs as one ``tf.function`` loop; Python
 runs only between chunks (for the progress callback).
 
+One gradient rule on every route (the channel-slicing fast path or the whole layer): the target's
+own ReLU passes Lucid's redirected gradient for the first ``settings.redirect_steps`` steps, the
+ordinary one after, so a filter reaches the same image whichever route computes it. An early layer
+of a large network is optimized at twice its receptive field when the network up to it is
+convolutional (``settings.fit_receptive_field``).
+
 Seeding is per image: the initial variables and the random transform draws of image i come from
 ``(seed, target, copy)``, so filter 7 gets the same image whether it is optimized alone or with
 the other 63.
