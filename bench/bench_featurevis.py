@@ -188,7 +188,7 @@ def keras_io_rows() -> list[Row]:
         return timed
 
     def ours(settings, targets):
-        return lambda: fv.optimize(model, fv.Channel(layer), targets, settings=settings, preprocess="symmetric").images_nhwc
+        return lambda: fv.optimize(model, fv.Channel(layer), targets, settings=settings, preprocess="symmetric")
 
     fns = [
         run("loop", lambda: keras_io_loop(model, layer, filters)),
@@ -198,12 +198,15 @@ def keras_io_rows() -> list[Row]:
         run("default1", ours(at_30, [0])),
     ]
     loop, default_ms, plain_ms, loop1, default1 = _in_turns(fns, repeat=2)
+    raised = {k: int((found[k].reached > found[k].start).sum()) for k in ("default", "plain")}
+    found = {k: v if k.startswith("loop") else v.images_nhwc for k, v in found.items()}
     means = {k: filter_means(model, layer, found[k], filters) for k in ("loop", "default", "plain")}
     clipped = filter_means(model, layer, np.clip(found["loop"], -1.0, 1.0), filters)
 
     def versus(k):
         return (f"mean activation {means[k].mean():.4f} vs loop {means['loop'].mean():.4f} ({clipped.mean():.4f} clipped); "
-                f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()}")
+                f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()}; "
+                f"raised above the start: {raised[k]}/{len(filters)}")
 
     gallery = fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")  # traces once
     gallery_ms = _in_turns([lambda: fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")], repeat=1)[0]
