@@ -537,3 +537,5 @@ def test_an_early_layer_is_optimized_at_the_fitted_size():
         fv.default_settings(graph.input_spec(model)), fit_receptive_field=False))
     assert full.images_nhwc.shape == (1, 128, 128, 3)
     assert fv.optimize(model, fv.ClassLogit(), [1], steps=2).images_nhwc.shape == (1, 128, 128, 3)  # the scores need all
+    at = fv.optimize(model, fv.Neuron("c2", y=100, x=100), [0], steps=2)  # a position in the full-size map
+    assert at.images_nhwc.shape == (1, 128, 128, 3)

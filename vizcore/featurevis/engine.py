@@ -38,7 +38,7 @@ import tensorflow as tf
 from vizcore import graph, heads
 from vizcore.cache import per_model
 from vizcore.featurevis import slicing
-from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Objective, Outputs, crop_border, unique_names
+from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Neuron, Objective, Outputs, crop_border, unique_names
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.settings import Settings, capped_steps, default_settings
 from vizcore.featurevis.transforms import apply_transforms
@@ -256,6 +256,8 @@ def _fitted_size(model: keras.Model, objective: Objective, h: int, w: int) -> tu
     multiple of 16, at least MIN_FITTED_SIDE) when that is smaller and the network runs at that size."""
     if objective.needs_scores or not objective.layers:
         return h, w
+    if any(isinstance(o, Neuron) and (o.y, o.x) != (None, None) for _, _, o in objective.terms()):
+        return h, w  # a position in the model's own map
     paths = tuple(graph.resolve_layer(model, name) for name in objective.layers)
     field = max(slicing.receptive_field(model, p) for p in paths)
     side = max(MIN_FITTED_SIDE, -(-2 * field // 16) * 16)
