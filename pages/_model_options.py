@@ -135,10 +135,9 @@ def preview(loaded: models.LoadedModel) -> None:
         digits = datasets.load_mnist_sample()
         name = "digit 7"
         image = np.rint(digits.x_nhwc[int(np.flatnonzero(digits.y == 7)[0])] * 255).astype(np.uint8)
-    prepared = images.preprocess(image, size=(spec.height or image.shape[0], spec.width or image.shape[1]),
-                               channels=spec.channels, mode=loaded.preprocess)
+    prepared = loaded.prepare(image)  # fitted as on every page (Teachable Machine: centre crop)
     seen = images.deprocess(prepared.image_hwc, loaded.preprocess)
-    probs = _cache.probabilities(loaded.model, loaded.key, f"preview:{name}", prepared.image_hwc)
+    probs = _cache.probabilities(loaded, f"preview:{name}", prepared.image_hwc)
     col_image, col_probs = st.columns([1, 2])
     lo, hi = float(prepared.image_hwc.min()), float(prepared.image_hwc.max())
     col_image.image(render.upscale(render.to_rgb(seen), max(1, 160 // seen.shape[0])),
