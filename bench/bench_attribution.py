@@ -5,7 +5,10 @@ Rows:
   pipeline (``vizcore.attribution.gradcam``) against an eager GradientTape implementation of the
   same method on the same input and sub-model;
 * SmoothGrad (Saliency), 16 samples as one batch against a loop of 16 single gradient calls;
-* every method of ``METHODS`` once (warm) on the MNIST CNN.
+* every method of ``METHODS`` once (warm) on the MNIST CNN;
+* Guided Backprop, Guided Grad-CAM, EigenCAM and RISE (warm, defaults) on MobileNetV2 224x224.
+* LIME with 500 samples on the MNIST CNN and on an untrained MobileNetV2 224x224 (LIME's quickshift):
+  batches of 32 against one forward pass per sample (``batch_size=1``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,35 @@ def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row
     return [Row("attribution", f"Grad-CAM warm, {label}", ms, "eager GradientTape, same input", eager_ms, f"first call {cold_ms:.0f} ms, layer {layer}")]
 
 
+NEW_METHODS = ("Guided Backprop", "Guided Grad-CAM", "EigenCAM", "RISE")
+
+
+def _new_method_rows(label: str, model, x_hwc: np.ndarray, *, repeat: int = 3, n_masks: int | None = None) -> list[Row]:
+    """Warm time of each newer method with its defaults (``n_masks`` overrides RISE's, for a quick check)."""
+    from vizcore.attribution import METHOD_INFO
+
+    rows = []
+    for name in NEW_METHODS:
+        info = METHOD_INFO[name]
+        opts = {"n_masks": n_masks} if name == "RISE" and n_masks else {}
+        info.fn(model, x_hwc, **({**opts, "n_masks": 32} if name == "RISE" else opts))  # warm: builds and traces
+        ms = timeit(lambda: info.fn(model, x_hwc, **opts), repeat=repeat, warmup=0)
+        cost = info.cost_of(model, x_hwc.shape[:2], **opts)
+        rows.append(Row("attribution", f"{name}, {label} (warm)", ms, note=f"{cost}"))
+    return rows
+
+
+def _lime_row(label: str, model, x_hwc: np.ndarray, repeat: int, **options) -> Row:
+    import importlib
+
+    lime = importlib.import_module("vizcore.attribution.lime")  # the package's `lime` name is free for the module
+    fit = lime.explain(model, x_hwc, samples=500, **options)  # warm: traces the forward pass once
+    batched = timeit(lambda: lime.explain(model, x_hwc, samples=500, **options), repeat=repeat, warmup=0)
+    single = timeit(lambda: lime.explain(model, x_hwc, samples=500, batch_size=1, **options), repeat=1, warmup=0)
+    return Row("attribution", f"LIME 500 samples, batches of 32, {label}", batched, "one forward pass per sample", single,
+               f"{len(fit.weights)} superpixels, R² {fit.r2:.2f}")
+
+
 def run() -> list[Row]:
     import keras
 
@@ -66,6 +98,9 @@ def run() -> list[Row]:
     mobilenet = keras.applications.MobileNetV2(weights=None)
     x224 = np.random.default_rng(0).uniform(-1, 1, (224, 224, 3)).astype(np.float32)
     rows += _gradcam_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
+    rows += _new_method_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=3)
+    rows.append(_lime_row("MNIST CNN 28x28", mnist, x, repeat=5))
+    rows.append(_lime_row("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=2, segmentation="quickshift"))
 
     target = int(np.argmax(graph.feature_model(mnist).predict(x[None])[1]))
     smoothgrad_saliency(mnist, x, target=target)  # warm

@@ -14,15 +14,20 @@ def option_widgets(label: str, opts) -> dict:
     values = {}
     for o in opts:
         key = f"attr.opt.{label}.{o.name}"
+        bound = values.get(o.max) if isinstance(o.max, str) else o.max  # a number, or an earlier option's value
         if o.kind == "choice":
             values[o.name] = st.selectbox(o.name, o.choices, index=o.choices.index(o.default), help=o.help, key=key)
-        elif o.kind == "int" and o.default is None:
-            on = st.checkbox(f"limit {o.name}", help=o.help, key=key + ".on")
-            values[o.name] = st.number_input(o.name, int(o.min or 1), None, 64, key=key) if on else None
         elif o.kind == "int":
-            values[o.name] = st.number_input(o.name, int(o.min or 0), int(o.max) if o.max else None, int(o.default), help=o.help, key=key)
+            top = int(bound) if bound is not None else None
+            if top is not None and st.session_state.get(key, top) > top:
+                st.session_state[key] = top  # the bound moved below the value: follow it
+            if o.default is None:
+                on = st.checkbox(f"limit {o.name}", help=o.help, key=key + ".on")
+                values[o.name] = st.number_input(o.name, int(o.min or 1), top, min(64, top or 64), key=key) if on else None
+            else:
+                values[o.name] = st.number_input(o.name, int(o.min or 0), top, int(o.default), help=o.help, key=key)
         else:
-            values[o.name] = st.slider(o.name, float(o.min or 0.0), float(o.max or 1.0), float(o.default), help=o.help, key=key)
+            values[o.name] = st.slider(o.name, float(o.min or 0.0), float(bound or 1.0), float(o.default), help=o.help, key=key)
     return values
 
 

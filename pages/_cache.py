@@ -172,3 +172,23 @@ def real_activation(loaded: models.LoadedModel, layer: str, n: int = 200) -> np.
                                         mode=loaded.preprocess).image_hwc
                       for i in idx])
     return _read_only(np.asarray(featurevis.real_activation(loaded.model, layer, batch)))
+
+
+class _Bounded(dict):
+    """A dict that forgets its oldest entries past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.limit:
+            self.pop(next(iter(self)), None)
+
+
+@st.cache_resource(max_entries=16)
+def finished(kind: str, limit: int) -> dict:
+    """Finished long computations of one ``kind`` ("filters", "lime", ...), kept across reruns and
+    sessions by the caller's key, at most ``limit`` (the oldest go first)."""
+    return _Bounded(limit)

@@ -103,7 +103,8 @@ def choices(base: models.LoadedModel, loaded: models.LoadedModel) -> None:
         st.selectbox("Input range", modes, format_func=lambda m: f"{m}: {images.PREPROCESS_MODES[m]}", key="model.range",
                      on_change=_on_range, args=(base,), help="How pixel values 0..255 are mapped before the model sees them.")
         if hint == "raw":
-            st.caption("💡 This model has a `Rescaling` layer inside: it most likely takes raw 0..255 pixels (`raw`).")
+            st.caption("💡 This model has a `Rescaling` layer before its first convolution: it most likely takes raw 0..255 pixels, "
+                       "so `raw` was chosen when it was loaded.")
         elif known:
             st.caption(f"The model's own range is `{base.preprocess}`.")
         else:

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _attribution_parts, _cache, _faithfulness, _layers, _picker, _shared
+from pages import _attribution_parts, _cache, _faithfulness, _layers, _lime_view, _picker, _shared
 from vizcore import attribution, figures, render
 
 loaded = _shared.working_model()
@@ -42,8 +42,8 @@ with right:
     methods = st.multiselect("Methods (side by side)", list(attribution.METHODS), ["Grad-CAM", "Saliency"],
                              **_shared.linked("attr.methods", ["Grad-CAM", "Saliency"], list(attribution.METHODS), legacy="methods"))
     c3, c4 = st.columns(2)
-    cmaps = ["jet", "inferno", "viridis", "gray"]
-    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "jet", cmaps, legacy="cmap"))
+    cmaps = ["inferno", "viridis", "jet", "gray"]  # colour-blind-safe first; ?attr.cmap=jet still works
+    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "inferno", cmaps, legacy="cmap"))
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.5, step=0.05, **_shared.linked("attr.alpha", 0.5, lambda a: 0.0 <= a <= 1.0, legacy="alpha"))
     options = {}
     for label in methods:
@@ -61,9 +61,10 @@ with tab_maps:
     if not methods:
         st.info("Pick at least one method.")
     maps = {}
+    lime_fit = _lime_view.run(loaded, picked, target, options.get("LIME", {})) if "LIME" in methods else None  # its own progress bar
     progress = st.progress(0.0, text="Computing maps…") if len(methods) > 1 else None
     for i, label in enumerate(methods):
-        maps[label] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
+        maps[label] = lime_fit.heatmap_hw if label == "LIME" else _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
                                               tuple(sorted(options.get(label, {}).items())))
         if progress:
             progress.progress((i + 1) / len(methods), text=f"{label} done")
@@ -81,6 +82,8 @@ with tab_maps:
             buf = io.BytesIO()
             np.save(buf, heat)
             st.download_button("Raw map .npy", buf.getvalue(), f"{slug}_map.npy", "application/octet-stream", key=f"attr.npy.{label}")
+    if lime_fit is not None:
+        _lime_view.section(lime_fit, picked, names[target], cmap, alpha)
 
 with tab_sweep:
     st.caption("Grad-CAM of every block output (and convolution not followed by BatchNorm), from the first to the last, "
@@ -92,4 +95,5 @@ with tab_sweep:
             st.caption(f"{len(shown_layers)} of {len(layers)} layers shown, evenly spaced.")
 
 with tab_faith:
-    _faithfulness.panel(loaded, picked, methods[0] if methods else "Grad-CAM", target, layer, maps.get(methods[0]) if methods else None)
+    _faithfulness.panel(loaded, picked, methods[0] if methods else "Grad-CAM", target, layer, maps.get(methods[0]) if methods else None,
+                        options.get(methods[0], {}) if methods else {}, cmap=cmap)

@@ -10,25 +10,6 @@ from vizcore import featurevis as fv
 from vizcore import figures, render
 
 
-class _Bounded(dict):
-    """A dict that forgets its oldest entries beyond ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        while len(self) > self.limit:
-            self.pop(next(iter(self)), None)
-
-
-@st.cache_resource(max_entries=1)
-def finished() -> dict:
-    """Finished visualizations by (model, objective, layer, targets, settings, seed), kept across visits and sessions."""
-    return _Bounded(32)
-
-
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
 st.title("✨ Filters")
@@ -74,7 +55,7 @@ regs = tuple(g for g in (fv.L2(l2), fv.TotalVariation(tv), fv.Blur(blur)) if g.w
 settings = dataclasses.replace(defaults, steps=int(steps), learning_rate=float(lr), param=base_param,
                                transforms=defaults.transforms if transforms_on else (), regularizers=regs)
 key = (loaded.key, objective_kind, layer, tuple(targets), fv.settings_json(settings), int(seed))
-store = finished()
+store = _cache.finished("filters", 32)
 
 if not targets:
     st.info("Choose at least one target.")

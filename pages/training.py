@@ -4,7 +4,7 @@ import importlib.util
 
 import streamlit as st
 
-from pages import _cache, _shared, _train_results
+from pages import _cache, _search, _shared, _train_results
 from vizcore import archive, training
 from vizcore.errors import ConvLensError, TrainingError
 
@@ -143,3 +143,6 @@ if run:
     live()
     if run.final is not None:
         _train_results.panel(run)
+
+ready = dataset is not None and not problems
+_search.section(loaded, train if ready else None, val if ready else None, config, busy=running)

@@ -11,6 +11,7 @@ import pytest
 from helpers import nested_mobilenet, tiny_functional
 
 from vizcore import activations, blocks, graph, models
+from vizcore.errors import NotAnImageModelError
 
 SIZE = (96, 96, 3)
 
@@ -179,7 +180,7 @@ def test_functional_without_block_names_and_no_conv():
     assert [g.name for g in blocks.layer_groups(model)] == ["stage_1", "stage_2", "head"]
     assert blocks.default_target_layer(model) == "conv_b"
     dense = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
-    with pytest.raises(models.NotAnImageModelError, match="no convolution layer"):
+    with pytest.raises(NotAnImageModelError, match="no convolution layer"):
         blocks.default_target_layer(dense)
 
 

@@ -252,3 +252,14 @@ def test_layer_table_reads_trainable_now_not_at_trace_time():
     model.get_layer("conv_a").trainable = False
     rows = {r.path: r for r in graph.layer_table(model)}
     assert not rows["conv_a"].trainable and rows["conv_b"].trainable
+
+
+def test_a_raw_keras_ops_node_in_a_functional_model_is_listed():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, name="c")(inputs)
+    x = keras.ops.relu(x)  # a raw op, not a layer: traced as an Operation without built/trainable
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(x))
+    rows = graph.layer_table(model)
+    assert [r.path for r in rows if r.params] == ["c", "out"]
+    assert any(r.type.lower() == "relu" and r.params == 0 and not r.trainable for r in rows)

@@ -319,8 +319,8 @@ def _layer_rows(traced: Trace) -> list[LayerInfo]:
                 path=t.path,
                 type=type(layer).__name__,
                 output_shape=_shape(t.output),
-                params=int(layer.count_params()) if layer.built else 0,
-                trainable=bool(layer.trainable),
+                params=int(layer.count_params()) if getattr(layer, "built", False) else 0,  # a keras.ops node has none
+                trainable=bool(getattr(layer, "trainable", False)),
                 depth=t.depth,
                 is_conv=isinstance(layer, CONV_TYPES),
             )

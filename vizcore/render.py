@@ -99,7 +99,7 @@ def resize_map(map_hw: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(pil.resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def overlay(image_hwc: np.ndarray, heatmap_hw: np.ndarray, *, cmap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+def overlay(image_hwc: np.ndarray, heatmap_hw: np.ndarray, *, cmap: str = "inferno", alpha: float = 0.5) -> np.ndarray:
     """Blend a [0, 1] heatmap (resized to the image) over a uint8 image; returns uint8 HxWx3.
 
     Example:

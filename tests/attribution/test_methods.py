@@ -188,6 +188,55 @@ def test_occlusion_on_a_linear_model_equals_patch_sums():
     assert occlusion_cost(4, 4, patch=2, stride=2) == 5 and occlusion_cost(12, 12, patch=4, stride=3) == 17
 
 
+def linear_strip(h: int, w: int) -> tuple[keras.Model, np.ndarray]:
+    """h x w x 1 -> Dense(2) -> softmax; logit 0 = sum(weights * x), weights (h, w) seeded, logit 1 = 0."""
+    inputs = keras.Input((h, w, 1))
+    logits = keras.layers.Dense(2, name="logits")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(logits))
+    weights = np.random.default_rng(7).uniform(0.5, 2.0, (h, w)).astype(np.float32)
+    model.set_weights([np.stack([weights.ravel(), np.zeros(h * w, np.float32)], axis=1), np.zeros(2, np.float32)])
+    return model, weights
+
+
+def occlusion_by_hand(contrib_hw: np.ndarray, rows, cols, patch: int) -> np.ndarray:
+    """Mean over the windows covering each pixel of the window's summed contribution (a linear score's drop)."""
+    total, count = np.zeros(contrib_hw.shape), np.zeros(contrib_hw.shape)
+    for r in rows:
+        for c in cols:
+            total[r : r + patch, c : c + patch] += contrib_hw[r : r + patch, c : c + patch].sum()
+            count[r : r + patch, c : c + patch] += 1
+    assert count.min() >= 1  # the oracle's own windows cover every pixel
+    return total / count
+
+
+def test_occlusion_refuses_a_stride_above_the_patch_and_covers_every_pixel():
+    model, weights = linear_strip(2, 8)
+    x = np.random.default_rng(3).uniform(0.2, 1.0, (2, 8, 1)).astype(np.float32)
+    contrib = weights * x[..., 0]
+    with pytest.raises(AttributionError, match="stride 3 is larger than its patch 2"):
+        raw("Occlusion", model, x, target=0, patch=2, stride=3)
+    with pytest.raises(AttributionError, match="at most 2"):
+        occlusion_cost(2, 8, patch=2, stride=3)
+    # patch 4 is cut to the 2-pixel height; the stride follows it to 2, so columns 2 and 5 are covered too
+    got = raw("Occlusion", model, x, target=0, patch=4, stride=3)
+    np.testing.assert_allclose(got, occlusion_by_hand(contrib, [0], [0, 2, 4, 6], 2), rtol=1e-5, atol=1e-5)
+    assert np.all(got > 0) and occlusion_cost(2, 8, patch=4, stride=3) == 5
+    # no patch given: at least the stride (3, cut to 2 rows), windows end at the far edge
+    np.testing.assert_allclose(raw("Occlusion", model, x, target=0, stride=3),
+                               occlusion_by_hand(contrib, [0], [0, 2, 4, 6], 2), rtol=1e-5, atol=1e-5)
+
+
+def test_occlusion_fills_with_zero_the_image_mean_or_a_value():
+    model, weights = linear_strip(4, 4)
+    x = np.random.default_rng(4).uniform(0.0, 1.0, (4, 4, 1)).astype(np.float32)
+    for fill, value in (("zero", 0.0), ("mean", float(x.mean())), (0.25, 0.25)):
+        expected = occlusion_by_hand(weights * (x[..., 0] - value), [0, 2], [0, 2], 2)  # the drop is sum w * (x - fill)
+        np.testing.assert_allclose(raw("Occlusion", model, x, target=0, patch=2, stride=2, fill=fill), expected, rtol=1e-4, atol=1e-5)
+    assert METHOD_INFO["Occlusion"].defaults["fill"] == "zero"
+    with pytest.raises(AttributionError, match="fill must be"):
+        raw("Occlusion", model, x, target=0, fill="median")
+
+
 # ----------------------------------------------------------------------------- every method, one interface
 
 

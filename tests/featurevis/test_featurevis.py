@@ -158,6 +158,33 @@ def test_fused_softmax_sequential_class_visualization():
     assert result.reached[0] > result.start[0]
 
 
+def _binary_model() -> keras.Model:
+    """A seeded 12x12 CNN with one sigmoid unit: a binary head, classes 0 (-logit) and 1 (+logit)."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(x))
+
+
+def test_binary_head_class_0_lowers_the_logit_and_class_1_raises_it():
+    model = _binary_model()
+    kernel, bias = model.get_layer("out").get_weights()
+    features = keras.Model(model.input, model.get_layer("gap").output)
+
+    def logit(images):  # the pre-sigmoid score, computed apart from the engine
+        return (np.asarray(features(images)) @ kernel + bias)[:, 0]
+
+    start = fv.optimize(model, fv.ClassLogit(), [0, 1], steps=0)  # the same seeds: the starting images
+    result = fv.optimize(model, fv.ClassLogit(), [0, 1], steps=STEPS)
+    z_start, z_end = logit(start.images_nhwc), logit(result.images_nhwc)
+    assert z_end[0] < z_start[0] - 0.1 and z_end[1] > z_start[1] + 0.1
+    np.testing.assert_allclose(result.reached, [-z_end[0], z_end[1]], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(start.reached, [-z_start[0], z_start[1]], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"there are 2 classes \(0..1\)"):
+        fv.visualize_classes(model, [2], steps=2)
+
+
 def test_regularizer_terms_named_finite_and_weighted(model):
     settings = dataclasses.replace(
         fv.default_settings(graph.input_spec(model)), regularizers=(fv.L2(0.1), fv.TotalVariation(0.2), fv.Blur(0.3))

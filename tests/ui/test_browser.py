@@ -6,65 +6,11 @@ Screenshots go to tests/artifacts/ (or $CONVLENS_SCREENSHOTS). Chromium is Debia
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from helpers import ROOT
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(os.environ.get("CONVLENS_SCREENSHOTS", ROOT / "tests" / "artifacts"))
-EXCEPTION = '[data-testid="stException"]'
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run must apt-get install chromium")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-color-emoji)", allow_module_level=True)
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(*extra: str, log_name: str = "server.log"):
-    """Start the app on a free loopback port; return (process, url, log file) once it is healthy."""
-    port = _free_port()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS / log_name, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", *extra],
-        cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url, log
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("the app did not answer /_stcore/health within 90 s")
+from chromium import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, chromium, start_server  # noqa: E402,F401  (skips without chromium)
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +22,10 @@ def server():
     log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _settled(page: Page) -> None:
     """Wait until the script run has finished (Streamlit shows a running indicator meanwhile)."""
     page.wait_for_timeout(300)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=90_000)
-    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=90_000)  # the last run's elements, greyed until replaced
 
 
 def _choose(page: Page, label: str, option: str) -> None:
@@ -119,7 +56,7 @@ def test_model_page_switch_and_bad_upload(server, browser):
 
     page.get_by_text("Upload a file").click()
     _settled(page)
-    page.locator('input[type="file"]').set_input_files(
+    page.get_by_test_id("stFileUploader").filter(has_text="A model:").locator('input[type="file"]').set_input_files(
         files=[{"name": "notes.keras", "mimeType": "application/octet-stream", "buffer": b"not a model, just text"}]
     )
     expect(page.get_by_test_id("stAlert").filter(has_text="not a Keras model file")).to_be_visible(timeout=60_000)
@@ -236,45 +173,3 @@ def test_a_copied_link_reproduces_the_view_and_drawing_works(server, browser):
     other.screenshot(path=str(SHOTS / "drawing.png"), full_page=True)
     page.close()
     other.close()
-
-
-def test_bring_your_own_teachable_machine_model(server, browser):
-    """Upload Teachable Machine's converted_keras.zip, see its class names, and Grad-CAM on a sample photo."""
-    from helpers import FIXTURES
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(server)
-    expect(page.get_by_text("Parameters").first).to_be_visible(timeout=120_000)
-    _settled(page)
-    page.get_by_text("Upload a file").click()
-    _settled(page)
-    uploader = page.get_by_test_id("stFileUploader").filter(has_text="A model:")
-    start = time.perf_counter()
-    uploader.locator('input[type="file"]').set_input_files(str(FIXTURES / "tm_converted_keras.zip"))
-    expect(page.get_by_text("Loaded tm_converted_keras.zip.")).to_be_visible(timeout=120_000)
-    _settled(page)
-    options = page.get_by_test_id("stExpander").filter(has_text="Input range and class names")
-    expect(options).to_have_count(1)
-    print(f"\nbrowser: tm_converted_keras.zip loaded and the Model page shown in {time.perf_counter() - start:.1f} s")
-    expect(page.get_by_test_id("stSidebar")).to_contain_text("3 classes")
-    expect(page.get_by_text("input range: symmetric").first).to_be_visible()
-    options.get_by_text("Input range and class names").click()
-    expect(page.get_by_label("Class names (3; one per line, or comma separated)")).to_have_value("cat\ndog\nteapot")
-    assert page.locator(EXCEPTION).count() == 0
-    page.screenshot(path=str(SHOTS / "byom_model.png"), full_page=True)
-
-    page.get_by_test_id("stSidebarNav").get_by_text("Attribution", exact=True).click()
-    expect(page.get_by_text("Explain the class").first).to_be_visible(timeout=120_000)
-    _settled(page)
-    page.get_by_text("Sample photos", exact=True).click()
-    _settled(page)
-    caption = page.get_by_text("Grad-CAM · ", exact=False).filter(has_text="sequential_1/mobilenetv2_0.35_224/out_relu")
-    expect(caption.first).to_be_visible(timeout=120_000)
-    _settled(page)
-    image = page.get_by_test_id("stImage").filter(has_text="Grad-CAM · ").locator("img").first
-    expect(image).to_be_visible()
-    assert image.evaluate("img => img.complete && img.naturalWidth") >= 224
-    assert page.locator(EXCEPTION).count() == 0
-    page.screenshot(path=str(SHOTS / "byom_attribution.png"), full_page=True)
-    page.close()

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from vizcore import datasets, featurevis as fv, images, kernels, render
+from vizcore import datasets, featurevis as fv, images, kernels, models, render
 
 MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)  # Keras's caffe mode, typed in by hand
 RED = np.array([255, 0, 0], np.uint8)
@@ -124,8 +124,9 @@ def test_filters_page_mean_on_real_data_uses_the_models_range():
     pixels = np.rint(shapes.x_nhwc * 255).astype(np.float32)
     batch_bgr = pixels[..., ::-1] - MEAN_BGR
     expected = fv.real_activation(model, "first", batch_bgr)
-    got = _cache.real_activation(model, "test:caffe-red", "first", "caffe")
+    as_loaded = lambda mode: models.LoadedModel(model, f"test:{mode}", "one-by-one", ("a",), mode)  # noqa: E731
+    got = _cache.real_activation(as_loaded("caffe"), "first")
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    unit = _cache.real_activation(model, "test:caffe-red", "first", "unit")
+    unit = _cache.real_activation(as_loaded("unit"), "first")
     np.testing.assert_allclose(unit, fv.real_activation(model, "first", pixels / 255.0), rtol=1e-5)
     assert abs(float(got[0]) - float(unit[0])) > 1.0

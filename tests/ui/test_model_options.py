@@ -7,7 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, tiny_functional
+from helpers import ROOT, tiny_functional
 from streamlit.testing.v1 import AppTest
 
 from vizcore import datasets, hints, images
@@ -144,10 +144,10 @@ def test_a_rescaling_layer_is_hinted(tmp_path):
     x = keras.layers.Flatten()(x)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     at = _upload(tmp_path, model)
-    assert any("`Rescaling` layer inside" in c.value for c in at.caption)
+    assert any("`Rescaling` layer before its first convolution" in c.value for c in at.caption)
     pixels = images.preprocess(images.load_sample_photos()["chelsea"], size=(12, 12), channels=3).display_hwc.astype(np.float32)
     lo, hi = pixels.min(), pixels.max()
-    assert at.selectbox(key="model.range").value == "raw"  # the upload takes the hint: raw pixels
+    assert at.selectbox(key="model.range").value == "raw"  # the hint is applied on upload: raw pixels
     assert f"values {lo:.3g} to {hi:.3g} (`raw`)" in _preview_caption(at)
     at.selectbox(key="model.range").set_value("unit").run()
     assert not at.exception

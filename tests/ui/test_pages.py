@@ -113,6 +113,48 @@ def test_attribution_page_every_method_and_the_checks():
     assert {t["name"] for t in deletion["data"]} == {methods[0], "Random (baseline)", "Edges (Sobel) (baseline)"}
 
 
+def test_faithfulness_scores_the_map_made_with_the_page_options_and_keeps_results(mnist):
+    from vizcore.attribution import metrics, occlusion
+
+    at = _app("pages/attribution.py")
+    assert at.selectbox(key="attr.cmap").value == "inferno"  # colour-blind-safe by default
+    at.multiselect(key="attr.methods").set_value(["Occlusion"]).run()
+    at.checkbox(key="attr.opt.Occlusion.patch.on").check().run()
+    at.number_input(key="attr.opt.Occlusion.patch").set_value(7).run()
+    at.checkbox(key="attr.opt.Occlusion.stride.on").check().run()
+    assert at.number_input(key="attr.opt.Occlusion.stride").max == 7  # the stride never passes the patch
+    at.number_input(key="attr.opt.Occlusion.stride").set_value(4).run()
+    at.selectbox(key="attr.opt.Occlusion.fill").set_value("mean").run()
+    assert not at.exception, [e.value for e in at.exception]
+    x, target = _first_digit(), at.selectbox(key="attr.target").value
+    heat = occlusion(mnist, x, target=target, patch=7, stride=4, fill="mean")
+    table = at.dataframe[0].value
+    row = list(table["map"]).index("Occlusion")
+    by_hand = metrics.deletion_curve(mnist, x, heat, target=target, steps=metrics.CURVE_STEPS).auc
+    assert table["deletion AUC (lower is better)"][row] == round(by_hand, 3)
+    default_auc = metrics.deletion_curve(mnist, x, occlusion(mnist, x, target=target), target=target).auc
+    assert round(default_auc, 3) != round(by_hand, 3)  # the options change the score: the table shows the map on screen
+
+    at.button(key="faith.random").click().run()
+    rho = next(m.value for m in at.metric if m.label == "Spearman rank correlation")
+    expected = metrics.randomization_check(mnist, x, occlusion, target=target, options={"patch": 7, "stride": 4, "fill": "mean"})
+    assert rho == f"{expected.spearman:+.2f}"
+    at.slider(key="faith.steps").set_value(30).run()  # another rerun: the finished check stays
+    assert any(m.label == "Spearman rank correlation" for m in at.metric)
+    at.selectbox(key="attr.opt.Occlusion.fill").set_value("zero").run()  # an input changed: it goes
+    assert not any(m.label == "Spearman rank correlation" for m in at.metric)
+    at.number_input(key="attr.opt.Occlusion.patch").set_value(3).run()  # the stride follows a smaller patch
+    assert at.number_input(key="attr.opt.Occlusion.stride").value == 3 and not at.exception
+
+
+def test_a_jet_link_still_opens_jet():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params["attr.cmap"] = "jet"
+    at.run()
+    at.switch_page("pages/attribution.py").run()
+    assert not at.exception and at.selectbox(key="attr.cmap").value == "jet"
+
+
 def test_pointing_game_on_the_shapes_model():
     at = _app("pages/model.py")
     at.selectbox(key="model.bundled").set_value("shapes_cnn").run()
@@ -122,6 +164,10 @@ def test_pointing_game_on_the_shapes_model():
     assert not at.exception
     scores = {m.label: float(m.value.rstrip("%")) for m in at.metric if m.value.endswith("%")}
     assert scores["Grad-CAM: hits"] > scores["Random map (baseline)"]
+    at.slider(key="faith.steps").set_value(30).run()  # another rerun: the score stays
+    assert any(m.label == "Grad-CAM: hits" for m in at.metric)
+    at.slider(key="faith.n").set_value(60).run()  # its input changed: it goes
+    assert not any(m.label == "Grad-CAM: hits" for m in at.metric)
 
 
 def test_filters_page_visualizes_a_whole_layer_and_classes(monkeypatch, mnist):

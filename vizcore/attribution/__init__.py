@@ -40,12 +40,17 @@ from vizcore.attribution.base import (
     resolve_target,
     top_k,
 )
+from vizcore.attribution.eigencam import EIGENCAM, eigencam
 from vizcore.attribution.gradcam import GRADCAM, gradcam
 from vizcore.attribution.gradcam_plus_plus import GRADCAM_PLUS_PLUS, gradcam_plus_plus
 from vizcore.attribution.gradient_x_input import GRADIENT_X_INPUT, gradient_x_input
+from vizcore.attribution.guided_backprop import GUIDED_BACKPROP, guided_backprop
+from vizcore.attribution.guided_gradcam import GUIDED_GRADCAM, guided_gradcam
 from vizcore.attribution.integrated_gradients import INTEGRATED_GRADIENTS, integrated_gradients
 from vizcore.attribution.layercam import LAYERCAM, layercam
+from vizcore.attribution.lime import LIME  # the module stays `attribution.lime` (explain, view); its function is METHODS["LIME"]
 from vizcore.attribution.occlusion import OCCLUSION, occlusion, occlusion_cost
+from vizcore.attribution.rise import RISE, rise, rise_masks
 from vizcore.attribution.saliency import SALIENCY, saliency
 from vizcore.attribution.scorecam import SCORECAM, scorecam, scorecam_cost
 from vizcore.attribution.smoothgrad import noisy_copies, smoothgrad
@@ -58,11 +63,16 @@ METHOD_INFO: Mapping[str, MethodInfo] = MappingProxyType(
         "Grad-CAM++": GRADCAM_PLUS_PLUS,
         "Score-CAM": SCORECAM,
         "LayerCAM": LAYERCAM,
+        "EigenCAM": EIGENCAM,
         "Saliency": SALIENCY,
         "Gradient × Input": GRADIENT_X_INPUT,
+        "Guided Backprop": GUIDED_BACKPROP,
+        "Guided Grad-CAM": GUIDED_GRADCAM,
         "Integrated Gradients": INTEGRATED_GRADIENTS,
         "Occlusion": OCCLUSION,
+        "RISE": RISE,
         "SmoothGrad (Saliency)": smoothgrad_saliency.info,
+        "LIME": LIME,
     }
 )
 METHODS: Mapping[str, Method] = MappingProxyType({label: info.fn for label, info in METHOD_INFO.items()})
@@ -76,9 +86,12 @@ __all__ = [
     "Method",
     "MethodInfo",
     "Option",
+    "eigencam",
     "gradcam",
     "gradcam_plus_plus",
     "gradient_x_input",
+    "guided_backprop",
+    "guided_gradcam",
     "integrated_gradients",
     "layercam",
     "method",
@@ -89,6 +102,8 @@ __all__ = [
     "one_gradient",
     "predict_probabilities",
     "resolve_target",
+    "rise",
+    "rise_masks",
     "saliency",
     "scorecam",
     "scorecam_cost",

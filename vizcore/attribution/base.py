@@ -10,7 +10,8 @@ computation can use:
   gradients)`` to the method's ``combine`` step (Grad-CAM, Grad-CAM++, LayerCAM), then applies
   ReLU and upsamples to the input size;
 * ``input_gradients`` gives d(score)/d(input) for a batch (Saliency, Gradient x Input,
-  Integrated Gradients, and so SmoothGrad);
+  Integrated Gradients, and so SmoothGrad); with a ``rewrite`` of the sub-model, Guided
+  Backpropagation's gated ReLUs;
 * ``forward`` / ``target_scores`` / ``probabilities`` run batches forward in chunks (Score-CAM,
   Occlusion, the metrics);
 * ``normalize_map`` is the one normalization every public method ends in.
@@ -134,8 +135,11 @@ def _forward_step(sub: keras.Model, binary: bool, x: tf.Tensor) -> tuple[tf.Tens
 _STEPS = {"cam": _cam_step, "input_grad": _input_grad_step, "forward": _forward_step}
 
 
-def _build(fm: graph.FeatureModel, kind: str, spec: graph.InputSpec) -> Engine:
-    sub = fm.model  # the sub-model only: nothing below may reach the original model
+Rewrite = Callable[[keras.Model], keras.Model]  # sub-model -> a copy with the same inputs and outputs sharing its layers
+
+
+def _build(fm: graph.FeatureModel, kind: str, spec: graph.InputSpec, rewrite: Rewrite | None = None) -> Engine:
+    sub = fm.model if rewrite is None else rewrite(fm.model)  # the sub-model only: nothing below may reach the original model
     classes = int(sub.outputs[-1].shape[-1])
     binary = heads.is_binary(fm.head, classes)
     signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)]
@@ -148,13 +152,18 @@ def _build(fm: graph.FeatureModel, kind: str, spec: graph.InputSpec) -> Engine:
     return Engine(fn, classes, binary, spec.height, spec.width, spec.channels, fm.head, layer_shape)
 
 
-def engine(model: keras.Model, kind: str, layer: str | None = None) -> Engine:
-    """The cached compiled function of ``kind`` ('cam', 'input_grad', 'forward') for a model and layer."""
+def engine(model: keras.Model, kind: str, layer: str | None = None, rewrite: Rewrite | None = None) -> Engine:
+    """The cached compiled function of ``kind`` ('cam', 'input_grad', 'forward') for a model and layer.
+
+    ``rewrite`` (a module-level function, part of the cache key) turns the feature sub-model into
+    a copy that computes differently, e.g. Guided Backpropagation's gated ReLUs.
+    """
 
     def build() -> Engine:
-        return _build(graph.feature_model(model, (layer,) if layer else ()), kind, graph.input_spec(model))
+        return _build(graph.feature_model(model, (layer,) if layer else ()), kind, graph.input_spec(model), rewrite)
 
-    return per_model(model, (f"attribution.{kind}", layer), build, limit=ENGINES_PER_KIND)
+    key = (f"attribution.{kind}", layer) if rewrite is None else (f"attribution.{kind}", layer, rewrite)
+    return per_model(model, key, build, limit=ENGINES_PER_KIND)
 
 
 # --------------------------------------------------------------------------- layers, targets, scores
@@ -232,13 +241,14 @@ def top_k(model: keras.Model, image: np.ndarray, k: int = 5) -> list[tuple[int, 
 # --------------------------------------------------------------------------- gradients and CAMs
 
 
-def input_gradients(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, *, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+def input_gradients(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, *, batch_size: int = DEFAULT_BATCH,
+                    rewrite: Rewrite | None = None) -> np.ndarray:
     """d(target score)/d(input) for every image of a batch, float32 (N, H, W, C).
 
-    ``target=None`` takes each image's top class.
+    ``target=None`` takes each image's top class; ``rewrite`` as in ``engine``.
     """
     batch_nhwc = as_batch(model, batch_nhwc)
-    eng = engine(model, "input_grad")
+    eng = engine(model, "input_grad", rewrite=rewrite)
     t = tf.constant(_check_target(eng, target), tf.int32)
     parts = [np.asarray(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]) for i in range(0, len(batch_nhwc), batch_size)]
     return np.concatenate(parts)
@@ -306,7 +316,7 @@ class Option:
     help: str = ""
     choices: tuple[Any, ...] = ()
     min: float | None = None
-    max: float | None = None
+    max: float | str | None = None  # a number, or the name of an earlier option whose value is the bound
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -6,8 +6,13 @@
 * ``random_map`` and ``sobel_map``: maps with the method signature that know nothing of the
   model, the bar any method should clear.
 * ``randomization_check`` (Adebayo et al., 2018): re-initialise the top layers of a COPY of the
-  model; a map that barely changes (Spearman near 1) does not depend on what the model learned.
-* ``pointing_game`` (Zhang et al., 2016): how often the map's maximum lies inside the object's box.
+  model, each weight with its layer's own initializer; a map that barely changes (Spearman near 1)
+  does not depend on what the model learned.
+* ``pointing_game`` (Zhang et al., 2018): how often the map's maximum lies on the object's box,
+  with the paper's 15-pixel tolerance at 224 px, scaled to the input.
+
+The checks that run a method take its keyword ``options`` (Occlusion's patch, IG's steps, ...), so
+they score the same map a page shows.
 
 Example:
     >>> heatmap_hw = gradcam(model, x_hwc)
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 import keras
 import numpy as np
@@ -179,15 +184,33 @@ class Randomization:
     layers: tuple[str, ...]  # the re-initialised layers, output side first
 
 
-def _glorot(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, shape).astype(np.float32)
+def weight_initializer(layer: keras.layers.Layer, weight: Any) -> keras.initializers.Initializer | None:
+    """The layer's own initializer of one weight (``kernel`` -> ``kernel_initializer``,
+    ``depthwise_kernel`` -> ``depthwise_initializer``), or None when the layer names none."""
+    name = weight.name.split("/")[-1].split(":")[0]
+    extra = ("depthwise_initializer",) if name == "kernel" else ()  # DepthwiseConv2D calls its kernel 'kernel'
+    for attr in (f"{name}_initializer", f"{name.removesuffix('_kernel')}_initializer", *extra):
+        found = getattr(layer, attr, None)
+        if found is not None:
+            return keras.initializers.get(found)
+    return None
+
+
+def _seeded(initializer: keras.initializers.Initializer, seed: int) -> keras.initializers.Initializer:
+    """A copy of a random initializer with a fixed seed (one without a seed, such as Zeros, as it is)."""
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer
+    return type(initializer).from_config({**config, "seed": seed})
 
 
 def reinitialise_top(model: keras.Model, top_layers: int, seed: int = 0) -> tuple[str, ...]:
-    """Re-initialise IN PLACE the last ``top_layers`` layers with kernels (Keras defaults: Glorot, zero bias)."""
+    """Re-initialise IN PLACE the last ``top_layers`` layers that hold a kernel; returns their paths.
+
+    Each weight is drawn from its layer's own initializer (``kernel_initializer``, ``bias_initializer``,
+    ...), seeded, as Adebayo et al. do; a weight whose layer names no initializer falls back to
+    Glorot uniform (2-D and up) or zeros (a bias). Use ``randomized_copy`` to leave the model alone.
+    """
     weighted = [
         (path, layer)
         for path, layer, _ in graph.iter_layers(model)
@@ -198,13 +221,27 @@ def reinitialise_top(model: keras.Model, top_layers: int, seed: int = 0) -> tupl
     for _, layer in chosen:
         new = []
         for var, value in zip(layer.weights, layer.get_weights()):
-            if value.ndim >= 2:
-                value = _glorot(value.shape, rng)
-            elif "bias" in var.name:
-                value = np.zeros_like(value)
+            init = weight_initializer(layer, var)
+            if init is None and value.ndim >= 2:
+                init = keras.initializers.GlorotUniform()
+            elif init is None and "bias" in var.name:
+                init = keras.initializers.Zeros()
+            if init is not None:
+                drawn = _seeded(init, int(rng.integers(2**31 - 1)))(value.shape, dtype=value.dtype)
+                value = np.asarray(keras.ops.convert_to_numpy(drawn), dtype=value.dtype)
             new.append(value)
         layer.set_weights(new)
     return tuple(path for path, _ in chosen)
+
+
+def randomized_copy(model: keras.Model, top_layers: int, seed: int = 0) -> tuple[keras.Model, tuple[str, ...]]:
+    """A clone of ``model`` (same weights) whose last ``top_layers`` kernel layers are re-initialised.
+
+    The given model is never changed. Returns the copy and the re-initialised layer paths, output side first.
+    """
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy, reinitialise_top(copy, top_layers, seed)
 
 
 def randomization_check(
@@ -215,38 +252,74 @@ def randomization_check(
     layer: str | None = None,
     top_layers: int = 1,
     seed: int = 0,
+    *,
+    options: Mapping[str, Any] | None = None,
 ) -> Randomization:
     """Compare a method's map on the model and on a copy whose top layers are re-initialised.
 
-    The copy is ``keras.models.clone_model`` + ``set_weights``; the given model is never changed.
-    The target is resolved on the original model and used for both maps.
+    The copy comes from ``randomized_copy``; the given model is never changed. The target is resolved
+    on the original model and used for both maps; ``options`` are the method's keyword options.
     """
     x = as_image(model, image)
     t = resolve_target(model, x, target)
-    original = method(model, x, target=t, layer=layer)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    names = reinitialise_top(copy, top_layers, seed)
-    randomized = method(copy, x, target=t, layer=layer)
+    opts = dict(options or {})
+    original = method(model, x, target=t, layer=layer, **opts)
+    copy, names = randomized_copy(model, top_layers, seed)
+    randomized = method(copy, x, target=t, layer=layer, **opts)
     return Randomization(spearman(original, randomized), original, randomized, names)
 
 
 # --------------------------------------------------------------------------- pointing game
 
 
-def pointing_game(model: keras.Model, dataset: ImageDataset, method: Method, n: int | None = None, *, layer: str | None = None) -> float:
-    """Share of the first ``n`` images whose map's maximum (first argmax) lies in the object's box.
+POINTING_TOLERANCE = 15.0  # pixels at 224 x 224 (Zhang et al., 2018), scaled to the input
 
-    Each map explains the image's true label. Boxes are (x0, y0, x1, y1) with x1, y1 exclusive.
+
+def pointing_tolerance(height: int, width: int) -> float:
+    """The paper's 15 px at 224, scaled to the input: 15 * min(H, W) / 224."""
+    return POINTING_TOLERANCE * min(height, width) / 224.0
+
+
+def pointing_hit(heatmap_hw: np.ndarray, box: tuple[int, int, int, int], tolerance: float) -> bool:
+    """Whether the map points at the box: a maximum pixel lies within ``tolerance`` px of it.
+
+    ``box`` is (x0, y0, x1, y1), x1 and y1 exclusive; the distance is Euclidean, from a pixel to the
+    nearest pixel of the box. Ties: a hit when ANY pixel equal to the maximum is that close (no
+    centroid of the tied points is taken). A flat map (every pixel the maximum) points nowhere: a miss.
+    """
+    heat = np.nan_to_num(np.asarray(heatmap_hw, np.float64))
+    if heat.max() == heat.min():
+        return False
+    x0, y0, x1, y1 = (int(v) for v in box)
+    rows, cols = np.nonzero(heat == heat.max())
+    dx = np.maximum(0, np.maximum(x0 - cols, cols - (x1 - 1)))
+    dy = np.maximum(0, np.maximum(y0 - rows, rows - (y1 - 1)))
+    return bool(np.any(np.hypot(dx, dy) <= tolerance))
+
+
+def pointing_game(
+    model: keras.Model,
+    dataset: ImageDataset,
+    method: Method,
+    n: int | None = None,
+    *,
+    layer: str | None = None,
+    tolerance: float | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> float:
+    """Share of the first ``n`` images whose map points at the object's box (``pointing_hit``).
+
+    Each map explains the image's true label, made with the method's ``options``. Boxes are
+    (x0, y0, x1, y1) with x1, y1 exclusive; ``tolerance`` None: ``pointing_tolerance`` of the images.
     """
     if dataset.boxes is None:
         raise AttributionError(f"Dataset '{dataset.name}' has no object boxes; the pointing game needs them.")
     n = len(dataset) if n is None else min(n, len(dataset))
     if n < 1:
         raise AttributionError("The pointing game needs at least one image.")
+    tol = pointing_tolerance(*dataset.x_nhwc.shape[1:3]) if tolerance is None else float(tolerance)
+    opts = dict(options or {})
     hits = 0
-    for x, label, (x0, y0, x1, y1) in zip(dataset.x_nhwc[:n], dataset.y[:n], dataset.boxes[:n]):
-        heatmap_hw = method(model, x, target=int(label), layer=layer)
-        row, col = np.unravel_index(int(np.argmax(heatmap_hw)), heatmap_hw.shape)
-        hits += bool(x0 <= col < x1 and y0 <= row < y1)
+    for x, label, box in zip(dataset.x_nhwc[:n], dataset.y[:n], dataset.boxes[:n]):
+        hits += pointing_hit(method(model, x, target=int(label), layer=layer, **opts), box, tol)
     return hits / n

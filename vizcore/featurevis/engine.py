@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import graph
+from vizcore import graph, heads
 from vizcore.cache import per_model
 from vizcore.featurevis import slicing
 from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Objective, Outputs, crop_border, unique_names
@@ -109,6 +109,7 @@ class _Engine:
         wanted = tuple(self.paths[name] for name in self.full_names)
         self.forward = slicing.layers_model(model, wanted, objective.needs_scores) if wanted or objective.needs_scores else None
         self.limits = _limits(model, self.paths, objective)
+        self.binary = objective.needs_scores and _binary_head(model)
 
         h, w, c = hwc
         shape = (n, *settings.param.init(np.random.default_rng(0), h, w, c).shape)
@@ -128,7 +129,7 @@ class _Engine:
         acts, scores = self.forward(x) if self.forward is not None else ({}, None)
         layers = {name: acts[self.paths[name]] for name in self.full_names}
         sliced = {self.sliced_name: self.sliced(x, self.targets)} if self.sliced is not None else {}
-        return Outputs(layers, scores, self.targets, self.groups, sliced)
+        return Outputs(layers, scores, self.targets, self.groups, sliced, self.binary)
 
     def _unit(self) -> Any:
         h, w, c = self.hwc
@@ -199,8 +200,15 @@ def _limits(model: keras.Model, paths: Mapping[str, str], objective: Objective) 
         path = paths[objective.sliced_layer]
         limits[f"filters in '{path}'"] = int(rows[path].output_shape[-1])
     if objective.needs_scores:
-        limits["classes"] = int(list(rows.values())[-1].output_shape[-1] or 1)
+        units = int(list(rows.values())[-1].output_shape[-1] or 1)
+        limits["classes"] = 2 if _binary_head(model) else units
     return limits
+
+
+def _binary_head(model: keras.Model) -> bool:
+    """Whether the scores are one binary logit (two classes: +z and -z), as ``heads.is_binary`` says."""
+    units = int(graph.layer_table(model)[-1].output_shape[-1] or 1)
+    return heads.is_binary(graph.head_type(model), units)
 
 
 _ENGINES_PER_MODEL = 4

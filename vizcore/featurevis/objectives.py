@@ -32,6 +32,7 @@ class Outputs:
         sliced: layer name -> (N, h, w, 1), the target channel only, computed without the other
             channels (the fast path for one conv layer); only set when every reader wants
             ``targets``.
+        binary: ``scores`` is one binary logit z (``heads.is_binary``): class 1 is +z, class 0 is -z.
     """
 
     layers: dict[str, Any]
@@ -39,6 +40,7 @@ class Outputs:
     targets: Any
     groups: Any
     sliced: dict[str, Any] = field(default_factory=dict)
+    binary: bool = False
 
     def channel(self, layer: str, index: Any) -> Any:
         """Activations (N, h, w) of channel ``index[i]`` for image i."""
@@ -172,6 +174,8 @@ class Neuron(_OneChannel):
 class ClassLogit(Objective):
     """A class's pre-softmax score (class model visualization, Simonyan et al. 2014).
 
+    A binary head (one logit z) has two classes, as in attribution: class 1 scores +z, class 0 -z.
+
     Args:
         index: the class; None: each image's target.
     """
@@ -180,7 +184,11 @@ class ClassLogit(Objective):
     name = "class_logit"
 
     def __call__(self, outputs: Outputs) -> Any:
-        return tf.gather(outputs.scores, self._index(outputs, self.index), axis=1, batch_dims=1)
+        index = self._index(outputs, self.index)
+        if outputs.binary:
+            sign = 2.0 * tf.cast(index, outputs.scores.dtype) - 1.0  # class 1: +1, class 0: -1
+            return sign * outputs.scores[:, 0]
+        return tf.gather(outputs.scores, index, axis=1, batch_dims=1)
 
     @property
     def needs_scores(self) -> bool:

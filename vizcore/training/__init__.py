@@ -17,12 +17,14 @@ Plain Python and Keras, no Streamlit. The page's whole loop::
 
 Layout, lowest first: ``config`` (TrainConfig, recipes, optimizer and schedule), ``records`` (what
 progress looks like), ``inputs`` (split, tf.data with augmentation, check_compat), ``clone``
-(trainable_copy), ``storage`` (atomic files, checkpoints), ``callbacks/`` (one Keras callback per
-file), ``fit``, ``job``, ``evaluate``, ``run`` (Run, start_run, the slots and run folders).
+(trainable_copy), ``distribute`` (strategy_for: one device, every GPU, or TF_CONFIG's workers),
+``storage`` (atomic files, checkpoints), ``callbacks/`` (one Keras callback per file), ``fit``, ``job``,
+``evaluate``, ``run`` (Run, start_run, the slots and run folders).
 """
 
 from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, SnapshotRecorder, StopGuard
 from vizcore.training.clone import trainable_copy
+from vizcore.training.distribute import global_batch, strategy_for
 from vizcore.training.config import OPTIMIZERS, RECOMMENDED, SCHEDULES, TrainConfig, make_optimizer, make_schedule
 from vizcore.training.inputs import augmenter, check_compat, make_dataset, split_for_training, steps_per_epoch
 from vizcore.training.evaluate import Evaluation, Mistake, evaluate, predict_probabilities
@@ -59,4 +61,5 @@ __all__ = [
     "history_dict", "history_paths", "load_checkpoint", "loss_and_metric", "make_dataset", "make_optimizer",
     "make_schedule", "new_session_id", "predict_probabilities", "record_dict", "recover_run", "runs_dir", "sanitize_name",
     "save_trained", "split_for_training", "start_job", "start_run", "steps_per_epoch", "trainable_copy",
+    "global_batch", "strategy_for",
 ]

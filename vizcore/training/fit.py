@@ -27,6 +27,7 @@ from vizcore.graph import head_type
 from vizcore.snapshots import choose_probes
 from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, SnapshotRecorder, StopGuard
 from vizcore.training.config import TrainConfig, make_optimizer
+from vizcore.training.distribute import global_batch, write_path
 from vizcore.training.inputs import check_compat, make_dataset, steps_per_epoch
 from vizcore.training.records import EpochRecord, Record, history_dict
 
@@ -92,6 +93,8 @@ def fit(
         model: the model to train; it is changed (pass ``trainable_copy(shared_model)``).
         train: training images; ``val``: validation images or None (see ``split_for_training``).
         config: the settings; ``check_compat`` problems raise TrainingError before anything runs.
+            A model made inside a ``strategy_for()`` scope trains on all its replicas, each
+            step on ``batch_size`` images per replica (see ``distribute``).
         on_progress: called in the training thread with BatchRecords (at most every
             ``min_interval_s``) and an EpochRecord after each epoch; keep it quick.
         stop: set it (from any thread) to end training after the current batch, keeping the weights.
@@ -108,6 +111,8 @@ def fit(
     Raises:
         TrainingError: the data does not fit the model, or the settings cannot work.
     """
+    strategy = model.distribute_strategy  # the one the model was made in; the default: one device
+    saved_config, config = config, config.replace(batch_size=global_batch(config, strategy))
     problems = check_compat(model, train, config, val=val, split=False)
     if problems:
         raise TrainingError(" ".join(problems))
@@ -115,7 +120,8 @@ def fit(
     head = head_type(model)
     if initial_epoch == 0 or getattr(model, "optimizer", None) is None:
         loss, metric = loss_and_metric(model)
-        model.compile(optimizer=make_optimizer(config, spe), loss=loss, metrics=[metric])
+        with strategy.scope():
+            model.compile(optimizer=make_optimizer(config, spe), loss=loss, metrics=[metric])
     reseed(model, config.seed)
     guard = StopGuard(stop)
     reporter = ProgressReporter(on_progress, n_images=len(train), batch_size=config.batch_size,
@@ -125,10 +131,10 @@ def fit(
     if snapshot_path is not None:
         source = val if val is not None and len(val) else train
         probes = choose_probes(source, 4, seed=config.seed)
-        own.append(SnapshotRecorder(snapshot_path, source.x_nhwc[probes], source.y[probes], source.class_names,
+        own.append(SnapshotRecorder(write_path(snapshot_path, strategy), source.x_nhwc[probes], source.y[probes], source.class_names,
                                     every_batches=config.snapshot_interval(spe), probe_indices=probes))
     if checkpoint_path is not None:
-        own.append(EpochCheckpoint(checkpoint_path, lambda: reporter.records, config))
+        own.append(EpochCheckpoint(write_path(checkpoint_path, strategy), lambda: reporter.records, saved_config))
     if config.tensorboard_dir:
         if importlib.util.find_spec("tensorboard") is None:
             notes.append("No TensorBoard logs: the tensorboard package is not installed (pip install tensorboard).")

@@ -35,6 +35,7 @@ from vizcore.models import LoadedModel
 from vizcore.snapshots import load_snapshots
 from vizcore.training.clone import trainable_copy
 from vizcore.training.config import TrainConfig
+from vizcore.training.distribute import strategy_for
 from vizcore.training.evaluate import Evaluation, evaluate
 from vizcore.training.job import JobState, TrainingJob
 from vizcore.training.storage import load_checkpoint, save_trained
@@ -165,7 +166,8 @@ def start_run(source: LoadedModel, train: ImageDataset, val: ImageDataset | None
         folder.mkdir(parents=True, exist_ok=True)
         if tensorboard:
             config = config.replace(tensorboard_dir=str(folder / "tensorboard"))
-        model = trainable_copy(source.model)
+        with strategy_for().scope():  # several GPUs: the copy's variables live on each (see distribute)
+            model = trainable_copy(source.model)
         job = TrainingJob(model, train, val, config, checkpoint_path=folder / CHECKPOINT, snapshot_path=folder / SNAPSHOTS,
                           on_finish=slots.release)
         job.start()
