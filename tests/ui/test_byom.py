@@ -12,7 +12,6 @@ import io
 import json
 import time
 import zipfile
-from pathlib import Path
 
 import h5py
 import numpy as np
