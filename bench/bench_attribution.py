@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from bench.common import Row, timeit
+from bench.common import FIRST_ROWS_ONLY, Row, timeit
 
 
 def _eager_gradcam(fm, x_nhwc, target: int) -> np.ndarray:
@@ -123,11 +123,12 @@ def run() -> list[Row]:
     mobilenet = keras.applications.MobileNetV2(weights=None)
     x224 = np.random.default_rng(0).uniform(-1, 1, (224, 224, 3)).astype(np.float32)
     rows += _gradcam_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
-    rows += _new_method_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=3)
-    rows.append(_lime_row("MNIST CNN 28x28", mnist, x, repeat=5))
-    rows.append(_lime_row("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=2, segmentation="quickshift"))
-    rows += _occlusion_rows("MNIST CNN 28x28", mnist, x, repeat=30)
-    rows += _occlusion_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
+    if not FIRST_ROWS_ONLY:
+        rows += _new_method_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=3)
+        rows.append(_lime_row("MNIST CNN 28x28", mnist, x, repeat=5))
+        rows.append(_lime_row("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=2, segmentation="quickshift"))
+        rows += _occlusion_rows("MNIST CNN 28x28", mnist, x, repeat=30)
+        rows += _occlusion_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
 
     target = int(np.argmax(graph.feature_model(mnist).predict(x[None])[1]))
     smoothgrad_saliency(mnist, x, target=target)  # warm

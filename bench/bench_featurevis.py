@@ -7,6 +7,12 @@ The sides are timed in turns and each keeps its fastest run: on a shared machine
 with the neighbours' load, and taking turns lets both sides see the same load.
 A third row shows what the channel slicing of the target conv layer (used on both sides) saves.
 Steps follow $CONVLENS_MAX_STEPS when it is set; the row names say the steps run.
+
+The MobileNetV2 224 rows compare with the keras.io recipe "Visualizing what convnets learn": one
+filter at a time, pixels, gradient ascent with the L2-normalized gradient (step 10), a tf.function
+step, 30 steps, the same seeds. Activations of both sides are measured alike (the filter's mean
+over its map, border excluded, on the returned image); the loop's images may leave the input range,
+so its activation is also given on the image clipped to it.
 """
 
 from __future__ import annotations
@@ -15,13 +21,61 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from bench.common import Row
+from bench.common import FIRST_ROWS_ONLY, Row
 
 MNIST_FILTERS = 64
 MNIST_LOOP_SAMPLE = 8
 MOBILENET_FILTERS = 64
 MOBILENET_LOOP_SAMPLE = 4
 MOBILENET_STEPS = 16
+KERAS_IO_LAYER = "block_1_project"
+KERAS_IO_STEPS = 30
+KERAS_IO_FILTERS = 24
+GALLERY_FILTERS = 16
+
+
+def keras_io_loop(model, layer: str, filters, *, steps: int = KERAS_IO_STEPS, seed: int = 0, learning_rate: float = 10.0):
+    """The keras.io recipe, one filter at a time: images (N, H, W, C) in the model's range [-1, 1] (unclipped)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from vizcore import graph
+
+    traced = graph.trace(model)
+    extractor = keras.Model(traced.input, traced[graph.resolve_layer(model, layer)].output)
+
+    @tf.function
+    def step(img, f):
+        with tf.GradientTape() as tape:
+            tape.watch(img)
+            loss = tf.reduce_mean(tf.gather(extractor(img)[:, 2:-2, 2:-2, :], f, axis=3))
+        return img + learning_rate * tf.math.l2_normalize(tape.gradient(loss, img))
+
+    spec = graph.input_spec(model)
+    out = []
+    for f in filters:
+        rng = np.random.default_rng([seed, int(f)])
+        img = tf.constant(((rng.random((1, spec.height, spec.width, spec.channels)) - 0.5) * 0.25).astype(np.float32))
+        index = tf.constant(int(f))
+        for _ in range(steps):
+            img = step(img, index)
+        out.append(img[0].numpy())
+    return np.stack(out)
+
+
+def filter_means(model, layer: str, images_nhwc, filters):
+    """Mean activation of filter i on image i (border excluded), at the image's own size."""
+    import numpy as np
+    import tensorflow as tf
+
+    from vizcore import graph
+    from vizcore.featurevis import objectives, slicing
+
+    path = graph.resolve_layer(model, layer)
+    acts = slicing.layers_model(model, (path,), False)(tf.constant(images_nhwc, tf.float32))[0][path]
+    maps = objectives.crop_border(acts, None).numpy()
+    return maps[np.arange(len(filters)), :, :, list(filters)].mean(axis=(1, 2))
 
 
 def _in_turns(fns: list[Callable[[], object]], repeat: int) -> list[float]:
@@ -107,4 +161,65 @@ def run() -> list[Row]:
         loop,
         note=f"few steps for the bench; the default at this size is {default.steps}",
     ))
+    if not FIRST_ROWS_ONLY:
+        rows += keras_io_rows()
     return rows
+
+
+def keras_io_rows() -> list[Row]:
+    """MobileNetV2 224 (untrained, seeded) against the keras.io per-filter loop, in one run, in turns."""
+    import keras
+    import numpy as np
+
+    from vizcore import featurevis as fv
+    from vizcore import graph
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+    layer, filters = KERAS_IO_LAYER, list(range(KERAS_IO_FILTERS))
+    default = fv.default_settings(graph.input_spec(model))
+    at_30 = dataclasses.replace(default, steps=KERAS_IO_STEPS)
+    # the keras.io recipe's own choices in our optimizer: pixels, no transforms, no penalties
+    plain = dataclasses.replace(at_30, param=fv.PixelParam(), transforms=(), regularizers=(), learning_rate=1.0)
+    found = {}
+
+    def run(name, fn):
+        def timed():
+            found[name] = fn()
+        return timed
+
+    def ours(settings, targets):
+        return lambda: fv.optimize(model, fv.Channel(layer), targets, settings=settings, preprocess="symmetric")
+
+    fns = [
+        run("loop", lambda: keras_io_loop(model, layer, filters)),
+        run("default", ours(at_30, filters)),
+        run("plain", ours(plain, filters)),
+        run("loop1", lambda: keras_io_loop(model, layer, [0])),
+        run("default1", ours(at_30, [0])),
+    ]
+    loop, default_ms, plain_ms, loop1, default1 = _in_turns(fns, repeat=2)
+    raised = {k: int((found[k].reached > found[k].start).sum()) for k in ("default", "plain")}
+    found = {k: v if k.startswith("loop") else v.images_nhwc for k, v in found.items()}
+    means = {k: filter_means(model, layer, found[k], filters) for k in ("loop", "default", "plain")}
+    clipped = filter_means(model, layer, np.clip(found["loop"], -1.0, 1.0), filters)
+
+    def versus(k):
+        return (f"mean activation {means[k].mean():.4f} vs loop {means['loop'].mean():.4f} ({clipped.mean():.4f} clipped); "
+                f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()}; "
+                f"raised above the start: {raised[k]}/{len(filters)}")
+
+    gallery = fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")  # traces once
+    gallery_ms = _in_turns([lambda: fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")], repeat=1)[0]
+    side = gallery.images_nhwc.shape[1]
+    name = f"MobileNetV2 224 (untrained) {layer}"
+    return [
+        Row("featurevis", f"{name}, {len(filters)} filters, {KERAS_IO_STEPS} steps, default settings, one batch ({side} px)",
+            default_ms, f"keras.io per-filter loop, {KERAS_IO_STEPS} steps, 224 px", loop, note=versus("default")),
+        Row("featurevis", f"{name}, {len(filters)} filters, {KERAS_IO_STEPS} steps, pixels, no transforms, lr 1.0, one batch",
+            plain_ms, "keras.io per-filter loop, same run", loop, note=versus("plain")),
+        Row("featurevis", f"{name}, 1 filter, {KERAS_IO_STEPS} steps, default settings", default1,
+            "keras.io loop, 1 filter", loop1),
+        Row("featurevis", f"{name}, {GALLERY_FILTERS}-filter gallery, default settings ({fv.capped_steps(default.steps)} steps, {side} px)",
+            gallery_ms, "goal: 30 s on 2 cores", 30_000.0, note=f"dead {int(gallery.dead.sum())}; optimized at the fitted size"),
+    ]

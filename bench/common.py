@@ -14,6 +14,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# `CONVLENS_BENCH_FIRST_ROWS=1 python -m bench ...`: only the rows the first version measured, to set
+# a refactor's figures beside the same rows of an older checkout in one sitting (the newer rows are slow)
+FIRST_ROWS_ONLY = os.environ.get("CONVLENS_BENCH_FIRST_ROWS") == "1"
+
 
 @dataclass(frozen=True)
 class Row:

@@ -136,8 +136,7 @@ def preview(loaded: models.LoadedModel) -> None:
         digits = datasets.load_mnist_sample()
         name = "digit 7"
         image = np.rint(digits.x_nhwc[int(np.flatnonzero(digits.y == 7)[0])] * 255).astype(np.uint8)
-    prepared = images.preprocess(image, size=(spec.height or image.shape[0], spec.width or image.shape[1]),
-                               channels=spec.channels, mode=loaded.preprocess)
+    prepared = loaded.prepare(image)  # fitted as on every page (Teachable Machine: centre crop)
     seen = images.deprocess(prepared.image_hwc, loaded.preprocess)
     probs = _cache.probabilities(loaded, f"preview:{name}", prepared.image_hwc)
     col_image, col_probs = st.columns([1, 2])

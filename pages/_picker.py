@@ -34,10 +34,7 @@ def _default_dataset(spec: graph.InputSpec) -> str:
 
 
 def _prepare(image_uint8: np.ndarray, loaded: models.LoadedModel, *, invert: bool = False) -> images.Preprocessed:
-    spec = loaded.spec
-    size = (spec.height or image_uint8.shape[0], spec.width or image_uint8.shape[1])
-    return images.preprocess(image_uint8, size=size, channels=spec.channels, mode=loaded.preprocess, invert=invert,
-                             keep_aspect=loaded.fit == "pad", crop=loaded.fit == "crop")
+    return loaded.prepare(image_uint8, invert=invert)
 
 
 def _from_dataset(loaded: models.LoadedModel) -> Picked | None:

@@ -13,6 +13,7 @@ PAGES = (  # (file, title, icon)
     ("pages/convolution.py", "Convolution", "🔍"),
     ("pages/attribution.py", "Attribution", "🎯"),
     ("pages/filters.py", "Filters", "✨"),
+    ("pages/dataset.py", "Dataset view", "🗂️"),
 )
 
 

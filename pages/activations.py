@@ -88,6 +88,8 @@ if tab_layer.open:
             channel = st.number_input("Zoom on channel", 0, values.shape[-1] - 1, top,
                                       **_shared.linked("act.channel", top, range(values.shape[-1]), legacy="ch"))
             _links.channel_links(loaded, layer, int(channel), dead=bool(stats.dead[channel]))
+            st.page_link("pages/dataset.py", label=f"Dataset examples of channel {channel}", icon="🗂️",
+                         query_params={"layer": layer, "ch": str(channel)})
             st.plotly_chart(figures.matrix_figure(values[:, :, channel], f"{layer}, channel {channel} (values on hover)",
                                                   diverging=bool(values.min() < 0), height=380), key="act.zoom")
         with z2:

@@ -86,6 +86,9 @@ side = max(64, images.shape[1])
 tiles = np.stack([render.resize(render.to_rgb(t), (side, side)) for t in images])
 names = [loaded.class_names[t] if objective_kind == "class" else f"filter {t}" for t in result.targets]
 st.image(render.montage(tiles, columns=min(8, len(tiles)), pad=4), caption="Row by row: " + ", ".join(names[:64]))
+if layer is not None:
+    st.page_link("pages/dataset.py", label=f"Dataset examples of filter {result.targets[0]} (first shown)", icon="🗂️",
+                 query_params={"layer": layer, "ch": str(result.targets[0])})
 dead = [names[i] for i in np.flatnonzero(result.dead)]
 if dead:
     st.warning(f"Dead (the activation stays zero whatever the image): {', '.join(dead)}")

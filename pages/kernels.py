@@ -59,6 +59,7 @@ if flag.any():
 left, right = st.columns(2)
 with left:
     f = st.number_input("Filter", 0, cout - 1, 0, **_shared.linked("kernels.filter", 0, range(cout), legacy="filter"))
+    st.page_link("pages/dataset.py", label=f"Dataset examples of filter {f}", icon="🗂️", query_params={"layer": lk.path, "ch": str(f)})
     weights = lk.kernel_hwio[:, :, :, f]
     channel = 0
     if cin > 1:

@@ -87,6 +87,19 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figur
     return _layout(fig, "Confusion matrix", 420)
 
 
+def embedding_figure(xy: np.ndarray, groups: Sequence[str], hover: Sequence[str], title: str) -> go.Figure:
+    """2-D points (WebGL, one trace per group so the legend toggles them); ``customdata`` is each point's row index."""
+    groups = np.asarray(groups)
+    fig = go.Figure()
+    for name in dict.fromkeys(groups.tolist()):
+        idx = np.flatnonzero(groups == name)
+        fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=str(name), customdata=idx,
+                                   text=[hover[i] for i in idx], hovertemplate="%{text}<extra></extra>",
+                                   marker=dict(size=5, opacity=0.75)))
+    fig.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
+    return _layout(fig, title, 520)
+
+
 # --------------------------------------------------------------------------- click to explore
 
 SELECT_MODES = ("points", "box")  # for st.plotly_chart(..., on_select="rerun", selection_mode=SELECT_MODES)

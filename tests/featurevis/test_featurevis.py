@@ -418,10 +418,67 @@ def test_dead_is_relative_to_the_batch_so_untrained_networks_are_not_all_dead():
     inputs = keras.Input((8, 8, 1))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, activation="relu", name="conv")(inputs))
     result = fv.optimize(model, fv.Channel("conv"), [0, 1], steps=2)
-    tiny = dataclasses.replace(result, reached=np.array([2e-7, 3e-5], np.float32))  # an untrained MobileNetV2's scale
+    assert result.responsive.tolist() == [True, True] and result.dead.tolist() == [False, False]
+    still = dataclasses.replace(result, start=np.zeros(2, np.float32), responsive=np.zeros(2, bool))
+    tiny = dataclasses.replace(still, reached=np.array([2e-7, 3e-5], np.float32))  # an untrained MobileNetV2's scale
     assert tiny.dead.tolist() == [False, False]
-    assert dataclasses.replace(result, reached=np.array([0.0, 3e-5], np.float32)).dead.tolist() == [True, False]
-    assert dataclasses.replace(result, reached=np.zeros(2, np.float32)).dead.tolist() == [True, True]
+    assert dataclasses.replace(still, reached=np.array([0.0, 3e-5], np.float32)).dead.tolist() == [True, False]
+    assert dataclasses.replace(still, reached=np.zeros(2, np.float32)).dead.tolist() == [True, True]
+    moved = dataclasses.replace(still, reached=np.array([0.0, 3e-5], np.float32), responsive=np.array([True, False]))
+    assert moved.dead.tolist() == [False, False]  # a gradient was seen: not claimed dead
+
+
+def _silent_start_model() -> keras.Model:
+    """conv filter 0 can never fire (zero kernel, bias -1); filter 1 is off on the grey start image
+    (9 * 0.5 - 6 < 0) but fires on bright patches (9 * 1 - 6 > 0); filter 2 is an ordinary one."""
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((10, 10, 1))
+    conv = keras.layers.Conv2D(3, 3, activation="relu", name="conv")
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(conv(inputs))))
+    kernel = np.zeros((3, 3, 1, 3), np.float32)
+    kernel[..., 1] = 1.0
+    kernel[..., 2] = np.random.default_rng(0).normal(size=(3, 3, 1))
+    conv.set_weights([kernel, np.array([-1.0, -6.0, 0.1], np.float32)])
+    return model
+
+
+def test_both_routes_follow_one_gradient_rule_and_reach_the_same_activation():
+    model = _silent_start_model()
+    assert slicing.sliced_model(model, "conv") is not None and (1.0 * fv.Channel("conv")).sliced_layer is None
+    kw = dict(steps=STEPS, seed=2)
+    sliced = fv.optimize(model, fv.Channel("conv"), range(3), **kw)  # each image computes its own channel only
+    plain = fv.optimize(model, 1.0 * fv.Channel("conv"), range(3), **kw)  # the whole layer, split at its ReLU
+    assert sliced.start[1] == 0.0 and sliced.reached[1] > 0.1  # silent at the start, raised by the redirected ReLU
+    np.testing.assert_allclose(plain.reached, sliced.reached, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(plain.images_nhwc, sliced.images_nhwc, atol=1e-3)
+    for f in (0, 1, 2):  # one filter alone on each route: the same again
+        alone = fv.optimize(model, 1.0 * fv.Channel("conv"), [f], **kw)
+        np.testing.assert_allclose(alone.reached[0], sliced.reached[f], rtol=1e-3, atol=1e-5)
+    # with the ordinary ReLU gradient throughout, the silent filter never moves, on either route
+    ordinary = dataclasses.replace(fv.default_settings(graph.input_spec(model)), redirect_steps=0)
+    for objective in (fv.Channel("conv"), 1.0 * fv.Channel("conv")):
+        stuck = fv.optimize(model, objective, [1], settings=ordinary, **kw)
+        assert stuck.reached[0] == 0.0 and not stuck.responsive[0]
+
+
+def test_bn_relu6_routes_agree():
+    model = _bn_model()
+    kw = dict(steps=24, seed=1)
+    sliced = fv.optimize(model, fv.Channel("relu"), range(5), **kw)
+    plain = fv.optimize(model, 1.0 * fv.Channel("relu"), range(5), **kw)
+    np.testing.assert_allclose(plain.reached, sliced.reached, rtol=1e-3, atol=1e-5)
+
+
+def test_dead_is_claimed_only_when_the_optimization_cannot_raise_the_activation():
+    model = _silent_start_model()
+    for objective in (fv.Channel("conv"), 1.0 * fv.Channel("conv")):
+        result = fv.optimize(model, objective, range(3), steps=STEPS, seed=2)
+        assert result.responsive.tolist() == [False, True, True]  # filter 0's gradient is zero for every draw
+        assert result.dead.tolist() == [True, False, False]
+        assert result.reached[0] == 0.0 and result.reached[1] > 0.1
+    # a filter that cannot fire but still has a gradient is not claimed dead (it may rise with more steps)
+    capped = fv.optimize(model, fv.Channel("conv"), [1], steps=1, seed=2)
+    assert capped.reached[0] == 0.0 and capped.responsive[0] and not capped.dead[0]
 
 
 def test_engines_are_cached_per_model_bounded_and_free_the_model(monkeypatch):
@@ -445,3 +502,40 @@ def test_engines_are_cached_per_model_bounded_and_free_the_model(monkeypatch):
     del model
     gc.collect()
     assert ref() is None
+
+
+# ----------------------------------------------------------------------------- fitted image size
+
+
+def _wide_cnn() -> keras.Model:
+    """128x128 input, two 3x3 convs (receptive field 5), then Flatten + Dense: only the convs run at any size."""
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((128, 128, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(5, 3, activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(8, name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(keras.layers.Flatten(name="flat")(x)))
+
+
+def test_receptive_field_by_hand():
+    model = _wide_cnn()
+    assert [slicing.receptive_field(model, p) for p in ("c1", "c2", "pool")] == [3, 5, 5 + 7]  # pool 8: +7 at jump 1
+    nested = nested_mobilenet()  # Conv1 3x3 s2 -> depthwise 3x3 (jump 2) -> 1x1 expand: 3 + 2 * 2
+    assert slicing.receptive_field(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == 7
+    assert slicing.runs_at(model, ("c2",), 64) and not slicing.runs_at(model, ("out",), 64)
+
+
+def test_an_early_layer_is_optimized_at_the_fitted_size():
+    model = _wide_cnn()
+    result = fv.optimize(model, fv.Channel("c2"), [0, 3], steps=6, seed=1)
+    assert result.images_nhwc.shape == (2, 64, 64, 3)  # 2 x receptive field 5, at least 64
+    oracle = keras.Sequential([keras.Input((64, 64, 3)), model.get_layer("c1"), model.get_layer("c2")])
+    acts = np.asarray(oracle(result.images_nhwc))  # (2, 60, 60, 5); border auto_border(60) = 3
+    want = acts[[0, 1], 3:57, 3:57, [0, 3]].mean(axis=(1, 2))
+    np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-6)
+    full = fv.optimize(model, fv.Channel("c2"), [0], steps=2, settings=dataclasses.replace(
+        fv.default_settings(graph.input_spec(model)), fit_receptive_field=False))
+    assert full.images_nhwc.shape == (1, 128, 128, 3)
+    assert fv.optimize(model, fv.ClassLogit(), [1], steps=2).images_nhwc.shape == (1, 128, 128, 3)  # the scores need all
+    at = fv.optimize(model, fv.Neuron("c2", y=100, x=100), [0], steps=2)  # a position in the full-size map
+    assert at.images_nhwc.shape == (1, 128, 128, 3)

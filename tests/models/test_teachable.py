@@ -33,6 +33,19 @@ def test_crop_is_teachable_machines_sample_code():
     assert red.mean() < 0.01  # the stripes at the sides were cropped away, not squeezed in
 
 
+def test_a_loaded_model_prepares_an_image_by_its_fit():
+    inputs = keras.Input((224, 224, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 3)(inputs))
+    image = _photo()
+    reference = np.asarray(ImageOps.fit(Image.fromarray(image), (224, 224), Image.Resampling.LANCZOS), np.float32) / 127.5 - 1
+    cropped = models.LoadedModel(model, "k", "m", ("a",), "symmetric", fit="crop").prepare(image)
+    np.testing.assert_allclose(cropped.image_hwc, reference, atol=1e-6)
+    stretched = models.LoadedModel(model, "k", "m", ("a",), "unit").prepare(image)
+    squeezed = np.asarray(Image.fromarray(image).resize((224, 224), Image.Resampling.BILINEAR), np.float32) / 255
+    assert np.abs(stretched.image_hwc - reference).max() > 0.5 and stretched.image_hwc.min() >= 0
+    assert np.abs(stretched.image_hwc[:, :20] - squeezed[:, :20]).max() < 0.05  # the red stripes squeezed in, not cut
+
+
 def test_crop_and_keep_aspect_are_exclusive():
     with pytest.raises(ValueError, match="crop and keep_aspect"):
         images.preprocess(_photo(), size=(32, 32), channels=3, crop=True, keep_aspect=True)

@@ -7,6 +7,7 @@ impossible settings through the Training page, all driven by AppTest as a person
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zipfile
 import zlib
@@ -62,6 +63,8 @@ def _model_files(tmp_path: Path) -> dict[str, tuple[str, bytes, str]]:
     custom = keras.Model(c_in, keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(Unknown()(c_in))))
     custom_bytes = _saved(custom, tmp_path, "custom.keras")
     keras.saving.get_custom_objects().pop("matrix>Unknown")
+    tm = {p.name: p.read_bytes() for p in (FIXTURES / "tm_tfjs").iterdir()}  # Teachable Machine's TF.js download
+    h5 = zipfile.ZipFile(FIXTURES / "tm_converted_keras.zip").read("keras_model.h5")
     return {
         "zero-byte file": ("empty.keras", b"", "empty (0 bytes)"),
         "corrupt .keras (truncated)": ("cut.keras", good[: len(good) // 2], "damaged ZIP"),
@@ -73,13 +76,39 @@ def _model_files(tmp_path: Path) -> dict[str, tuple[str, bytes, str]]:
         "RNN model": ("rnn.keras", _saved(rnn, tmp_path, "rnn.keras"), "sequences"),
         "1-D conv model": ("conv1d.keras", _saved(conv1d, tmp_path, "conv1d.keras"), "sequences"),
         "multi-input model": ("multi.keras", _saved(multi, tmp_path, "multi.keras"), "2 inputs"),
+        "TF.js ZIP without its shard": ("tm_no_shard.zip", _zip({"model.json": tm["model.json"], "metadata.json": tm["metadata.json"]}),
+                                        "needs its weight file 'weights.bin' beside it, and it is missing"),
+        "TF.js model.json alone": ("model.json", tm["model.json"], "upload model.json together with its weight files"),
+        "TF.js short shard": ("tm_short.zip", _zip({**tm, "weights.bin": tm["weights.bin"][:-1000]}), "weight files that are too short"),
+        "TF.js graph model": ("graph.zip", _zip({"model.json": _GRAPH_MODEL_JSON, "group1-shard1of1.bin": bytes(864)}),
+                              "TF.js graph model"),
+        "ZIP with two models": ("two.zip", _zip({**tm, "keras_model.h5": h5}), "holds 2 models"),
     }
+
+
+# what tensorflowjs_converter --output_format=tfjs_graph_model writes (shortened to one conv)
+_GRAPH_MODEL_JSON = json.dumps({
+    "format": "graph-model", "generatedBy": "2.15.0", "convertedBy": "TensorFlow.js Converter v4.17.0",
+    "signature": {"inputs": {"input_1:0": {"name": "input_1:0", "dtype": "DT_FLOAT"}},
+                  "outputs": {"Identity:0": {"name": "Identity:0", "dtype": "DT_FLOAT"}}},
+    "modelTopology": {
+        "node": [
+            {"name": "input_1", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+            {"name": "conv/kernel", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+            {"name": "conv/Conv2D", "op": "Conv2D", "input": ["input_1", "conv/kernel"], "attr": {"padding": {"s": "U0FNRQ=="}}},
+            {"name": "Identity", "op": "Identity", "input": ["conv/Conv2D"]},
+        ],
+        "library": {}, "versions": {"producer": 1482},
+    },
+    "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": [{"name": "conv/kernel", "shape": [3, 3, 3, 8], "dtype": "float32"}]}],
+}).encode()
 
 
 MODEL_CASES = [
     "zero-byte file", "corrupt .keras (truncated)", "text renamed .keras", ".h5 with only weights",
     "Lambda layer (refused, no code runs)", "unregistered custom layer", "Dense-only model", "RNN model", "1-D conv model",
-    "multi-input model",
+    "multi-input model", "TF.js ZIP without its shard", "TF.js model.json alone", "TF.js short shard", "TF.js graph model",
+    "ZIP with two models",
 ]
 
 

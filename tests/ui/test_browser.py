@@ -56,7 +56,7 @@ def test_model_page_switch_and_bad_upload(server, browser):
 
     page.get_by_text("Upload a file").click()
     _settled(page)
-    page.locator('input[type="file"]').set_input_files(
+    page.get_by_test_id("stFileUploader").filter(has_text="A model:").locator('input[type="file"]').set_input_files(
         files=[{"name": "notes.keras", "mimeType": "application/octet-stream", "buffer": b"not a model, just text"}]
     )
     expect(page.get_by_test_id("stAlert").filter(has_text="not a Keras model file")).to_be_visible(timeout=60_000)

@@ -147,7 +147,8 @@ def test_a_rescaling_layer_is_hinted(tmp_path):
     assert any("`Rescaling` layer before its first convolution" in c.value for c in at.caption)
     pixels = images.preprocess(images.load_sample_photos()["chelsea"], size=(12, 12), channels=3).display_hwc.astype(np.float32)
     lo, hi = pixels.min(), pixels.max()
-    assert f"values {lo:.3g} to {hi:.3g} (`raw`)" in _preview_caption(at)  # the hint is applied on upload
+    assert at.selectbox(key="model.range").value == "raw"  # the hint is applied on upload: raw pixels
+    assert f"values {lo:.3g} to {hi:.3g} (`raw`)" in _preview_caption(at)
     at.selectbox(key="model.range").set_value("unit").run()
     assert not at.exception
     assert f"values {lo / 255:.3g} to {hi / 255:.3g} (`unit`)" in _preview_caption(at)

@@ -6,6 +6,12 @@ so the images do not interact and the batch is N independent optimizations that 
 kernel launch. A chunk of ``settings.progress_every`` steps runs as one ``tf.function`` loop; Python
 runs only between chunks (for the progress callback).
 
+One gradient rule on every route (the channel-slicing fast path or the whole layer): the target's
+own ReLU passes Lucid's redirected gradient for the first ``settings.redirect_steps`` steps, the
+ordinary one after, so a filter reaches the same image whichever route computes it. An early layer
+of a large network is optimized at twice its receptive field when the network up to it is
+convolutional (``settings.fit_receptive_field``).
+
 Seeding is per image: the initial variables and the random transform draws of image i come from
 ``(seed, target, copy)``, so filter 7 gets the same image whether it is optimized alone or with
 the other 63.
@@ -32,7 +38,7 @@ import tensorflow as tf
 from vizcore import graph, heads
 from vizcore.cache import per_model
 from vizcore.featurevis import slicing
-from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Objective, Outputs, crop_border, unique_names
+from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Neuron, Objective, Outputs, crop_border, unique_names
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.settings import Settings, capped_steps, default_settings
 from vizcore.featurevis.transforms import apply_transforms
@@ -58,6 +64,8 @@ class FeatureVis:
         start: float32 (N,), the objective of each initial image (no transforms).
         reached: float32 (N,), the objective of each final image (no transforms): for filters,
             the channel's mean activation, border excluded, comparable to ``real_activation``.
+        responsive: bool (N,), the objective's gradient on the image was non-zero at some step
+            (for some transform draw): the optimization could move the image.
         steps: steps run (after the CONVLENS_MAX_STEPS cap).
         seed: the seed.
         settings: the settings used.
@@ -69,6 +77,7 @@ class FeatureVis:
     loss_terms: Mapping[str, np.ndarray]
     start: np.ndarray
     reached: np.ndarray
+    responsive: np.ndarray
     steps: int
     seed: int
     settings: Settings
@@ -76,13 +85,17 @@ class FeatureVis:
 
     @property
     def dead(self) -> np.ndarray:
-        """bool (N,): the objective is still zero at the end (a dead ReLU filter never moves).
+        """bool (N,): the optimization truly could not raise the objective from zero.
 
-        "Zero" is relative to the batch: at most DEAD_TOLERANCE times the largest reached value, so
-        an untrained network whose activations are all around 1e-5 does not look dead.
+        Dead means all three: its gradient on the image was zero at every step and transform draw
+        (with the redirected ReLU of the first steps), the reached value did not rise above the
+        start, and it is zero. "Zero" and "rise" are relative to the batch: DEAD_TOLERANCE times
+        the largest reached value, so an untrained network whose activations are all around 1e-5
+        does not look dead.
         """
         scale = float(np.max(np.abs(self.reached))) if self.reached.size else 0.0
-        return np.abs(self.reached) <= DEAD_TOLERANCE * max(scale, 1e-6)
+        tol = DEAD_TOLERANCE * max(scale, 1e-6)
+        return ~self.responsive & (self.reached <= self.start + tol) & (np.abs(self.reached) <= tol)
 
     def curves(self) -> dict[str, np.ndarray]:
         """name -> (steps,), each loss term averaged over the images (what a plot shows)."""
@@ -106,7 +119,10 @@ class _Engine:
         self.sliced_name = fast
         self.sliced = slicing.sliced_model(model, self.paths[fast]) if fast else None
         self.full_names = [] if self.sliced is not None else names
-        wanted = tuple(self.paths[name] for name in self.full_names)
+        # the plain path reads the input of each layer's own ReLU and applies it with the same rule
+        self.splits = {name: slicing.own_relu(model, self.paths[name]) for name in self.full_names}
+        self.reads = {name: split.source if split else self.paths[name] for name, split in self.splits.items()}
+        wanted = tuple(dict.fromkeys(p for p in self.reads.values() if p != "input"))
         self.forward = slicing.layers_model(model, wanted, objective.needs_scores) if wanted or objective.needs_scores else None
         self.limits = _limits(model, self.paths, objective)
         self.binary = objective.needs_scores and _binary_head(model)
@@ -117,6 +133,7 @@ class _Engine:
         self.m = tf.Variable(tf.zeros(shape))
         self.v = tf.Variable(tf.zeros(shape))
         self.t = tf.Variable(0.0)
+        self.responsive = tf.Variable(tf.zeros([n], tf.bool))
         self.targets = tf.Variable(tf.zeros([n], tf.int32))
         self.groups = tf.Variable(tf.zeros([n], tf.int32))
         self.n_draws = sum(t.n_draws for t in settings.transforms)
@@ -125,10 +142,14 @@ class _Engine:
         self.evaluate = tf.function(functools.partial(_Engine._evaluate, self))
         self.images = tf.function(functools.partial(_Engine._images, self))
 
-    def _outputs(self, x: Any) -> Outputs:
+    def _outputs(self, x: Any, redirect: Any = False) -> Outputs:
         acts, scores = self.forward(x) if self.forward is not None else ({}, None)
-        layers = {name: acts[self.paths[name]] for name in self.full_names}
-        sliced = {self.sliced_name: self.sliced(x, self.targets)} if self.sliced is not None else {}
+        acts = {**acts, "input": x}
+        layers = {}
+        for name in self.full_names:
+            split, a = self.splits[name], acts[self.reads[name]]
+            layers[name] = a if split is None else split(a, redirect)
+        sliced = {self.sliced_name: self.sliced(x, self.targets, redirect)} if self.sliced is not None else {}
         return Outputs(layers, scores, self.targets, self.groups, sliced, self.binary)
 
     def _unit(self) -> Any:
@@ -143,10 +164,11 @@ class _Engine:
 
     def _step(self, draws: Any) -> Any:
         h, w, _ = self.hwc
+        redirect = self.t < float(self.settings.redirect_steps)  # the one gradient rule, every route
         with tf.GradientTape() as tape:
             unit = self._unit()
             x = apply_transforms(self.settings.transforms, unit, draws, h, w)
-            out = self._outputs(self.range.to_model(x))
+            out = self._outputs(self.range.to_model(x), redirect)
             values = [term(out) for _, _, term in self.leaves]
             per_image = -tf.add_n([weight * v for (_, weight, _), v in zip(self.leaves, values)])
             if self.diversity:
@@ -158,9 +180,11 @@ class _Engine:
                 values.append(penalty)
                 per_image += reg.weight * penalty
             loss = tf.reduce_sum(per_image)
-        grad = tape.gradient(loss, self.var)
-        if grad is None:
+        grad, grad_x = tape.gradient(loss, [self.var, x])  # d loss / d x: the objective's part only
+        if grad_x is None:
             raise ValueError("The objective does not depend on the input image; pick a layer or class the image reaches.")
+        moved = tf.reduce_max(tf.abs(tf.reshape(grad_x, [self.n, -1])), axis=1) > 0.0
+        self.responsive.assign(self.responsive | moved)
         lr = self.settings.learning_rate
         t = self.t.assign_add(1.0)
         m = self.m.assign(_BETA1 * self.m + (1.0 - _BETA1) * grad)
@@ -188,6 +212,7 @@ class _Engine:
         self.m.assign(tf.zeros_like(self.m))
         self.v.assign(tf.zeros_like(self.v))
         self.t.assign(0.0)
+        self.responsive.assign(tf.zeros_like(self.responsive))
         self.targets.assign(targets.astype(np.int32))
         self.groups.assign(groups.astype(np.int32))
 
@@ -221,6 +246,25 @@ def _engine(model: keras.Model, objective: Objective, settings: Settings, n: int
     return per_model(
         model, key, lambda: _Engine(model, objective, settings, n, hwc, in_range, diversity), limit=_ENGINES_PER_MODEL
     )
+
+
+MIN_FITTED_SIDE = 64
+
+
+def _fitted_size(model: keras.Model, objective: Objective, h: int, w: int) -> tuple[int, int]:
+    """(h, w) of the images to optimize: twice the receptive field of the objective's layers (a
+    multiple of 16, at least MIN_FITTED_SIDE) when that is smaller and the network runs at that size."""
+    if objective.needs_scores or not objective.layers:
+        return h, w
+    if any(isinstance(o, Neuron) and (o.y, o.x) != (None, None) for _, _, o in objective.terms()):
+        return h, w  # a position in the model's own map
+    paths = tuple(graph.resolve_layer(model, name) for name in objective.layers)
+    field = max(slicing.receptive_field(model, p) for p in paths)
+    side = max(MIN_FITTED_SIDE, -(-2 * field // 16) * 16)
+    if side >= min(h, w):
+        return h, w
+    runs = per_model(model, ("featurevis.runs_at", paths, side), lambda: slicing.runs_at(model, paths, side), limit=16)
+    return (side, side) if runs else (h, w)
 
 
 def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
@@ -286,6 +330,8 @@ def optimize(
     spec = graph.input_spec(keras_model)
     settings = settings or default_settings(spec)
     h, w, c = spec.height or settings.image_size, spec.width or settings.image_size, spec.channels
+    if settings.fit_receptive_field:
+        h, w = _fitted_size(keras_model, objective, h, w)
     total = capped_steps(settings.steps if steps is None else steps)
     base = [int(t) for t in targets]
     if not base:
@@ -320,6 +366,7 @@ def optimize(
                 on_progress(done, total, engine.images().numpy() if preview else None)
         images = engine.images().numpy()
         reached = engine.evaluate().numpy()
+        responsive = engine.responsive.numpy()
     stacked = np.concatenate(history, axis=0) if history else np.zeros((0, len(names), len(seeds)), np.float32)
     return FeatureVis(
         images_nhwc=images.astype(np.float32),
@@ -327,6 +374,7 @@ def optimize(
         loss_terms={name: stacked[:, i, :] for i, name in enumerate(names)},
         start=start.astype(np.float32),
         reached=reached.astype(np.float32),
+        responsive=responsive.astype(bool),
         steps=total,
         seed=int(seed),
         settings=settings,

@@ -37,6 +37,12 @@ class Settings:
         transforms: applied in order before every step (random per image and step).
         regularizers: penalties added to the loss, each plotted by name.
         progress_every: steps per compiled chunk; the progress callback runs between chunks.
+        fit_receptive_field: for a layer objective on a network that is convolutional up to the
+            layer, optimize a smaller image: twice the layer's receptive field, at least 64 px (an
+            early layer of a 224 network sees a window of ~11 px; a 64 px image shows its pattern
+            at a twelfth of the cost). Off: the model's input size.
+        redirect_steps: the first steps whose gradient passes the target's own ReLU redirected
+            (Lucid's rule, so a filter silent on the start image still moves); the same on every route.
         image_size: side of the images for a model that accepts any size (else ignored).
     """
 
@@ -47,6 +53,8 @@ class Settings:
     regularizers: tuple[Regularizer, ...] = ()
     progress_every: int = 16
     image_size: int = 224
+    redirect_steps: int = 16
+    fit_receptive_field: bool = True
 
 
 def default_settings(spec: InputSpec) -> Settings:

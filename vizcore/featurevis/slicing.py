@@ -6,9 +6,12 @@ optimizer computes the layer's input for the batch, then one output channel per 
 depthwise convolution of the batch laid side by side in the channel axis with each image's own
 kernel. For the MNIST CNN's conv2 that is 1/64 of the work of the full layer.
 
-The target's own ReLU passes gradients that would raise its input even where the input is
-negative, for an image whose channel is silent everywhere (Lucid's "redirected" ReLU gradient):
-otherwise a filter that is off on the grey starting image never moves. The values are unchanged.
+One gradient rule on every route: the ReLU that produces the target layer's output (a ReLU
+layer, or a conv's fused relu) is a ``redirected_relu`` while ``redirect`` is on (the engine turns
+it on for the first ``Settings.redirect_steps`` steps, as Lucid does): for an image whose channel
+is silent everywhere, it passes the gradients that would raise its input, otherwise a filter that
+is off on the grey starting image never moves. The values are unchanged. ``own_relu`` splits that
+ReLU off a layer for the plain path (the whole layer), ``sliced_model`` applies it itself.
 
 When the network starts with a convolution on the image (1 to 4 channels, stride 1), that
 convolution's input gradient is computed as one matrix product and a sum of shifted copies
@@ -22,6 +25,7 @@ used when they disagree.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -37,6 +41,7 @@ def layers_model(model: keras.Model, paths: tuple[str, ...], with_scores: bool) 
     """A function batch -> ({path: activations}, scores or None) that computes no more than it needs.
 
     Unlike ``feature_model`` it stops at the deepest requested layer unless the scores are needed.
+    Without scores it also runs on images of another size when every layer up to there allows it.
     """
     if with_scores:
         fm = graph.feature_model(model, paths)
@@ -45,7 +50,7 @@ def layers_model(model: keras.Model, paths: tuple[str, ...], with_scores: bool) 
     sub = keras.Model(traced.input, [traced[p].output for p in paths], name=f"{model.name}_featurevis")
 
     def run(x: Any) -> tuple[dict[str, Any], Any]:
-        outs = sub(x, training=False)
+        outs = sub.call(x, training=False)  # .call: no input-shape check, so a smaller image runs too
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return dict(zip(paths, outs)), None
 
@@ -78,8 +83,10 @@ def _plain_conv(layer: Any) -> bool:
 
 
 def sliced_model(model: keras.Model, path: str) -> Callable[[Any, Any], Any] | None:
-    """A function (batch, index (N,)) -> (N, h, w, 1) computing channel index[i] of layer ``path``
-    for image i, or None when the layer is not a Conv2D [+ BatchNormalization] [+ activation].
+    """A function (batch, index (N,), redirect=False) -> (N, h, w, 1) computing channel index[i] of
+    layer ``path`` for image i, or None when the layer is not a Conv2D [+ BatchNormalization] [+ activation].
+
+    The batch may be smaller than the model's input when everything up to the layer is convolutional.
     """
     traced = graph.trace(model)
     chain = []
@@ -93,11 +100,11 @@ def sliced_model(model: keras.Model, path: str) -> Callable[[Any, Any], Any] | N
     feed = _feed(model, traced, cur)
     chain.reverse()
 
-    def run(x: Any, index: Any) -> Any:
+    def run(x: Any, index: Any, redirect: Any = False) -> Any:
         a = x if feed is None else feed(x)
-        y = _conv_per_image(a, conv, index)
-        for layer in chain:
-            y = _channelwise(layer, y, index)
+        y = _conv_per_image(a, conv, index, redirect if not chain else False)
+        for i, layer in enumerate(chain):
+            y = _channelwise(layer, y, index, redirect if i == len(chain) - 1 else False)
         return y
 
     return run if _agrees(model, path, run) else None
@@ -119,9 +126,9 @@ def _feed(model: keras.Model, traced: graph.Trace, conv_path: str) -> Callable[[
         except ValueError:  # something between also reads the image: no split
             rest = None
         if rest is not None:
-            return lambda x: rest(fast(x), training=False)
+            return lambda x: rest.call(fast(x), training=False)
     whole = keras.Model(x_in, conv_input, name=f"{model.name}_conv_input")
-    return lambda x: whole(x, training=False)
+    return lambda x: whole.call(x, training=False)
 
 
 def image_conv(layer: Any) -> Callable[[Any], Any] | None:
@@ -164,7 +171,7 @@ def image_conv(layer: Any) -> Callable[[Any], Any] | None:
     return run
 
 
-def _conv_per_image(a_nhwc: Any, conv: Any, index: Any) -> Any:
+def _conv_per_image(a_nhwc: Any, conv: Any, index: Any, redirect: Any) -> Any:
     """conv's output channel index[i] of image i: (N, h', w', 1)."""
     kh, kw, cin, _ = conv.kernel.shape
     kernel = tf.gather(tf.cast(conv.kernel, tf.float32), index, axis=3)  # (kh, kw, cin, N)
@@ -179,9 +186,8 @@ def _conv_per_image(a_nhwc: Any, conv: Any, index: Any) -> Any:
     y = tf.transpose(y, [2, 0, 1])[..., None]  # (N, h', w', 1)
     if conv.use_bias:
         y = y + tf.gather(tf.cast(conv.bias, tf.float32), index)[:, None, None, None]
-    if conv.activation is keras.activations.relu:
-        return redirected_relu(y)
-    return conv.activation(y)
+    cap = _fused_cap(conv)
+    return conv.activation(y) if cap is False else redirected_relu(y, cap, redirect)
 
 
 def _relu_cap(layer: Any) -> float | None | bool:
@@ -195,9 +201,19 @@ def _relu_cap(layer: Any) -> float | None | bool:
     return False
 
 
-def redirected_relu(x: Any, max_value: float | None = None) -> Any:
-    """ReLU (capped at max_value) whose gradient, for an image where it is zero everywhere, lets
-    through the parts that push the input back into the active range (per image of the batch)."""
+def _fused_cap(layer: Any) -> float | None | bool:
+    """The cap of a layer's fused relu/relu6 activation (None: no cap), else False."""
+    name = getattr(getattr(layer, "activation", None), "__name__", "")
+    return None if name == "relu" else 6.0 if name == "relu6" else False
+
+
+def redirected_relu(x: Any, max_value: float | None = None, redirect: Any = True) -> Any:
+    """ReLU (capped at max_value) whose gradient, while ``redirect`` is on, for a channel that is zero
+    everywhere in an image, lets through the parts that push its input back into the active range.
+
+    ``x`` is (N, ..., C); "a channel in an image" is x[i, ..., c]. With ``redirect`` off (a bool or a
+    bool tensor) the gradient is the ordinary one.
+    """
 
     @tf.custom_gradient
     def relu(x: Any) -> Any:
@@ -209,20 +225,78 @@ def redirected_relu(x: Any, max_value: float | None = None) -> Any:
             plain = tf.where(below | above, tf.zeros_like(dy), dy)
             # dy > 0: a descent step would lower x further (below), dy < 0: raise it further (above)
             redirected = tf.where((below & (dy > 0.0)) | (above & (dy < 0.0)), tf.zeros_like(dy), dy)
-            n = tf.shape(dy)[0]
-            alive = tf.reduce_max(tf.abs(tf.reshape(plain, [n, -1])), axis=1) > 0.0
-            alive = tf.reshape(alive, tf.concat([[n], tf.ones([tf.rank(dy) - 1], tf.int32)], axis=0))
-            return tf.where(alive, plain, redirected)
+            n, c = tf.shape(dy)[0], tf.shape(dy)[-1]
+            alive = tf.reduce_max(tf.abs(tf.reshape(plain, [n, -1, c])), axis=1) > 0.0  # (N, C)
+            alive = tf.reshape(alive, tf.concat([[n], tf.ones([tf.rank(dy) - 2], tf.int32), [c]], axis=0))
+            return tf.where(alive | tf.logical_not(redirect), plain, redirected)
 
         return y, grad
 
     return relu(x)
 
 
-def _channelwise(layer: Any, y: Any, index: Any) -> Any:
+@dataclass(frozen=True)
+class OwnRelu:
+    """A layer's output split as ``relu(pre(a), cap)``, ``a`` the output of layer ``source``
+    ("input": the image): the ReLU that the gradient rule redirects, for the plain path."""
+
+    source: str
+    pre: Callable[[Any], Any]
+    cap: float | None
+
+    def __call__(self, a: Any, redirect: Any = False) -> Any:
+        return redirected_relu(self.pre(a), self.cap, redirect)
+
+
+def _linear_part(layer: Any) -> Callable[[Any], Any] | None:
+    """x -> the layer's output before its fused activation, for Conv2D, DepthwiseConv2D and Dense."""
+
+    def bias(y: Any) -> Any:
+        return y + tf.cast(layer.bias, tf.float32) if layer.use_bias else y
+
+    if type(layer) is keras.layers.Conv2D and layer.data_format == "channels_last":
+        return lambda x: bias(layer.convolution_op(x, layer.kernel))
+    if type(layer) is keras.layers.DepthwiseConv2D and layer.data_format == "channels_last":
+        return lambda x: bias(keras.ops.depthwise_conv(
+            x, layer.kernel, layer.strides, layer.padding, layer.data_format, layer.dilation_rate))
+    if type(layer) is keras.layers.Dense:
+        return lambda x: bias(tf.matmul(x, tf.cast(layer.kernel, tf.float32)))
+    return None
+
+
+def own_relu(model: keras.Model, path: str) -> OwnRelu | None:
+    """The ReLU producing layer ``path``'s output, split off (checked on random images), else None."""
+    traced = graph.trace(model)
+    node = traced[path]
+    if len(node.inbound) != 1:
+        return None
+    cap = _relu_cap(node.layer)
+    split = OwnRelu(node.inbound[0], lambda a: a, cap) if cap is not False else None
+    if split is None and _fused_cap(node.layer) is not False and _linear_part(node.layer) is not None:
+        split = OwnRelu(node.inbound[0], _linear_part(node.layer), _fused_cap(node.layer))
+    if split is None:
+        return None
+    return split if _split_agrees(model, path, split) else None
+
+
+def _split_agrees(model: keras.Model, path: str, split: OwnRelu) -> bool:
+    spec = graph.input_spec(model)
+    h, w = spec.height or 64, spec.width or 64
+    x = tf.constant(np.random.default_rng(0).random((2, h, w, spec.channels), dtype=np.float32) * 2 - 0.5)
+    try:
+        want = layers_model(model, (path,), False)(x)[0][path]
+        a = x if split.source == "input" else layers_model(model, (split.source,), False)(x)[0][split.source]
+        got = split(a)
+    except Exception:  # an op the split cannot express: the whole layer, ordinary gradient
+        return False
+    scale = float(tf.reduce_max(tf.abs(want))) + 1e-6
+    return tuple(got.shape) == tuple(want.shape) and bool(float(tf.reduce_max(tf.abs(got - want))) <= 1e-4 * scale)
+
+
+def _channelwise(layer: Any, y: Any, index: Any, redirect: Any) -> Any:
     if not isinstance(layer, keras.layers.BatchNormalization):
         cap = _relu_cap(layer)
-        return layer(y) if cap is False else redirected_relu(y, cap)
+        return layer(y) if cap is False else redirected_relu(y, cap, redirect)
     def pick(v: Any) -> Any:
         return tf.gather(tf.cast(v, tf.float32), index)[:, None, None, None]
     inv = tf.math.rsqrt(pick(layer.moving_variance) + layer.epsilon)
@@ -246,3 +320,32 @@ def _agrees(model: keras.Model, path: str, run: Callable[[Any, Any], Any]) -> bo
     want = tf.gather(full, index, axis=3, batch_dims=1)
     scale = float(tf.reduce_max(tf.abs(want))) + 1e-6
     return bool(float(tf.reduce_max(tf.abs(fast[..., 0] - want))) <= 1e-4 * scale)
+
+
+def receptive_field(model: keras.Model, path: str) -> int:
+    """Side in input pixels of the window one unit of layer ``path`` sees (kernels, pools and strides)."""
+    traced = graph.trace(model)
+    field: dict[str, tuple[int, int]] = {"input": (1, 1)}  # path -> (side, jump)
+    for node in traced.layers:
+        ins = [field[p] for p in node.inbound if p in field] or [(1, 1)]
+        side, jump = max(i[0] for i in ins), max(i[1] for i in ins)
+        if node.is_model:
+            inner = [field[t.path] for t in traced.layers if t.output is node.output and t.path in field]
+            side, jump = inner[0] if inner else (side, jump)
+        kernel = getattr(node.layer, "kernel_size", None) or getattr(node.layer, "pool_size", None)
+        if kernel is not None and not node.is_model:
+            dilation = max(getattr(node.layer, "dilation_rate", (1,)) or (1,))
+            side += (max(kernel) - 1) * dilation * jump
+            jump *= max(getattr(node.layer, "strides", None) or kernel)
+        field[node.path] = (side, jump)
+    return field[path][0]
+
+
+def runs_at(model: keras.Model, paths: tuple[str, ...], side: int) -> bool:
+    """Whether the network up to ``paths`` computes them on a side x side image (fully convolutional)."""
+    channels = graph.input_spec(model).channels
+    try:
+        outs = layers_model(model, paths, False)(tf.zeros((1, side, side, channels)))[0]
+    except Exception:  # a Flatten, Dense or Reshape on the way needs the model's own size
+        return False
+    return all(min(int(outs[p].shape[1]), int(outs[p].shape[2])) >= 1 for p in paths if len(outs[p].shape) == 4)

@@ -22,7 +22,7 @@ import keras
 
 from vizcore.graph import SEP, InputSpec, head_type, input_spec, iter_layers, layer_table
 from vizcore.errors import WeightsUnavailableError
-from vizcore import hints
+from vizcore import hints, images
 from vizcore.models import applications, bundles, legacy, loading, presets, summary, tfjs  # noqa: F401  (each reachable as models.<name>)
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent.parent / "models"
@@ -66,6 +66,13 @@ class LoadedModel:
     @property
     def spec(self) -> InputSpec:
         return input_spec(self.model)
+
+    def prepare(self, image_uint8, *, invert: bool = False) -> images.Preprocessed:
+        """An image as this model takes it: its size (by ``fit``), channels and input range."""
+        spec = self.spec
+        size = (spec.height or image_uint8.shape[0], spec.width or image_uint8.shape[1])
+        return images.preprocess(image_uint8, size=size, channels=spec.channels, mode=self.preprocess, invert=invert,
+                                 keep_aspect=self.fit == "pad", crop=self.fit == "crop")
 
 
 FIT_MODES = ("stretch", "pad", "crop")

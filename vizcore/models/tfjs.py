@@ -75,9 +75,11 @@ def read_weights(doc: dict, read: Callable[[str], bytes | None], label: str) -> 
             count = int(np.prod(spec["shape"], dtype=np.int64))
             size = count * np.dtype(DTYPES[stored_dtype]).itemsize
             if offset + size > len(data):
+                shards = group["paths"]
+                held = f"the shard {shards[0]} holds" if len(shards) == 1 else f"the shards {', '.join(shards)} hold"
                 raise ModelLoadError(
-                    f"'{label}' has weight files that are too short: '{spec['name']}' needs bytes up to {offset + size:,} "
-                    f"but the shards {', '.join(group['paths'])} hold {len(data):,}."
+                    f"'{label}' has weight files that are too short (a download cut off?): '{spec['name']}' needs bytes "
+                    f"up to {offset + size:,} but {held} {len(data):,}."
                 )
             value = np.frombuffer(data, DTYPES[stored_dtype], count, offset).reshape(spec["shape"])
             offset += size

@@ -1,0 +1,284 @@
+"""Dataset view: the working model over a whole dataset — filter examples, evaluation, embedding."""
+
+import hashlib
+import io
+import json
+import zipfile
+
+import numpy as np
+import streamlit as st
+
+from pages import _cache, _layers, _shared
+from vizcore import archive, datasets, embedding, graph, evaluation, examples, figures, images, kernels, render
+from vizcore import featurevis as fv
+from vizcore.cache import per_model
+from vizcore.errors import ConvLensError
+
+K = 9  # examples per filter
+MEMORY_BUDGET = 600e6  # bytes of prepared images one dataset may take
+SOURCES = {"mnist_sample": "Bundled MNIST digits", "shapes": "Generated shapes", "photos": "Bundled colour photos",
+           "zip": "Uploaded ZIP of class folders", **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()}}
+VIEWS = {"examples": "Filter examples", "evaluate": "Evaluate", "embedding": "Embedding"}
+
+
+@st.cache_resource(show_spinner="Loading the photos…", max_entries=1)
+def _photos() -> datasets.ImageDataset:
+    photos = images.load_sample_photos()
+    x = np.stack([render.resize(render.to_rgb(p), (224, 224)) for p in photos.values()]).astype(np.float32) / 255.0
+    return datasets.ImageDataset(x, np.arange(len(photos), dtype=np.int64), tuple(photos), "photos")
+
+
+@st.cache_resource(show_spinner="Reading the ZIP…", max_entries=4)
+def _zip(digest: str, _data: bytes) -> datasets.ImageDataset:
+    return archive.load_image_zip(_data, name="upload")
+
+
+@st.cache_resource(show_spinner="Preparing the images for the model…", max_entries=4, hash_funcs=_cache.BY_KEY)
+def _prepared(loaded, ds_key: str, _x_nhwc) -> evaluation.Prepared:
+    prepared = evaluation.prepare(loaded, _x_nhwc)
+    prepared.x_nhwc.setflags(write=False)
+    prepared.display_nhwc.setflags(write=False)
+    return prepared
+
+
+@st.cache_resource(max_entries=1)
+def _syntheses() -> dict:
+    """Gradient-ascent images by (model, layer, channel), shared by sessions (the oldest beyond 32 go)."""
+    return {}
+
+
+@st.cache_data(show_spinner=False, max_entries=32, hash_funcs=_cache.BY_KEY)
+def _embedding_layers(loaded) -> tuple[tuple[str, ...], str]:
+    return embedding.embedding_layers(loaded.model), embedding.default_layer(loaded.model)
+
+
+def _with_progress(loaded, key: tuple, text: str, compute):
+    """``compute(on_progress)`` cached per model and key (bounded), with a progress bar while it runs."""
+    slot = st.empty()
+
+    def build():
+        bar = slot.progress(0.0, text=text)
+        return compute(lambda done, total: bar.progress(done / max(total, 1), text=f"{text} {done:,} of {total:,} images"))
+
+    value = per_model(loaded.model, (key[0], loaded.key, *key[1:]), build, limit=8)  # the key: range and names too
+    slot.empty()
+    return value
+
+
+def _from_link(short: str, key: str, value_of):
+    """Take a short link value (``?layer=conv2&ch=5``, as the Kernels, Activations and Filters pages link here) on every visit."""
+    if short in st.query_params:
+        raw = st.query_params[short]
+        del st.query_params[short]
+        value = value_of(raw)
+        if value is None:
+            _shared.notice(f"The link's {short}={raw!r} is not available here.")
+        else:
+            st.session_state[key] = value  # the widget's binding writes it to the URL
+
+
+def _load_dataset(source: str, limit: int) -> tuple[datasets.ImageDataset, str]:
+    if source == "photos":
+        return _photos(), "photos"
+    if source == "zip":
+        upload = st.file_uploader("ZIP with one folder of images per class", type=["zip"], key="dataset.zip")
+        if upload is None:
+            st.info("Upload a ZIP of class folders (cats/1.jpg, dogs/2.png, …).")
+            st.stop()
+        data = upload.getvalue()
+        digest = hashlib.sha1(data).hexdigest()[:12]
+        return _zip(digest, data), f"zip:{digest}"
+    if source.startswith("keras:"):
+        ds = _cache.dataset(source.split(":", 1)[1], limit)
+    else:
+        ds = _cache.dataset(source)
+    return ds, source
+
+
+loaded = _shared.working_model()
+_shared.sidebar(loaded)
+st.title("🗂️ Dataset view")
+st.caption("The working model over a whole dataset: which images each filter responds to most, how well the model "
+           "classifies them, and how a layer arranges them.")
+
+view = st.radio("View", list(VIEWS), 0, format_func=VIEWS.get, horizontal=True,
+                **_shared.linked("dataset.view", "examples", list(VIEWS), format_func=VIEWS.get))
+c1, c2 = st.columns([2, 1])
+source = c1.selectbox("Dataset", list(SOURCES), 0, format_func=SOURCES.get,
+                      **_shared.linked("dataset.source", "mnist_sample", list(SOURCES), format_func=SOURCES.get))
+limit = int(c2.number_input("Images (at most)", 10, 20_000, 5000, step=500, key="dataset.limit"))
+try:
+    full, ds_name = _load_dataset(source, limit)
+except ConvLensError as err:
+    st.error(str(err))
+    st.stop()
+spec = loaded.spec
+pixels = (spec.height or full.image_shape[0]) * (spec.width or full.image_shape[1]) * spec.channels
+most = max(10, int(MEMORY_BUDGET // (pixels * 5)))  # float32 for the model + uint8 for display
+if limit > most and len(full) > most:
+    st.caption(f"Using {most:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs would not fit in memory.")
+n = min(limit, len(full), most)
+pick = np.linspace(0, len(full) - 1, n).astype(int) if n < len(full) else np.arange(len(full))  # every class, sorted or not
+ds = full.subset(pick) if n < len(full) else full
+ds_key = f"{ds_name}:{n}"
+prepared = _prepared(loaded, ds_key, ds.x_nhwc)
+x, display = prepared.x_nhwc, prepared.display_nhwc
+st.caption(f"{len(ds):,} images of {len(full):,} · {ds.num_classes} classes · shown to the model at "
+           f"{x.shape[1]}×{x.shape[2]}×{x.shape[3]} in its '{loaded.preprocess}' range")
+y_model = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
+labels_fit = y_model is not None
+
+
+def _report() -> evaluation.Report:
+    return _with_progress(loaded, ("dataset.report", ds_key), "Classifying…",
+                          lambda _progress: evaluation.report(loaded.model, x, y_model, loaded.class_names))
+
+
+# --------------------------------------------------------------------------- filter examples
+if view == "examples":
+    choices, default = _cache.cam_choices(loaded)
+    if not choices:
+        st.error("This model has no convolution layer, so there are no filters to show.")
+        st.stop()
+    _from_link("layer", "dataset.layer", lambda raw: raw if raw in choices else None)
+    layer = _layers.select(loaded, st, "Layer", choices, key="dataset.layer", default=default)
+    ex = _with_progress(loaded, ("dataset.examples", layer, ds_key, K), "Finding each filter's top images…",
+                        lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress))
+    _from_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
+    ch = int(st.number_input("Filter (channel)", 0, ex.channels - 1, 0,
+                             **_shared.linked("dataset.ch", 0, range(ex.channels))))
+    field = examples.receptive_field(loaded.model, layer, x.shape[1:3])
+    st.subheader(f"Filter {ch} of {layer}")
+    st.caption(f"Receptive field {field.size[0]}×{field.size[1]} pixels · top {ex.k} of {len(x):,} images, best first · "
+               "the box marks where the filter peaks")
+    whole, patches = examples.card_tiles(display, ex, ch)
+    left, right = st.columns([3, 1])
+    left.image(render.montage(whole, columns=ex.k, pad=2), caption="Images: "
+               + ", ".join(f"#{pick[i]} ({s:.2f})" for i, s in zip(ex.indices[ch], ex.scores[ch])))
+    left.image(render.montage(patches, columns=ex.k, pad=2), caption="Receptive-field patches")
+    extra = []
+    path_is_conv = layer in graph.conv_layers(loaded.model)
+    if path_is_conv:
+        lk = _cache.layer_kernel(loaded, layer)
+        if ch < lk.kernel_hwio.shape[-1]:
+            tile = kernels.kernel_tiles(lk, filters=[ch])[0]
+            tile = render.resize(render.to_rgb(tile), (96, 96), smooth=False)
+            right.image(tile, caption="Kernel")
+            extra.append(tile)
+    store, fv_key = _syntheses(), (loaded.key, layer, ch)
+    if right.button("Gradient-ascent image", key="dataset.fv", help="Synthesize the image this filter likes most (vizcore.featurevis)"):
+        with st.spinner("Optimizing…"):
+            store[fv_key] = fv.optimize(loaded, fv.Channel(layer), [ch], seed=0)
+        while len(store) > 32:
+            store.pop(next(iter(store)))
+    found = store.get(fv_key)
+    if found is not None:
+        tile = render.resize(render.to_rgb(fv.to_uint8(found.images_nhwc, found.input_range)[0]), (96, 96))
+        right.image(tile, caption="Gradient ascent")
+        extra.append(tile)
+    card = render.montage(list(whole) + list(patches) + extra, columns=ex.k, pad=2)
+    meta = {"model": loaded.label, "layer": layer, "channel": ch, "dataset": ds_key, "indices": pick[ex.indices[ch]].tolist(),
+            "scores": ex.scores[ch].tolist(), "boxes_x0y0x1y1": ex.boxes[ch].tolist()}
+
+    def _card_zip() -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("card.png", render.to_png(card))
+            for r, (w, p) in enumerate(zip(whole, patches)):
+                zf.writestr(f"example_{r}.png", render.to_png(w))
+                zf.writestr(f"patch_{r}.png", render.to_png(p))
+            zf.writestr("card.json", json.dumps(meta, indent=2))
+        return buf.getvalue()
+
+    name = f"{loaded.model.name}_{layer.replace('/', '_')}_{ch}"
+    d1, d2 = st.columns(2)
+    d1.download_button("Download card (PNG)", render.to_png(card), f"{name}.png", "image/png", key="dataset.card_png")
+    d2.download_button("Download card (ZIP)", _card_zip, f"{name}.zip", "application/zip", key="dataset.card_zip")
+
+# --------------------------------------------------------------------------- evaluation
+elif view == "evaluate":
+    if not labels_fit:
+        st.warning(f"The dataset's classes ({', '.join(ds.class_names[:6])}{', …' if ds.num_classes > 6 else ''}) are not the "
+                   f"model's {len(loaded.class_names)} classes, so there is nothing to score. Pick a dataset with the model's classes.")
+        st.stop()
+    rep = _report()
+    ks = sorted(k for k in (1, 3, 5) if k < len(loaded.class_names)) or [1]
+    cols = st.columns(1 + len(ks))
+    cols[0].metric("Accuracy", f"{rep.accuracy:.2%}", help=f"{int(np.trace(rep.confusion)):,} of {len(x):,} right")
+    for col, k in zip(cols[1:], ks):
+        col.metric(f"Top-{k} accuracy", f"{evaluation.top_k_accuracy(rep.evaluation.probabilities, rep.evaluation.true, k):.2%}")
+    names = loaded.class_names
+    st.dataframe({"class": list(names), "precision": rep.precision, "recall": rep.recall, "images": rep.support},
+                 hide_index=True, key="dataset.per_class")
+    event = st.plotly_chart(figures.confusion_figure(rep.confusion, names), on_select="rerun", selection_mode="points",
+                            key="dataset.confusion")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    clicked = (str(points[0].get("y")), str(points[0].get("x"))) if points else None
+    if clicked and clicked != st.session_state.get("dataset.clicked") and all(c in names for c in clicked):
+        st.session_state["dataset.true"], st.session_state["dataset.pred"] = clicked  # a new click opens that cell
+    st.session_state["dataset.clicked"] = clicked
+    c1, c2 = st.columns(2)
+    true_name = c1.selectbox("True class", list(names), key="dataset.true")
+    pred_name = c2.selectbox("Predicted class", list(names), 1 if len(names) > 1 else 0, key="dataset.pred")
+    t, p = names.index(true_name), names.index(pred_name)
+    cell = rep.cell(t, p)
+    st.caption(f"{len(cell)} image(s) of {true_name} predicted as {pred_name}, most confident first; each with "
+               "Grad-CAM for the predicted class and for the true class.")
+    cam_layer = _cache.cam_choices(loaded)[1]
+    for i in cell[:6]:
+        row = st.columns([1, 1, 1, 2])
+        image = render.to_rgb(display[i])
+        row[0].image(render.resize(image, (112, 112), smooth=False), caption=f"#{pick[i]} · p={rep.evaluation.probabilities[i, p]:.2f}")
+        for col, target, label in ((row[1], p, f"Grad-CAM {pred_name}"), (row[2], t, f"Grad-CAM {true_name}")):
+            heat = _cache.attribution_map(loaded, f"{ds_key}#{i}", x[i], "Grad-CAM", int(target), cam_layer, ())
+            col.image(render.resize(render.overlay(image, heat), (112, 112)), caption=label)
+    wrong = rep.mistakes(12)
+    if len(wrong):
+        st.subheader("Most confident mistakes")
+        tiles = [render.resize(render.to_rgb(display[i]), (72, 72), smooth=False) for i in wrong]
+        st.image(render.montage(tiles, columns=12, pad=2), caption=" · ".join(
+            f"#{pick[i]}: {names[rep.evaluation.true[i]]}→{names[rep.evaluation.predicted[i]]} "
+            f"({rep.evaluation.probabilities[i, rep.evaluation.predicted[i]]:.2f})" for i in wrong))
+
+# --------------------------------------------------------------------------- embedding
+else:
+    choices, default = _embedding_layers(loaded)
+    layer = _layers.select(loaded, st, "Layer (feature maps are averaged over positions)", choices, key="dataset.emb_layer",
+                           default=default)
+    c1, c2 = st.columns(2)
+    method = c1.radio("Projection", embedding.PROJECTIONS, 0, horizontal=True, help="t-SNE of 5,000 points takes about half a minute",
+                      **_shared.linked("dataset.projection", "PCA", embedding.PROJECTIONS))
+    colours = {"true": "True class", "predicted": "Predicted class", "correct": "Right or wrong"} if labels_fit else {"true": "Dataset class"}
+    colour = c2.radio("Colour by", list(colours), 0, format_func=colours.get, horizontal=True, key="dataset.colour")
+    feats = _with_progress(loaded, ("dataset.features", layer, ds_key), "Computing the layer's activations…",
+                           lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress))
+    with st.spinner(f"{method} of {len(feats):,} points…"):
+        xy = per_model(loaded.model, ("dataset.projection", loaded.key, layer, ds_key, method),
+                       lambda: embedding.project(feats, method, seed=0), limit=8)
+    true_names = np.asarray(loaded.class_names)[y_model] if labels_fit else np.asarray(ds.class_names)[ds.y]
+    hover = [f"#{pick[i]} · {true_names[i]}" for i in range(len(xy))]
+    groups = true_names
+    if labels_fit and colour != "true":
+        rep = _report()
+        predicted = np.asarray(loaded.class_names)[rep.evaluation.predicted]
+        groups = predicted if colour == "predicted" else np.where(rep.evaluation.predicted == y_model, "right", "wrong")
+        hover = [f"{h} → {predicted[i]}" for i, h in enumerate(hover)]
+    title = f"{method} of {layer} ({feats.shape[1]} features)"
+    if method == "PCA":
+        share = embedding.explained_variance(feats)
+        title += f" · {share.sum():.0%} of the variance"
+    fig = figures.embedding_figure(xy, groups, hover, title)
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="dataset.embedding")
+    order = list(dict.fromkeys(np.asarray(groups).tolist()))
+    picked = []
+    for point in (event or {}).get("selection", {}).get("points", []) if event else []:
+        members = np.flatnonzero(np.asarray(groups) == order[point["curve_number"]])
+        picked.append(int(members[point["point_index"]]))
+    if len(picked) == 1:
+        i = picked[0]
+        st.image(render.resize(render.to_rgb(display[i]), (160, 160), smooth=False), caption=hover[i])
+    elif picked:
+        tiles = [render.resize(render.to_rgb(display[i]), (64, 64), smooth=False) for i in picked[:60]]
+        st.image(render.montage(tiles, columns=15, pad=2), caption=f"{len(picked)} selected" + (" (first 60)" if len(picked) > 60 else ""))
+    else:
+        st.caption("Click a point to see its image; draw a lasso or a box to see a gallery of the selection.")
