@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import _cache
+from pages import _cache, _shared
 from vizcore import blocks, models, render
 
 
@@ -37,9 +37,10 @@ def layer_sweep(loaded: models.LoadedModel, picked, target: int, cmap: str, alph
     bar = st.progress(0.0, text="Grad-CAM per layer…")
     tiles = []
     side = max(96, picked.display_hwc.shape[0])
-    for i, layer in enumerate(picks):
-        heat = _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
-        tiles.append(render.resize(render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha), (side, side), smooth=False))
-        bar.progress((i + 1) / len(picks), text=f"Grad-CAM on {layer}")
+    with _shared.heavy():  # a dozen Grad-CAMs
+        for i, layer in enumerate(picks):
+            heat = _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
+            tiles.append(render.resize(render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha), (side, side), smooth=False))
+            bar.progress((i + 1) / len(picks), text=f"Grad-CAM on {layer}")
     bar.empty()
     return render.montage(np.stack(tiles), columns=len(tiles), pad=4), picks

@@ -84,7 +84,7 @@ def _invert_choice(image: np.ndarray, loaded: models.LoadedModel) -> bool:
 
 def _from_upload(loaded: models.LoadedModel) -> Picked | None:
     files = st.file_uploader("Images (PNG, JPEG, GIF, BMP, TIFF, WebP…; several at once)", accept_multiple_files=True,
-                             key="input.upload")
+                             key="input.upload", max_upload_size=_shared.LIMITS.upload_mb)
     gallery: dict = st.session_state.setdefault("input.uploads", {})  # digest -> (file name, uint8 image)
     if files and len(files) > MAX_UPLOADS:
         st.warning(f"{len(files)} images uploaded; the first {MAX_UPLOADS} are used.", icon="🖼️")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -67,9 +69,10 @@ def panel(run: training.Run) -> None:
             st.error(str(err))
     source = run.download_path
     if source.exists():
-        c2.download_button("Download .keras", source.read_bytes(), f"{training.sanitize_name(name)}.keras",
+        c2.download_button("Download .keras", source.read_bytes, f"{training.sanitize_name(name)}.keras",  # read on click only
                            "application/octet-stream", key="train.download")
-    c3.download_button("History (CSV)", training.history_csv(state.records), "history.csv", "text/csv", key="train.history")
+    c3.download_button("History (CSV)", functools.partial(training.history_csv, state.records), "history.csv", "text/csv",
+                       key="train.history")
 
 
 def offer_recovery(runs_dir) -> None:

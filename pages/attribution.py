@@ -1,5 +1,7 @@
 """Attribution page: which pixels made the model decide, by several methods side by side."""
 
+import contextlib
+import functools
 import io
 
 import numpy as np
@@ -7,6 +9,13 @@ import streamlit as st
 
 from pages import _attribution_parts, _cache, _faithfulness, _layers, _picker, _shared
 from vizcore import attribution, figures, render
+
+
+def npy_bytes(array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
@@ -63,8 +72,9 @@ with tab_maps:
     maps = {}
     progress = st.progress(0.0, text="Computing maps…") if len(methods) > 1 else None
     for i, label in enumerate(methods):
-        maps[label] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
-                                              tuple(sorted(options.get(label, {}).items())))
+        with _shared.heavy(hold=False) if costs[label].count > 1 else contextlib.nullcontext():  # the cache takes the slot
+            maps[label] = _cache.attribution_map(loaded, picked.key, picked.image_hwc, label, target, layer,
+                                                  tuple(sorted(options.get(label, {}).items())))
         if progress:
             progress.progress((i + 1) / len(methods), text=f"{label} done")
     if progress:
@@ -77,10 +87,10 @@ with tab_maps:
             st.image(render.resize(shown, (size, size), smooth=False), caption=f"{label} · {names[target]}"
                      + (f" · {layer}" if attribution.METHOD_INFO[label].uses_layer else ""))
             slug = label.lower().replace(" ", "_").replace("×", "x")
-            st.download_button("Overlay PNG", render.to_png(shown), f"{slug}_overlay.png", "image/png", key=f"attr.png.{label}")
-            buf = io.BytesIO()
-            np.save(buf, heat)
-            st.download_button("Raw map .npy", buf.getvalue(), f"{slug}_map.npy", "application/octet-stream", key=f"attr.npy.{label}")
+            st.download_button("Overlay PNG", functools.partial(render.to_png, shown), f"{slug}_overlay.png", "image/png",
+                               key=f"attr.png.{label}")  # the bytes are built on click only
+            st.download_button("Raw map .npy", functools.partial(npy_bytes, heat), f"{slug}_map.npy", "application/octet-stream",
+                               key=f"attr.npy.{label}")
 
 with tab_sweep:
     st.caption("Grad-CAM of every block output (and convolution not followed by BatchNorm), from the first to the last, "

@@ -49,7 +49,8 @@ limit = c2.number_input("Images to use (0 = all)", 0, 60000, 0, 1000, key="train
 dataset = None
 try:
     if name == "zip":
-        upload = st.file_uploader("ZIP of images, one folder per class", type=["zip"], key="train.zip", disabled=running)
+        upload = st.file_uploader("ZIP of images, one folder per class", type=["zip"], key="train.zip", disabled=running,
+                                  max_upload_size=_shared.LIMITS.upload_mb)
         if upload is not None:
             dataset = archive.load_image_zip(upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name)
             for note in dataset.notes:
