@@ -178,7 +178,7 @@ def real_activation(loaded: models.LoadedModel, layer: str, n: int = 200) -> np.
     ds = dataset("mnist_sample") if spec.channels == 1 else dataset("shapes", shapes=n, seed=5)
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
     size = (spec.height or ds.image_shape[0], spec.width or ds.image_shape[1])
-    batch = np.stack([images.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels,
+    batch = np.stack([images.preprocess(ds.pixels(i), size=size, channels=spec.channels,
                                         mode=loaded.preprocess).image_hwc
                       for i in idx])
     return _read_only(np.asarray(featurevis.real_activation(loaded.model, layer, batch)))

@@ -57,7 +57,7 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     pos = cols[1].number_input(f"Example (of {len(indices)})", 0, len(indices) - 1, 0, step=1,
                                **_shared.linked("input.index", 0, range(len(indices)), legacy="i"))
     i = int(indices[int(pos)])
-    image_uint8 = np.rint(ds.x_nhwc[i] * 255).astype(np.uint8)
+    image_uint8 = ds.pixels(i)
     prepared = _prepare(image_uint8, loaded)
     box = None
     if ds.boxes is not None:

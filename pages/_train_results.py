@@ -52,7 +52,7 @@ def panel(run: training.Run) -> None:
                                            y_title="accuracy"), key="train.per_class")
         mistakes = ev.mistakes(24)
         if mistakes:
-            tiles = [render.upscale(render.to_rgb(np.rint(run.val.x_nhwc[m.index] * 255).astype(np.uint8)),
+            tiles = [render.upscale(render.to_rgb(run.val.pixels(m.index)),
                                     max(1, 56 // run.val.x_nhwc.shape[1])) for m in mistakes]
             side = max(t.shape[0] for t in tiles)
             tiles = [render.resize(t, (side, side), smooth=False) for t in tiles]

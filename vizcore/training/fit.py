@@ -125,7 +125,7 @@ def fit(
     if snapshot_path is not None:
         source = val if val is not None and len(val) else train
         probes = choose_probes(source, 4, seed=config.seed)
-        own.append(SnapshotRecorder(snapshot_path, source.x_nhwc[probes], source.y[probes], source.class_names,
+        own.append(SnapshotRecorder(snapshot_path, source.floats(probes), source.y[probes], source.class_names,
                                     every_batches=config.snapshot_interval(spe), probe_indices=probes))
     if checkpoint_path is not None:
         own.append(EpochCheckpoint(checkpoint_path, lambda: reporter.records, config))
