@@ -25,7 +25,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 PROFILES = tuple(os.environ.get("CONVLENS_BENCH_PROFILES", "default,hosted").split(","))
 BUDGET_MB = {"default": 2000, "hosted": 1000}
-STEP_TIMEOUT_MS = 300_000
+STEP_TIMEOUT_MS = 180_000
 
 
 def rss_mb(pid: int) -> float:
@@ -105,6 +105,7 @@ def tour(page, url: str, measure) -> None:
     nav("Model", "Source")
     page.get_by_test_id("stRadioGroup").get_by_text("Bundled (trained)", exact=True).click()
     settled()
+    choose("Bundled model", "MNIST CNN")
     expect(page.get_by_test_id("stSidebar")).to_contain_text("MNIST CNN", timeout=STEP_TIMEOUT_MS)
     nav("Activations", "Overview")
     measure("back to the MNIST CNN (Activations)")

@@ -69,7 +69,7 @@ PROFILES = {
     "default": Limits("default", max_applications=4, excluded_applications=(), activation_entries=8,
                       attribution_entries=512, session_models=4, upload_mb=200, heavy_slots=2, training_slots=2,
                       intra_op_threads=0, inter_op_threads=0, run_max_age_s=7 * DAY),
-    "hosted": Limits("hosted", max_applications=1, excluded_applications=("VGG16",), activation_entries=2,
+    "hosted": Limits("hosted", max_applications=1, excluded_applications=("VGG16",), activation_entries=1,
                      attribution_entries=64, session_models=2, upload_mb=100, heavy_slots=1, training_slots=1,
                      intra_op_threads=1, inter_op_threads=1, run_max_age_s=1 * DAY),
 }
