@@ -3,7 +3,7 @@
 A fresh server (``CONVLENS_PROFILE=default``, then ``hosted``) and one Chromium tab (Debian's
 /usr/bin/chromium, driven by Playwright): the home page, Activations and Attribution on the MNIST
 CNN, then Model, Kernels, Activations and Attribution on MobileNetV2 and on ResNet50 (untrained),
-back to the MNIST CNN, and one training of LeNet-5. After each step the server's VmRSS is read
+back to the MNIST CNN, and one training of LeNet-5 (one epoch). After each step the server's VmRSS is read
 from /proc. The table goes to stdout and bench/results/memory.md.
 """
 
@@ -115,13 +115,13 @@ def tour(page, url: str, measure) -> None:
     choose("Preset", "LeNet-5")
     nav("Training", "Start training")
     epochs = page.get_by_label("Epochs", exact=True)
-    epochs.fill("2")
+    epochs.fill("1")
     epochs.press("Enter")
     settled()
     page.get_by_role("button", name="Start training").click()
-    expect(page.get_by_text("Training done after 2 epoch(s)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    expect(page.get_by_text("Training done after 1 epoch(s)")).to_be_visible(timeout=3 * STEP_TIMEOUT_MS)
     settled()
-    measure("trained LeNet-5 (2 epochs, MNIST sample)")
+    measure("trained LeNet-5 (1 epoch, MNIST sample)")
 
 
 def measure_profile(browser, profile: str) -> list[tuple[str, float]]:
