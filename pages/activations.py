@@ -61,7 +61,8 @@ with tab_layer:
     grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56)
     stats = activations.channel_stats(values, k=min(8, values.shape[-1]))
     st.image(grid, caption=f"{layer}: {values.shape[-1]} maps of {values.shape[0]}×{values.shape[1]}, row by row")
-    st.download_button("Download grid (PNG)", functools.partial(render.to_png, grid), f"{layer.replace('/', '_')}_maps.png", "image/png", key="act.png")
+    st.download_button("Download grid (PNG)", functools.partial(render.to_png, grid), f"{layer.replace('/', '_')}_maps.png", "image/png",
+                       key="act.png")  # encoded on click only
     dead = np.flatnonzero(stats.dead)
     c1, c2, c3 = st.columns(3)
     c1.metric("Sparsity", f"{stats.layer_sparsity:.0%}", help="Share of exact zeros in this layer's maps")

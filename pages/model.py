@@ -153,7 +153,8 @@ tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
 with tab_table:
     frame = _cache.layer_frame(loaded)
     st.dataframe(frame, hide_index=True, width="stretch", key="model.table")
-    st.download_button("Download layer table (CSV)", functools.partial(frame.to_csv, index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
+    st.download_button("Download layer table (CSV)", functools.partial(frame.to_csv, index=False), f"{loaded.model.name}_layers.csv",
+                       "text/csv", key="model.table_csv")  # written on click only
 with tab_diagram:
     _layers.fresh_per_model("model.by_block", loaded)
     by_block = st.toggle("One box per block", value=info.layers > 40, key="model.by_block",
