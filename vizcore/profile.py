@@ -128,6 +128,9 @@ def configure_threads(limits: Limits | None = None) -> bool:
     limits = limits or current()
     if not (limits.intra_op_threads or limits.inter_op_threads):
         return False
+    for var, n in (("TF_NUM_INTRAOP_THREADS", limits.intra_op_threads), ("TF_NUM_INTEROP_THREADS", limits.inter_op_threads)):
+        if n:  # read when TensorFlow's runtime starts, even if something imported it first
+            os.environ.setdefault(var, str(n))
     import tensorflow as tf
 
     threading_cfg = tf.config.threading
