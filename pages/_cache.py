@@ -20,6 +20,11 @@ BY_KEY = {models.LoadedModel: lambda loaded: loaded.key}  # the key names the mo
 LIMITS = profile.current()
 
 
+def _released(_value) -> None:
+    """A large entry left a cache: hand its memory back to the system soon (``on_release``)."""
+    profile.release_memory_soon()
+
+
 def _read_only(value):
     """``value`` with every array inside it (dict values, dataclass fields) made read-only."""
     if isinstance(value, np.ndarray):
@@ -107,7 +112,7 @@ def probabilities(loaded: models.LoadedModel, input_key: str, _image_hwc) -> np.
 
 
 @st.cache_resource(show_spinner="Computing every layer's feature maps…", max_entries=LIMITS.activation_entries,
-                   hash_funcs=BY_KEY)  # 224x224: ~100 MB each
+                   hash_funcs=BY_KEY, on_release=_released)  # 224x224: ~100 MB each
 def activations(loaded: models.LoadedModel, input_key: str, _image_hwc) -> dict:
     """All layers' outputs for one input, in one forward pass (read-only arrays)."""
     from vizcore import activations as acts
@@ -153,7 +158,7 @@ def attribution_map(loaded: models.LoadedModel, input_key: str, _image_hwc, labe
         return _read_only(info.fn(loaded.model, _image_hwc, target=target, layer=layer, **dict(options)))
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8, on_release=_released)
 def dataset(name: str, limit: int = 0, *, shapes: int = 3000, seed: int = 1):
     """A dataset shared read-only by every session: bundled digits, generated shapes, or keras.datasets.
 

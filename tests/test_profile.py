@@ -25,6 +25,7 @@ def test_default_and_hosted_profiles_from_the_environment():
     assert hosted.upload_mb < default.upload_mb
     assert hosted.activation_entries < default.activation_entries
     assert (hosted.heavy_slots, hosted.training_slots, hosted.intra_op_threads, hosted.inter_op_threads) == (1, 1, 1, 1)
+    assert default.onednn and not hosted.onednn
     with pytest.raises(dataclasses.FrozenInstanceError):
         hosted.upload_mb = 5
 
@@ -92,7 +93,9 @@ def test_slots_are_reentrant_in_one_thread_and_free_after_an_error():
 def test_hosted_profile_bounds_tensorflow_threads_and_training_slots():
     """In a fresh process (TensorFlow accepts thread bounds only before its first op)."""
     code = (
+        "import os\n"
         "from vizcore import profile\n"
+        "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), os.environ.get('TF_NUM_INTRAOP_THREADS'))\n"
         "assert profile.configure_threads()\n"
         "import tensorflow as tf\n"
         "tf.constant(1.0) + 1.0\n"
@@ -101,10 +104,15 @@ def test_hosted_profile_bounds_tensorflow_threads_and_training_slots():
         " training.MAX_CONCURRENT, profile.heavy_slots().size,"
         " profile.configure_threads(profile.from_env({'CONVLENS_PROFILE': 'hosted', 'CONVLENS_TF_THREADS': '2'})))\n"
     )
-    env = {**os.environ, "CONVLENS_PROFILE": "hosted", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM_", "TF_ENABLE_ONEDNN"))}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, "CONVLENS_PROFILE": "hosted", "TF_CPP_MIN_LOG_LEVEL": "3"},
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[:2] == ["0", "1"]  # set by `import vizcore`, before TensorFlow is imported
     assert out.stdout.split()[-5:] == ["1", "1", "1", "1", "False"]  # too late for new bounds after the first op
+    out = subprocess.run([sys.executable, "-c", "import os, vizcore; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"],
+                         cwd=ROOT, env={**clean, "CONVLENS_PROFILE": "default"}, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["None"]  # the default profile leaves TensorFlow as it is
 
 
 def _touch(path, age_s, now):

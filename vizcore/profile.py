@@ -6,6 +6,8 @@ at a time and no VGG16, small caches, smaller uploads, one heavy computation and
 time, and TensorFlow on few threads. Heavy work (Score-CAM, occlusion, layer sweep, gradient
 ascent) runs inside ``heavy_work()``, which takes one of the server's heavy slots.
 
+``import vizcore`` sets the profile's TensorFlow environment variables (``prepare_environment``).
+
 Example:
     >>> limits = current()                      # CONVLENS_PROFILE=hosted -> Limits(name='hosted', ...)
     >>> configure_threads(limits)               # once, before the first TensorFlow op
@@ -44,6 +46,8 @@ class Limits:
         training_slots: trainings the server runs at once.
         intra_op_threads, inter_op_threads: TensorFlow's thread pools (0: TensorFlow's choice).
         run_max_age_s: run folders older than this are deleted at start-up.
+        onednn: TensorFlow's oneDNN kernels. Their allocator keeps every buffer it ever took, so the
+            server's memory never comes down after a network is dropped; without them it does.
     """
 
     name: str
@@ -58,6 +62,7 @@ class Limits:
     intra_op_threads: int
     inter_op_threads: int
     run_max_age_s: float
+    onednn: bool = True
 
     def offers(self, application: str) -> bool:
         """Whether this profile offers the keras.applications network ``application``."""
@@ -71,7 +76,7 @@ PROFILES = {
                       intra_op_threads=0, inter_op_threads=0, run_max_age_s=7 * DAY),
     "hosted": Limits("hosted", max_applications=1, excluded_applications=("VGG16",), activation_entries=1,
                      attribution_entries=64, session_models=2, upload_mb=100, heavy_slots=1, training_slots=1,
-                     intra_op_threads=1, inter_op_threads=1, run_max_age_s=1 * DAY),
+                     intra_op_threads=1, inter_op_threads=1, run_max_age_s=1 * DAY, onednn=False),
 }
 OVERRIDES = {  # environment variable -> field, for a host that needs other numbers
     "CONVLENS_TF_THREADS": "intra_op_threads",
@@ -119,6 +124,19 @@ def current() -> Limits:
         return _CURRENT
 
 
+def prepare_environment(limits: Limits | None = None) -> None:
+    """Set the TensorFlow environment variables of the profile (threads, oneDNN) unless already set.
+
+    They count only when TensorFlow is imported afterwards; ``import vizcore`` calls this first.
+    """
+    limits = limits or current()
+    for var, n in (("TF_NUM_INTRAOP_THREADS", limits.intra_op_threads), ("TF_NUM_INTEROP_THREADS", limits.inter_op_threads)):
+        if n:
+            os.environ.setdefault(var, str(n))
+    if not limits.onednn:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
 def configure_threads(limits: Limits | None = None) -> bool:
     """Bound TensorFlow's thread pools to the profile's numbers; True when they were applied.
 
@@ -128,9 +146,7 @@ def configure_threads(limits: Limits | None = None) -> bool:
     limits = limits or current()
     if not (limits.intra_op_threads or limits.inter_op_threads):
         return False
-    for var, n in (("TF_NUM_INTRAOP_THREADS", limits.intra_op_threads), ("TF_NUM_INTEROP_THREADS", limits.inter_op_threads)):
-        if n:  # read when TensorFlow's runtime starts, even if something imported it first
-            os.environ.setdefault(var, str(n))
+    prepare_environment(limits)
     import tensorflow as tf
 
     threading_cfg = tf.config.threading
@@ -158,9 +174,21 @@ def release_memory() -> None:
         pass
 
 
+_PENDING = threading.Event()
+
+
+def _release_pending() -> None:
+    _PENDING.clear()
+    release_memory()
+
+
 def release_memory_soon(delay_s: float = 2.0) -> None:
-    """``release_memory`` on a timer thread (from a finalizer, where the object is not yet gone)."""
-    timer = threading.Timer(delay_s, release_memory)
+    """``release_memory`` on a timer thread, once for all the calls within ``delay_s`` (a finalizer, a cache eviction:
+    the object is not gone yet when they run)."""
+    if _PENDING.is_set():
+        return
+    _PENDING.set()
+    timer = threading.Timer(delay_s, _release_pending)
     timer.daemon = True
     timer.start()
 
