@@ -24,6 +24,8 @@ def main(areas: list[str]) -> None:
         start = time.perf_counter()
         rows += importlib.import_module(f"bench.{name}").run()
         print(f"# {name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    if not rows:  # e.g. `memory`: its own table, in MB
+        return
     import os
 
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

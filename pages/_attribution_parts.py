@@ -8,7 +8,7 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from pages import _cache
+from pages import _cache, _shared
 from vizcore import blocks, figures, models, render
 from vizcore.attribution import base
 
@@ -55,7 +55,8 @@ def on_demand(key: str, inputs: Hashable, what: str, cost: str, seconds: float,
 
     st.session_state[running_key] = inputs
     try:
-        result = compute(sink)
+        with _shared.heavy():  # one of the server's heavy slots; says so while others' work runs first
+            result = compute(sink)
     except Exception as err:  # a click that reruns the page is not an Exception: the mark stays for the next run
         st.session_state.pop(running_key, None)
         if isinstance(err, base.AttributionCancelled):

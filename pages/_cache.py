@@ -7,15 +7,22 @@ small results live in ``st.cache_data``. Every cache is bounded by ``max_entries
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vizcore import datasets, graph, images, models
+from vizcore import datasets, graph, images, models, profile
 
 BY_KEY = {models.LoadedModel: lambda loaded: loaded.key}  # the key names the model, its weights included
+LIMITS = profile.current()
+
+
+def _released(_value) -> None:
+    """A large entry left a cache: hand its memory back to the system soon (``on_release``)."""
+    profile.release_memory_soon()
 
 
 def _read_only(value):
@@ -104,7 +111,8 @@ def probabilities(loaded: models.LoadedModel, input_key: str, _image_hwc) -> np.
     return _read_only(np.asarray(attribution.predict_probabilities(loaded.model, _image_hwc)))
 
 
-@st.cache_resource(show_spinner="Computing every layer's feature maps…", max_entries=8, hash_funcs=BY_KEY)  # 224x224: ~100 MB each
+@st.cache_resource(show_spinner="Computing every layer's feature maps…", max_entries=LIMITS.activation_entries,
+                   hash_funcs=BY_KEY, on_release=_released)  # 224x224: ~100 MB each
 def activations(loaded: models.LoadedModel, input_key: str, _image_hwc) -> dict:
     """All layers' outputs for one input, in one forward pass (read-only arrays)."""
     from vizcore import activations as acts
@@ -133,17 +141,24 @@ def layer_output(loaded: models.LoadedModel, input_key: str, _image_hwc, layer: 
     return _read_only(acts.get_activations(loaded.model, _image_hwc, [layer])[layer])
 
 
-@st.cache_resource(show_spinner=False, max_entries=512, hash_funcs=BY_KEY)
+@st.cache_resource(show_spinner=False, max_entries=LIMITS.attribution_entries, hash_funcs=BY_KEY)
 def attribution_map(loaded: models.LoadedModel, input_key: str, _image_hwc, label: str, target: int, layer: str | None,
                     options: tuple) -> np.ndarray:
-    """One method's [0, 1] map (per model, input, method, target, layer and options; read-only)."""
+    """One method's [0, 1] map (per model, input, method, target, layer and options; read-only).
+
+    A method that runs the model more than once (Score-CAM, occlusion, ...) holds a heavy slot
+    (``profile.heavy_work``); wrap the call in ``_shared.heavy()`` to say so while it waits.
+    """
     from vizcore import attribution
 
     info = attribution.METHOD_INFO[label]
-    return _read_only(info.fn(loaded.model, _image_hwc, target=target, layer=layer if info.uses_layer else None, **dict(options)))
+    layer = layer if info.uses_layer else None
+    heavy = info.cost_of(loaded.model, _image_hwc.shape[:2], layer=layer, **dict(options)).count > 1
+    with profile.heavy_work() if heavy else contextlib.nullcontext():
+        return _read_only(info.fn(loaded.model, _image_hwc, target=target, layer=layer, **dict(options)))
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8, on_release=_released)
 def dataset(name: str, limit: int = 0, *, shapes: int = 3000, seed: int = 1):
     """A dataset shared read-only by every session: bundled digits, generated shapes, or keras.datasets.
 
@@ -168,7 +183,7 @@ def real_activation(loaded: models.LoadedModel, layer: str, n: int = 200) -> np.
     ds = dataset("mnist_sample") if spec.channels == 1 else dataset("shapes", shapes=n, seed=5)
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
     size = (spec.height or ds.image_shape[0], spec.width or ds.image_shape[1])
-    batch = np.stack([images.preprocess(np.rint(ds.x_nhwc[i] * 255).astype(np.uint8), size=size, channels=spec.channels,
+    batch = np.stack([images.preprocess(ds.pixels(i), size=size, channels=spec.channels,
                                         mode=loaded.preprocess).image_hwc
                       for i in idx])
     return _read_only(np.asarray(featurevis.real_activation(loaded.model, layer, batch)))

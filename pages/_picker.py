@@ -54,7 +54,7 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     pos = cols[1].number_input(f"Example (of {len(indices)})", 0, len(indices) - 1, 0, step=1,
                                **_shared.linked("input.index", 0, range(len(indices)), legacy="i"))
     i = int(indices[int(pos)])
-    image_uint8 = np.rint(ds.x_nhwc[i] * 255).astype(np.uint8)
+    image_uint8 = ds.pixels(i)
     prepared = _prepare(image_uint8, loaded)
     box = None
     if ds.boxes is not None:
@@ -81,7 +81,7 @@ def _invert_choice(image: np.ndarray, loaded: models.LoadedModel) -> bool:
 
 def _from_upload(loaded: models.LoadedModel) -> Picked | None:
     files = st.file_uploader("Images (PNG, JPEG, GIF, BMP, TIFF, WebP…; several at once)", accept_multiple_files=True,
-                             key="input.upload")
+                             key="input.upload", max_upload_size=_shared.LIMITS.upload_mb)
     gallery: dict = st.session_state.setdefault("input.uploads", {})  # digest -> (file name, uint8 image)
     if files and len(files) > MAX_UPLOADS:
         st.warning(f"{len(files)} images uploaded; the first {MAX_UPLOADS} are used.", icon="🖼️")

@@ -17,6 +17,19 @@ PAGES = (  # (file, title, icon)
 )
 
 
+@st.cache_resource(show_spinner=False)
+def startup() -> int:
+    """Once per server process, before any TensorFlow op: bound TensorFlow's threads to the profile
+    (``CONVLENS_PROFILE``) and delete run folders older than its ``run_max_age_s``; returns how many went."""
+    from vizcore import profile
+
+    limits = profile.current()
+    profile.configure_threads(limits)
+    from vizcore import training  # imports TensorFlow: after the thread bounds
+
+    return len(training.prune_runs(training.runs_dir(), limits.run_max_age_s))
+
+
 def navigation():
     """Page config and the navigation menu; returns the page to run."""
     st.set_page_config(page_title="ConvLens", page_icon="🔬", layout="wide")

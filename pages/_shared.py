@@ -8,18 +8,22 @@ mutated; a model a person uploads stays in their own session. Computations on a 
 from __future__ import annotations
 
 import hashlib
+import threading
 import weakref
+from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
 
 from pages import _model_options, _router
-from vizcore import models
-from vizcore.errors import ConvLensError
+from vizcore import models, profile
+from vizcore.errors import ConvLensError, ModelLoadError
 
 WORKING = "working_model"
 SESSION_MODELS = "session_models"  # key -> LoadedModel: uploaded, built or trained in this session
-MAX_SESSION_MODELS = 4
+LIMITS = profile.current()  # this server's profile (CONVLENS_PROFILE)
+MAX_SESSION_MODELS = LIMITS.session_models
 SESSION_KINDS = ("upload", "built", "trained")
 
 
@@ -48,7 +52,7 @@ def choice_from_link(text: str) -> Choice | None:
         return Choice("bundled", name)
     if kind == "preset" and name in models.presets.PRESETS:
         return Choice("preset", name)
-    if kind == "app" and name in models.applications.APPLICATIONS and weights in ("imagenet", "none"):
+    if kind == "app" and name in applications() and weights in ("imagenet", "none"):
         return Choice("app", name, None if weights == "none" else weights)
     return None
 
@@ -78,6 +82,31 @@ def on_session_end(fn) -> None:
     st.session_state.setdefault("_session_end", _SessionEnd()).callbacks.append(fn)
 
 
+@contextmanager
+def heavy(*, hold: bool = True):
+    """Around a costly call: hold one of the server's heavy slots, saying so while other sessions' work runs first.
+
+    ``hold=False`` for a cached computation that takes the slot itself on a miss (``_cache.attribution_map``):
+    the note then shows while the server is busy, and the block runs at once.
+    """
+    note = st.empty()
+
+    def waiting() -> None:
+        note.info(profile.WAIT.format(slots=LIMITS.heavy_slots), icon="⏳")
+
+    if hold:
+        with profile.heavy_work(on_wait=waiting):
+            note.empty()
+            yield
+        return
+    if profile.heavy_busy():
+        waiting()
+    try:
+        yield
+    finally:
+        note.empty()
+
+
 def init_state() -> None:
     """Initialise session state once per session (the working model may come from the link)."""
     _router.ensure()
@@ -89,6 +118,7 @@ def init_state() -> None:
                 notice(f"The link's model={st.query_params['model']!r} is not available here; showing the default model.")
             choice = linked or choice
         st.session_state[WORKING] = choice
+        on_session_end(profile.release_memory_soon)  # what the session owned goes with it
     st.session_state.setdefault(SESSION_MODELS, {})
 
 
@@ -102,9 +132,35 @@ def _preset(name: str) -> models.LoadedModel:
     return models.open_preset(name)
 
 
-@st.cache_resource(show_spinner="Building the network (ImageNet weights are downloaded once)…", max_entries=4)
+def applications() -> list[str]:
+    """The keras.applications networks this server offers (the hosted profile has no VGG16)."""
+    return [name for name in models.applications.APPLICATIONS if LIMITS.offers(name)]
+
+
+@st.cache_resource(max_entries=1)
+def _networks() -> tuple[OrderedDict, threading.Lock]:
+    """The keras.applications networks loaded on this server (at most ``LIMITS.max_applications``), and their lock."""
+    return OrderedDict(), threading.Lock()
+
+
 def _application(name: str, weights: str | None) -> models.LoadedModel:
-    return models.open_application(name, weights=weights)
+    """A shared keras.applications network; opening one more than the profile keeps drops the oldest first."""
+    if not LIMITS.offers(name):
+        raise ModelLoadError(f"{name} is not offered on this server (it needs more memory than the hosted profile has).")
+    store, lock = _networks()
+    with lock:  # one build at a time: two sessions asking for one network build it once
+        if (name, weights) in store:
+            store.move_to_end((name, weights))
+            return store[name, weights]
+        dropped = False
+        while len(store) >= LIMITS.max_applications:
+            store.popitem(last=False)
+            dropped = True
+        if dropped:
+            profile.release_memory()  # before building the next one, so two never coexist
+        with st.spinner("Building the network (ImageNet weights are downloaded once)…"):
+            store[name, weights] = loaded = models.open_application(name, weights=weights)
+    return loaded
 
 
 def open_choice(choice: Choice) -> models.LoadedModel:

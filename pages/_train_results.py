@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -50,7 +52,7 @@ def panel(run: training.Run) -> None:
                                            y_title="accuracy"), key="train.per_class")
         mistakes = ev.mistakes(24)
         if mistakes:
-            tiles = [render.upscale(render.to_rgb(np.rint(run.val.x_nhwc[m.index] * 255).astype(np.uint8)),
+            tiles = [render.upscale(render.to_rgb(run.val.pixels(m.index)),
                                     max(1, 56 // run.val.x_nhwc.shape[1])) for m in mistakes]
             side = max(t.shape[0] for t in tiles)
             tiles = [render.resize(t, (side, side), smooth=False) for t in tiles]
@@ -67,9 +69,10 @@ def panel(run: training.Run) -> None:
             st.error(str(err))
     source = run.download_path
     if source.exists():
-        c2.download_button("Download .keras", source.read_bytes(), f"{training.sanitize_name(name)}.keras",
+        c2.download_button("Download .keras", source.read_bytes, f"{training.sanitize_name(name)}.keras",  # read on click only
                            "application/octet-stream", key="train.download")
-    c3.download_button("History (CSV)", training.history_csv(state.records), "history.csv", "text/csv", key="train.history")
+    c3.download_button("History (CSV)", functools.partial(training.history_csv, state.records), "history.csv", "text/csv",
+                       key="train.history")
 
 
 def offer_recovery(runs_dir) -> None:

@@ -1,5 +1,6 @@
 """Activations page: every layer's feature maps for one input, from the image to the prediction."""
 
+
 import numpy as np
 import streamlit as st
 

@@ -1,6 +1,7 @@
 """Filters page: images synthesized by gradient ascent that excite a filter or a class."""
 
 import dataclasses
+import functools
 
 import numpy as np
 import streamlit as st
@@ -74,8 +75,9 @@ if key not in store:
             preview.image(render.montage(tiles, columns=16, pad=2), caption="Live preview (first 32)")
 
     objective = fv.ClassLogit() if objective_kind == "class" else (fv.Channel(layer) if objective_kind == "channel" else fv.Neuron(layer))
-    result = fv.optimize(loaded, objective, targets, settings=settings, seed=int(seed), on_progress=on_progress)
-    real = None if layer is None else _cache.real_activation(loaded, layer)
+    with _shared.heavy():
+        result = fv.optimize(loaded, objective, targets, settings=settings, seed=int(seed), on_progress=on_progress)
+        real = None if layer is None else _cache.real_activation(loaded, layer)
     store[key] = (result, real)
     bar.empty()
     preview.empty()
@@ -100,6 +102,7 @@ if real is not None:
     fig = figures.bar_figure(names, reached, "Reached activation (bars) vs real data (line)", flagged=result.dead, y_title="mean activation")
     fig.add_scatter(x=names, y=real[list(result.targets)], mode="lines+markers", name="mean on real data")
     c2.plotly_chart(fig, key="fv.reached")
-st.download_button("Download images and settings (ZIP)", fv.export_zip(result.images_nhwc, settings, input_range=result.input_range,
-                                                                       names=names, metadata={"model": loaded.label, "layer": layer, "seed": int(seed)}),
+st.download_button("Download images and settings (ZIP)",  # built on click only
+                   functools.partial(fv.export_zip, result.images_nhwc, settings, input_range=result.input_range, names=names,
+                                     metadata={"model": loaded.label, "layer": layer, "seed": int(seed)}),
                    "convlens_filters.zip", "application/zip", key="fv.zip")

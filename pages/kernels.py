@@ -1,5 +1,7 @@
 """Kernels page: every learned filter of a conv layer as an image, with its numbers."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -47,7 +49,8 @@ if mode == "per_channel" and cin * cout > kernels.MAX_TILES:
 gallery = kernels.kernel_gallery(lk, mode=mode, scale=scale, bound=bound, filters=shown, tile_px=tile_px,
                                  bgr=images.is_bgr(loaded.preprocess))
 st.image(gallery, caption="One tile per filter, row by row" + (" (one row per filter)" if mode == "per_channel" else ""))
-st.download_button("Download gallery (PNG)", render.to_png(gallery), f"{loaded.model.name}_{lk.path.replace('/', '_')}_kernels.png",
+st.download_button("Download gallery (PNG)", functools.partial(render.to_png, gallery),  # encoded on click only
+                   f"{loaded.model.name}_{lk.path.replace('/', '_')}_kernels.png",
                    "image/png", key="kernels.png")
 
 stats = kernels.filter_stats(lk)

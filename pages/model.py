@@ -1,5 +1,7 @@
 """Model page: pick the working model and see what it is made of."""
 
+import functools
+
 import streamlit as st
 
 from pages import _cache, _layers, _links, _model_options, _shared
@@ -64,7 +66,7 @@ elif source == "upload":
         "Class names and the input range come with it where the export says them. "
         "Lambda layers and custom code are refused for safety.",
         type=["keras", "h5", "hdf5", "zip", "json"],
-        key="model.upload",
+        key="model.upload", max_upload_size=_shared.LIMITS.upload_mb,
     )
     if upload is not None:
         try:
@@ -77,7 +79,7 @@ elif source == "upload":
         st.caption("Until a file is loaded, the working model stays as it was.")
 
 elif source == "app":
-    names = list(models.applications.APPLICATIONS)
+    names = _shared.applications()
     col_net, col_weights = st.columns([2, 1])
     name = col_net.selectbox(
         "Network",
@@ -156,7 +158,8 @@ with tab_table:
         _links.layer_links(loaded, frame["layer"].iloc[rows[0]])
     else:
         st.caption("Select a row to open its layer on the Kernels, Activations or Filters page.")
-    st.download_button("Download layer table (CSV)", frame.to_csv(index=False), f"{loaded.model.name}_layers.csv", "text/csv", key="model.table_csv")
+    st.download_button("Download layer table (CSV)", functools.partial(frame.to_csv, index=False), f"{loaded.model.name}_layers.csv",
+                       "text/csv", key="model.table_csv")  # written on click only
 with tab_diagram:
     _layers.fresh_per_model("model.by_block", loaded)
     by_block = st.toggle("One box per block", value=info.layers > 40, key="model.by_block",

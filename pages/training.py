@@ -49,11 +49,18 @@ limit = c2.number_input("Images to use (0 = all)", 0, 60000, 0, 1000, key="train
 dataset = None
 try:
     if name == "zip":
-        upload = st.file_uploader("ZIP of images, one folder per class", type=["zip"], key="train.zip", disabled=running)
+        upload = st.file_uploader("ZIP of images, one folder per class", type=["zip"], key="train.zip", disabled=running,
+                                  max_upload_size=_shared.LIMITS.upload_mb)
         if upload is not None:
-            dataset = archive.load_image_zip(upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name)
+            read = (upload.file_id, spec.height, spec.width, spec.channels)
+            if st.session_state.get("train.zip_read", (None,))[0] != read:  # decoded once per file, not on every rerun
+                st.session_state["train.zip_read"] = (read, archive.load_image_zip(
+                    upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name))
+            dataset = st.session_state["train.zip_read"][1]
             for note in dataset.notes:
                 st.caption(f"ℹ️ {note}")
+        else:
+            st.session_state.pop("train.zip_read", None)
     else:
         dataset = _cache.dataset(name, int(limit))
 except ConvLensError as err:
@@ -91,7 +98,10 @@ with st.expander("Settings", expanded=not running):
 config = training.TrainConfig.from_dict({field: st.session_state[key] for field, key in FIELDS.items()})
 problems = config.problems()
 if dataset is not None and not problems:
-    train, val = training.split_for_training(dataset, config)
+    split_of = (dataset, config.validation_fraction, config.seed)  # the dataset by identity: no copy per rerun
+    if st.session_state.get("train.split", (None,))[0] != split_of:
+        st.session_state["train.split"] = (split_of, training.split_for_training(dataset, config))
+    train, val = st.session_state["train.split"][1]
     problems = training.check_compat(loaded.model, train, config, val=val)
 for p in problems:
     st.error(p, icon="⚠️")

@@ -67,3 +67,16 @@ def test_labels_are_matched_by_name_then_by_position():
     np.testing.assert_array_equal(evaluation.labels_for(("dog", "cat"), ("cat", "bird", "dog"), y), [2, 0, 0, 2])
     np.testing.assert_array_equal(evaluation.labels_for(("a", "b"), ("class 0", "class 1"), y), y)
     assert evaluation.labels_for(("a", "b", "c"), ("x", "y"), y) is None
+
+
+def test_prepare_takes_uint8_and_float_images_alike():
+    from vizcore import evaluation, models
+    from helpers import tiny_functional
+
+    loaded = models.LoadedModel(tiny_functional(), "test:tiny", "tiny", ("a", "b", "c"))
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 12, 12, 1), dtype=np.uint8)
+    from_uint8 = evaluation.prepare(loaded, pixels)
+    from_float = evaluation.prepare(loaded, pixels.astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(from_uint8.display_nhwc, pixels)
+    np.testing.assert_allclose(from_uint8.x_nhwc, from_float.x_nhwc)
+    np.testing.assert_allclose(from_uint8.x_nhwc, pixels / 255.0, atol=1e-6)

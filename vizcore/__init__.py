@@ -1,6 +1,14 @@
-"""ConvLens engine: load, inspect and explain Keras CNNs. Plain Python and Keras, no Streamlit."""
+"""ConvLens engine: load, inspect and explain Keras CNNs. Plain Python and Keras, no Streamlit.
 
-from vizcore.errors import (
+Importing it sets the TensorFlow environment variables of ``$CONVLENS_PROFILE`` (``profile.prepare_environment``)
+before anything in it imports TensorFlow.
+"""
+
+from vizcore import profile
+
+profile.prepare_environment()
+
+from vizcore.errors import (  # noqa: E402
     ConvLensError,
     DatasetUnavailableError,
     ImageLoadError,

@@ -1,6 +1,8 @@
 """Datasets: the bundled MNIST sample, keras.datasets, synthetic shapes, and a stratified split.
 
-Datasets hold float32 NHWC in [0, 1] (``ImageDataset``); Keras is imported only inside
+Datasets hold NHWC images (``ImageDataset``): float32 in [0, 1], or uint8 for the large
+keras.datasets (CIFAR-10's training split is 150 MB as uint8, 614 MB as float32), cast per batch by
+``floats``; Keras is imported only inside
 ``load_keras_dataset``. Images one by one (uploads, preprocessing) are in ``vizcore.images``.
 
 Example:
@@ -34,10 +36,10 @@ DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 @dataclass(frozen=True, eq=False)  # eq=False: the generated __eq__ cannot compare arrays
 class ImageDataset:
-    """Labelled images, float32 NHWC in [0, 1].
+    """Labelled images, NHWC: float32 in [0, 1] or uint8 in 0..255 (read them as ``floats`` or ``pixels``).
 
     Attributes:
-        x_nhwc: float32 (N, H, W, C) in [0, 1].
+        x_nhwc: float32 (N, H, W, C) in [0, 1], or uint8 (N, H, W, C).
         y: int64 (N,) class indices into ``class_names``.
         class_names: one name per class.
         name: short identifier, e.g. 'mnist_sample', 'shapes', 'cifar10_test'.
@@ -53,6 +55,8 @@ class ImageDataset:
     def __post_init__(self) -> None:
         if self.x_nhwc.ndim != 4:
             raise ValueError(f"x_nhwc must be 4-D (N, H, W, C), got shape {self.x_nhwc.shape}")
+        if self.x_nhwc.dtype not in (np.float32, np.uint8):
+            raise ValueError(f"x_nhwc must be float32 in [0, 1] or uint8, got {self.x_nhwc.dtype}")
         if self.y.shape != (len(self.x_nhwc),):
             raise ValueError(f"y must have shape ({len(self.x_nhwc)},), got {self.y.shape}")
         if self.boxes is not None and self.boxes.shape != (len(self.x_nhwc), 4):
@@ -69,6 +73,21 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return len(self.x_nhwc)
+
+    def floats(self, indices=None) -> np.ndarray:
+        """float32 (n, H, W, C) in [0, 1] of the images at ``indices`` (all: None); uint8 images are cast here, per call.
+
+        Example:
+            >>> load_keras_dataset("cifar10").floats(np.arange(64)).dtype   # one batch, not the whole set
+            dtype('float32')
+        """
+        x = self.x_nhwc if indices is None else self.x_nhwc[indices]
+        return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x
+
+    def pixels(self, i: int) -> np.ndarray:
+        """uint8 (H, W, C) of image ``i``."""
+        x = self.x_nhwc[i]
+        return x if x.dtype == np.uint8 else np.rint(x * 255.0).astype(np.uint8)
 
     def subset(self, indices: np.ndarray) -> ImageDataset:
         """A new dataset with the images at ``indices`` (integer indices or a boolean mask).
@@ -215,10 +234,10 @@ def load_keras_dataset(name: str, *, split: str = "test") -> ImageDataset:
 
     Args:
         name: a key of ``KERAS_DATASETS``: 'mnist', 'fashion_mnist' or 'cifar10'.
-        split: 'test' (10,000 images) or 'train' (60,000 or 50,000; as float32 up to 600 MB).
+        split: 'test' (10,000 images) or 'train' (60,000 or 50,000).
 
     Returns:
-        ImageDataset named f'{name}_{split}', x_nhwc float32 in [0, 1].
+        ImageDataset named f'{name}_{split}', x_nhwc uint8 as stored (``floats()`` casts per batch).
 
     Raises:
         ValueError: unknown name or split.
@@ -242,7 +261,7 @@ def load_keras_dataset(name: str, *, split: str = "test") -> ImageDataset:
             f"{cache} ({files}). The bundled MNIST sample works offline. (Cause: {err})"
         ) from err
     x_nhw_c, y = (x_train, y_train) if split == "train" else (x_test, y_test)
-    x_nhwc = x_nhw_c.reshape((len(x_nhw_c),) + info.image_shape).astype(np.float32) / 255.0
+    x_nhwc = np.ascontiguousarray(x_nhw_c.reshape((len(x_nhw_c),) + info.image_shape), dtype=np.uint8)
     return ImageDataset(
         x_nhwc=x_nhwc, y=np.asarray(y).reshape(-1).astype(np.int64),
         class_names=info.class_names, name=f"{name}_{split}",

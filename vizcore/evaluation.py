@@ -31,12 +31,13 @@ class Prepared:
 
 
 def prepare(loaded, x_nhwc: np.ndarray) -> Prepared:
-    """float32 NHWC images in [0, 1] prepared for ``loaded`` (a ``models.LoadedModel``): size, channels, range, fit."""
+    """NHWC images (float32 in [0, 1], or uint8 0..255 as keras.datasets are kept) prepared for ``loaded``
+    (a ``models.LoadedModel``): size, channels, range, fit."""
     spec = loaded.spec
     x = np.asarray(x_nhwc)
     size = (spec.height or x.shape[1], spec.width or x.shape[2])
     options = {"keep_aspect": loaded.fit == "pad", "crop": loaded.fit == "crop"}
-    uint8 = np.rint(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
+    uint8 = x if x.dtype == np.uint8 else np.rint(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
     done = [images.preprocess(im, size=size, channels=spec.channels, mode=loaded.preprocess, **options) for im in uint8]
     if not done:
         return Prepared(np.zeros((0, *size, spec.channels), np.float32), np.zeros((0, *size, spec.channels), np.uint8))

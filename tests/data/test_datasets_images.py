@@ -152,7 +152,11 @@ def test_keras_dataset_reads_cached_files(offline_keras_home):
     test = load_keras_dataset("fashion_mnist", split="test")
     assert test.name == "fashion_mnist_test" and test.x_nhwc.shape == (4, 28, 28, 1)
     assert test.y.tolist() == [9, 8, 7, 6] and test.class_names[9] == "Ankle boot"
-    np.testing.assert_allclose(test.x_nhwc[..., 0], images["t10k"] / 255.0, atol=1e-7)
+    assert test.x_nhwc.dtype == np.uint8  # kept as stored: 4x smaller than float32
+    np.testing.assert_array_equal(test.x_nhwc[..., 0], images["t10k"])
+    np.testing.assert_allclose(test.floats()[..., 0], images["t10k"] / 255.0, atol=1e-7)
+    np.testing.assert_allclose(test.floats(np.array([2]))[0, ..., 0], images["t10k"][2] / 255.0, atol=1e-7)
+    np.testing.assert_array_equal(test.pixels(3)[..., 0], images["t10k"][3])
     assert load_keras_dataset("fashion_mnist", split="train").y.tolist() == [0, 1, 2, 3, 4, 9]
 
 

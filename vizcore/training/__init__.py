@@ -36,6 +36,7 @@ from vizcore.training.run import (
     Run,
     find_checkpoint,
     new_session_id,
+    prune_runs,
     recover_run,
     runs_dir,
     start_run,
@@ -59,7 +60,7 @@ __all__ = [
     "ProgressReporter", "Record", "Run", "SnapshotRecorder", "StopGuard", "TrainConfig", "TrainingJob",
     "atomic_path", "atomic_save_model", "atomic_save_npz", "atomic_write_text", "augmenter", "check_compat", "evaluate", "find_checkpoint", "fit", "history_csv",
     "history_dict", "history_paths", "load_checkpoint", "loss_and_metric", "make_dataset", "make_optimizer",
-    "make_schedule", "new_session_id", "predict_probabilities", "record_dict", "recover_run", "runs_dir", "sanitize_name",
+    "make_schedule", "new_session_id", "predict_probabilities", "prune_runs", "record_dict", "recover_run", "runs_dir", "sanitize_name",
     "save_trained", "split_for_training", "start_job", "start_run", "steps_per_epoch", "trainable_copy",
     "global_batch", "strategy_for",
 ]

@@ -65,7 +65,9 @@ def predict_probabilities(model, x_nhwc: np.ndarray, *, batch_size: int = 256) -
 
 def evaluate(model, dataset: ImageDataset, *, batch_size: int = 256) -> Evaluation:
     """Run ``model`` over ``dataset`` (inference mode; the model is not changed)."""
-    probs = predict_probabilities(model, dataset.x_nhwc, batch_size=batch_size)
+    chunk = 16 * batch_size  # uint8 images are cast a chunk at a time, never the whole set at once
+    probs = np.concatenate([predict_probabilities(model, dataset.floats(slice(i, i + chunk)), batch_size=batch_size)
+                            for i in range(0, max(1, len(dataset)), chunk)])
     k = max(dataset.num_classes, probs.shape[-1])
     predicted = probs.argmax(axis=-1).astype(np.int64)
     true = dataset.y.astype(np.int64)

@@ -131,7 +131,7 @@ def fit(
     if snapshot_path is not None:
         source = val if val is not None and len(val) else train
         probes = choose_probes(source, 4, seed=config.seed)
-        own.append(SnapshotRecorder(write_path(snapshot_path, strategy), source.x_nhwc[probes], source.y[probes], source.class_names,
+        own.append(SnapshotRecorder(write_path(snapshot_path, strategy), source.floats(probes), source.y[probes], source.class_names,
                                     every_batches=config.snapshot_interval(spe), probe_indices=probes))
     if checkpoint_path is not None:
         own.append(EpochCheckpoint(write_path(checkpoint_path, strategy), lambda: reporter.records, saved_config))

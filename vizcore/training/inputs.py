@@ -151,12 +151,17 @@ def make_dataset(dataset: ImageDataset, config: TrainConfig, *, head: str = "sof
     """A batched ``tf.data.Dataset`` of (images, labels); shuffled and augmented when ``training``."""
     import tensorflow as tf
 
-    x = tf.constant(np.ascontiguousarray(dataset.x_nhwc, dtype=np.float32))
+    x = tf.constant(np.ascontiguousarray(dataset.x_nhwc))  # uint8 stays uint8: cast per batch below
     y = tf.constant(_labels(dataset.y, head))
     index = tf.data.Dataset.range(len(dataset))
     if training:
         index = index.shuffle(len(dataset), seed=config.seed, reshuffle_each_iteration=True)
-    ds = index.batch(config.batch_size).map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+
+    def batch(i):
+        xb = tf.gather(x, i)
+        return (tf.cast(xb, tf.float32) / 255.0 if xb.dtype == tf.uint8 else xb), tf.gather(y, i)
+
+    ds = index.batch(config.batch_size).map(batch)
     augment = augmenter(config) if training else None
     if augment is not None:
         ds = ds.map(lambda xb, yb: (augment(xb), yb))  # sequential: the seeded layers stay reproducible

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -30,6 +31,7 @@ from pathlib import Path
 import keras
 
 from vizcore.datasets import ImageDataset
+from vizcore import profile
 from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
 from vizcore.snapshots import load_snapshots
@@ -40,11 +42,12 @@ from vizcore.training.evaluate import Evaluation, evaluate
 from vizcore.training.job import JobState, TrainingJob
 from vizcore.training.storage import load_checkpoint, save_trained
 
-MAX_CONCURRENT = 2
+MAX_CONCURRENT = profile.current().training_slots
 SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
-"""At most two trainings at once on this server, whatever the number of sessions."""
+"""At most ``MAX_CONCURRENT`` trainings at once on this server (two; one in the hosted profile), whatever the number of sessions."""
 
-BUSY = "Other sessions are training right now and this server trains two models at a time; try again in a moment."
+BUSY = (f"Other sessions are training right now and this server trains "
+        f"{ {1: 'one model', 2: 'two models'}.get(MAX_CONCURRENT, f'{MAX_CONCURRENT} models')} at a time; try again in a moment.")
 SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
 TOKEN = re.compile(r"^([0-9a-f]{12})\.([0-9a-f]{8})$")
 CHECKPOINT, SNAPSHOTS = "checkpoint.keras", "snapshots.npz"
@@ -184,6 +187,29 @@ def find_checkpoint(root: str | os.PathLike, token: str) -> Path | None:
         return None
     path = Path(root) / match.group(1) / match.group(2) / CHECKPOINT
     return path if path.is_file() else None
+
+
+def prune_runs(root: str | os.PathLike, max_age_s: float, *, now: float | None = None) -> list[Path]:
+    """Delete the session folders under ``root`` whose newest file is older than ``max_age_s``; returns what went.
+
+    Only folders named like a session (12 hex digits) are touched; a missing ``root`` is empty.
+    Call it once per process start, before any training writes there.
+    """
+    root, now = Path(root), time.time() if now is None else now
+    if not root.is_dir():
+        return []
+    gone = []
+    for folder in root.iterdir():
+        if not (folder.is_dir() and not folder.is_symlink() and SESSION_ID.match(folder.name)):
+            continue
+        try:
+            newest = max([folder.stat().st_mtime] + [p.lstat().st_mtime for p in folder.rglob("*")])
+        except OSError:  # a file vanished while looking: that session is alive
+            continue
+        if now - newest > max_age_s:
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
 
 
 def recover_run(checkpoint_path: str | os.PathLike) -> LoadedModel:
