@@ -80,7 +80,6 @@ def test_a_search_starts_stops_keeps_its_trials_and_frees_the_slot(server, brows
     assert page.locator(EXCEPTION).count() == 0
     form = [page.get_by_label(label, exact=True).input_value() for label in ("Number of trials", "Epochs per trial")]
     page.screenshot(path=str(SHOTS / "search_study.png"), full_page=True)
-
     assert form == ["3", "1"], form  # the form keeps what was typed
 
     # the study gave its training slot back: Resume runs, and after a second Stop so does a new search
