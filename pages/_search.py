@@ -81,7 +81,8 @@ def live() -> None:
     rows = job.rows
     trial = job.trial_state()
     done = sum(r.state != "running" for r in rows)
-    text = f"{'finished' if job.done else 'running'} · {done} trial(s) finished"
+    status = "running" if not job.done else job.result.status if job.result is not None else "failed"
+    text = f"{status} · {done} trial(s) finished"  # status: running, done, stopped, out of time or failed
     if trial is not None and rows:
         text += f" · trial {rows[-1].number}: {trial.progress:.0%}"
     st.progress(min(1.0, trial.progress if trial is not None else 1.0 if job.done else 0.0), text=text)
