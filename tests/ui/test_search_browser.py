@@ -78,9 +78,9 @@ def test_a_search_starts_stops_keeps_its_trials_and_frees_the_slot(server, brows
     shown = float(re.search(r"([\d.]+)%", best.inner_text()).group(1)) / 100
     assert abs(shown - max(complete)) < 6e-4, (shown, complete)
     assert page.locator(EXCEPTION).count() == 0
-    form = [page.get_by_label(label, exact=True).input_value() for label in ("Number of trials", "Epochs per trial")]
+    for label, typed in (("Number of trials", "3"), ("Epochs per trial", "1")):  # the form keeps what was typed
+        expect(page.get_by_label(label, exact=True)).to_have_value(typed, timeout=15_000)  # (once seen redrawn late)
     page.screenshot(path=str(SHOTS / "search_study.png"), full_page=True)
-    assert form == ["3", "1"], form  # the form keeps what was typed
 
     # the study gave its training slot back: Resume runs, and after a second Stop so does a new search
     # (the server trains two models at a time, so a leaked slot per study would refuse the third start)
