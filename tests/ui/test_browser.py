@@ -6,11 +6,13 @@ Screenshots go to tests/artifacts/ (or $CONVLENS_SCREENSHOTS). Chromium is Debia
 
 from __future__ import annotations
 
+import urllib.parse
 
 import pytest
 
 from chromium import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, chromium, start_server  # noqa: E402,F401  (skips without chromium)
 from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +80,19 @@ PAGES = [  # (navigation label, text that proves the page rendered, one interact
 ]
 
 
+def open_page(page: Page, label: str, tries: int = 3) -> None:
+    """Click a page in the sidebar menu until the address shows it (a click during a rerun can be lost)."""
+    path = "/" + label.lower().replace(" ", "_")
+    for _ in range(tries):
+        page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+        try:
+            page.wait_for_url(lambda url: urllib.parse.urlparse(url).path.endswith(path), timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            _settled(page)
+    raise AssertionError(f"the menu did not open {label} after {tries} clicks")
+
+
 def test_tour_of_the_explorer_pages(server, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -85,7 +100,7 @@ def test_tour_of_the_explorer_pages(server, browser):
     expect(page.get_by_text("Parameters").first).to_be_visible(timeout=120_000)
     _settled(page)
     for label, marker, interact in PAGES:
-        page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+        open_page(page, label)
         expect(page.get_by_text(marker).first).to_be_visible(timeout=120_000)
         _settled(page)
         if interact is not None:

@@ -46,7 +46,7 @@ def test_three_sessions_one_training_two_exploring(fresh_server):
 
         # the very first request of this server process is a deep link
         explorer.goto(f"{url}/activations?model=bundled:mnist_cnn&layer=conv1")
-        expect(explorer.get_by_text("Input →").first).to_be_visible(timeout=180_000)
+        expect(explorer.get_by_text("Zoom on channel").first).to_be_visible(timeout=180_000)  # a layer's link opens its tab
         _settled(explorer)
         nav = explorer.get_by_test_id("stSidebarNav").inner_text()
         assert "Model" in nav and "Filters" in nav and "cache" not in nav  # the real menu, not the pages/ folder
