@@ -78,3 +78,15 @@ def chromium():
             yield b
         finally:
             b.close()
+
+
+@contextmanager
+def served(*extra: str, log_name: str = "server.log"):
+    """The app running on a free loopback port for the ``with`` block; yields its URL."""
+    proc, url, log = start_server(*extra, log_name=log_name)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()

@@ -10,18 +10,15 @@ import urllib.parse
 
 import pytest
 
-from chromium import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, chromium, start_server  # noqa: E402,F401  (skips without chromium)
+from chromium import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, chromium, served, start_server  # noqa: E402,F401  (skips without chromium)
 from playwright.sync_api import Page, expect  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server():
-    proc, url, log = start_server()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with served() as url:
+        yield url
 
 
 def _settled(page: Page) -> None:

@@ -9,18 +9,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from chromium import EXCEPTION, SHOTS, start_server  # skips without chromium (an error in CI)
+from chromium import EXCEPTION, SHOTS, served  # skips without chromium (an error in CI)
 from helpers import FIXTURES
 from playwright.sync_api import Page, expect
 
 
 @pytest.fixture(scope="module")
 def server():
-    proc, url, log = start_server(log_name="server_byom.log")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with served(log_name="server_byom.log") as url:
+        yield url
 
 
 def _settled(page: Page) -> None:
