@@ -210,8 +210,9 @@ elif view == "evaluate":
     names = loaded.class_names
     st.dataframe({"class": list(names), "precision": rep.precision, "recall": rep.recall, "images": rep.support},
                  hide_index=True, key="dataset.per_class")
-    event = st.plotly_chart(figures.confusion_figure(rep.confusion, names), on_select="rerun", selection_mode="points",
-                            key="dataset.confusion")
+    cells = figures.selectable(figures.confusion_figure(rep.confusion, names), np.repeat(names, len(names)),
+                               np.tile(names, len(names)))  # a heatmap alone cannot be clicked
+    event = st.plotly_chart(cells, on_select="rerun", selection_mode="points", key="dataset.confusion")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     clicked = (str(points[0].get("y")), str(points[0].get("x"))) if points else None
     if clicked and clicked != st.session_state.get("dataset.clicked") and all(c in names for c in clicked):
@@ -268,6 +269,7 @@ else:
         share = embedding.explained_variance(feats)
         title += f" · {share.sum():.0%} of the variance"
     fig = figures.embedding_figure(xy, groups, hover, title)
+    fig.update_layout(dragmode="zoom")  # Streamlit lets a click select a point only outside lasso/box drag modes
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="dataset.embedding")
     order = list(dict.fromkeys(np.asarray(groups).tolist()))
     picked = []
@@ -281,4 +283,4 @@ else:
         tiles = [render.resize(render.to_rgb(display[i]), (64, 64), smooth=False) for i in picked[:60]]
         st.image(render.montage(tiles, columns=15, pad=2), caption=f"{len(picked)} selected" + (" (first 60)" if len(picked) > 60 else ""))
     else:
-        st.caption("Click a point to see its image; draw a lasso or a box to see a gallery of the selection.")
+        st.caption("Click a point to see its image; pick the lasso or box tool (top right of the plot) to see a gallery of a selection.")
