@@ -4,18 +4,19 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from pages import _cache, _layers, _shared
-from vizcore import archive, datasets, embedding, graph, evaluation, examples, figures, images, kernels, render
+from vizcore import archive, datasets, embedding, graph, evaluation, examples, figures, kernels, precomputed, render
 from vizcore import featurevis as fv
 from vizcore.cache import per_model
 from vizcore.errors import ConvLensError
 
-K = 9  # examples per filter
-MEMORY_BUDGET = 600e6  # bytes of prepared images one dataset may take
+K = precomputed.K  # examples per filter
+PRECOMPUTED = "Precomputed on {created} by python -m vizcore.precompute."
 SOURCES = {"mnist_sample": "Bundled MNIST digits", "shapes": "Generated shapes", "photos": "Bundled colour photos",
            "zip": "Uploaded ZIP of class folders", **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()}}
 VIEWS = {"examples": "Filter examples", "evaluate": "Evaluate", "embedding": "Embedding"}
@@ -23,9 +24,7 @@ VIEWS = {"examples": "Filter examples", "evaluate": "Evaluate", "embedding": "Em
 
 @st.cache_resource(show_spinner="Loading the photos…", max_entries=1)
 def _photos() -> datasets.ImageDataset:
-    photos = images.load_sample_photos()
-    x = np.stack([render.resize(render.to_rgb(p), (224, 224)) for p in photos.values()]).astype(np.float32) / 255.0
-    return datasets.ImageDataset(x, np.arange(len(photos), dtype=np.int64), tuple(photos), "photos")
+    return precomputed.sample_photos()
 
 
 @st.cache_resource(show_spinner="Reading the ZIP…", max_entries=4)
@@ -45,6 +44,24 @@ def _prepared(loaded, ds_key: str, _x_nhwc) -> evaluation.Prepared:
 def _syntheses() -> dict:
     """Gradient-ascent images by (model, layer, channel), shared by sessions (the oldest beyond 32 go)."""
     return {}
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _stored(base: str, model_key: str, ds_key: str, created: str, kind: str, params: tuple):
+    """One precomputed artifact, read once per server (``created`` keys a rewritten folder apart)."""
+    store = precomputed.Store.find(model_key, ds_key, Path(base))
+    return None if store is None else store.get(kind, **dict(params))
+
+
+def _precomputed(kind: str, **params):
+    """The artifact ``python -m vizcore.precompute`` saved for this model and these images (None: compute it), with a note."""
+    store = precomputed.Store.find(loaded.key, ds_key)
+    if store is None or not store.has(kind, **params):
+        return None
+    value = _stored(str(precomputed.root()), loaded.key, ds_key, store.created, kind, tuple(sorted(params.items())))
+    if value is not None:
+        st.caption(PRECOMPUTED.format(created=store.created))
+    return value
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=_cache.BY_KEY)
@@ -113,12 +130,10 @@ except ConvLensError as err:
     st.error(str(err))
     st.stop()
 spec = loaded.spec
-pixels = (spec.height or full.image_shape[0]) * (spec.width or full.image_shape[1]) * spec.channels
-most = max(10, int(MEMORY_BUDGET // (pixels * 5)))  # float32 for the model + uint8 for display
-if limit > most and len(full) > most:
-    st.caption(f"Using {most:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs would not fit in memory.")
-n = min(limit, len(full), most)
-pick = np.linspace(0, len(full) - 1, n).astype(int) if n < len(full) else np.arange(len(full))  # every class, sorted or not
+pick = precomputed.pick(len(full), full.image_shape, spec, limit)  # evenly spaced: every class, sorted or not
+n = len(pick)
+if n < min(limit, len(full)):
+    st.caption(f"Using {n:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs would not fit in memory.")
 ds = full.subset(pick) if n < len(full) else full
 ds_key = f"{ds_name}:{n}"
 prepared = _prepared(loaded, ds_key, ds.x_nhwc)
@@ -130,7 +145,7 @@ labels_fit = y_model is not None
 
 
 def _report() -> evaluation.Report:
-    return _with_progress(loaded, ("dataset.report", ds_key), "Classifying…",
+    return _precomputed("report") or _with_progress(loaded, ("dataset.report", ds_key), "Classifying…",
                           lambda _progress: evaluation.report(loaded.model, x, y_model, loaded.class_names))
 
 
@@ -142,8 +157,10 @@ if view == "examples":
         st.stop()
     _from_link("layer", "dataset.layer", lambda raw: raw if raw in choices else None)
     layer = _layers.select(loaded, st, "Layer", choices, key="dataset.layer", default=default)
-    ex = _with_progress(loaded, ("dataset.examples", layer, ds_key, K), "Finding each filter's top images…",
-                        lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress))
+    ex = _precomputed("examples", layer=layer)
+    if ex is None or ex.k != min(K, len(x)):
+        ex = _with_progress(loaded, ("dataset.examples", layer, ds_key, K), "Finding each filter's top images…",
+                            lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress))
     _from_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
     ch = int(st.number_input("Filter (channel)", 0, ex.channels - 1, 0,
                              **_shared.linked("dataset.ch", 0, range(ex.channels))))
@@ -166,12 +183,17 @@ if view == "examples":
             right.image(tile, caption="Kernel")
             extra.append(tile)
     store, fv_key = _syntheses(), (loaded.key, layer, ch)
-    if right.button("Gradient-ascent image", key="dataset.fv", help="Synthesize the image this filter likes most (vizcore.featurevis)"):
+    synthesized = _precomputed("featurevis", layer=layer)
+    if synthesized is not None and ch < len(synthesized):
+        tile = render.resize(render.to_rgb(synthesized[ch]), (96, 96))
+        right.image(tile, caption="Gradient ascent")
+        extra.append(tile)
+    elif right.button("Gradient-ascent image", key="dataset.fv", help="Synthesize the image this filter likes most (vizcore.featurevis)"):
         with st.spinner("Optimizing…"):
             store[fv_key] = fv.optimize(loaded, fv.Channel(layer), [ch], seed=0)
         while len(store) > 32:
             store.pop(next(iter(store)))
-    found = store.get(fv_key)
+    found = store.get(fv_key) if synthesized is None else None
     if found is not None:
         tile = render.resize(render.to_rgb(fv.to_uint8(found.images_nhwc, found.input_range)[0]), (96, 96))
         right.image(tile, caption="Gradient ascent")
@@ -251,11 +273,16 @@ else:
                       **_shared.linked("dataset.projection", "PCA", embedding.PROJECTIONS))
     colours = {"true": "True class", "predicted": "Predicted class", "correct": "Right or wrong"} if labels_fit else {"true": "Dataset class"}
     colour = c2.radio("Colour by", list(colours), 0, format_func=colours.get, horizontal=True, key="dataset.colour")
-    feats = _with_progress(loaded, ("dataset.features", layer, ds_key), "Computing the layer's activations…",
-                           lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress))
-    with st.spinner(f"{method} of {len(feats):,} points…"):
-        xy = per_model(loaded.model, ("dataset.projection", loaded.key, layer, ds_key, method),
-                       lambda: embedding.project(feats, method, seed=0), limit=8)
+    projection = _precomputed("embedding", layer=layer, method=method)
+    if projection is None:
+        feats = _with_progress(loaded, ("dataset.features", layer, ds_key), "Computing the layer's activations…",
+                               lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress))
+        with st.spinner(f"{method} of {len(feats):,} points…"):
+            xy = per_model(loaded.model, ("dataset.projection", loaded.key, layer, ds_key, method),
+                           lambda: embedding.project(feats, method, seed=0), limit=8)
+        share = float(embedding.explained_variance(feats).sum()) if method == "PCA" else float("nan")
+        projection = precomputed.Projection(xy, int(feats.shape[1]), share)
+    xy = projection.xy
     true_names = np.asarray(loaded.class_names)[y_model] if labels_fit else np.asarray(ds.class_names)[ds.y]
     hover = [f"#{pick[i]} · {true_names[i]}" for i in range(len(xy))]
     groups = true_names
@@ -264,10 +291,9 @@ else:
         predicted = np.asarray(loaded.class_names)[rep.evaluation.predicted]
         groups = predicted if colour == "predicted" else np.where(rep.evaluation.predicted == y_model, "right", "wrong")
         hover = [f"{h} → {predicted[i]}" for i, h in enumerate(hover)]
-    title = f"{method} of {layer} ({feats.shape[1]} features)"
+    title = f"{method} of {layer} ({projection.features} features)"
     if method == "PCA":
-        share = embedding.explained_variance(feats)
-        title += f" · {share.sum():.0%} of the variance"
+        title += f" · {projection.variance:.0%} of the variance"
     fig = figures.embedding_figure(xy, groups, hover, title)
     fig.update_layout(dragmode="zoom")  # Streamlit lets a click select a point only outside lasso/box drag modes
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="dataset.embedding")
