@@ -84,7 +84,7 @@ def _timed(job: Job, kind: str, compute, **params):
     value = compute()
     seconds = time.perf_counter() - start
     job.store.put(kind, value, seconds=seconds, **params)
-    job.log(f"  {kind} {' '.join(f'{k}={v}' for k, v in params.items())} · {seconds:.1f} s")
+    job.log("  " + " ".join([kind, *(f"{k}={v}" for k, v in params.items())]) + f" · {seconds:.1f} s")
     return value
 
 
