@@ -53,14 +53,18 @@ def _stored(base: str, model_key: str, ds_key: str, created: str, kind: str, par
     return None if store is None else store.get(kind, **dict(params))
 
 
+noted: list[str] = []  # the precomputed kinds this run used
+
+
 def _precomputed(kind: str, **params):
     """The artifact ``python -m vizcore.precompute`` saved for this model and these images (None: compute it), with a note."""
     store = precomputed.Store.find(loaded.key, ds_key)
     if store is None or not store.has(kind, **params):
         return None
     value = _stored(str(precomputed.root()), loaded.key, ds_key, store.created, kind, tuple(sorted(params.items())))
-    if value is not None:
+    if value is not None and not noted:
         st.caption(PRECOMPUTED.format(created=store.created))
+        noted.append(kind)  # once per run
     return value
 
 
