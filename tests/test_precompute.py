@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from vizcore import datasets, embedding, evaluation, examples, graph, models, precomputed
 from vizcore import featurevis as fv
+from vizcore import precompute
 from vizcore.precompute import main
 
 N = 120  # images: evenly spaced over the 5,000 bundled digits
@@ -24,6 +25,7 @@ def saved(tmp_path_factory):
     out = tmp_path_factory.mktemp("precomputed")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(fv.MAX_STEPS_ENV, "6")
+        mp.setattr(precompute, "FV_BATCH", 24)  # 64 filters in three optimizations
         store = main(["--model", "bundled:mnist_cnn", "--dataset", "mnist_sample", "--limit", str(N), "--layers", LAYER, "--out", str(out)])
     loaded = models.open_bundled("mnist_cnn")
     ds = datasets.load_mnist_sample()
@@ -72,8 +74,9 @@ def test_batched_synthesis_equals_the_pages_one_filter_at_a_time(saved, monkeypa
     monkeypatch.setenv(fv.MAX_STEPS_ENV, "6")
     images = store.get("featurevis", layer=LAYER)
     assert images.shape == (64, 28, 28, 1) and images.dtype == np.uint8
-    one = fv.optimize(loaded, fv.Channel(LAYER), [5], seed=0)  # what the page's button computes
-    np.testing.assert_allclose(images[5].astype(int), fv.to_uint8(one.images_nhwc, one.input_range)[0].astype(int), atol=2)
+    for ch in (5, 50):  # in the first and the third optimization
+        one = fv.optimize(loaded, fv.Channel(LAYER), [ch], seed=0)  # what the page's button computes
+        np.testing.assert_allclose(images[ch].astype(int), fv.to_uint8(one.images_nhwc, one.input_range)[0].astype(int), atol=2)
 
 
 def test_pick_is_evenly_spaced_and_bounded_by_memory():
@@ -98,6 +101,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeyp
         precomputed.write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.npz"]
+
+
+def test_a_damaged_artifact_reads_as_missing(saved, tmp_path):
+    store = precomputed.Store.create("bundled:mnist_cnn", "mnist_sample:10", tmp_path)
+    path = store.put("report", saved[0].get("report"))
+    assert store.get("report").accuracy == saved[0].get("report").accuracy
+    path.write_bytes(path.read_bytes()[:100])  # cut short, as by a full disk outside write_atomic
+    assert store.has("report") and store.get("report") is None  # the page computes it instead
 
 
 def test_an_artifact_that_fails_to_encode_writes_nothing(tmp_path):

@@ -26,6 +26,7 @@ from vizcore import featurevis as fv
 from vizcore.errors import ConvLensError
 from vizcore.precomputed import SHAPES, K, Projection, Store, pick, sample_photos
 
+FV_BATCH = 64  # filters optimized together (a 224x224 network's 1,280 at once would not fit)
 MODEL_FORMS = "a model file, bundled:NAME, preset:NAME or app:NAME:imagenet"
 DATASETS = ("mnist_sample", "shapes", "photos", *(f"keras:{n}" for n in datasets.KERAS_DATASETS))
 
@@ -97,8 +98,12 @@ def filter_cards(job: Job) -> None:
 
 
 def _synthesize(loaded, layer: str, channels: int) -> np.ndarray:
-    found = fv.optimize(loaded, fv.Channel(layer), range(channels), seed=0)  # seeded per filter: as one at a time
-    return fv.to_uint8(found.images_nhwc, found.input_range)
+    """uint8 (channels, H, W, C): every filter's gradient-ascent image, ``FV_BATCH`` filters per optimization."""
+    parts = []
+    for lo in range(0, channels, FV_BATCH):  # seeded per filter: the same images as one at a time
+        found = fv.optimize(loaded, fv.Channel(layer), range(lo, min(lo + FV_BATCH, channels)), seed=0)
+        parts.append(fv.to_uint8(found.images_nhwc, found.input_range))
+    return np.concatenate(parts)
 
 
 def evaluate(job: Job) -> None:
@@ -119,7 +124,7 @@ def embed(job: Job) -> None:
                    layer=layer, method=method)
 
 
-STEPS: dict[str, Callable[[Job], None]] = {"filter cards": filter_cards, "evaluation": evaluate, "embedding": embed}
+STEPS: dict[str, Callable[[Job], None]] = {"cards": filter_cards, "evaluation": evaluate, "embedding": embed}  # name -> step
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -4,7 +4,8 @@ One folder per model key and dataset key (the keys the Dataset page uses, e.g. `
 ``mnist_sample:5000``) under the root ``$CONVLENS_PRECOMPUTED`` (default ``precomputed/`` beside
 ``vizcore``). Each artifact is one ``.npz`` written atomically; ``manifest.json`` says what is there, by
 kind and parameters, with the versions that made it. ``KINDS`` maps an artifact kind to how it is
-saved and read; ``STEPS`` (in ``vizcore.precompute``) compute them.
+saved and read; ``STEPS`` (in ``vizcore.precompute``) compute them. A new view adds one of each, e.g.
+``register(Kind("atlas", *flat_dataclass(Atlas)))`` and a step that puts ``atlas(model, layer, x)``.
 
 Example:
     >>> store = Store.create(loaded.key, "mnist_sample:5000")
@@ -21,12 +22,14 @@ import json
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from vizcore import datasets, images, render
@@ -164,8 +167,6 @@ class Store:
     @classmethod
     def create(cls, model_key: str, dataset_key: str, base: Path | None = None, **about) -> Store:
         """Open the folder for writing (what it already holds stays), recording ``about`` in the manifest."""
-        import keras  # noqa: PLC0415  (versions only)
-
         path = cls.folder(model_key, dataset_key, base)
         found = cls.find(model_key, dataset_key, base)
         manifest = found.manifest if found else {"format": FORMAT, "model": model_key, "dataset": dataset_key, "artifacts": []}
@@ -208,7 +209,7 @@ class Store:
         try:
             with np.load(self.path / entry["file"], allow_pickle=False) as npz:
                 return KINDS[kind].decode({name: npz[name] for name in npz.files})
-        except OSError:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: computed again instead
             return None
 
     def put(self, kind: str, value, *, seconds: float | None = None, **params) -> Path:
