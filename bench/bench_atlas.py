@@ -39,11 +39,11 @@ def run() -> list[Row]:
         cells, counts = np.unique(cell_of, return_counts=True)
         dirs = np.stack([feats[cell_of == c].mean(axis=0) for c in cells[counts >= atlas.MIN_POINTS]])
         objective = fv.Direction(layer, tuple(map(tuple, dirs.tolist())))
-        found["loop"] = [fv.optimize(loaded, objective, [k], settings=settings, steps=atlas.STEPS).reached[0] for k in range(len(dirs))]
+        found["loop"] = [fv.optimize(loaded, objective, [k], settings=settings).reached[0] for k in range(len(dirs))]
 
     batched_ms, loop_ms = _in_turns([batched, loop], repeat=REPEAT)
     a = found["atlas"]
-    steps = fv.capped_steps(atlas.STEPS)
+    steps = fv.capped_steps(settings.steps)
     same = np.allclose(a.reached, found["loop"], rtol=1e-3)
     return [Row(
         "atlas",

@@ -8,8 +8,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _shared
-from vizcore import atlas, graph, render
-from vizcore import featurevis as fv
+from vizcore import atlas, render
 from vizcore.errors import ConvLensError
 
 
@@ -21,9 +20,9 @@ def show(loaded, layer: str, x_nhwc: np.ndarray, features: np.ndarray, xy: np.nd
                "cell's average activation (gradient ascent along that direction), framed in the colour of its most "
                "frequent class (Carter et al., 2019).")
     c1, c2, c3 = st.columns(3)
-    grid = int(c1.slider("Grid (cells per side)", 3, 16, atlas.GRID, key="dataset.atlas_grid"))
+    default_grid, default_steps = atlas.defaults(loaded.spec)
+    grid = int(c1.slider("Grid (cells per side)", 3, 16, default_grid, key="dataset.atlas_grid"))
     least = int(c2.number_input("Images per cell (at least)", 1, 500, atlas.MIN_POINTS, key="dataset.atlas_min"))
-    default_steps = fv.default_settings(graph.input_spec(loaded.model)).steps
     steps = int(c3.number_input("Optimization steps", 1, 1024, default_steps, key="dataset.atlas_steps"))
     counts = np.bincount(atlas.bin_points(xy, grid), minlength=grid * grid)
     cells = int((counts >= least).sum())

@@ -173,3 +173,10 @@ def test_errors_are_typed(model, data):
     odd = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(seq)))
     with pytest.raises(InputShapeError, match="seq"):
         atlas.atlas(odd, "seq", x, steps=1)
+
+
+def test_defaults_bound_the_work_on_large_inputs():
+    small, large = graph.InputSpec(28, 28, 1), graph.InputSpec(224, 224, 3)
+    assert atlas.defaults(small) == (atlas.GRID, fv.default_settings(small).steps)
+    grid, steps = atlas.defaults(large)
+    assert grid * grid * steps <= atlas.GRID ** 2 * fv.default_settings(large).steps / 4  # a quarter of the cell-steps, at most

@@ -28,7 +28,8 @@ from vizcore.errors import AtlasError, InputShapeError
 
 GRID = 8
 MIN_POINTS = 8
-STEPS = 48
+LARGE_SIDE = 96  # above: a large network (224 px), where a cell-step costs ~50 ms on 2 cores
+LARGE_GRID, LARGE_STEPS = 6, 64
 Progress = Callable[[str, int, int], None]  # (stage "features" or "images", done, total)
 # Tableau 10: the border colour of a cell's dominant class (class index modulo 10); grey: no labels
 PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -126,6 +127,16 @@ class Atlas:
         return np.asarray(pil)
 
 
+def defaults(spec: graph.InputSpec) -> tuple[int, int]:
+    """(grid, steps) for a model's input: 8x8 and featurevis's own steps up to 96 px (a few seconds for
+    the bundled models); 6x6 and 64 steps for larger inputs, whose 36 x 256 cell-steps would take minutes.
+    """
+    steps = fv.default_settings(spec).steps
+    if min(spec.height or 224, spec.width or 224) > LARGE_SIDE:
+        return LARGE_GRID, min(steps, LARGE_STEPS)
+    return GRID, steps
+
+
 def bin_points(coords: np.ndarray, grid: int) -> np.ndarray:
     """int (N,): each 2-D point's cell (row * grid + col) on a grid x grid lattice spanning the points.
 
@@ -159,7 +170,7 @@ def atlas(
     labels: np.ndarray | None = None,
     predicted: np.ndarray | None = None,
     class_names: Sequence[str] = (),
-    steps: int = STEPS,
+    steps: int | None = None,
     seed: int = 0,
     on_progress: Progress | None = None,
 ) -> Atlas:
@@ -177,7 +188,7 @@ def atlas(
         labels, predicted: int (N,) true and predicted classes; the dominant class is of ``labels``,
             else of ``predicted``.
         class_names: names of the classes, for the legend.
-        steps: gradient-ascent steps (capped by $CONVLENS_MAX_STEPS).
+        steps: gradient-ascent steps (capped by $CONVLENS_MAX_STEPS); None: ``defaults(spec)``.
         seed: seeds the start images.
         on_progress: ``on_progress(stage, done, total)``, stage "features" (images) then "images" (steps).
 
@@ -221,7 +232,9 @@ def atlas(
         right = np.asarray(labels) == np.asarray(predicted)
         correct = np.array([right[m].mean() for m in members], np.float32)
 
-    settings = dataclasses.replace(fv.default_settings(graph.input_spec(keras_model)), fit_receptive_field=False)
+    spec = graph.input_spec(keras_model)
+    settings = dataclasses.replace(fv.default_settings(spec), fit_receptive_field=False)  # the embedding pools the whole image
+    steps = defaults(spec)[1] if steps is None else steps
     tell = (lambda done, total, _preview: on_progress("images", done, total)) if on_progress else None
     result = fv.optimize(model, fv.Direction(path, tuple(map(tuple, directions.tolist()))), range(len(cells)),
                          settings=settings, steps=steps, seed=seed, on_progress=tell, preview=False)
