@@ -8,7 +8,7 @@ at least ``min_points`` points gets the image that maximizes the cell's mean act
 Example:
     >>> result = atlas(models.open_bundled("mnist_cnn"), "fc", x_nhwc, labels=y)
     >>> result.images_nhwc.shape, result.to_image().dtype
-    ((41, 28, 28, 1), dtype('uint8'))
+    ((37, 28, 28, 1), dtype('uint8'))
 """
 
 from __future__ import annotations
