@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _shared
+from pages import _atlas_view, _cache, _layers, _shared
 from vizcore import archive, datasets, embedding, graph, evaluation, examples, figures, images, kernels, render
 from vizcore import featurevis as fv
 from vizcore.cache import per_model
@@ -282,3 +282,6 @@ else:
         st.image(render.montage(tiles, columns=15, pad=2), caption=f"{len(picked)} selected" + (" (first 60)" if len(picked) > 60 else ""))
     else:
         st.caption("Click a point to see its image; draw a lasso or a box to see a gallery of the selection.")
+    _atlas_view.show(loaded, layer, x, feats, xy, f"{ds_key}:{method}", labels=y_model if labels_fit else ds.y,
+                     class_names=loaded.class_names if labels_fit else ds.class_names,
+                     predicted=(lambda: _report().evaluation.predicted) if labels_fit else None)

@@ -23,7 +23,7 @@ from vizcore.featurevis.engine import (
     visualize_filters,
 )
 from vizcore.featurevis.export import export_zip, to_uint8
-from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Neuron, Objective, Outputs, Sum
+from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Diversity, Neuron, Objective, Outputs, Sum
 from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
@@ -36,6 +36,7 @@ __all__ = [
     "Blur",
     "Channel",
     "ClassLogit",
+    "Direction",
     "Diversity",
     "FeatureVis",
     "FourierParam",

@@ -38,7 +38,7 @@ import tensorflow as tf
 from vizcore import graph, heads
 from vizcore.cache import per_model
 from vizcore.featurevis import slicing
-from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Neuron, Objective, Outputs, crop_border, unique_names
+from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Diversity, Neuron, Objective, Outputs, crop_border, unique_names
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.settings import Settings, capped_steps, default_settings
 from vizcore.featurevis.transforms import apply_transforms
@@ -227,6 +227,9 @@ def _limits(model: keras.Model, paths: Mapping[str, str], objective: Objective) 
     if objective.needs_scores:
         units = int(list(rows.values())[-1].output_shape[-1] or 1)
         limits["classes"] = 2 if _binary_head(model) else units
+    for _, _, term in objective.terms():
+        if isinstance(term, Direction) and term.index is None:
+            limits["directions"] = len(term.directions)
     return limits
 
 
