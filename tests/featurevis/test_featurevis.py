@@ -367,6 +367,17 @@ def test_transforms_shift_exactly_and_compose():
     np.testing.assert_array_equal(padded[1], image.numpy()[1])  # zero shift: the crop undoes the pad
 
 
+def test_jitter_in_whole_strides():
+    image = tf.constant(np.arange(24 * 24, dtype=np.float32).reshape(1, 24, 24, 1))
+    seen = set()
+    for dx in np.linspace(0.0, 0.999, 7):  # 3 choices per axis: -4, 0, +4
+        shifted = fv.Jitter(5, step=4)(image, tf.constant([[dx, 0.5]], tf.float32)).numpy()[0, 8:16, 8:16, 0]
+        offsets = [s for s in range(-5, 6) if np.array_equal(shifted, image.numpy()[0, 8:16, 8 - s : 16 - s, 0])]
+        assert len(offsets) == 1
+        seen.add(offsets[0])
+    assert seen == {-4, 0, 4}
+
+
 # ----------------------------------------------------------------------------- settings and export
 
 
@@ -522,6 +533,8 @@ def test_receptive_field_by_hand():
     assert [slicing.receptive_field(model, p) for p in ("c1", "c2", "pool")] == [3, 5, 5 + 7]  # pool 8: +7 at jump 1
     nested = nested_mobilenet()  # Conv1 3x3 s2 -> depthwise 3x3 (jump 2) -> 1x1 expand: 3 + 2 * 2
     assert slicing.receptive_field(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == 7
+    assert slicing.field_and_stride(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == (7, 2)
+    assert slicing.field_and_stride(_strided_cnn(), "s2") == (7, 4)  # 3 + 2 * 2, strides 2 x 2
     assert slicing.runs_at(model, ("c2",), 64) and not slicing.runs_at(model, ("out",), 64)
 
 
