@@ -68,7 +68,7 @@ class FeatureVis:
             (for some transform draw): the optimization could move the image.
         steps: steps run (after the CONVLENS_MAX_STEPS cap).
         seed: the seed.
-        settings: the settings used.
+        settings: the settings used: for an early layer at its fitted size, ``texture_settings`` of those given.
         input_range: the map between [0, 1] and the model's inputs (``to_unit`` for display).
     """
 
