@@ -585,6 +585,8 @@ def test_default_settings_raise_every_live_filter_of_a_strided_layer_past_a_pixe
     result = fv.optimize(model, fv.Channel("s2"), filters, steps=steps, seed=5)
     assert result.images_nhwc.shape == (12, 64, 64, 3)  # fitted: 2 x receptive field 7, at least 64
     assert result.settings.transforms == (fv.Jitter(4, step=4),)  # whole strides of s2
+    assert fv.texture_size(model, fv.Channel("s2")) == (64, 64, 4)
+    assert fv.texture_size(model, fv.ClassLogit()) is None  # the scores need the whole image
     live = ~result.dead
     assert live.sum() >= 8
     assert np.all(result.reached[live] > result.start[live])

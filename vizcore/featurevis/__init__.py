@@ -19,6 +19,7 @@ from vizcore.featurevis.engine import (
     ProgressFn,
     optimize,
     real_activation,
+    texture_size,
     visualize_classes,
     visualize_filters,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "settings_from_json",
     "settings_json",
     "texture_settings",
+    "texture_size",
     "to_uint8",
     "visualize_classes",
     "visualize_filters",

@@ -268,6 +268,19 @@ def _fitted(model: keras.Model, objective: Objective, h: int, w: int) -> tuple[i
     return (side, side, stride) if runs else None
 
 
+def texture_size(model: Any, objective: Objective, *, image_size: int = 224) -> tuple[int, int, int] | None:
+    """(h, w, stride) when ``optimize`` (with ``fit_receptive_field`` on) treats ``objective`` as a
+    texture of an early layer (``texture_settings``), else None; for a page to say so.
+
+    Example:
+        >>> texture_size(mobilenet_v2_224, Channel("block_1_project"))
+        (64, 64, 4)
+    """
+    keras_model, _ = _unwrap(model, None)
+    spec = graph.input_spec(keras_model)
+    return _fitted(keras_model, objective, spec.height or image_size, spec.width or image_size)
+
+
 def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
     """A keras.Model or a LoadedModel (whose preprocess mode is the default)."""
     if isinstance(model, keras.Model):
