@@ -19,6 +19,7 @@ from vizcore.featurevis.engine import (
     ProgressFn,
     optimize,
     real_activation,
+    texture_size,
     visualize_classes,
     visualize_filters,
 )
@@ -27,7 +28,7 @@ from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Divers
 from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
-from vizcore.featurevis.settings import MAX_STEPS_ENV, Settings, capped_steps, default_settings, settings_from_json, settings_json
+from vizcore.featurevis.settings import MAX_STEPS_ENV, Settings, capped_steps, default_settings, settings_from_json, settings_json, texture_settings
 from vizcore.featurevis.transforms import Jitter, Pad, Rotate, Scale
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "real_activation",
     "settings_from_json",
     "settings_json",
+    "texture_settings",
+    "texture_size",
     "to_uint8",
     "visualize_classes",
     "visualize_filters",
