@@ -600,3 +600,20 @@ def test_default_settings_raise_every_live_filter_of_a_strided_layer_past_a_pixe
     np.testing.assert_allclose(ours, result.reached, rtol=1e-4, atol=1e-6)  # reached is the returned image's
     loop = np.array([mean_map(_pixel_ascent(model, "s2", f, steps, seed=5), f) for f in filters])
     assert np.all(ours[live] >= loop[live]), (ours, loop)
+
+
+def test_gallery_default_picks_the_deepest_texture_layer_of_a_large_network():
+    """Receptive fields 3, 7, 15, 31, 63 px (3x3, stride 2 each): twice the field fits 64 px up to conv4."""
+    import keras
+
+    inp = keras.Input((128, 128, 3))
+    x = inp
+    for i in range(1, 6):
+        x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name=f"conv{i}")(x)
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    convs = [f"conv{i}" for i in range(1, 6)]
+    assert fv.gallery_default(model, convs) == ("conv4", fv.engine.GALLERY_FILTERS)
+    assert fv.texture_size(model, fv.Channel("conv5")) is None  # 126 px of field would not be smaller than the input
+
+    small = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, name="a"), keras.layers.Conv2D(4, 3, name="b")])
+    assert fv.gallery_default(small, ["a", "b"]) == ("b", 64)

@@ -20,6 +20,7 @@ from vizcore.featurevis.engine import (
     optimize,
     real_activation,
     texture_size,
+    gallery_default,
     visualize_classes,
     visualize_filters,
 )
@@ -28,7 +29,7 @@ from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Divers
 from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
-from vizcore.featurevis.settings import MAX_STEPS_ENV, Settings, capped_steps, default_settings, settings_from_json, settings_json, texture_settings
+from vizcore.featurevis.settings import MAX_STEPS_ENV, TEXTURE_LEARNING_RATE, Settings, capped_steps, default_settings, settings_from_json, settings_json, texture_settings
 from vizcore.featurevis.transforms import Jitter, Pad, Rotate, Scale
 
 __all__ = [
@@ -65,7 +66,9 @@ __all__ = [
     "settings_from_json",
     "settings_json",
     "texture_settings",
+    "TEXTURE_LEARNING_RATE",
     "texture_size",
+    "gallery_default",
     "to_uint8",
     "visualize_classes",
     "visualize_filters",

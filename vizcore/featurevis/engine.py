@@ -284,6 +284,27 @@ def texture_size(model: Any, objective: Objective, *, image_size: int = 224) -> 
     return _fitted(keras_model, objective, spec.height or image_size, spec.width or image_size)
 
 
+GALLERY_FILTERS = 16  # a large network's default gallery: 16 textures at MIN_FITTED_SIDE in well under 30 s on 2 cores
+LARGE_INPUT = 96  # inputs wider than this make a network "large" for the Filters page's defaults
+
+
+def gallery_default(model: Any, conv_layers: Iterable[str]) -> tuple[str, int]:
+    """The Filters page's default (layer, number of filters).
+
+    A small input: the last conv layer and up to 64 filters (a few seconds). A large input (over
+    ``LARGE_INPUT`` px, e.g. an ImageNet network at 224): the deepest conv layer still optimized as
+    a texture at ``MIN_FITTED_SIDE`` px, and ``GALLERY_FILTERS`` filters, so the default gallery is
+    seconds instead of minutes (the last conv of MobileNetV2 at 224 px costs about 0.9 s a step).
+    """
+    keras_model, _ = _unwrap(model, None)
+    convs = list(conv_layers)
+    spec = graph.input_spec(keras_model)
+    if max(spec.height or 0, spec.width or 0) <= LARGE_INPUT:
+        return convs[-1], 64
+    small = [c for c in convs if (size := texture_size(keras_model, Channel(c))) is not None and size[0] <= MIN_FITTED_SIDE]
+    return (small[-1] if small else convs[-1]), GALLERY_FILTERS
+
+
 def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
     """A keras.Model or a LoadedModel (whose preprocess mode is the default)."""
     if isinstance(model, keras.Model):
