@@ -18,10 +18,15 @@ so its activation is also given on the image clipped to it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 
-from bench.common import FIRST_ROWS_ONLY, Row
+from bench.common import FIRST_ROWS_ONLY, ROOT, Row
+
+# `CONVLENS_BENCH_KERAS_IO_ONLY=1 python -m bench featurevis`: only the MobileNetV2 224 rows against the keras.io loop
+KERAS_IO_ONLY = os.environ.get("CONVLENS_BENCH_KERAS_IO_ONLY") == "1"
+GALLERY_PNG = ROOT / "docs" / "screenshots" / "featurevis_mobilenetv2_224_gallery.png"
 
 MNIST_FILTERS = 64
 MNIST_LOOP_SAMPLE = 8
@@ -111,6 +116,8 @@ def run() -> list[Row]:
     from vizcore import featurevis as fv
     from vizcore import graph, models
 
+    if KERAS_IO_ONLY:
+        return keras_io_rows()
     rows = []
     mnist = models.open_bundled("mnist_cnn")
     settings = fv.default_settings(mnist.spec)
@@ -206,12 +213,13 @@ def keras_io_rows() -> list[Row]:
 
     def versus(k):
         return (f"mean activation {means[k].mean():.4f} vs loop {means['loop'].mean():.4f} ({clipped.mean():.4f} clipped); "
-                f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()}; "
-                f"raised above the start: {raised[k]}/{len(filters)}")
+                f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()} "
+                f"(worst filter {(means[k] / clipped).min():.2f}x the clipped loop's); raised above the start: {raised[k]}/{len(filters)}")
 
     gallery = fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")  # traces once
     gallery_ms = _in_turns([lambda: fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")], repeat=1)[0]
     side = gallery.images_nhwc.shape[1]
+    _save_gallery(gallery)
     name = f"MobileNetV2 224 (untrained) {layer}"
     return [
         Row("featurevis", f"{name}, {len(filters)} filters, {KERAS_IO_STEPS} steps, default settings, one batch ({side} px)",
@@ -221,5 +229,25 @@ def keras_io_rows() -> list[Row]:
         Row("featurevis", f"{name}, 1 filter, {KERAS_IO_STEPS} steps, default settings", default1,
             "keras.io loop, 1 filter", loop1),
         Row("featurevis", f"{name}, {GALLERY_FILTERS}-filter gallery, default settings ({fv.capped_steps(default.steps)} steps, {side} px)",
-            gallery_ms, "goal: 30 s on 2 cores", 30_000.0, note=f"dead {int(gallery.dead.sum())}; optimized at the fitted size"),
+            gallery_ms, "goal: 30 s on 2 cores", 30_000.0,
+            note=f"dead {int(gallery.dead.sum())}; fitted size, as a texture: {_recipe(gallery.settings)}; {GALLERY_PNG.name}"),
     ]
+
+
+def _recipe(settings) -> str:
+    return f"{settings.param.name}, lr {settings.learning_rate:g}, " + ", ".join(repr(t) for t in settings.transforms)
+
+
+def _save_gallery(result) -> None:
+    """The gallery as one PNG (2 rows of 8, each tile 4x), written atomically."""
+    import numpy as np
+    from PIL import Image
+
+    from vizcore import featurevis as fv
+    from vizcore import render
+
+    tiles = fv.to_uint8(result.images_nhwc, result.input_range)
+    tiles = np.stack([render.resize(t, (4 * t.shape[0], 4 * t.shape[1]), smooth=False) for t in tiles])
+    tmp = GALLERY_PNG.with_suffix(".tmp.png")
+    Image.fromarray(render.montage(tiles, columns=8, pad=4)).save(tmp)
+    tmp.replace(GALLERY_PNG)

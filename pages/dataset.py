@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _shared
+from pages import _atlas_view, _cache, _layers, _shared
 from vizcore import archive, datasets, embedding, graph, evaluation, examples, figures, kernels, precomputed, render
 from vizcore import featurevis as fv
 from vizcore.cache import per_model
@@ -277,7 +277,7 @@ else:
                       **_shared.linked("dataset.projection", "PCA", embedding.PROJECTIONS))
     colours = {"true": "True class", "predicted": "Predicted class", "correct": "Right or wrong"} if labels_fit else {"true": "Dataset class"}
     colour = c2.radio("Colour by", list(colours), 0, format_func=colours.get, horizontal=True, key="dataset.colour")
-    projection = _precomputed("embedding", layer=layer, method=method)
+    projection, feats = _precomputed("embedding", layer=layer, method=method), None  # feats None: the atlas computes them on Run
     if projection is None:
         feats = _with_progress(loaded, ("dataset.features", layer, ds_key), "Computing the layer's activations…",
                                lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress))
@@ -314,3 +314,6 @@ else:
         st.image(render.montage(tiles, columns=15, pad=2), caption=f"{len(picked)} selected" + (" (first 60)" if len(picked) > 60 else ""))
     else:
         st.caption("Click a point to see its image; pick the lasso or box tool (top right of the plot) to see a gallery of a selection.")
+    _atlas_view.show(loaded, layer, x, feats, xy, f"{ds_key}:{method}", labels=y_model if labels_fit else ds.y,
+                     class_names=loaded.class_names if labels_fit else ds.class_names,
+                     predicted=(lambda: _report().evaluation.predicted) if labels_fit else None)

@@ -32,12 +32,18 @@ if objective_kind == "class":
     targets = c2.multiselect("Classes", range(count), default=list(range(min(count, 10))), key="fv.classes",
                              format_func=lambda c: loaded.class_names[c])
 else:
-    layer = _layers.select(loaded, c2, "Layer", convs, key="fv.layer", default=convs[-1], legacy="layer")
+    default_layer, default_count = fv.gallery_default(loaded, convs)
+    layer = _layers.select(loaded, c2, "Layer", convs, key="fv.layer", default=default_layer, legacy="layer")
     count = _cache.layer_kernel(loaded, layer).kernel_hwio.shape[-1]
-    first, last = c2.slider("Filters", 0, count - 1, (0, min(count, 64) - 1), key=f"fv.range.{layer}")
+    first, last = c2.slider("Filters", 0, count - 1, (0, min(count, default_count) - 1), key=f"fv.range.{layer}")
     targets = list(range(first, last + 1))
 seed = c3.number_input("Seed", 0, 10_000, 0, key="fv.seed")
 
+texture = None if layer is None else fv.texture_size(loaded, fv.Channel(layer) if objective_kind == "channel" else fv.Neuron(layer))
+if texture:
+    st.caption(f"An early layer: each filter is optimized as a texture at {texture[0]}×{texture[1]} px (twice its receptive "
+               f"field), in pixels with decorrelated colours, jittered in whole {texture[2]}-px strides, learning rate "
+               f"{fv.TEXTURE_LEARNING_RATE}; of the options below, steps and regularizers apply.")
 with st.expander("Optimization and regularization (defaults chosen for this input size)"):
     r = st.columns(4)
     steps = r[0].number_input("Steps", 1, 2048, defaults.steps, key="fv.steps")

@@ -66,3 +66,16 @@ def test_layer_choices_and_default():
     model = tiny_functional()
     assert embedding.embedding_layers(model) == ("conv_a", "pool", "conv_b", "flat", "logits")
     assert embedding.default_layer(model) == "flat"  # logits has as many units as the scores
+
+
+def test_default_layer_skips_a_dropout_after_the_dense_layer():
+    import keras
+
+    inp = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(6, name="fc")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    model = keras.Model(inp, keras.layers.Dense(3, name="scores")(x))
+    assert "drop" in embedding.embedding_layers(model)  # still offered
+    assert embedding.default_layer(model) == "fc"

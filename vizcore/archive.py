@@ -43,14 +43,27 @@ class ZipImageDataset(ImageDataset):
     files: tuple[str, ...] = ()  # the archive path of each image, aligned with ``y``
 
 
-def _safe_name(name: str) -> str:
-    """The entry's path with '/' separators; ArchiveError for paths that leave the archive's folder."""
+class UnsafeEntry(ValueError):
+    """A ZIP entry whose path leaves the archive; ``str(err)`` says how, as a clause ("has an absolute path")."""
+
+
+def entry_path(name: str) -> str:
+    """The entry's path with '/' separators, normalized; UnsafeEntry when it is absolute or climbs out with '..'."""
     path = name.replace("\\", "/")
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path) or "\x00" in path:
-        raise ArchiveError(f"The ZIP was refused: the entry '{name[:80]}' has an absolute path. Zip the class folders themselves.")
+        raise UnsafeEntry("has an absolute path")
     if ".." in path.split("/"):
-        raise ArchiveError(f"The ZIP was refused: the entry '{name[:80]}' points outside the archive's folder ('..').")
+        raise UnsafeEntry("points outside the archive ('..')")
     return posixpath.normpath(path) if path.strip("/") else path
+
+
+def _safe_name(name: str) -> str:
+    """entry_path, with ArchiveError naming the entry (and what to zip instead) for a path that leaves the folder."""
+    try:
+        return entry_path(name)
+    except UnsafeEntry as err:
+        hint = " Zip the class folders themselves." if "absolute" in str(err) else ""
+        raise ArchiveError(f"The ZIP was refused: the entry '{name[:80]}' {err}.{hint}") from None
 
 
 def _open(data: bytes) -> zipfile.ZipFile:

@@ -22,6 +22,7 @@ from vizcore.cache import per_model
 from vizcore.errors import InputShapeError
 
 PROJECTIONS = ("PCA", "t-SNE")
+IDENTITY_AT_INFERENCE = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"})
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
 
@@ -48,11 +49,13 @@ def embedding_layers(model: keras.Model) -> tuple[str, ...]:
 
 
 def default_layer(model: keras.Model) -> str:
-    """The last vector layer narrower or wider than the scores (a pooled or dense layer), else the last choice."""
+    """The last vector layer narrower or wider than the scores (a pooled or dense layer, not a dropout), else the last choice."""
     choices = embedding_layers(model)
     traced = graph.trace(model)
     units = traced.output.shape[-1]
-    vectors = [p for p in choices if len(traced[p].output.shape) == 2 and traced[p].output.shape[-1] != units]
+    kinds = {r.path: r.type for r in graph.layer_table(model)}
+    vectors = [p for p in choices if len(traced[p].output.shape) == 2 and traced[p].output.shape[-1] != units
+               and kinds.get(p) not in IDENTITY_AT_INFERENCE]  # a Dropout repeats the layer before it
     return (vectors or list(choices))[-1]
 
 

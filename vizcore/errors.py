@@ -56,3 +56,7 @@ class TrainingError(ConvLensError):
 
 class InputShapeError(ConvLensError, ValueError):
     """An image or a batch whose shape does not fit the model's input."""
+
+
+class AtlasError(ConvLensError, ValueError):
+    """An activation atlas that cannot be laid out: too few points for any cell, or inputs of different lengths."""

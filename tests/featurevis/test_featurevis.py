@@ -367,6 +367,17 @@ def test_transforms_shift_exactly_and_compose():
     np.testing.assert_array_equal(padded[1], image.numpy()[1])  # zero shift: the crop undoes the pad
 
 
+def test_jitter_in_whole_strides():
+    image = tf.constant(np.arange(24 * 24, dtype=np.float32).reshape(1, 24, 24, 1))
+    seen = set()
+    for dx in np.linspace(0.0, 0.999, 7):  # 3 choices per axis: -4, 0, +4
+        shifted = fv.Jitter(5, step=4)(image, tf.constant([[dx, 0.5]], tf.float32)).numpy()[0, 8:16, 8:16, 0]
+        offsets = [s for s in range(-5, 6) if np.array_equal(shifted, image.numpy()[0, 8:16, 8 - s : 16 - s, 0])]
+        assert len(offsets) == 1
+        seen.add(offsets[0])
+    assert seen == {-4, 0, 4}
+
+
 # ----------------------------------------------------------------------------- settings and export
 
 
@@ -522,6 +533,8 @@ def test_receptive_field_by_hand():
     assert [slicing.receptive_field(model, p) for p in ("c1", "c2", "pool")] == [3, 5, 5 + 7]  # pool 8: +7 at jump 1
     nested = nested_mobilenet()  # Conv1 3x3 s2 -> depthwise 3x3 (jump 2) -> 1x1 expand: 3 + 2 * 2
     assert slicing.receptive_field(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == 7
+    assert slicing.field_and_stride(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == (7, 2)
+    assert slicing.field_and_stride(_strided_cnn(), "s2") == (7, 4)  # 3 + 2 * 2, strides 2 x 2
     assert slicing.runs_at(model, ("c2",), 64) and not slicing.runs_at(model, ("out",), 64)
 
 
@@ -539,3 +552,68 @@ def test_an_early_layer_is_optimized_at_the_fitted_size():
     assert fv.optimize(model, fv.ClassLogit(), [1], steps=2).images_nhwc.shape == (1, 128, 128, 3)  # the scores need all
     at = fv.optimize(model, fv.Neuron("c2", y=100, x=100), [0], steps=2)  # a position in the full-size map
     assert at.images_nhwc.shape == (1, 128, 128, 3)
+
+
+def _strided_cnn() -> keras.Model:
+    """96x96 RGB, two 3x3 stride-2 convs (stride 4, receptive field 7), then a head: an early layer
+    of a larger network in miniature, optimized at its fitted size (64 px) as a texture."""
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((96, 96, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="s1")(inputs)
+    x = keras.layers.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="s2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="out")(x))
+
+
+def _pixel_ascent(model: keras.Model, layer: str, f: int, steps: int, seed: int) -> np.ndarray:
+    """The keras.io recipe for filter ``f`` in [0, 1]: pixels, L2-normalized gradient, at the model's
+    size, each step moving the pixels by 1.3% of the range (rms), as 10 in [-1, 1] at 224x224x3."""
+    sub = keras.Model(model.input, model.get_layer(layer).output)
+    img = tf.constant(0.5 + (np.random.default_rng([seed, f]).random((1, *model.input_shape[1:])) - 0.5) * 0.125, tf.float32)
+    size = float(np.prod(model.input_shape[1:]))
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(img)
+            loss = tf.reduce_mean(sub(img)[:, 2:-2, 2:-2, f])
+        img = img + 0.013 * np.sqrt(size) * tf.math.l2_normalize(tape.gradient(loss, img))
+    return np.clip(img.numpy()[0], 0.0, 1.0)  # the model's input range: what a user could feed it
+
+
+def test_default_settings_raise_every_live_filter_of_a_strided_layer_past_a_pixel_ascent_loop():
+    model = _strided_cnn()
+    steps, filters = 30, list(range(12))
+    result = fv.optimize(model, fv.Channel("s2"), filters, steps=steps, seed=5)
+    assert result.images_nhwc.shape == (12, 64, 64, 3)  # fitted: 2 x receptive field 7, at least 64
+    assert result.settings.transforms == (fv.Jitter(4, step=4),)  # whole strides of s2
+    assert fv.texture_size(model, fv.Channel("s2")) == (64, 64, 4)
+    assert fv.texture_size(model, fv.ClassLogit()) is None  # the scores need the whole image
+    live = ~result.dead
+    assert live.sum() >= 8
+    assert np.all(result.reached[live] > result.start[live])
+    sub = keras.Model(model.input, model.get_layer("s2").output)
+
+    def mean_map(image_hwc: np.ndarray, f: int) -> float:  # border excluded as auto_border does: 1 unit
+        acts = np.asarray(sub.call(tf.constant(image_hwc[None]), training=False))[0, :, :, f]
+        return float(acts[1:-1, 1:-1].mean())
+
+    ours = np.array([mean_map(result.images_nhwc[i], f) for i, f in enumerate(filters)])
+    np.testing.assert_allclose(ours, result.reached, rtol=1e-4, atol=1e-6)  # reached is the returned image's
+    loop = np.array([mean_map(_pixel_ascent(model, "s2", f, steps, seed=5), f) for f in filters])
+    assert np.all(ours[live] >= loop[live]), (ours, loop)
+
+
+def test_gallery_default_picks_the_deepest_texture_layer_of_a_large_network():
+    """Receptive fields 3, 7, 15, 31, 63 px (3x3, stride 2 each): twice the field fits 64 px up to conv4."""
+    import keras
+
+    inp = keras.Input((128, 128, 3))
+    x = inp
+    for i in range(1, 6):
+        x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name=f"conv{i}")(x)
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    convs = [f"conv{i}" for i in range(1, 6)]
+    assert fv.gallery_default(model, convs) == ("conv4", fv.engine.GALLERY_FILTERS)
+    assert fv.texture_size(model, fv.Channel("conv5")) is None  # 126 px of field would not be smaller than the input
+
+    small = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, name="a"), keras.layers.Conv2D(4, 3, name="b")])
+    assert fv.gallery_default(small, ["a", "b"]) == ("b", 64)

@@ -73,3 +73,17 @@ def test_mobilenetv2_pages_by_block():
     picker_labels = [lb.split(' · ')[1] if lb.split(' · ')[0] in lb.split(' · ')[1] else lb for lb in BLOCKS]
     assert list(layer.options) == picker_labels  # a name that says its block shows plain
     assert any(c.startswith("Grad-CAM · ") and c.endswith(" · out_relu") for img in at.get("image") for c in img.captions)
+
+
+def test_mobilenetv2_filters_default_to_a_quick_texture_gallery():
+    """224 px input: the Filters page opens on the deepest layer optimized as a 64 px texture
+    (block_4_expand: receptive field 27 px, written out from MobileNetV2's strides), 16 filters, and says so."""
+    at = _mobilenet()
+    at.switch_page("pages/filters.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="fv.layer").value == "block_4_expand"
+    assert at.slider(key="fv.range.block_4_expand").value == (0, 15)
+    assert any("as a texture at 64×64 px" in c.value and "8-px strides" in c.value for c in at.caption)
+    assert any("16 image(s)" in c.value for c in at.caption)
+    at.selectbox(key="fv.layer").set_value("Conv_1").run()  # a late layer: the full-size recipe, no texture caption
+    assert not any("as a texture" in c.value for c in at.caption)

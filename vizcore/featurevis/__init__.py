@@ -19,15 +19,17 @@ from vizcore.featurevis.engine import (
     ProgressFn,
     optimize,
     real_activation,
+    texture_size,
+    gallery_default,
     visualize_classes,
     visualize_filters,
 )
 from vizcore.featurevis.export import export_zip, to_uint8
-from vizcore.featurevis.objectives import Channel, ClassLogit, Diversity, Neuron, Objective, Outputs, Sum
+from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Diversity, Neuron, Objective, Outputs, Sum
 from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
-from vizcore.featurevis.settings import MAX_STEPS_ENV, Settings, capped_steps, default_settings, settings_from_json, settings_json
+from vizcore.featurevis.settings import MAX_STEPS_ENV, TEXTURE_LEARNING_RATE, Settings, capped_steps, default_settings, settings_from_json, settings_json, texture_settings
 from vizcore.featurevis.transforms import Jitter, Pad, Rotate, Scale
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "Blur",
     "Channel",
     "ClassLogit",
+    "Direction",
     "Diversity",
     "FeatureVis",
     "FourierParam",
@@ -62,6 +65,10 @@ __all__ = [
     "real_activation",
     "settings_from_json",
     "settings_json",
+    "texture_settings",
+    "TEXTURE_LEARNING_RATE",
+    "texture_size",
+    "gallery_default",
     "to_uint8",
     "visualize_classes",
     "visualize_filters",

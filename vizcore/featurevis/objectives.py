@@ -196,6 +196,51 @@ class ClassLogit(Objective):
 
 
 @dataclass(frozen=True)
+class Direction(Objective):
+    """A layer's activation along a direction (Lucid's ``direction_neuron_cossim``; Carter et al. 2019).
+
+    The activation is the layer's output averaged over positions (a vector layer as it is), the
+    pooled vector that ``embedding.layer_features`` returns, so an atlas cell's mean vector is a
+    direction in the same space. The value is ``dot(a, d) * max(cos(a, d), 0.1) ** cossim_power``:
+    the plain dot product (power 0) is raised most by whatever makes the activation large, so
+    neighbouring directions give the same image; the cosine factor keeps each image on its own
+    direction (the floor keeps a gradient where the start image points away).
+
+    Args:
+        layer: layer path or unique name; its output is (h, w, C) or (C,).
+        directions: one vector (C,) per target; image i is scored on ``directions[targets[i]]``.
+        index: a fixed row of ``directions`` for every image; None: each image's target.
+        cossim_power: 0: the plain dot product.
+
+    Example:
+        >>> fv.optimize(model, Direction("fc", tuple(map(tuple, centres))), range(len(centres)))
+    """
+
+    layer: str
+    directions: tuple[tuple[float, ...], ...]
+    index: int | None = None
+    cossim_power: float = 1.0
+    name = "direction"
+
+    def __call__(self, outputs: Outputs) -> Any:
+        acts = outputs.layers[self.layer]
+        pooled = tf.reduce_mean(acts, axis=list(range(1, len(acts.shape) - 1))) if len(acts.shape) > 2 else acts  # (N, C)
+        table = tf.constant(self.directions, tf.float32)  # (targets, C)
+        if int(table.shape[-1]) != int(pooled.shape[-1]):
+            raise ValueError(f"The directions have {table.shape[-1]} values; layer '{self.layer}' has {pooled.shape[-1]} channels.")
+        d = tf.gather(table, self._index(outputs, self.index))  # (N, C)
+        dot = tf.reduce_sum(pooled * d, axis=1)
+        if not self.cossim_power:
+            return dot
+        cos = dot / (tf.norm(pooled, axis=1) * tf.norm(d, axis=1) + 1e-4)
+        return dot * tf.maximum(cos, 0.1) ** self.cossim_power
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+
+@dataclass(frozen=True)
 class Diversity(Objective):
     """Similarity of an image's style to the other images of its group (Lucid's diversity).
 

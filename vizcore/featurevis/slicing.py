@@ -324,6 +324,12 @@ def _agrees(model: keras.Model, path: str, run: Callable[[Any, Any], Any]) -> bo
 
 def receptive_field(model: keras.Model, path: str) -> int:
     """Side in input pixels of the window one unit of layer ``path`` sees (kernels, pools and strides)."""
+    return field_and_stride(model, path)[0]
+
+
+def field_and_stride(model: keras.Model, path: str) -> tuple[int, int]:
+    """(receptive field side, stride) of layer ``path`` in input pixels; the stride is the distance
+    between neighbouring units (the product of the strides on the way)."""
     traced = graph.trace(model)
     field: dict[str, tuple[int, int]] = {"input": (1, 1)}  # path -> (side, jump)
     for node in traced.layers:
@@ -338,7 +344,7 @@ def receptive_field(model: keras.Model, path: str) -> int:
             side += (max(kernel) - 1) * dilation * jump
             jump *= max(getattr(node.layer, "strides", None) or kernel)
         field[node.path] = (side, jump)
-    return field[path][0]
+    return field[path]
 
 
 def runs_at(model: keras.Model, paths: tuple[str, ...], side: int) -> bool:

@@ -79,14 +79,20 @@ class Pad:
 
 @dataclass(frozen=True)
 class Jitter(_Warp):
-    """Shift by a random whole number of pixels in [-pixels, pixels] on each axis."""
+    """Shift by a random multiple of ``step`` pixels in [-pixels, pixels] on each axis.
+
+    A ``step`` equal to the layer's stride in input pixels keeps a pattern finer than the stride
+    on the same units (a shift of 1 px at a stride-4 layer moves it between units and averages it out).
+    """
 
     pixels: int
+    step: int = 1
     name = "jitter"
     n_draws = 2
 
     def matrix(self, draws: Any, h: int, w: int) -> Any:
-        shift = tf.floor(draws * (2 * self.pixels + 1)) - self.pixels  # (N, 2): dx, dy
+        k = self.pixels // max(1, self.step)
+        shift = (tf.floor(draws * (2 * k + 1)) - k) * float(max(1, self.step))  # (N, 2): dx, dy
         return _affine(tf.tile(tf.eye(2)[None], [tf.shape(draws)[0], 1, 1]), shift)
 
 

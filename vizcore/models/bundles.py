@@ -20,12 +20,11 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+from vizcore.archive import IGNORED, MAX_RATIO, UnsafeEntry, entry_path
 from vizcore.errors import ModelLoadError
 
 MAX_ENTRIES = 2_000
 MAX_BYTES = 2_000_000_000  # uncompressed, all entries together
-MAX_RATIO = 200  # uncompressed / compressed size of one entry above which it is a likely bomb
-IGNORED = re.compile(r"(^|/)(__MACOSX|\.[^/]*|Thumbs\.db|desktop\.ini)(/|$)", re.IGNORECASE)
 MODEL_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
 TM_LINE = re.compile(r"^\s*(\d+)\s+(.*\S)\s*$")
 
@@ -103,12 +102,10 @@ def parse_class_list(data: bytes | str, label: str = "class list") -> tuple[tupl
 
 
 def _safe_path(name: str, label: str) -> str:
-    path = name.replace("\\", "/")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path) or "\x00" in path:
-        raise ModelLoadError(f"'{label}' was refused: the entry '{name[:80]}' has an absolute path.")
-    if ".." in path.split("/"):
-        raise ModelLoadError(f"'{label}' was refused: the entry '{name[:80]}' points outside the archive ('..').")
-    return posixpath.normpath(path)
+    try:
+        return entry_path(name)
+    except UnsafeEntry as err:
+        raise ModelLoadError(f"'{label}' was refused: the entry '{name[:80]}' {err}.") from None
 
 
 def _read_entries(data: bytes, label: str) -> dict[str, bytes]:
