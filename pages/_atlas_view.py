@@ -13,8 +13,10 @@ from vizcore.errors import ConvLensError
 
 
 def show(loaded, layer: str, x_nhwc: np.ndarray, features: np.ndarray, xy: np.ndarray, data_key: str, *,
-         labels: np.ndarray, class_names: Sequence[str], predicted: Callable[[], np.ndarray] | None = None) -> None:
-    """The atlas of ``layer`` over the embedding ``xy`` the page shows (``data_key`` names the dataset and projection)."""
+         labels: np.ndarray, class_names: Sequence[str], predicted: Callable[[], np.ndarray] | None = None,
+         saved: Callable[[int, int, int], atlas.Atlas | None] | None = None) -> None:
+    """The atlas of ``layer`` over the embedding ``xy`` the page shows (``data_key`` names the dataset and projection);
+    ``saved(grid, least, steps)`` is a precomputed one for those settings, or None."""
     st.subheader("Activation Atlas")
     st.caption("A grid over the embedding above: each cell with enough images shows the image the layer sees as the "
                "cell's average activation (gradient ascent along that direction), framed in the colour of its most "
@@ -28,6 +30,8 @@ def show(loaded, layer: str, x_nhwc: np.ndarray, features: np.ndarray, xy: np.nd
     cells = int((counts >= least).sum())
     key = (loaded.key, layer, data_key, grid, least, steps)
     store = _cache.finished("atlas", 8)
+    if key not in store and saved is not None and (found := saved(grid, least, steps)) is not None:
+        store[key] = found
     if st.button(f"Run the atlas: {cells} cells × {steps} steps", key="dataset.atlas_run", disabled=not cells,
                  help="One gradient ascent for all cells at once; seconds on the bundled models, longer at 224×224."):
         bar = st.progress(0.0, text="Optimizing the cells' images…")

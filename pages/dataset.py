@@ -316,4 +316,6 @@ else:
         st.caption("Click a point to see its image; pick the lasso or box tool (top right of the plot) to see a gallery of a selection.")
     _atlas_view.show(loaded, layer, x, feats, xy, f"{ds_key}:{method}", labels=y_model if labels_fit else ds.y,
                      class_names=loaded.class_names if labels_fit else ds.class_names,
-                     predicted=(lambda: _report().evaluation.predicted) if labels_fit else None)
+                     predicted=(lambda: _report().evaluation.predicted) if labels_fit else None,
+                     saved=lambda grid, least, steps: _precomputed("atlas", layer=layer, method=method, grid=grid,
+                                                                   min_points=least, steps=steps))

@@ -10,7 +10,7 @@ import pytest
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import datasets, embedding, evaluation, examples, graph, models, precomputed
+from vizcore import atlas, datasets, embedding, evaluation, examples, graph, models, precomputed
 from vizcore import featurevis as fv
 from vizcore import precompute
 from vizcore.precompute import main
@@ -18,6 +18,7 @@ from vizcore.precompute import main
 N = 120  # images: evenly spaced over the 5,000 bundled digits
 LAYER = "conv2"
 DEFAULT_EMB = embedding.default_layer(models.open_bundled("mnist_cnn").model)  # the page's and the CLI's default
+GRID, STEPS = atlas.defaults(models.open_bundled("mnist_cnn").spec)  # the atlas section's defaults
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,9 @@ def test_the_folder_is_keyed_as_the_page_keys_it(saved):
     manifest = json.loads((store.path / "manifest.json").read_text())
     assert manifest["model"] == loaded.key and manifest["dataset"] == f"mnist_sample:{N}" and manifest["images"] == N
     kinds = sorted((e["kind"], tuple(sorted(e["params"].items()))) for e in manifest["artifacts"])
-    assert kinds == [("embedding", (("layer", DEFAULT_EMB), ("method", "PCA"))), ("examples", (("layer", LAYER),)),
+    assert kinds == [("atlas", (("grid", GRID), ("layer", DEFAULT_EMB), ("method", "PCA"), ("min_points", atlas.MIN_POINTS),
+                                ("steps", STEPS))),
+                     ("embedding", (("layer", DEFAULT_EMB), ("method", "PCA"))), ("examples", (("layer", LAYER),)),
                      ("featurevis", (("layer", LAYER),)), ("report", ())]
     assert "keras" in manifest["versions"]
     assert sorted(p.name for p in store.path.iterdir()) == sorted(["manifest.json", *(e["file"] for e in manifest["artifacts"])])
@@ -68,6 +71,22 @@ def test_saved_artifacts_equal_what_the_functions_return(saved):
     assert proj.features == feats.shape[1] > 2
     assert proj.variance == pytest.approx(float(embedding.explained_variance(feats).sum()))
     assert again.get("examples", layer="conv1") is None  # not asked for
+
+
+def test_saved_atlas_equals_the_atlas_the_page_runs(saved, monkeypatch):
+    store, loaded, x, y, _ = saved
+    monkeypatch.setenv(fv.MAX_STEPS_ENV, "6")
+    xy = store.get("embedding", layer=DEFAULT_EMB, method="PCA").xy
+    found = store.get("atlas", layer=DEFAULT_EMB, method="PCA", grid=GRID, min_points=atlas.MIN_POINTS, steps=STEPS)
+    predicted = loaded.model.predict(x, verbose=0).argmax(axis=1)
+    want = atlas.atlas(loaded, DEFAULT_EMB, x, grid=GRID, coords=xy, labels=y, predicted=predicted,
+                       class_names=loaded.class_names, steps=STEPS)
+    assert isinstance(found, atlas.Atlas) and found.layer == want.layer and found.grid == GRID
+    assert found.class_names == loaded.class_names
+    for name in ("cell_of", "rows", "cols", "counts", "dominant"):
+        np.testing.assert_array_equal(getattr(found, name), getattr(want, name))
+    np.testing.assert_allclose(found.correct, want.correct)
+    np.testing.assert_allclose(found.images_nhwc.astype(int), want.images_nhwc.astype(int), atol=2)
 
 
 def test_batched_synthesis_equals_the_pages_one_filter_at_a_time(saved, monkeypatch):
@@ -155,7 +174,8 @@ def test_the_page_shows_the_precomputed_galleries_without_computing(saved, monke
     def refuse(*_args, **_kwargs):
         raise AssertionError("computed although precomputed")
 
-    for module, name in ((examples, "top_examples"), (evaluation, "report"), (embedding, "layer_features"), (fv, "optimize")):
+    for module, name in ((examples, "top_examples"), (evaluation, "report"), (embedding, "layer_features"), (fv, "optimize"),
+                         (atlas, "atlas")):
         monkeypatch.setattr(module, name, refuse)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.query_params.update({"model": "bundled:mnist_cnn", "layer": LAYER, "ch": "5"})
@@ -177,4 +197,7 @@ def test_the_page_shows_the_precomputed_galleries_without_computing(saved, monke
     at.radio(key="dataset.view").set_value("embedding").run()
     assert not at.exception, [e.value for e in at.exception]
     assert note in [c.value for c in at.caption]
+    shown = [c for img in at.get("image") for c in img.captions if c.startswith("Activation atlas")]
+    cells = len(store.get("atlas", layer=DEFAULT_EMB, method="PCA", grid=GRID, min_points=atlas.MIN_POINTS, steps=STEPS).rows)
+    assert shown and shown[0].startswith(f"Activation atlas of {DEFAULT_EMB}: {cells} cells of {GRID}×{GRID}")  # no Run pressed
     assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"].startswith(f"PCA of {DEFAULT_EMB} ({proj_features(store)} features)")

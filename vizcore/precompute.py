@@ -1,10 +1,10 @@
-"""Precompute once, serve many: the Dataset view's filter cards, evaluation and embedding of a model, headless.
+"""Precompute once, serve many: the Dataset view's filter cards, evaluation, embedding and atlas of a model, headless.
 
     python -m vizcore.precompute --model bundled:mnist_cnn --dataset mnist_sample --limit 5000
     python -m vizcore.precompute --model my_model.keras --dataset photos.zip --out /srv/convlens/precomputed
 
 Runs the functions the Dataset page calls (``examples.top_examples``, ``featurevis.optimize``,
-``evaluation.report``, ``embedding.layer_features`` and ``project``) and writes what they return to
+``evaluation.report``, ``embedding.layer_features`` and ``project``, ``atlas.atlas``) and writes what they return to
 ``vizcore.precomputed``'s folder for the model and dataset, under the keys the app uses, so the page
 shows it at once. Each step of ``STEPS`` computes one kind of artifact; a new view adds a step.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vizcore import archive, blocks, datasets, embedding, evaluation, examples, models
+from vizcore import archive, atlas, blocks, datasets, embedding, evaluation, examples, models
 from vizcore import featurevis as fv
 from vizcore.errors import ConvLensError
 from vizcore.precomputed import SHAPES, K, Projection, Store, pick, sample_photos
@@ -72,6 +72,8 @@ class Job:
     loaded: models.LoadedModel
     x_nhwc: np.ndarray
     y: np.ndarray | None
+    labels: np.ndarray  # the atlas's classes: ``y``, else the dataset's own
+    class_names: tuple[str, ...]
     store: Store
     layers: tuple[str, ...]
     embedding_layers: tuple[str, ...]
@@ -115,13 +117,25 @@ def evaluate(job: Job) -> None:
 
 
 def embed(job: Job) -> None:
-    """Each embedding layer's 2-D projections."""
+    """Each embedding layer's 2-D projections, and the Activation Atlas over each at the page's defaults."""
+    grid, steps = atlas.defaults(job.loaded.spec)
+    predicted = None
+    if job.y is not None:
+        rep = job.store.get("report") or evaluation.report(job.loaded.model, job.x_nhwc, job.y, job.loaded.class_names)
+        predicted = rep.evaluation.predicted
     for layer in job.embedding_layers:
         feats = embedding.layer_features(job.loaded.model, layer, job.x_nhwc)
         for method in job.projections:
             share = float(embedding.explained_variance(feats).sum()) if method == "PCA" else float("nan")
-            _timed(job, "embedding", lambda: Projection(embedding.project(feats, method, seed=0), int(feats.shape[1]), share),
-                   layer=layer, method=method)
+            proj = _timed(job, "embedding", lambda: Projection(embedding.project(feats, method, seed=0), int(feats.shape[1]), share),
+                          layer=layer, method=method)
+            try:
+                _timed(job, "atlas", lambda: atlas.atlas(
+                    job.loaded, layer, job.x_nhwc, grid=grid, min_points=atlas.MIN_POINTS, coords=proj.xy, features=feats,
+                    labels=job.labels, predicted=predicted, class_names=job.class_names, steps=steps),
+                    layer=layer, method=method, grid=grid, min_points=atlas.MIN_POINTS, steps=steps)
+            except ConvLensError as err:  # e.g. too few images for any cell
+                job.log(f"  atlas skipped: {err}")
 
 
 STEPS: dict[str, Callable[[Job], None]] = {"cards": filter_cards, "evaluation": evaluate, "embedding": embed}  # name -> step
@@ -161,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> Store:
     x = evaluation.prepare(loaded, ds.x_nhwc).x_nhwc
     y = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
     store = Store.create(loaded.key, ds_key, args.out, label=loaded.label, images=len(ds), command="python -m vizcore.precompute")
-    job = Job(loaded, x, y, store, tuple(args.layers or cards), tuple(args.embedding_layers or (embedding.default_layer(loaded.model),)),
+    labels, names = (y, loaded.class_names) if y is not None else (ds.y, ds.class_names)
+    job = Job(loaded, x, y, labels, tuple(names), store, tuple(args.layers or cards), tuple(args.embedding_layers or (embedding.default_layer(loaded.model),)),
               tuple(args.projections), log)
     for i, name in enumerate(args.steps, 1):
         log(f"[{i}/{len(args.steps)}] {name}")

@@ -4,8 +4,8 @@ One folder per model key and dataset key (the keys the Dataset page uses, e.g. `
 ``mnist_sample:5000``) under the root ``$CONVLENS_PRECOMPUTED`` (default ``precomputed/`` beside
 ``vizcore``). Each artifact is one ``.npz`` written atomically; ``manifest.json`` says what is there, by
 kind and parameters, with the versions that made it. ``KINDS`` maps an artifact kind to how it is
-saved and read; ``STEPS`` (in ``vizcore.precompute``) compute them. A new view adds one of each, e.g.
-``register(Kind("atlas", *flat_dataclass(Atlas)))`` and a step that puts ``atlas(model, layer, x)``.
+saved and read; ``STEPS`` (in ``vizcore.precompute``) compute them. A new view adds one of each, as
+the atlas did: ``register(Kind("atlas", *flat_dataclass(Atlas)))`` and a step that puts ``atlas(...)``.
 
 Example:
     >>> store = Store.create(loaded.key, "mnist_sample:5000")
@@ -33,6 +33,7 @@ import keras
 import numpy as np
 
 from vizcore import datasets, images, render
+from vizcore.atlas import Atlas
 from vizcore.evaluation import Report
 from vizcore.examples import TopExamples
 from vizcore.training.evaluate import Evaluation
@@ -100,13 +101,18 @@ class Kind:
 
 
 def flat_dataclass(cls) -> tuple[Callable, Callable]:
-    """Codec of a dataclass whose fields are arrays, numbers or strings (TopExamples, an atlas, ...)."""
+    """Codec of a dataclass whose fields are arrays, numbers, strings or tuples of them (TopExamples, Atlas, ...)."""
 
     def encode(value) -> dict[str, np.ndarray]:
         return {f.name: np.asarray(getattr(value, f.name)) for f in dataclasses.fields(cls)}
 
+    def value(f, a: np.ndarray):
+        if str(f.type).startswith("tuple"):
+            return tuple(a.tolist())
+        return a.item() if a.ndim == 0 else a
+
     def decode(arrays: dict[str, np.ndarray]):
-        return cls(**{f.name: arrays[f.name].item() if arrays[f.name].ndim == 0 else arrays[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: value(f, arrays[f.name]) for f in dataclasses.fields(cls)})
 
     return encode, decode
 
@@ -148,6 +154,7 @@ register(Kind("examples", *flat_dataclass(TopExamples)))  # params: layer
 register(Kind("featurevis", lambda images: {"images": np.asarray(images, np.uint8)}, lambda a: a["images"]))  # layer; uint8 (channels, H, W, C)
 register(Kind("report", _encode_report, _decode_report))  # no params
 register(Kind("embedding", *flat_dataclass(Projection)))  # layer, method
+register(Kind("atlas", *flat_dataclass(Atlas)))  # layer, method, grid, min_points, steps
 
 
 # --------------------------------------------------------------------------- the store
