@@ -15,12 +15,12 @@ GRID, LEAST = 6, 8
 
 
 def _cells_by_hand() -> int:
-    """Cells of a GRID x GRID lattice over the PCA of dropout2 holding >= LEAST images (eigh PCA; a flipped axis keeps the count)."""
+    """Cells of a GRID x GRID lattice over the PCA of fc holding >= LEAST images (eigh PCA; a flipped axis keeps the count)."""
     model = models.open_bundled("mnist_cnn").model
     ds = datasets.load_mnist_sample()
     x = np.rint(np.asarray(ds.x_nhwc[np.linspace(0, len(ds) - 1, N).astype(int)]) * 255).astype(np.float32) / 255.0
     t = graph.trace(model)
-    feats = np.asarray(keras.Model(t.input, t["dropout2"].output).predict(x, verbose=0), np.float64)
+    feats = np.asarray(keras.Model(t.input, t["fc"].output).predict(x, verbose=0), np.float64)
     centred = feats - feats.mean(axis=0)
     _, vectors = np.linalg.eigh(np.cov(centred, rowvar=False))
     xy = centred @ vectors[:, [-1, -2]]
@@ -46,5 +46,5 @@ def test_the_atlas_runs_on_the_embedding_and_offers_its_png():
     button.click().run()
     assert not at.exception, [e.value for e in at.exception]
     captions = [c for img in at.get("image") for c in img.captions if c.startswith("Activation atlas")]
-    assert captions and captions[0].startswith(f"Activation atlas of dropout2: {cells} cells of {GRID}×{GRID}, ≥ {LEAST} images each, 4 steps")
+    assert captions and captions[0].startswith(f"Activation atlas of fc: {cells} cells of {GRID}×{GRID}, ≥ {LEAST} images each, 4 steps")
     assert any(b.proto.label == "Download the atlas (PNG)" for b in at.get("download_button"))

@@ -86,14 +86,14 @@ def test_evaluation_counts_match_the_model(mnist):
 def test_embedding_shows_every_point_on_the_pca_axes(mnist):
     model, x, y, _ = mnist
     at = _open({"dataset.view": "Embedding"})
-    assert at.selectbox(key="dataset.emb_layer").value == "dropout2"
+    assert at.selectbox(key="dataset.emb_layer").value == "fc"  # the dense layer, not the Dropout that repeats it
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     traces = spec["data"]
     assert all(t["type"] == "scattergl" for t in traces)
     xs = np.concatenate([_arr(t["x"]) for t in traces])
     rows = np.concatenate([_arr(t["customdata"]) for t in traces]).astype(int)
     assert sorted(rows.tolist()) == list(range(N))
-    feats = _layer(model, "dropout2", x).astype(np.float64)
+    feats = _layer(model, "fc", x).astype(np.float64)
     centred = feats - feats.mean(axis=0)
     _, vectors = np.linalg.eigh(np.cov(centred, rowvar=False))
     want = centred @ vectors[:, -1]
