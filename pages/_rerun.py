@@ -1,27 +1,26 @@
-"""What Streamlit does after every script run, made cheap for a TensorFlow app (once per process).
+"""Streamlit's clean-up after every script run, without ``keras.backend.clear_session()`` (once per process).
 
-After each run Streamlit calls ``keras.backend.clear_session()`` (``script_runner._clean_problem_modules``),
-and by default a full ``gc.collect``. With TensorFlow loaded both cost a lot on every rerun:
+After each run Streamlit calls ``keras.backend.clear_session()`` (``script_runner._clean_problem_modules``).
+With TensorFlow that empties the kernel cache, so the next run rebuilds every kernel it touches: a
+MobileNetV2 forward pass at 224 then costs ~0.27 s of CPU instead of ~0.025 s, and Grad-CAM plus
+Saliency ~0.65 s instead of ~0.07 s. It also runs a full garbage collection (~0.25 s with TensorFlow
+loaded) and resets Keras state under other sessions' threads. ``lighten()`` keeps the rest of that
+clean-up (closing matplotlib figures) and skips ``clear_session``. Streamlit's second full collection
+after each run is off in ``.streamlit/config.toml`` (``runner.postScriptGC``); Python's own collector
+still runs, and ``profile.release_memory`` collects when a network or a session goes.
 
-- ``clear_session`` empties TensorFlow's kernel cache, so the next run rebuilds every oneDNN kernel it
-  touches: a MobileNetV2 forward pass at 224 then takes ~0.27 s of CPU instead of ~0.025 s. It also runs
-  a full garbage collection, and resets Keras state that other sessions' threads are using.
-- A full garbage collection walks every object TensorFlow and Keras created on import (~440,000):
-  ~0.25 s of CPU, twice per rerun with the one above.
-
-``lighten()`` keeps Streamlit's other clean-up (closing matplotlib figures) and skips ``clear_session``;
-it then moves the objects alive at start-up (the imported modules) out of the collector's sight with
-``gc.freeze()``, so a full collection only walks what was made since. A dropped network is still
-collected: it was made after the freeze (``profile.release_memory``).
+``CONVLENS_STREAMLIT_CLEANUP=1`` keeps Streamlit's clean-up (the baseline of ``python -m bench rerun``).
 
 Example:
-    >>> lighten()  # in ``_router.startup()``, after TensorFlow is imported
+    >>> lighten()  # in ``_router.startup()``
 """
 
 from __future__ import annotations
 
-import gc
+import os
 import sys
+
+KEEP_ENV = "CONVLENS_STREAMLIT_CLEANUP"
 
 
 def _close_figures() -> None:
@@ -32,11 +31,10 @@ def _close_figures() -> None:
 
 
 def lighten() -> bool:
-    """Skip Streamlit's per-run ``clear_session`` and freeze the start-up objects; returns whether the hook was found."""
+    """Skip Streamlit's ``clear_session`` after every run; returns whether Streamlit's clean-up was replaced."""
     from streamlit.runtime.scriptrunner import script_runner
 
-    gc.freeze()
-    if not hasattr(script_runner, "_clean_problem_modules"):  # another Streamlit: nothing to replace
+    if os.environ.get(KEEP_ENV) == "1" or not hasattr(script_runner, "_clean_problem_modules"):  # asked, or another Streamlit
         return False
     script_runner._clean_problem_modules = _close_figures  # looked up by name after every run
     return True

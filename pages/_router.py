@@ -30,7 +30,7 @@ def startup() -> int:
     from vizcore import training  # imports TensorFlow: after the thread bounds
 
     pruned = len(training.prune_runs(training.runs_dir(), limits.run_max_age_s))
-    _rerun.lighten()  # after the imports: they are what it freezes
+    _rerun.lighten()
     return pruned
 
 
