@@ -67,6 +67,8 @@ def test_page_switches_answer_while_others_run_score_cam_and_train(hosted_server
         # the scorer: Score-CAM on untrained MobileNetV2 at 224x224 (one forward pass per channel of out_relu)
         scorer.goto(f"{hosted_server}/attribution?model=app:MobileNetV2:none&attr.methods=Score-CAM")
         expect(scorer.get_by_text("Explain the class").first).to_be_visible(timeout=180_000)
+        _settled(scorer)
+        scorer.get_by_role("button", name="Run Score-CAM").click()  # a costly method waits for its Run button
 
         times = []  # (page, seconds) of the explorer's switches while Score-CAM runs
         done = scorer.get_by_text(re.compile(r"^Score-CAM · "))  # the caption of the finished map

@@ -20,14 +20,18 @@ PAGES = (  # (file, title, icon)
 @st.cache_resource(show_spinner=False)
 def startup() -> int:
     """Once per server process, before any TensorFlow op: bound TensorFlow's threads to the profile
-    (``CONVLENS_PROFILE``) and delete run folders older than its ``run_max_age_s``; returns how many went."""
+    (``CONVLENS_PROFILE``), delete run folders older than its ``run_max_age_s`` and make Streamlit's
+    after-run clean-up cheap (``_rerun.lighten``); returns how many run folders went."""
+    from pages import _rerun
     from vizcore import profile
 
     limits = profile.current()
     profile.configure_threads(limits)
     from vizcore import training  # imports TensorFlow: after the thread bounds
 
-    return len(training.prune_runs(training.runs_dir(), limits.run_max_age_s))
+    pruned = len(training.prune_runs(training.runs_dir(), limits.run_max_age_s))
+    _rerun.lighten()
+    return pruned
 
 
 def navigation():
