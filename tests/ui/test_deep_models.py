@@ -73,3 +73,31 @@ def test_mobilenetv2_pages_by_block():
     picker_labels = [lb.split(' · ')[1] if lb.split(' · ')[0] in lb.split(' · ')[1] else lb for lb in BLOCKS]
     assert list(layer.options) == picker_labels  # a name that says its block shows plain
     assert any(c.startswith("Grad-CAM · ") and c.endswith(" · out_relu") for img in at.get("image") for c in img.captions)
+
+
+def test_hosted_activations_compute_only_the_blocks_shown_with_the_same_overview(monkeypatch):
+    """Above the hosted profile's size threshold the overview by block runs the 21 block outputs, not 155 layers."""
+    from pages import _cache
+    from vizcore import activations, profile
+
+    at = _mobilenet()
+    real = activations.get_activations
+    computed, captions = {}, {}
+    for name in ("default", "hosted"):
+        monkeypatch.setattr(_cache, "LIMITS", profile.PROFILES[name])
+        _cache.activations.clear()
+        computed[name] = []
+        monkeypatch.setattr(activations, "get_activations",
+                            lambda m, x, layers=None, out=computed[name]: out.extend(layers) or real(m, x, layers))
+        at.switch_page("pages/activations.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        captions[name] = at.get("image")[1].captions[0]
+    assert captions["hosted"] == captions["default"]
+    assert len(computed["default"]) > 150
+    assert len(computed["hosted"]) == len(BLOCKS) + 2  # the block outputs and the head's two vectors
+    at.session_state["act.tab"] = "One layer"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(computed["hosted"]) == len(BLOCKS) + 2  # out_relu and the sparsity per block: no new pass
+    at.selectbox(key="act.layer").set_value("block_3_expand").run()
+    assert not at.exception and computed["hosted"][-1] == "block_3_expand"  # one more layer, on its own
