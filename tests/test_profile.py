@@ -174,3 +174,21 @@ def test_prune_runs_deletes_only_old_session_folders(tmp_path):
 
 def test_prune_runs_of_a_missing_folder_is_empty(tmp_path):
     assert prune_runs(tmp_path / "nothing", 0) == []
+
+
+def test_release_memory_frees_a_dropped_model_with_its_traced_functions():
+    """A traced tf.function's graph is garbage only after its model's cycle is collected: one gc round is not enough."""
+    import weakref
+
+    import numpy as np
+    from helpers import tiny_functional
+
+    from vizcore.attribution import base
+
+    model = tiny_functional(channels=1)
+    base.predict_probabilities(model, np.zeros(model.input_shape[1:], np.float32))  # traces the forward engine
+    fn = base.engine(model, "forward").fn
+    traced = [weakref.ref(model.layers[1]), weakref.ref(fn), weakref.ref(fn.get_concrete_function().graph)]
+    del model, fn
+    profile.release_memory()
+    assert [ref() is None for ref in traced] == [True, True, True]

@@ -196,13 +196,19 @@ def configure_threads(limits: Limits | None = None) -> bool:
     return True
 
 
+GC_ROUNDS = 4
+
+
 def release_memory() -> None:
-    """Collect garbage (a dropped Keras model sits in reference cycles) and hand freed heap pages back to the system.
+    """Collect garbage until none is left (a dropped Keras model and its traced functions sit in reference cycles
+    that free each other round by round) and hand freed heap pages back to the system.
 
     Dropping references is enough for Keras 3 to free a network; ``keras.backend.clear_session``
     would also reset the graphs of networks other sessions still use, so it is never called here.
     """
-    gc.collect()
+    for _ in range(GC_ROUNDS):  # a traced tf.function's graph is freed only by a later round than its model
+        if not gc.collect():
+            break
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed arenas otherwise, and RSS never comes down
     except (OSError, AttributeError):  # not glibc
