@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vizcore import batches, blocks, graph, render
+from vizcore import batches, blocks, graph, profile, render
 from vizcore.cache import per_model
 
 SCALES = ("map", "layer", "global")
@@ -183,6 +183,7 @@ class ActivationStore(Mapping):
                 for path, value in get_activations(model, self._image, missing).items():
                     value.setflags(write=False)
                     self._values[path] = value
+                profile.trim_heap()  # an eager pass frees every layer's tensors at its end: hand them back now
             return {p: self._values[p] for p in paths}
 
     def __getitem__(self, path: str) -> np.ndarray:

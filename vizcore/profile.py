@@ -209,8 +209,13 @@ def release_memory() -> None:
     for _ in range(GC_ROUNDS):  # a traced tf.function's graph is freed only by a later round than its model
         if not gc.collect():
             break
+    trim_heap()  # glibc keeps freed arenas otherwise, and RSS never comes down
+
+
+def trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; a few ms, no garbage collection)."""
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed arenas otherwise, and RSS never comes down
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
 
