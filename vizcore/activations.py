@@ -183,7 +183,10 @@ class ActivationStore(Mapping):
                 for path, value in get_activations(model, self._image, missing).items():
                     value.setflags(write=False)
                     self._values[path] = value
-                profile.trim_heap()  # an eager pass frees every layer's tensors at its end: hand them back now
+                if self.all_at_once:
+                    profile.trim_heap()  # an eager pass frees every layer's tensors at its end: hand them back now
+                else:  # a large network: also collect the garbage of this run (traces, a replaced store) soon
+                    profile.release_memory_soon(0.5)
             return {p: self._values[p] for p in paths}
 
     def __getitem__(self, path: str) -> np.ndarray:
