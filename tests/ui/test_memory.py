@@ -46,3 +46,29 @@ def _held_after_the_widget_went(forget: bool) -> bool:
 def test_a_widget_gone_from_the_page_no_longer_holds_its_page_run():
     assert _held_after_the_widget_went(forget=False)  # Streamlit alone keeps the widget's format_func and its globals
     assert not _held_after_the_widget_went(forget=True)
+
+
+HOME = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=120)
+at.run()
+assert not at.exception, [e.value for e in at.exception]
+print(" ".join(m for m in ("openTSNE", "optuna", "lime", "umap", "sklearn", "scipy") if m in sys.modules))
+"""
+
+
+def test_the_home_page_leaves_the_page_only_libraries_unimported():
+    """openTSNE and optuna load where a page uses them; scikit-learn and scipy come with Keras itself."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    out = subprocess.run([sys.executable, "-c", HOME], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CONVLENS_PROFILE": "hosted", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = out.stdout.split()
+    assert not {"openTSNE", "optuna", "lime", "umap"} & set(loaded)
+    assert {"sklearn", "scipy"} <= set(loaded)  # `import keras` brings them (keras.wrappers, tf.keras v1): not ours to defer
