@@ -112,12 +112,16 @@ def probabilities(loaded: models.LoadedModel, input_key: str, _image_hwc) -> np.
 
 
 @st.cache_resource(show_spinner="Computing every layer's feature maps…", max_entries=LIMITS.activation_entries,
-                   hash_funcs=BY_KEY, on_release=_released)  # 224x224: ~100 MB each
-def activations(loaded: models.LoadedModel, input_key: str, _image_hwc) -> dict:
-    """All layers' outputs for one input, in one forward pass (read-only arrays)."""
+                   hash_funcs=BY_KEY, on_release=_released)  # 224x224: up to ~150 MB each once every layer is asked for
+def activations(loaded: models.LoadedModel, input_key: str, _image_hwc):
+    """The layers' outputs for one input (an ``ActivationStore``: read-only arrays); every layer in one pass
+    when they fit in the profile's ``activations_at_once_mb``, else each request's missing layers in one pass."""
     from vizcore import activations as acts
 
-    return _read_only(acts.get_activations(loaded.model, _image_hwc, acts.activation_layers(loaded.model)))
+    store = acts.ActivationStore(loaded.model, _image_hwc, all_at_once_mb=LIMITS.activations_at_once_mb)
+    if store.all_at_once:
+        store.select(tuple(store)[:1])  # every layer now, under this spinner
+    return store
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)

@@ -34,6 +34,27 @@ def startup() -> int:
     return pruned
 
 
+def forget_stale_widgets() -> int:
+    """Drop the metadata Streamlit keeps for widgets no longer on the page; returns how many went.
+
+    Streamlit removes a stale widget's value but keeps its metadata, whose ``format_func`` and
+    callbacks hold the globals of the page run that made it: that run's model and arrays stay
+    alive until the same widget is drawn again (a dropped 224x224 network kept for the whole tour).
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    try:
+        state = ctx.session_state._state  # noqa: SLF001 (no public API for this)
+        widgets, old = state._new_widget_state, state._old_state  # noqa: SLF001
+    except AttributeError:  # no session (bare mode) or another Streamlit version: nothing to do
+        return 0
+    stale = [k for k in widgets.widget_metadata if k not in widgets.states and k not in old]  # no value left anywhere
+    for k in stale:
+        del widgets.widget_metadata[k]
+    return len(stale)
+
+
 def navigation():
     """Page config and the navigation menu; returns the page to run."""
     st.set_page_config(page_title="ConvLens", page_icon="🔬", layout="wide")
@@ -51,6 +72,7 @@ def ensure() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
+    forget_stale_widgets()  # every page run passes here (``_shared.init_state``)
     first = not st.session_state.get("_router.seen")
     st.session_state["_router.seen"] = True
     if PagesManager.uses_pages_directory:

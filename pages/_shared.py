@@ -160,6 +160,8 @@ def _application(name: str, weights: str | None) -> models.LoadedModel:
             profile.release_memory()  # before building the next one, so two never coexist
         with st.spinner("Building the network (ImageNet weights are downloaded once)…"):
             store[name, weights] = loaded = models.open_application(name, weights=weights)
+        if dropped:  # this run's page may still hold the old one: release again once the run has ended
+            profile.release_memory_soon()
     return loaded
 
 

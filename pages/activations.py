@@ -20,7 +20,7 @@ with left:
 
 acts = _cache.activations(loaded, picked.key, picked.image_hwc)
 order = _cache.activation_order(loaded)
-maps = [p for p in order if acts[p].ndim == 3]
+maps = list(acts.maps)  # known without a pass: large models compute only the layers shown
 
 with right:
     cols = st.columns(2)
@@ -46,7 +46,7 @@ if tab_overview.open:
         columns = order if every else by_block
         labels = _cache.layer_labels(loaded)  # 'block_3 · block_3_project_BN'
         name = lambda p: labels.get(p, p)  # noqa: E731
-        ov = activations.overview(acts, columns, input_display_hwc=picked.display_hwc, scale=scale, cmap=cmap, tile=40, max_maps=12)
+        ov = activations.overview(acts.select(columns), columns, input_display_hwc=picked.display_hwc, scale=scale, cmap=cmap, tile=40, max_maps=12)
         shown = [name(c.layer) for c in ov.columns[1:]]
         path = " → ".join(shown) if len(shown) <= 2 * _layers.EVERY_LAYER_UP_TO else f"{len(shown)} layers, {shown[0]} … {shown[-1]}"
         st.image(ov.composite(gap=14), caption=f"Input → {path}" + (" (each column one layer" if every else " (each column one block's output")
@@ -64,7 +64,7 @@ if tab_layer.open:
             st.stop()
         layer = _layers.select(loaded, st, "Layer", maps, key="act.layer", default=maps[-1], legacy="layer")
         values = acts[layer]
-        bounds = activations.activation_bounds(acts, maps) if scale == "global" else None
+        bounds = activations.activation_bounds(acts.select(maps)) if scale == "global" else None
         n = values.shape[-1]
         grid = activations.feature_grid(values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56 if n <= 64 else 28 if n <= 256 else 16)
         stats = activations.channel_stats(values, k=min(8, n))
@@ -98,7 +98,7 @@ if tab_layer.open:
                                                "Mean activation per channel (orange: dead)", flagged=stats.dead, y_title="mean"),
                             key="act.means")
             every = st.session_state.get("act.every", every_default)
-            sparsity = activations.layer_sparsity({p: acts[p] for p in (maps if every else [c for c in by_block if c in maps])})
+            sparsity = activations.layer_sparsity(acts.select(maps if every else [c for c in by_block if c in maps]))
             st.plotly_chart(figures.bar_figure(list(sparsity), list(sparsity.values()),
                                                "Sparsity per layer" if every else "Sparsity per block output", y_title="share of zeros"),
                             key="act.sparsity")

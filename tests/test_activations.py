@@ -224,3 +224,49 @@ def test_reloaded_sequential_equals_calling_its_layers(saved_dir, rng):
         h = layer(h)
         if layer.name in acts:
             np.testing.assert_allclose(acts[layer.name], np.asarray(h)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_store_by_block_computes_only_the_blocks_asked_for_with_the_all_layer_values(nested, rng, monkeypatch):
+    x = rng.random((64, 64, 3), dtype=np.float32)
+    every = activations.get_activations(nested, x)  # the one-pass design, checked against NumPy above
+    assert activations.activations_mb(nested) == pytest.approx(sum(a.nbytes for a in every.values()) / 2**20)
+    passes = []
+    real = activations.get_activations
+    monkeypatch.setattr(activations, "get_activations", lambda m, img, layers: passes.append(list(layers)) or real(m, img, layers))
+    store = activations.ActivationStore(nested, x, all_at_once_mb=activations.activations_mb(nested) / 2)
+    assert not store.all_at_once
+    assert list(store) == list(every) and store.maps == tuple(p for p, a in every.items() if a.ndim == 3)
+    assert "gap" in store and "nope" not in store and passes == []  # known without a pass
+    columns = activations.block_columns(nested)
+    assert 3 < len(columns) < len(every) / 4
+    shown = store.select(columns)
+    assert passes == [list(columns)] and store.computed == columns  # one pass, only the block outputs
+    for path in columns:
+        np.testing.assert_allclose(shown[path], every[path], rtol=1e-5, atol=1e-5)
+        assert not shown[path].flags.writeable
+    assert store.select(columns[:2]).keys() == {columns[0], columns[1]} and len(passes) == 1  # a lookup
+    inner = next(p for p in every if p not in columns and every[p].ndim == 3)
+    np.testing.assert_allclose(store[inner], every[inner], rtol=1e-5, atol=1e-5)
+    assert passes[-1] == [inner] and len(store.computed) == len(columns) + 1
+    assert store.get("nope") is None
+    with pytest.raises(KeyError, match="nope"):
+        store.select(["gap", "nope"])
+
+
+def test_store_of_a_small_model_computes_every_layer_in_its_first_pass(hand_model):
+    x = _image(3)
+    store = activations.ActivationStore(hand_model, x, all_at_once_mb=1.0)
+    assert store.all_at_once and store.computed == ()
+    np.testing.assert_array_equal(store["pool"], activations.get_activations(hand_model, x, ["pool"])["pool"])
+    assert store.computed == ("conv1", "pool", "conv2", "pred") and store.maps == ("conv1", "pool", "conv2")
+
+
+def test_store_holds_its_model_weakly():
+    model = build_hand_model()
+    store = activations.ActivationStore(model, _image(4), all_at_once_mb=0.0)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+    with pytest.raises(ReferenceError):
+        store["conv1"]

@@ -16,14 +16,17 @@ Example:
 
 from __future__ import annotations
 
+import math
+import threading
 import time
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 
-from vizcore import batches, blocks, graph, render
+from vizcore import batches, blocks, graph, profile, render
 from vizcore.cache import per_model
 
 SCALES = ("map", "layer", "global")
@@ -113,6 +116,91 @@ def get_activations(model: keras.Model, image_hwc: np.ndarray, layers: Sequence[
     """
     image = batches.as_image(model, image_hwc)
     return {p: a[0] for p, a in get_activations_batch(model, image[None], layers).items()}
+
+
+def activation_shapes(model: keras.Model) -> dict[str, tuple[int | None, ...]]:
+    """{path: one image's output shape} for ``activation_layers(model)``: (h, w, c) for maps, (units,) for vectors."""
+
+    def build() -> dict[str, tuple[int | None, ...]]:
+        rows = {r.path: r.output_shape[1:] for r in graph.layer_table(model)}
+        return {p: rows[p] for p in activation_layers(model)}
+
+    return per_model(model, "activations.shapes", build, limit=1)
+
+
+def activations_mb(model: keras.Model) -> float:
+    """MB of every default layer's float32 outputs for one image (inf when a size is unknown before a pass)."""
+    dims = [d for shape in activation_shapes(model).values() for d in shape]
+    if any(d is None for d in dims):
+        return math.inf
+    return sum(4 * math.prod(shape) for shape in activation_shapes(model).values()) / 2**20
+
+
+class ActivationStore(Mapping):
+    """One image's layer outputs, computed when first asked for and then kept (read-only arrays).
+
+    ``select(paths)`` runs one forward pass for all the paths not computed yet. A model whose
+    all-layer outputs fit in ``all_at_once_mb`` gets every layer in its first pass (then every
+    request is a lookup); a larger one computes only what is asked: the overview by block needs
+    ResNet50's 20 block outputs (25 MB), not its 176 layers (141 MB). ``store[path]`` computes one
+    missing layer on its own; ask for many with ``select``. Thread-safe; holds the model weakly.
+
+    Example:
+        >>> store = ActivationStore(resnet50, x_hwc, all_at_once_mb=32)
+        >>> cols = store.select(block_columns(resnet50))    # one pass, 20 layers
+        >>> store["conv1_relu"].shape, len(store.computed)
+        ((112, 112, 64), 21)
+    """
+
+    def __init__(self, model: keras.Model, image_hwc: np.ndarray, *, all_at_once_mb: float = math.inf) -> None:
+        self._model = weakref.ref(model)
+        self._image = np.array(batches.as_image(model, image_hwc), dtype=np.float32)
+        self._shapes = activation_shapes(model)
+        self._values: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self.all_at_once = activations_mb(model) <= all_at_once_mb
+
+    @property
+    def computed(self) -> tuple[str, ...]:
+        """The paths computed so far."""
+        return tuple(self._values)
+
+    @property
+    def maps(self) -> tuple[str, ...]:
+        """The layers whose output is (h, w, c) feature maps, in order (no pass needed)."""
+        return tuple(p for p, shape in self._shapes.items() if len(shape) == 3)
+
+    def select(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
+        """{path: read-only float32 output} for ``paths`` (of this store's layers), the missing ones in one pass."""
+        unknown = [p for p in paths if p not in self._shapes]
+        if unknown:
+            raise KeyError(f"not a layer of this store: {unknown[0]!r}")
+        with self._lock:
+            missing = [p for p in (self._shapes if self.all_at_once else dict.fromkeys(paths)) if p not in self._values]
+            if missing:
+                model = self._model()
+                if model is None:
+                    raise ReferenceError("the model of this ActivationStore was freed")
+                for path, value in get_activations(model, self._image, missing).items():
+                    value.setflags(write=False)
+                    self._values[path] = value
+                if self.all_at_once:
+                    profile.trim_heap()  # an eager pass frees every layer's tensors at its end: hand them back now
+                else:  # a large network: also collect the garbage of this run (traces, a replaced store) soon
+                    profile.release_memory_soon(0.5)
+            return {p: self._values[p] for p in paths}
+
+    def __getitem__(self, path: str) -> np.ndarray:
+        return self.select([path])[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._shapes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shapes)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
 
 
 # --------------------------------------------------------------------------- pictures

@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import dataclasses
 import gc
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +49,13 @@ class Limits:
         run_max_age_s: run folders older than this are deleted at start-up.
         onednn: TensorFlow's oneDNN kernels. Their allocator keeps every buffer it ever took, so the
             server's memory never comes down after a network is dropped; without them it does.
+        mmap_threshold_kb: glibc serves blocks from this size up with their own ``mmap`` and returns them
+            to the system on ``free`` (0: glibc's sliding threshold, which rises to 32 MB and then keeps
+            a forward pass's freed tensors in the heap).
+        malloc_arenas: glibc heaps at most (0: glibc's choice, 8 per core); as ``MALLOC_ARENA_MAX``.
+        activations_at_once_mb: a model whose all-layer outputs for one image fit in this many MB gets
+            every layer in one forward pass; a larger one only the layers a page shows
+            (``activations.ActivationStore``).
     """
 
     name: str
@@ -63,6 +71,9 @@ class Limits:
     inter_op_threads: int
     run_max_age_s: float
     onednn: bool = True
+    mmap_threshold_kb: int = 0
+    malloc_arenas: int = 0
+    activations_at_once_mb: float = math.inf
 
     def offers(self, application: str) -> bool:
         """Whether this profile offers the keras.applications network ``application``."""
@@ -76,7 +87,9 @@ PROFILES = {
                       intra_op_threads=0, inter_op_threads=0, run_max_age_s=7 * DAY),
     "hosted": Limits("hosted", max_applications=1, excluded_applications=("VGG16",), activation_entries=1,
                      attribution_entries=64, session_models=2, upload_mb=100, heavy_slots=1, training_slots=1,
-                     intra_op_threads=1, inter_op_threads=1, run_max_age_s=1 * DAY, onednn=False),
+                     intra_op_threads=1, inter_op_threads=1, run_max_age_s=1 * DAY, onednn=False,
+                     mmap_threshold_kb=256, malloc_arenas=2,
+                     activations_at_once_mb=32.0),
 }
 OVERRIDES = {  # environment variable -> field, for a host that needs other numbers
     "CONVLENS_TF_THREADS": "intra_op_threads",
@@ -125,7 +138,7 @@ def current() -> Limits:
 
 
 def prepare_environment(limits: Limits | None = None) -> None:
-    """Set the TensorFlow environment variables of the profile (threads, oneDNN) unless already set.
+    """Set the TensorFlow environment variables of the profile (threads, oneDNN) unless already set, and tune malloc.
 
     They count only when TensorFlow is imported afterwards; ``import vizcore`` calls this first.
     """
@@ -135,6 +148,28 @@ def prepare_environment(limits: Limits | None = None) -> None:
             os.environ.setdefault(var, str(n))
     if not limits.onednn:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    tune_malloc(limits)
+
+
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # mallopt parameters, from glibc's malloc.h
+
+
+def tune_malloc(limits: Limits | None = None) -> bool:
+    """Apply the profile's glibc settings (``mmap_threshold_kb``, ``malloc_arenas``) now; True when glibc took them.
+
+    ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_ARENA_MAX`` set by the host before start win over the profile.
+    """
+    limits = limits or current()
+    wanted = [(M_MMAP_THRESHOLD, limits.mmap_threshold_kb * 1024, "MALLOC_MMAP_THRESHOLD_"),
+              (M_ARENA_MAX, limits.malloc_arenas, "MALLOC_ARENA_MAX")]
+    wanted = [(param, value) for param, value, var in wanted if value and var not in os.environ]
+    if not wanted:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return all(libc.mallopt(param, value) == 1 for param, value in wanted)
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 def configure_threads(limits: Limits | None = None) -> bool:
@@ -161,15 +196,26 @@ def configure_threads(limits: Limits | None = None) -> bool:
     return True
 
 
+GC_ROUNDS = 4
+
+
 def release_memory() -> None:
-    """Collect garbage (a dropped Keras model sits in reference cycles) and hand freed heap pages back to the system.
+    """Collect garbage until none is left (a dropped Keras model and its traced functions sit in reference cycles
+    that free each other round by round) and hand freed heap pages back to the system.
 
     Dropping references is enough for Keras 3 to free a network; ``keras.backend.clear_session``
     would also reset the graphs of networks other sessions still use, so it is never called here.
     """
-    gc.collect()
+    for _ in range(GC_ROUNDS):  # a traced tf.function's graph is freed only by a later round than its model
+        if not gc.collect():
+            break
+    trim_heap()  # glibc keeps freed arenas otherwise, and RSS never comes down
+
+
+def trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; a few ms, no garbage collection)."""
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed arenas otherwise, and RSS never comes down
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
 

@@ -87,3 +87,31 @@ def test_mobilenetv2_filters_default_to_a_quick_texture_gallery():
     assert any("16 image(s)" in c.value for c in at.caption)
     at.selectbox(key="fv.layer").set_value("Conv_1").run()  # a late layer: the full-size recipe, no texture caption
     assert not any("as a texture" in c.value for c in at.caption)
+
+
+def test_hosted_activations_compute_only_the_blocks_shown_with_the_same_overview(monkeypatch):
+    """Above the hosted profile's size threshold the overview by block runs the 21 block outputs, not 155 layers."""
+    from pages import _cache
+    from vizcore import activations, profile
+
+    at = _mobilenet()
+    real = activations.get_activations
+    computed, captions = {}, {}
+    for name in ("default", "hosted"):
+        monkeypatch.setattr(_cache, "LIMITS", profile.PROFILES[name])
+        _cache.activations.clear()
+        computed[name] = []
+        monkeypatch.setattr(activations, "get_activations",
+                            lambda m, x, layers=None, out=computed[name]: out.extend(layers) or real(m, x, layers))
+        at.switch_page("pages/activations.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        captions[name] = at.get("image")[1].captions[0]
+    assert captions["hosted"] == captions["default"]
+    assert len(computed["default"]) > 150
+    assert len(computed["hosted"]) == len(BLOCKS) + 2  # the block outputs and the head's two vectors
+    at.session_state["act.tab"] = "One layer"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(computed["hosted"]) == len(BLOCKS) + 2  # out_relu and the sparsity per block: no new pass
+    at.selectbox(key="act.layer").set_value("block_3_expand").run()
+    assert not at.exception and computed["hosted"][-1] == "block_3_expand"  # one more layer, on its own
