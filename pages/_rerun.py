@@ -17,8 +17,11 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
+from types import ModuleType
 
 KEEP_ENV = "CONVLENS_STREAMLIT_CLEANUP"
 
@@ -38,3 +41,29 @@ def lighten() -> bool:
         return False
     script_runner._clean_problem_modules = _close_figures  # looked up by name after every run
     return True
+
+
+def import_detached(name: str) -> ModuleType:
+    """``importlib.import_module(name)`` in a short-lived thread of its own, so the import cannot hold a session.
+
+    A library that keeps the ImportError of an optional backend to raise later keeps its traceback,
+    and with it every frame of the importing thread (optuna keeps redis's). Imported during a
+    session's script run, those frames hold the run's context and the whole session state: the
+    session then never ends, so its models stay in memory and a closed tab's training never stops.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["module"] = importlib.import_module(name)
+        except BaseException as err:  # re-raised in the caller's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=work, name=f"convlens-import-{name}", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["module"]

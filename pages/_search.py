@@ -6,11 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _shared
+from pages import _rerun, _shared
 from vizcore import training
 from vizcore.errors import TrainingError
-from vizcore.training import search
 
+# optuna keeps the ImportErrors of its optional backends: imported here, they would pin the session
+search = _rerun.import_detached("vizcore.training.search")
 JOB, FOLDER = "search.job", "search.folder"  # this session's StudyJob, and the folder of its last study
 BATCHES, FILTERS, UNITS = (16, 32, 64, 128, 256), (0.5, 1.0, 2.0), (32, 64, 128, 256, 512)
 

@@ -102,3 +102,38 @@ def test_the_replacement_still_closes_matplotlib_figures(counts):
     assert plt.get_fignums()
     script_runner._clean_problem_modules()
     assert not plt.get_fignums() and counts["clear_session"] == 0
+
+
+KEEPS_ITS_IMPORT_ERROR = """
+try:
+    import convlens_no_such_backend  # an optional backend that is not installed
+except ImportError as err:
+    KEPT = err  # kept to raise later, as optuna keeps redis's
+"""
+
+
+def _import_from_a_run(importer, name: str):
+    """Import ``name`` from inside a function whose frame holds a session-like object; a weak reference to it."""
+    import weakref
+
+    class Session:
+        pass
+
+    session = Session()
+    importer(name)
+    return weakref.ref(session)
+
+
+@pytest.mark.parametrize("detached", [False, True])
+def test_an_import_that_keeps_its_traceback_does_not_pin_the_importing_run(tmp_path, monkeypatch, detached):
+    import gc
+    import importlib
+
+    from pages import _rerun
+
+    name = f"convlens_keeps_error_{int(detached)}"
+    (tmp_path / f"{name}.py").write_text(KEEPS_ITS_IMPORT_ERROR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ref = _import_from_a_run(_rerun.import_detached if detached else importlib.import_module, name)
+    gc.collect()
+    assert (ref() is None) == detached  # a plain import keeps the run's frames alive through the kept traceback
