@@ -7,14 +7,14 @@ mutated; a model a person uploads stays in their own session. Computations on a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import threading
 import weakref
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages import _model_options, _router
 from vizcore import models, profile
@@ -118,6 +118,7 @@ def init_state() -> None:
                 notice(f"The link's model={st.query_params['model']!r} is not available here; showing the default model.")
             choice = linked or choice
         st.session_state[WORKING] = choice
+        on_session_end(functools.partial(_networks().leave, _session_id()))
         on_session_end(profile.release_memory_soon)  # what the session owned goes with it
     st.session_state.setdefault(SESSION_MODELS, {})
 
@@ -138,35 +139,36 @@ def applications() -> list[str]:
 
 
 @st.cache_resource(max_entries=1)
-def _networks() -> tuple[OrderedDict, threading.Lock]:
-    """The keras.applications networks loaded on this server (at most ``LIMITS.max_applications``), and their lock."""
-    return OrderedDict(), threading.Lock()
+def _networks() -> models.applications.NetworkStore:
+    """The keras.applications networks loaded on this server (at most ``LIMITS.max_applications``; in the
+    hosted profile only while a session works on them)."""
+    return models.applications.NetworkStore(LIMITS.max_applications, drop_unused=LIMITS.drop_unused_applications,
+                                            release=profile.release_memory, release_soon=profile.release_memory_soon)
+
+
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "bare"
 
 
 def _application(name: str, weights: str | None) -> models.LoadedModel:
     """A shared keras.applications network; opening one more than the profile keeps drops the oldest first."""
     if not LIMITS.offers(name):
         raise ModelLoadError(f"{name} is not offered on this server (it needs more memory than the hosted profile has).")
-    store, lock = _networks()
-    with lock:  # one build at a time: two sessions asking for one network build it once
-        if (name, weights) in store:
-            store.move_to_end((name, weights))
-            return store[name, weights]
-        dropped = False
-        while len(store) >= LIMITS.max_applications:
-            store.popitem(last=False)
-            dropped = True
-        if dropped:
-            profile.release_memory()  # before building the next one, so two never coexist
+    store = _networks()
+    store.use(_session_id(), (name, weights))  # before building: no other session's switch drops it meanwhile
+
+    def build() -> models.LoadedModel:
         with st.spinner("Building the network (ImageNet weights are downloaded once)…"):
-            store[name, weights] = loaded = models.open_application(name, weights=weights)
-        if dropped:  # this run's page may still hold the old one: release again once the run has ended
-            profile.release_memory_soon()
-    return loaded
+            return models.open_application(name, weights=weights)
+
+    return store.get((name, weights), build)
 
 
 def open_choice(choice: Choice) -> models.LoadedModel:
     """The LoadedModel behind a choice (cached; uploads come from this session's state)."""
+    if choice.kind != "app":
+        _networks().use(_session_id(), None)  # in the hosted profile, a network nobody works on goes
     if choice.kind == "bundled":
         return _bundled(choice.name)
     if choice.kind == "preset":

@@ -53,6 +53,8 @@ class Limits:
             to the system on ``free`` (0: glibc's sliding threshold, which rises to 32 MB and then keeps
             a forward pass's freed tensors in the heap).
         malloc_arenas: glibc heaps at most (0: glibc's choice, 8 per core); as ``MALLOC_ARENA_MAX``.
+        drop_unused_applications: a keras.applications network goes as soon as no session works on it
+            (``models.applications.NetworkStore``); otherwise it stays until ``max_applications`` pushes it out.
         activations_at_once_mb: a model whose all-layer outputs for one image fit in this many MB gets
             every layer in one forward pass; a larger one only the layers a page shows
             (``activations.ActivationStore``).
@@ -74,6 +76,7 @@ class Limits:
     mmap_threshold_kb: int = 0
     malloc_arenas: int = 0
     activations_at_once_mb: float = math.inf
+    drop_unused_applications: bool = False
 
     def offers(self, application: str) -> bool:
         """Whether this profile offers the keras.applications network ``application``."""
@@ -89,7 +92,7 @@ PROFILES = {
                      attribution_entries=64, session_models=2, upload_mb=100, heavy_slots=1, training_slots=1,
                      intra_op_threads=1, inter_op_threads=1, run_max_age_s=1 * DAY, onednn=False,
                      mmap_threshold_kb=256, malloc_arenas=2,
-                     activations_at_once_mb=32.0),
+                     activations_at_once_mb=32.0, drop_unused_applications=True),
 }
 OVERRIDES = {  # environment variable -> field, for a host that needs other numbers
     "CONVLENS_TF_THREADS": "intra_op_threads",

@@ -72,3 +72,37 @@ def test_the_home_page_leaves_the_page_only_libraries_unimported():
     loaded = out.stdout.split()
     assert not {"openTSNE", "optuna", "lime", "umap"} & set(loaded)
     assert {"sklearn", "scipy"} <= set(loaded)  # `import keras` brings them (keras.wrappers, tf.keras v1): not ours to defer
+
+
+def test_hosted_drops_a_network_once_its_session_moves_to_another_model(monkeypatch):
+    """Hosted: back on the MNIST CNN, the MobileNetV2 the session opened is gone (and its memory with it)."""
+    import weakref
+
+    from helpers import ROOT
+
+    from pages import _shared
+    from vizcore import profile
+
+    monkeypatch.setattr(_shared, "LIMITS", profile.PROFILES["hosted"])
+    _shared._networks.clear()  # a store made with the hosted limits
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        at.radio(key="model.source").set_value("app").run()
+        at.selectbox(key="model.app").set_value("MobileNetV2").run()
+        at.radio(key="model.app_weights").set_value("untrained").run()
+        at.button(key="model.app_load").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        store = _shared._networks()
+        assert store.keys() == [("MobileNetV2", None)]
+        network = weakref.ref(store.get(("MobileNetV2", None), lambda: None).model)
+        at.radio(key="model.source").set_value("bundled").run()
+        at.switch_page("pages/activations.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.session_state["working_model"].kind != "app"
+        assert store.keys() == []
+        del at
+        profile.release_memory()
+        assert network() is None  # nothing else held it
+    finally:
+        _shared._networks.clear()

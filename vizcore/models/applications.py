@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,3 +94,80 @@ def fetch_imagenet_class_names() -> tuple[str, ...]:
             f"offline. Place {IMAGENET_CLASS_INDEX} (from {IMAGENET_CLASS_INDEX_URL}) in {keras_cache_dir('models')}."
         ) from err
     return _read_class_index(path)
+
+
+# --------------------------------------------------------------------------- the networks one server keeps
+
+
+class NetworkStore:
+    """The ``keras.applications`` networks one server keeps, shared read-only by its sessions.
+
+    At most ``limit`` at once: opening one more drops the least recently opened first, and calls
+    ``release`` before the next is built, so two never coexist. With ``drop_unused`` (the hosted
+    profile), a network also goes, followed by ``release_soon``, as soon as no session works on it
+    (a session says which network it works on with ``use`` and is forgotten with ``leave``); the
+    next session to open it builds it again.
+
+    Example:
+        >>> store = NetworkStore(1, drop_unused=True, release=gc.collect)
+        >>> net = store.get(("ResNet50", None), lambda: open_application("ResNet50", weights=None))
+        >>> store.use("session-a", ("ResNet50", None)); store.use("session-a", None)  # dropped
+        True
+    """
+
+    def __init__(self, limit: int, *, drop_unused: bool = False, release: Callable[[], object] = lambda: None,
+                 release_soon: Callable[[], object] = lambda: None) -> None:
+        self.limit, self.drop_unused = limit, drop_unused
+        self._release, self._release_soon = release, release_soon
+        self._nets: dict = {}  # key -> network, oldest first
+        self._users: dict[object, set[str]] = {}
+        self._lock = threading.RLock()
+
+    def __contains__(self, key) -> bool:
+        return key in self._nets
+
+    def keys(self) -> list:
+        return list(self._nets)
+
+    def get(self, key, build: Callable[[], object]):
+        """The network under ``key``, built by ``build()`` once (one build at a time for the whole server)."""
+        with self._lock:
+            if key in self._nets:
+                self._nets[key] = self._nets.pop(key)  # most recent last
+                return self._nets[key]
+            dropped = False
+            while len(self._nets) >= self.limit:
+                oldest = next(iter(self._nets))
+                del self._nets[oldest]
+                dropped = True
+            if dropped:
+                self._release()
+            self._nets[key] = net = build()
+            if dropped:  # a page run may still hold the old one: release again once it has ended
+                self._release_soon()
+            return net
+
+    def use(self, session: str, key) -> bool:
+        """Record that ``session`` now works on ``key`` (None: on no network here); whether a network was dropped."""
+        with self._lock:
+            for users in self._users.values():
+                users.discard(session)
+            if key is not None:
+                self._users.setdefault(key, set()).add(session)
+            return self._drop_unused()
+
+    def leave(self, session: str) -> bool:
+        """Forget ``session`` (it ended); whether a network was dropped."""
+        return self.use(session, None)
+
+    def _drop_unused(self) -> bool:
+        for key in [k for k, users in self._users.items() if not users]:
+            del self._users[key]
+        if not self.drop_unused:
+            return False
+        unused = [k for k in self._nets if k not in self._users]
+        for key in unused:
+            del self._nets[key]
+        if unused:
+            self._release_soon()
+        return bool(unused)
