@@ -9,11 +9,17 @@ tests/artifacts/fair_cpu.txt and stdout.
 from __future__ import annotations
 
 import re
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, _settled, start_server  # skips without chromium
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "ui")]  # the browser helpers of the test suite
+
+from chromium import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, start_server  # noqa: E402
+from test_browser import _settled  # noqa: E402  (skips without chromium)
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
