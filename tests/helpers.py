@@ -51,3 +51,18 @@ def nested_mobilenet(head: str = "sigmoid") -> keras.Model:
         [keras.Input((64, 64, 3)), base, keras.layers.GlobalAveragePooling2D(name="gap"), keras.layers.Dense(units, activation=act, name="cls")],
         name="transfer",
     )
+
+
+def app_with_network(name: str = "MobileNetV2", *, timeout: float = 60):
+    """An AppTest session whose working model is an untrained keras.applications network, loaded on the Model page."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    at.radio(key="model.source").set_value("app").run()
+    at.selectbox(key="model.app").set_value(name).run()
+    at.radio(key="model.app_weights").set_value("untrained").run()
+    at.button(key="model.app_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["working_model"].name == name
+    return at

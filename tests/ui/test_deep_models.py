@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import ROOT
+from helpers import app_with_network
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 60
@@ -21,15 +21,7 @@ BLOCKS = (
 
 
 def _mobilenet() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    at.radio(key="model.source").set_value("app").run()
-    at.selectbox(key="model.app").set_value("MobileNetV2").run()
-    at.radio(key="model.app_weights").set_value("untrained").run()
-    at.button(key="model.app_load").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.session_state["working_model"].name == "MobileNetV2"
-    return at
+    return app_with_network("MobileNetV2", timeout=TIMEOUT)
 
 
 def test_mobilenetv2_pages_by_block():

@@ -78,7 +78,7 @@ def test_hosted_drops_a_network_once_its_session_moves_to_another_model(monkeypa
     """Hosted: back on the MNIST CNN, the MobileNetV2 the session opened is gone (and its memory with it)."""
     import weakref
 
-    from helpers import ROOT
+    from helpers import app_with_network
 
     from pages import _shared
     from vizcore import profile
@@ -86,13 +86,7 @@ def test_hosted_drops_a_network_once_its_session_moves_to_another_model(monkeypa
     monkeypatch.setattr(_shared, "LIMITS", profile.PROFILES["hosted"])
     _shared._networks.clear()  # a store made with the hosted limits
     try:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        at.run()
-        at.radio(key="model.source").set_value("app").run()
-        at.selectbox(key="model.app").set_value("MobileNetV2").run()
-        at.radio(key="model.app_weights").set_value("untrained").run()
-        at.button(key="model.app_load").click().run()
-        assert not at.exception, [e.value for e in at.exception]
+        at = app_with_network("MobileNetV2", timeout=120)
         store = _shared._networks()
         assert store.keys() == [("MobileNetV2", None)]
         network = weakref.ref(store.get(("MobileNetV2", None), lambda: None).model)
