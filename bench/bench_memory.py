@@ -10,15 +10,10 @@ from /proc. The table goes to stdout and bench/results/memory.md.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from bench.common import ROOT
+from bench.common import ROOT, serve
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -36,28 +31,9 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
-def start_server(profile: str, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """The app on a free loopback port under ``CONVLENS_PROFILE=profile``, once it answers /_stcore/health."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "CONVLENS_PROFILE": profile, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "CONVLENS_RUNS_DIR": tempfile.mkdtemp(prefix="convlens_bench_runs_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"the app did not start; see {log_path}")
+def start_server(profile: str, log_path: Path):
+    """The app under ``CONVLENS_PROFILE=profile``, once it answers /_stcore/health."""
+    return serve({"CONVLENS_PROFILE": profile}, log_path=log_path)
 
 
 def tour(page, url: str, measure) -> None:

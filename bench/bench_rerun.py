@@ -12,15 +12,11 @@ after every run), in the same run.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
-from bench.common import ROOT, Row
+from bench.common import Row, serve
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
@@ -49,27 +45,6 @@ def quiet(pid: int, gap: float = 0.4, cap: float = 15.0) -> float:
 
 
 BASELINE = ({"CONVLENS_STREAMLIT_CLEANUP": "1"}, ("--runner.postScriptGC", "true"))
-
-
-def serve(env: dict, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", *args],
-        cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CONVLENS_RUNS_DIR": tempfile.mkdtemp(prefix="convlens_bench_"), **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("the app did not start")
 
 
 def presses(browser, page_name: str, link: str, env: dict, args: tuple[str, ...] = ()) -> tuple[float, float]:

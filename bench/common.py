@@ -58,3 +58,35 @@ def format_table(rows: list[Row]) -> str:
         name = r.name + (f" ({r.note})" if r.note else "")
         lines.append(f"| {r.area} | {name} | {r.ms:.1f} | {r.baseline} | {base} | {speed} |")
     return "\n".join(lines)
+
+
+def serve(env: dict, args: tuple[str, ...] = (), log_path: Path | None = None, *, wait_s: float = 120):
+    """The app on a free loopback port (``env`` on top of this process's), once it answers /_stcore/health.
+
+    Returns (process, url). Its output goes to ``log_path`` (None: discarded); its run folders to a temporary folder.
+    """
+    import socket
+    import subprocess
+    import tempfile
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = open(log_path, "w") if log_path is not None else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", *args],
+        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CONVLENS_RUNS_DIR": tempfile.mkdtemp(prefix="convlens_bench_"), **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("the app did not start" + (f"; see {log_path}" if log_path else ""))
