@@ -34,3 +34,13 @@ def saved_dir(tmp_path_factory) -> Path:
     tiny_functional().save(d / "func.h5")
     nested_mobilenet().save(d / "nested.keras")
     return d
+
+
+@pytest.fixture(scope="module")
+def uncapped_steps():
+    """For tests that choose their own small step counts: a CI-wide CONVLENS_MAX_STEPS must not cut them."""
+    from vizcore.featurevis import MAX_STEPS_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(MAX_STEPS_ENV, raising=False)
+        yield

@@ -29,12 +29,7 @@ from vizcore.featurevis.transforms import apply_transforms
 STEPS = 48
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _uncapped():
-    """These tests choose their own small step counts; a CI-wide CONVLENS_MAX_STEPS must not cut them."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(fv.MAX_STEPS_ENV, raising=False)
-        yield
+pytestmark = pytest.mark.usefixtures("uncapped_steps")  # these tests choose their own small step counts
 
 
 @pytest.fixture(scope="module")
