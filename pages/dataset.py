@@ -298,14 +298,9 @@ else:
     title = f"{method} of {layer} ({projection.features} features)"
     if method == "PCA":
         title += f" · {projection.variance:.0%} of the variance"
-    fig = figures.embedding_figure(xy, groups, hover, title)
-    fig.update_layout(dragmode="zoom")  # Streamlit lets a click select a point only outside lasso/box drag modes
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="dataset.embedding")
-    order = list(dict.fromkeys(np.asarray(groups).tolist()))
-    picked = []
-    for point in (event or {}).get("selection", {}).get("points", []) if event else []:
-        members = np.flatnonzero(np.asarray(groups) == order[point["curve_number"]])
-        picked.append(int(members[point["point_index"]]))
+    event = st.plotly_chart(figures.embedding_figure(xy, groups, hover, title), on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), key="dataset.embedding")
+    picked = figures.embedding_rows(groups, event)
     if len(picked) == 1:
         i = picked[0]
         st.image(render.resize(render.to_rgb(display[i]), (160, 160), smooth=False), caption=hover[i])

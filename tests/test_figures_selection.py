@@ -63,3 +63,14 @@ def test_selectable_figure_has_the_points_and_select_on_click():
     assert sorted(zip(cells.y, cells.x)) == [(y, x) for y in (0, 2, 4) for x in (0, 2, 4, 6)]
     assert fig.layout.clickmode == "event+select"
     assert fig.data[0].source.startswith("data:image/png;base64,")
+
+
+def test_embedding_rows_map_each_trace_point_back_to_its_row():
+    """Checked against the figure itself: each trace's customdata holds its points' row indices."""
+    groups = ["b", "a", "b", "c", "a", "b"]
+    fig = figures.embedding_figure(np.arange(12, dtype=float).reshape(6, 2), groups, [str(i) for i in range(6)], "t")
+    points = [{"curve_number": c, "point_index": i} for c, trace in enumerate(fig.data) for i in range(len(trace.x))]
+    want = [int(row) for trace in fig.data for row in trace.customdata]
+    assert figures.embedding_rows(groups, {"selection": {"points": points}}) == want
+    assert sorted(want) == list(range(6)) and [fig.data[c].name for c in range(3)] == ["b", "a", "c"]
+    assert figures.embedding_rows(groups, None) == [] and fig.layout.dragmode == "zoom"

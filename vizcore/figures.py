@@ -87,17 +87,32 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figur
     return _layout(fig, "Confusion matrix", 420)
 
 
-def embedding_figure(xy: np.ndarray, groups: Sequence[str], hover: Sequence[str], title: str) -> go.Figure:
-    """2-D points (WebGL, one trace per group so the legend toggles them); ``customdata`` is each point's row index."""
+def _group_rows(groups: Sequence[str]) -> list[np.ndarray]:
+    """The row indices of each group, in order of first appearance: one trace each in ``embedding_figure``."""
     groups = np.asarray(groups)
+    return [np.flatnonzero(groups == name) for name in dict.fromkeys(groups.tolist())]
+
+
+def embedding_figure(xy: np.ndarray, groups: Sequence[str], hover: Sequence[str], title: str) -> go.Figure:
+    """2-D points (WebGL, one trace per group so the legend toggles them); ``customdata`` is each point's row index.
+
+    It opens in zoom mode: Streamlit lets a click select a point only outside the lasso and box
+    modes, which stay in the plot's toolbar.
+    """
     fig = go.Figure()
-    for name in dict.fromkeys(groups.tolist()):
-        idx = np.flatnonzero(groups == name)
-        fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=str(name), customdata=idx,
-                                   text=[hover[i] for i in idx], hovertemplate="%{text}<extra></extra>",
+    for idx in _group_rows(groups):
+        fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=str(np.asarray(groups)[idx[0]]),
+                                   customdata=idx, text=[hover[i] for i in idx], hovertemplate="%{text}<extra></extra>",
                                    marker=dict(size=5, opacity=0.75)))
-    fig.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
+    fig.update_layout(dragmode="zoom", legend=dict(itemsizing="constant"))
     return _layout(fig, title, 520)
+
+
+def embedding_rows(groups: Sequence[str], event) -> list[int]:
+    """The row indices of the points an ``embedding_figure`` selection event picked (click, box or lasso)."""
+    traces = _group_rows(groups)
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    return [int(traces[p["curve_number"]][p["point_index"]]) for p in points]
 
 
 # --------------------------------------------------------------------------- click to explore
