@@ -28,7 +28,9 @@ def main(areas: list[str]) -> None:
         return
     import os
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     table = format_table(rows)
     print(f"Machine: {machine}\n\n{table}")
     out = HERE / "results"

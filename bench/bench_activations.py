@@ -16,7 +16,10 @@ from __future__ import annotations
 import keras
 
 from bench.common import Row, timeit
-from vizcore import activations, datasets, graph, models
+from vizcore import models
+from vizcore.data import datasets
+from vizcore.inspect import activations
+from vizcore.models import graph
 
 AREA = "activations"
 
@@ -74,8 +77,17 @@ def _model_rows(name: str) -> list[Row]:
     shape = "x".join(str(d) for d in maps[biggest].shape)
     bounds = activations.activation_bounds(acts, list(maps))
     rows = [
-        Row(AREA, f"first pass, {n} layers, {label}", cold, f"{n} sub-models, one eager pass each", cold_naive, "build + one pass"),
-        Row(AREA, f"warm pass, {n} layers, {label}", warm, f"{n} cached compiled sub-models, one pass each", warm_naive),
+        Row(
+            AREA,
+            f"first pass, {n} layers, {label}",
+            cold,
+            f"{n} sub-models, one eager pass each",
+            cold_naive,
+            "build + one pass",
+        ),
+        Row(
+            AREA, f"warm pass, {n} layers, {label}", warm, f"{n} cached compiled sub-models, one pass each", warm_naive
+        ),
     ]
     for scale in ("map", "layer", "global"):
         ms = timeit(lambda s=scale: activations.feature_grid(maps[biggest], scale=s, global_bounds=bounds), repeat=20)

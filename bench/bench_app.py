@@ -16,8 +16,16 @@ from pathlib import Path
 from bench.common import ROOT, Row
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _port() -> int:
@@ -28,7 +36,9 @@ def _port() -> int:
 
 def _import_tensorflow_ms() -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import tensorflow, keras"], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    subprocess.run(
+        [sys.executable, "-c", "import tensorflow, keras"], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     return (time.perf_counter() - start) * 1000
 
 
@@ -39,9 +49,25 @@ def run() -> list[Row]:
 
     port = _port()
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.address", "127.0.0.1", "--server.port", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         while True:
@@ -72,7 +98,18 @@ def run() -> list[Row]:
         server.terminate()
         server.wait(timeout=30)
     return [
-        Row("app", "cold start to the first page (server start, TF import, bundled model, browser render)", cold,
-            "python -c 'import tensorflow, keras'", _import_tensorflow_ms()),
-        Row("app", "page switch to Activations, model and maps cached", again_act, "first visit of Activations (uncached)", first_act),
+        Row(
+            "app",
+            "cold start to the first page (server start, TF import, bundled model, browser render)",
+            cold,
+            "python -c 'import tensorflow, keras'",
+            _import_tensorflow_ms(),
+        ),
+        Row(
+            "app",
+            "page switch to Activations, model and maps cached",
+            again_act,
+            "first visit of Activations (uncached)",
+            first_act,
+        ),
     ]

@@ -20,8 +20,12 @@ REPEAT = 3
 def run() -> list[Row]:
     import numpy as np
 
-    from vizcore import atlas, datasets, embedding, graph, models
     from vizcore import featurevis as fv
+    from vizcore import models
+    from vizcore.data import datasets
+    from vizcore.featurevis import atlas
+    from vizcore.inspect import embedding
+    from vizcore.models import graph
 
     loaded = models.open_bundled("mnist_cnn")
     ds = datasets.load_mnist_sample()
@@ -54,19 +58,22 @@ def run() -> list[Row]:
     images_ms, images_loop_ms = _in_turns([cells_batch, cells_loop], repeat=REPEAT)
     steps = fv.capped_steps(settings.steps)
     same = np.allclose(a.reached, found["loop"], rtol=1e-3)
-    return [Row(
-        "atlas",
-        f"Activation Atlas, MNIST CNN {layer} over {len(x):,} digits, {atlas.GRID}x{atlas.GRID} grid, >= {atlas.MIN_POINTS} "
-        f"per cell ({len(a.rows)} cells), {steps} steps: whole atlas() call, one batch",
-        batched_ms,
-        "same pipeline, one optimize() per cell",
-        loop_ms,
-        note=f"warm; fastest of {REPEAT} in turns; per-cell objective reached equal to the loop's: {same}",
-    ), Row(
-        "atlas",
-        f"the same {len(a.rows)} cells' images only (the page's Run: features and points already computed), one optimize() call",
-        images_ms,
-        "one optimize() per cell",
-        images_loop_ms,
-        note=f"warm; fastest of {REPEAT} in turns",
-    )]
+    return [
+        Row(
+            "atlas",
+            f"Activation Atlas, MNIST CNN {layer} over {len(x):,} digits, {atlas.GRID}x{atlas.GRID} grid, >= {atlas.MIN_POINTS} "
+            f"per cell ({len(a.rows)} cells), {steps} steps: whole atlas() call, one batch",
+            batched_ms,
+            "same pipeline, one optimize() per cell",
+            loop_ms,
+            note=f"warm; fastest of {REPEAT} in turns; per-cell objective reached equal to the loop's: {same}",
+        ),
+        Row(
+            "atlas",
+            f"the same {len(a.rows)} cells' images only (the page's Run: features and points already computed), one optimize() call",
+            images_ms,
+            "one optimize() per cell",
+            images_loop_ms,
+            note=f"warm; fastest of {REPEAT} in turns",
+        ),
+    ]

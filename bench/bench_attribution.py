@@ -28,7 +28,7 @@ def _eager_gradcam(fm, x_nhwc, target: int) -> np.ndarray:
     import tensorflow as tf
 
     from vizcore.attribution import normalize_map
-    from vizcore.render import resize_map
+    from vizcore.present.render import resize_map
 
     x = tf.constant(x_nhwc)
     with tf.GradientTape() as tape:
@@ -41,8 +41,8 @@ def _eager_gradcam(fm, x_nhwc, target: int) -> np.ndarray:
 
 
 def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row]:
-    from vizcore import graph
     from vizcore.attribution import gradcam, resolve_target
+    from vizcore.models import graph
 
     layer = graph.last_conv_layer(model)
     target = resolve_target(model, x_hwc)
@@ -54,7 +54,16 @@ def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row
     assert np.allclose(compiled_map, eager_map, atol=1e-4), "compiled and eager Grad-CAM disagree"
     ms = timeit(lambda: gradcam(model, x_hwc, target=target, layer=layer), repeat=repeat)
     eager_ms = timeit(lambda: _eager_gradcam(fm, x_hwc[None], target), repeat=repeat)
-    return [Row("attribution", f"Grad-CAM warm, {label}", ms, "eager GradientTape, same input", eager_ms, f"first call {cold_ms:.0f} ms, layer {layer}")]
+    return [
+        Row(
+            "attribution",
+            f"Grad-CAM warm, {label}",
+            ms,
+            "eager GradientTape, same input",
+            eager_ms,
+            f"first call {cold_ms:.0f} ms, layer {layer}",
+        )
+    ]
 
 
 NEW_METHODS = ("Guided Backprop", "Guided Grad-CAM", "EigenCAM", "RISE")
@@ -82,19 +91,27 @@ def _lime_row(label: str, model, x_hwc: np.ndarray, repeat: int, **options) -> R
     fit = lime.explain(model, x_hwc, samples=500, **options)  # warm: traces the forward pass once
     batched = timeit(lambda: lime.explain(model, x_hwc, samples=500, **options), repeat=repeat, warmup=0)
     single = timeit(lambda: lime.explain(model, x_hwc, samples=500, batch_size=1, **options), repeat=1, warmup=0)
-    return Row("attribution", f"LIME 500 samples, batches of 32, {label}", batched, "one forward pass per sample", single,
-               f"{len(fit.weights)} superpixels, R² {fit.r2:.2f}")
+    return Row(
+        "attribution",
+        f"LIME 500 samples, batches of 32, {label}",
+        batched,
+        "one forward pass per sample",
+        single,
+        f"{len(fit.weights)} superpixels, R² {fit.r2:.2f}",
+    )
 
 
 def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row]:
-    from vizcore import blocks
     from vizcore.attribution import gradcam, predict_probabilities, resolve_target
     from vizcore.attribution.interactive import occlude, occlude_boxes
+    from vizcore.models import blocks
 
     layer = blocks.default_target_layer(model)
     target = resolve_target(model, x_hwc)
     h, w = x_hwc.shape[:2]
-    boxes = [[(h // 4 + i % 3, w // 4, h // 2 + i % 3, w // 2)] for i in range(repeat + 2)]  # a box that moves, as a drag does
+    boxes = [
+        [(h // 4 + i % 3, w // 4, h // 2 + i % 3, w // 2)] for i in range(repeat + 2)
+    ]  # a box that moves, as a drag does
     it = iter(boxes * 4)
     occlude_boxes(model, x_hwc, next(it), target=target, layer=layer)  # warm
     ms = timeit(lambda: occlude_boxes(model, x_hwc, next(it), target=target, layer=layer), repeat=repeat)
@@ -104,15 +121,25 @@ def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[R
         return predict_probabilities(model, occluded), gradcam(model, occluded, target=target, layer=layer)
 
     separate_ms = timeit(separate, repeat=repeat)
-    return [Row("attribution", f"Interactive occlusion update, {label}", ms, "probabilities + Grad-CAM as two calls", separate_ms,
-                f"goal < 100 ms; layer {layer}")]
+    return [
+        Row(
+            "attribution",
+            f"Interactive occlusion update, {label}",
+            ms,
+            "probabilities + Grad-CAM as two calls",
+            separate_ms,
+            f"goal < 100 ms; layer {layer}",
+        )
+    ]
 
 
 def run() -> list[Row]:
     import keras
 
-    from vizcore import datasets, graph, models
+    from vizcore import models
     from vizcore.attribution import METHOD_INFO, METHODS, noisy_copies, smoothgrad_saliency
+    from vizcore.data import datasets
+    from vizcore.models import graph
 
     rows: list[Row] = []
     mnist = models.open_bundled("mnist_cnn").model
@@ -139,7 +166,15 @@ def run() -> list[Row]:
         return np.mean([single(mnist, xi[None], target=target)[0] for xi in noisy_copies(x, 16, 0.15, 0)], axis=0)
 
     looped = timeit(loop, repeat=20)
-    rows.append(Row("attribution", "SmoothGrad (Saliency) 16 samples, one batch, MNIST CNN", batched, "loop of 16 single gradient calls", looped))
+    rows.append(
+        Row(
+            "attribution",
+            "SmoothGrad (Saliency) 16 samples, one batch, MNIST CNN",
+            batched,
+            "loop of 16 single gradient calls",
+            looped,
+        )
+    )
 
     for label, fn in METHODS.items():
         fn(mnist, x)  # warm: traces once per model, layer and kind

@@ -13,7 +13,10 @@ import keras
 import numpy as np
 
 from bench.common import Row, timeit
-from vizcore import datasets, examples, graph, models
+from vizcore import models
+from vizcore.data import datasets
+from vizcore.inspect import examples
+from vizcore.models import graph
 
 AREA = "examples"
 
@@ -37,5 +40,13 @@ def run() -> list[Row]:
     cpu = time.process_time()
     examples.top_examples(loaded.model, "conv2", x, k=9)
     cpu = time.process_time() - cpu  # all threads: on a loaded machine the wall time waits, the CPU time does not
-    return [Row(AREA, f"top-9 of all 64 channels, conv2, MNIST CNN, {len(x)} images", ours,
-                "one sub-model and one pass per channel", naive, f"boxes included; {cpu:.2f} CPU s")]
+    return [
+        Row(
+            AREA,
+            f"top-9 of all 64 channels, conv2, MNIST CNN, {len(x)} images",
+            ours,
+            "one sub-model and one pass per channel",
+            naive,
+            f"boxes included; {cpu:.2f} CPU s",
+        )
+    ]

@@ -39,13 +39,15 @@ KERAS_IO_FILTERS = 24
 GALLERY_FILTERS = 16
 
 
-def keras_io_loop(model, layer: str, filters, *, steps: int = KERAS_IO_STEPS, seed: int = 0, learning_rate: float = 10.0):
+def keras_io_loop(
+    model, layer: str, filters, *, steps: int = KERAS_IO_STEPS, seed: int = 0, learning_rate: float = 10.0
+):
     """The keras.io recipe, one filter at a time: images (N, H, W, C) in the model's range [-1, 1] (unclipped)."""
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from vizcore import graph
+    from vizcore.models import graph
 
     traced = graph.trace(model)
     extractor = keras.Model(traced.input, traced[graph.resolve_layer(model, layer)].output)
@@ -74,8 +76,8 @@ def filter_means(model, layer: str, images_nhwc, filters):
     import numpy as np
     import tensorflow as tf
 
-    from vizcore import graph
     from vizcore.featurevis import objectives, slicing
+    from vizcore.models import graph
 
     path = graph.resolve_layer(model, layer)
     acts = slicing.layers_model(model, (path,), False)(tf.constant(images_nhwc, tf.float32))[0][path]
@@ -114,7 +116,8 @@ def run() -> list[Row]:
     import keras
 
     from vizcore import featurevis as fv
-    from vizcore import graph, models
+    from vizcore import models
+    from vizcore.models import graph
 
     if KERAS_IO_ONLY:
         return keras_io_rows()
@@ -135,22 +138,26 @@ def run() -> list[Row]:
         fv.optimize(mnist, 1.0 * objective, range(MNIST_FILTERS), settings=settings)
 
     batched, looped, full = _in_turns([batch, loop, whole_layer], repeat=5)
-    rows.append(Row(
-        "featurevis",
-        f"MNIST CNN conv2, all {MNIST_FILTERS} filters, 28x28x1, {steps} steps (the default), one batch",
-        batched,
-        f"same algorithm, one filter per call ({MNIST_LOOP_SAMPLE} timed, x{MNIST_FILTERS // MNIST_LOOP_SAMPLE})",
-        looped / MNIST_LOOP_SAMPLE * MNIST_FILTERS,
-        note="whole optimize() call, warm; fastest of 5 runs in turns",
-    ))
-    rows.append(Row(
-        "featurevis",
-        f"MNIST CNN conv2, {MNIST_FILTERS} filters, {steps} steps, one batch, each image computing its own channel only",
-        batched,
-        "same batch computing all 64 channels of conv2 for every image",
-        full,
-        note="what the channel slicing saves; same runs",
-    ))
+    rows.append(
+        Row(
+            "featurevis",
+            f"MNIST CNN conv2, all {MNIST_FILTERS} filters, 28x28x1, {steps} steps (the default), one batch",
+            batched,
+            f"same algorithm, one filter per call ({MNIST_LOOP_SAMPLE} timed, x{MNIST_FILTERS // MNIST_LOOP_SAMPLE})",
+            looped / MNIST_LOOP_SAMPLE * MNIST_FILTERS,
+            note="whole optimize() call, warm; fastest of 5 runs in turns",
+        )
+    )
+    rows.append(
+        Row(
+            "featurevis",
+            f"MNIST CNN conv2, {MNIST_FILTERS} filters, {steps} steps, one batch, each image computing its own channel only",
+            batched,
+            "same batch computing all 64 channels of conv2 for every image",
+            full,
+            note="what the channel slicing saves; same runs",
+        )
+    )
 
     keras.utils.set_random_seed(0)
     mobilenet = keras.applications.MobileNetV2(weights=None, input_shape=(128, 128, 3))
@@ -159,15 +166,17 @@ def run() -> list[Row]:
     batched, loop = _batched_vs_loop(
         mobilenet, fv.Channel("block_6_expand_relu"), MOBILENET_FILTERS, MOBILENET_LOOP_SAMPLE, settings, repeat=2
     )
-    rows.append(Row(
-        "featurevis",
-        f"MobileNetV2 (untrained) block_6_expand_relu, {MOBILENET_FILTERS} filters, 128x128x3, "
-        f"{fv.capped_steps(MOBILENET_STEPS)} steps, one batch",
-        batched,
-        f"same algorithm, one filter per call ({MOBILENET_LOOP_SAMPLE} timed, x{MOBILENET_FILTERS // MOBILENET_LOOP_SAMPLE})",
-        loop,
-        note=f"few steps for the bench; the default at this size is {default.steps}",
-    ))
+    rows.append(
+        Row(
+            "featurevis",
+            f"MobileNetV2 (untrained) block_6_expand_relu, {MOBILENET_FILTERS} filters, 128x128x3, "
+            f"{fv.capped_steps(MOBILENET_STEPS)} steps, one batch",
+            batched,
+            f"same algorithm, one filter per call ({MOBILENET_LOOP_SAMPLE} timed, x{MOBILENET_FILTERS // MOBILENET_LOOP_SAMPLE})",
+            loop,
+            note=f"few steps for the bench; the default at this size is {default.steps}",
+        )
+    )
     if not FIRST_ROWS_ONLY:
         rows += keras_io_rows()
     return rows
@@ -179,7 +188,7 @@ def keras_io_rows() -> list[Row]:
     import numpy as np
 
     from vizcore import featurevis as fv
-    from vizcore import graph
+    from vizcore.models import graph
 
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
@@ -193,6 +202,7 @@ def keras_io_rows() -> list[Row]:
     def run(name, fn):
         def timed():
             found[name] = fn()
+
         return timed
 
     def ours(settings, targets):
@@ -212,25 +222,51 @@ def keras_io_rows() -> list[Row]:
     clipped = filter_means(model, layer, np.clip(found["loop"], -1.0, 1.0), filters)
 
     def versus(k):
-        return (f"mean activation {means[k].mean():.4f} vs loop {means['loop'].mean():.4f} ({clipped.mean():.4f} clipped); "
-                f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()} "
-                f"(worst filter {(means[k] / clipped).min():.2f}x the clipped loop's); raised above the start: {raised[k]}/{len(filters)}")
+        return (
+            f"mean activation {means[k].mean():.4f} vs loop {means['loop'].mean():.4f} ({clipped.mean():.4f} clipped); "
+            f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()} "
+            f"(worst filter {(means[k] / clipped).min():.2f}x the clipped loop's); raised above the start: {raised[k]}/{len(filters)}"
+        )
 
     gallery = fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")  # traces once
-    gallery_ms = _in_turns([lambda: fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")], repeat=1)[0]
+    gallery_ms = _in_turns(
+        [lambda: fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")], repeat=1
+    )[0]
     side = gallery.images_nhwc.shape[1]
     _save_gallery(gallery)
     name = f"MobileNetV2 224 (untrained) {layer}"
     return [
-        Row("featurevis", f"{name}, {len(filters)} filters, {KERAS_IO_STEPS} steps, default settings, one batch ({side} px)",
-            default_ms, f"keras.io per-filter loop, {KERAS_IO_STEPS} steps, 224 px", loop, note=versus("default")),
-        Row("featurevis", f"{name}, {len(filters)} filters, {KERAS_IO_STEPS} steps, pixels, no transforms, lr 1.0, one batch",
-            plain_ms, "keras.io per-filter loop, same run", loop, note=versus("plain")),
-        Row("featurevis", f"{name}, 1 filter, {KERAS_IO_STEPS} steps, default settings", default1,
-            "keras.io loop, 1 filter", loop1),
-        Row("featurevis", f"{name}, {GALLERY_FILTERS}-filter gallery, default settings ({fv.capped_steps(default.steps)} steps, {side} px)",
-            gallery_ms, "goal: 30 s on 2 cores", 30_000.0,
-            note=f"dead {int(gallery.dead.sum())}; fitted size, as a texture: {_recipe(gallery.settings)}; {GALLERY_PNG.name}"),
+        Row(
+            "featurevis",
+            f"{name}, {len(filters)} filters, {KERAS_IO_STEPS} steps, default settings, one batch ({side} px)",
+            default_ms,
+            f"keras.io per-filter loop, {KERAS_IO_STEPS} steps, 224 px",
+            loop,
+            note=versus("default"),
+        ),
+        Row(
+            "featurevis",
+            f"{name}, {len(filters)} filters, {KERAS_IO_STEPS} steps, pixels, no transforms, lr 1.0, one batch",
+            plain_ms,
+            "keras.io per-filter loop, same run",
+            loop,
+            note=versus("plain"),
+        ),
+        Row(
+            "featurevis",
+            f"{name}, 1 filter, {KERAS_IO_STEPS} steps, default settings",
+            default1,
+            "keras.io loop, 1 filter",
+            loop1,
+        ),
+        Row(
+            "featurevis",
+            f"{name}, {GALLERY_FILTERS}-filter gallery, default settings ({fv.capped_steps(default.steps)} steps, {side} px)",
+            gallery_ms,
+            "goal: 30 s on 2 cores",
+            30_000.0,
+            note=f"dead {int(gallery.dead.sum())}; fitted size, as a texture: {_recipe(gallery.settings)}; {GALLERY_PNG.name}",
+        ),
     ]
 
 
@@ -244,7 +280,7 @@ def _save_gallery(result) -> None:
     from PIL import Image
 
     from vizcore import featurevis as fv
-    from vizcore import render
+    from vizcore.present import render
 
     tiles = fv.to_uint8(result.images_nhwc, result.input_range)
     tiles = np.stack([render.resize(t, (4 * t.shape[0], 4 * t.shape[1]), smooth=False) for t in tiles])

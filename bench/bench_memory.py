@@ -16,8 +16,16 @@ from pathlib import Path
 from bench.common import ROOT, serve
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PROFILES = tuple(os.environ.get("CONVLENS_BENCH_PROFILES", "default,hosted").split(","))
 BUDGET_MB = {"default": 2000, "hosted": 1000}
 STEP_TIMEOUT_MS = 180_000
@@ -45,7 +53,9 @@ def tour(page, url: str, measure) -> None:
         expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=STEP_TIMEOUT_MS)
         page.wait_for_timeout(600)
         if page.locator('[data-testid="stException"]').count():
-            raise RuntimeError(f"an exception on the page: {page.locator('[data-testid=stException]').first.inner_text()[:500]}")
+            raise RuntimeError(
+                f"an exception on the page: {page.locator('[data-testid=stException]').first.inner_text()[:500]}"
+            )
 
     def nav(label: str, marker: str):
         page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
@@ -75,7 +85,11 @@ def tour(page, url: str, measure) -> None:
         expect(page.get_by_test_id("stSidebar")).to_contain_text(network, timeout=STEP_TIMEOUT_MS)
         settled()
         measure(f"Model, {network}")
-        for label, marker in (("Kernels", "Conv layer"), ("Activations", "Overview"), ("Attribution", "Explain the class")):
+        for label, marker in (
+            ("Kernels", "Conv layer"),
+            ("Activations", "Overview"),
+            ("Attribution", "Explain the class"),
+        ):
             nav(label, marker)
             measure(f"{label}, {network}")
     nav("Model", "Source")
@@ -134,8 +148,10 @@ def table(results: dict[str, list[tuple[str, float]]]) -> str:
     for i, step in enumerate(steps):
         cells = [f"{results[n][i][1]:.0f}" if i < len(results[n]) else "" for n in names]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    peaks = [f"**{max(mb for s, mb in results[n] if not s.startswith('highest')):.0f}** (budget {BUDGET_MB.get(n, '?')})"
-             for n in names]
+    peaks = [
+        f"**{max(mb for s, mb in results[n] if not s.startswith('highest')):.0f}** (budget {BUDGET_MB.get(n, '?')})"
+        for n in names
+    ]
     lines.insert(-1, "| peak after a step | " + " | ".join(peaks) + " |")
     return "\n".join(lines)
 

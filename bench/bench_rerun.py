@@ -21,8 +21,12 @@ from bench.common import Row, serve
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 PRESSES = int(os.environ.get("CONVLENS_BENCH_RERUN_PRESSES", "7"))
-CASES = (("attribution", "app:MobileNetV2:none", "MobileNetV2 224"), ("activations", "app:MobileNetV2:none", "MobileNetV2 224"),
-         ("attribution", "bundled:mnist_cnn", "MNIST CNN"), ("activations", "bundled:mnist_cnn", "MNIST CNN"))
+CASES = (
+    ("attribution", "app:MobileNetV2:none", "MobileNetV2 224"),
+    ("activations", "app:MobileNetV2:none", "MobileNetV2 224"),
+    ("attribution", "bundled:mnist_cnn", "MNIST CNN"),
+    ("activations", "bundled:mnist_cnn", "MNIST CNN"),
+)
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -83,7 +87,9 @@ def presses(browser, page_name: str, link: str, env: dict, args: tuple[str, ...]
                 page.wait_for_timeout(10)
                 kinds = events[seen:]
                 start = next((i for i, (_, k) in enumerate(kinds) if k == "new_session"), None)
-                finished = None if start is None else next((t for t, k in kinds[start:] if k == "script_finished"), None)
+                finished = (
+                    None if start is None else next((t for t, k in kinds[start:] if k == "script_finished"), None)
+                )
             walls.append((finished or time.perf_counter()) - t0)
             cpus.append(quiet(proc.pid) - c0)
         if page.locator('[data-testid="stException"]').count():
@@ -104,10 +110,20 @@ def run() -> list[Row]:
         for page_name, link, model in CASES:
             before = presses(browser, page_name, link, *BASELINE)
             after = presses(browser, page_name, link, {})
-            print(f"# {page_name}, {model}: wall {before[0]:.2f} -> {after[0]:.2f} s, server CPU {before[1]:.2f} -> {after[1]:.2f} s",
-                  file=sys.stderr, flush=True)
-            rows.append(Row("rerun", f'{page_name.title()}, {model}: Example "+" until the run ends (Chromium)', after[0] * 1000,
-                            "Streamlit's clear_session and full GCs after every run", before[0] * 1000,
-                            note=f"server CPU per rerun {after[1] * 1000:.0f} ms against {before[1] * 1000:.0f} ms"))
+            print(
+                f"# {page_name}, {model}: wall {before[0]:.2f} -> {after[0]:.2f} s, server CPU {before[1]:.2f} -> {after[1]:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            rows.append(
+                Row(
+                    "rerun",
+                    f'{page_name.title()}, {model}: Example "+" until the run ends (Chromium)',
+                    after[0] * 1000,
+                    "Streamlit's clear_session and full GCs after every run",
+                    before[0] * 1000,
+                    note=f"server CPU per rerun {after[1] * 1000:.0f} ms against {before[1] * 1000:.0f} ms",
+                )
+            )
         browser.close()
     return rows

@@ -18,8 +18,10 @@ from pathlib import Path
 from bench.common import Row
 
 TRIALS = (
-    {"learning_rate": 1e-3, "optimizer": "adam"}, {"learning_rate": 3e-3, "optimizer": "adam"},
-    {"learning_rate": 1e-2, "optimizer": "sgd"}, {"learning_rate": 3e-4, "optimizer": "rmsprop"},
+    {"learning_rate": 1e-3, "optimizer": "adam"},
+    {"learning_rate": 3e-3, "optimizer": "adam"},
+    {"learning_rate": 1e-2, "optimizer": "sgd"},
+    {"learning_rate": 3e-4, "optimizer": "rmsprop"},
 )
 ROUNDS = 2
 
@@ -28,10 +30,9 @@ def run() -> list[Row]:
     import keras
 
     from vizcore import models
-    from vizcore.datasets import load_mnist_sample, stratified_split
+    from vizcore.data.datasets import load_mnist_sample, stratified_split
     from vizcore.models import LoadedModel
-    from vizcore.training import TrainConfig, fit, trainable_copy
-    from vizcore.training import search
+    from vizcore.training import TrainConfig, fit, search, trainable_copy
 
     full = load_mnist_sample()
     train_idx, val_idx = stratified_split(full.y, validation_fraction=0.2, seed=0)
@@ -39,8 +40,13 @@ def run() -> list[Row]:
     keras.utils.set_random_seed(0)
     source = LoadedModel(models.presets.lenet5(), "preset:lenet5", "LeNet-5", tuple("0123456789"))
     base = TrainConfig(batch_size=32, epochs=1)
-    space = search.SearchSpace(learning_rate=(1e-4, 1e-2), batch_size=(), optimizer=("adam", "sgd", "rmsprop"),
-                               step_every=None, step_factor=None)
+    space = search.SearchSpace(
+        learning_rate=(1e-4, 1e-2),
+        batch_size=(),
+        optimizer=("adam", "sgd", "rmsprop"),
+        step_every=None,
+        step_factor=None,
+    )
     fit(trainable_copy(source.model), train, val, base)  # warm-up: TensorFlow's first graph
 
     def plain() -> None:
@@ -52,8 +58,17 @@ def run() -> list[Row]:
         opened = search.open_study(folder)
         for params in TRIALS:
             opened.enqueue_trial(params)
-        result = search.run_study(source, train, val, space, base, folder=folder, budget=search.Budget(trials=len(TRIALS)),
-                                  slots=threading.BoundedSemaphore(1), prune_after=len(TRIALS))
+        result = search.run_study(
+            source,
+            train,
+            val,
+            space,
+            base,
+            folder=folder,
+            budget=search.Budget(trials=len(TRIALS)),
+            slots=threading.BoundedSemaphore(1),
+            prune_after=len(TRIALS),
+        )
         assert [r.state for r in result.rows] == ["complete"] * len(TRIALS), result.rows
 
     def clock(fn) -> tuple[float, float]:
@@ -68,7 +83,14 @@ def run() -> list[Row]:
             times["study"].append(clock(lambda: study(Path(tmp))))
     (p_wall, p_cpu), (s_wall, s_cpu) = min(times["plain"]), min(times["study"])
     n = len(TRIALS)
-    return [Row("search", f"Optuna study, {n} trials of LeNet-5 x 1 epoch on 2,000 digits", s_wall,
-                "the same trials as plain fit calls", p_wall,
-                note=f"{(s_wall - p_wall) / n:+.0f} ms wall and {(s_cpu - p_cpu) / n:+.0f} ms CPU per trial; "
-                     f"CPU {s_cpu:.0f} vs {p_cpu:.0f} ms")]
+    return [
+        Row(
+            "search",
+            f"Optuna study, {n} trials of LeNet-5 x 1 epoch on 2,000 digits",
+            s_wall,
+            "the same trials as plain fit calls",
+            p_wall,
+            note=f"{(s_wall - p_wall) / n:+.0f} ms wall and {(s_cpu - p_cpu) / n:+.0f} ms CPU per trial; "
+            f"CPU {s_cpu:.0f} vs {p_cpu:.0f} ms",
+        )
+    ]

@@ -34,8 +34,18 @@ def _ui_sink():
         epochs = [r for r in records if r.kind == "epoch"]
         figure = {
             "data": [
-                {"type": "scatter", "name": "loss (smoothed)", "x": [b.epoch_float for b in batches], "y": [b.smooth_loss for b in batches]},
-                {"type": "scatter", "name": "val loss", "x": [e.epoch_float for e in epochs], "y": [e.val_loss for e in epochs]},
+                {
+                    "type": "scatter",
+                    "name": "loss (smoothed)",
+                    "x": [b.epoch_float for b in batches],
+                    "y": [b.smooth_loss for b in batches],
+                },
+                {
+                    "type": "scatter",
+                    "name": "val loss",
+                    "x": [e.epoch_float for e in epochs],
+                    "y": [e.val_loss for e in epochs],
+                },
             ],
             "layout": {"title": f"epoch {record.epoch + 1}", "xaxis": {"title": "epoch"}},
         }
@@ -73,7 +83,9 @@ def _plain_ms(train, config) -> tuple[float, float]:
     clock = _EpochClock()
     model = models.presets.lenet5()
     loss, metric = loss_and_metric(model)
-    model.compile(optimizer=make_optimizer(config, steps_per_epoch(len(train), config.batch_size)), loss=loss, metrics=[metric])
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch(len(train), config.batch_size)), loss=loss, metrics=[metric]
+    )
     model.fit(train.x_nhwc, train.y, batch_size=config.batch_size, epochs=1 + EPOCHS, verbose=0, callbacks=[clock])
     return clock.fastest_ms()
 
@@ -84,13 +96,21 @@ def _vizcore_ms(train, config, **kwargs) -> tuple[float, float, int]:
 
     sink, _ = _ui_sink()
     clock = _EpochClock()
-    result = fit(models.presets.lenet5(), train, None, config.replace(epochs=1 + EPOCHS), on_progress=sink, callbacks=[clock], **kwargs)
+    result = fit(
+        models.presets.lenet5(),
+        train,
+        None,
+        config.replace(epochs=1 + EPOCHS),
+        on_progress=sink,
+        callbacks=[clock],
+        **kwargs,
+    )
     sent = sum(1 for r in result.records if r.kind == "batch")
     return (*clock.fastest_ms(), sent)
 
 
 def run() -> list[Row]:
-    from vizcore import datasets
+    from vizcore.data import datasets
     from vizcore.training import TrainConfig
 
     full = datasets.load_mnist_sample()
@@ -121,19 +141,29 @@ def run() -> list[Row]:
         return Row("training", title, wall[name], label, wall["plain"], note)
 
     return [
-        row("throttled", "fit + live progress (records every 0.25 s) + figure JSON, LeNet-5 per epoch",
-            f"{sent['throttled']} batch records over {1 + EPOCHS} epochs"),
-        row("every batch", "fit + a record every batch + figure JSON, LeNet-5 per epoch",
-            f"{sent['every batch']} batch records; what the throttle saves"),
-        row("files", "fit + progress + checkpoint and snapshots each epoch, LeNet-5 per epoch",
-            "atomic .keras + history + .npz every epoch"),
+        row(
+            "throttled",
+            "fit + live progress (records every 0.25 s) + figure JSON, LeNet-5 per epoch",
+            f"{sent['throttled']} batch records over {1 + EPOCHS} epochs",
+        ),
+        row(
+            "every batch",
+            "fit + a record every batch + figure JSON, LeNet-5 per epoch",
+            f"{sent['every batch']} batch records; what the throttle saves",
+        ),
+        row(
+            "files",
+            "fit + progress + checkpoint and snapshots each epoch, LeNet-5 per epoch",
+            "atomic .keras + history + .npz every epoch",
+        ),
     ]
 
 
 def accuracy_check(epochs: int = 10) -> dict:
     """The MNIST CNN preset (128 dense units) with the default TrainConfig (Adam, lr 0.001, batch 32),
     on the bundled sample split 80/20 (stratified, seed 0): held-out accuracy and wall time."""
-    from vizcore import datasets, models
+    from vizcore import models
+    from vizcore.data import datasets
     from vizcore.training import TrainConfig, evaluate, fit, split_for_training
 
     config = TrainConfig(epochs=epochs)
@@ -142,9 +172,14 @@ def accuracy_check(epochs: int = 10) -> dict:
     start = time.perf_counter()
     result = fit(model, train, val, config)
     seconds = time.perf_counter() - start
-    return {"held_out_accuracy": evaluate(model, val).accuracy, "seconds": round(seconds, 1), "status": result.status,
-            "val_accuracy_per_epoch": [round(a, 4) for a in result.history["val_accuracy"]],
-            "train_images": len(train), "held_out_images": len(val)}
+    return {
+        "held_out_accuracy": evaluate(model, val).accuracy,
+        "seconds": round(seconds, 1),
+        "status": result.status,
+        "val_accuracy_per_epoch": [round(a, 4) for a in result.history["val_accuracy"]],
+        "train_images": len(train),
+        "held_out_images": len(val),
+    }
 
 
 if __name__ == "__main__":  # python -m bench.bench_training  ->  the 10-epoch accuracy check

@@ -75,10 +75,31 @@ def serve(env: dict, args: tuple[str, ...] = (), log_path: Path | None = None, *
         port = s.getsockname()[1]
     out = open(log_path, "w") if log_path is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", *args],
-        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CONVLENS_RUNS_DIR": tempfile.mkdtemp(prefix="convlens_bench_"), **env},
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "CONVLENS_RUNS_DIR": tempfile.mkdtemp(prefix="convlens_bench_"),
+            **env,
+        },
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + wait_s

@@ -19,13 +19,18 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path[:0] = [str(TESTS), str(TESTS / "ui")]  # the browser helpers of the test suite
 
 from chromium import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, start_server  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from test_browser import _settled  # noqa: E402  (skips without chromium)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
 ANSWER_S = 2.0
-SWITCHES = (("Kernels", "Conv layer"), ("Activations", "Overview"), ("Model", "Parameters"), ("Activations", "Overview"),
-            ("Kernels", "Conv layer"), ("Model", "Parameters"))
+SWITCHES = (
+    ("Kernels", "Conv layer"),
+    ("Activations", "Overview"),
+    ("Model", "Parameters"),
+    ("Activations", "Overview"),
+    ("Kernels", "Conv layer"),
+    ("Model", "Parameters"),
+)
 
 
 @pytest.fixture
@@ -50,7 +55,9 @@ def _switch(page, label: str, marker: str) -> float:
 def test_page_switches_answer_while_others_run_score_cam_and_train(hosted_server):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        explorer, scorer, trainer = (browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(3))
+        explorer, scorer, trainer = (
+            browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(3)
+        )
 
         # the explorer visits each page once before the load starts (first visits trace and cache)
         explorer.goto(hosted_server)

@@ -14,9 +14,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vizcore import datasets, models# noqa: E402
+from vizcore import models  # noqa: E402
+from vizcore.data import datasets  # noqa: E402
 
 HERE = ROOT / "models"
 SEED = 0
@@ -128,7 +129,15 @@ def build(name: str) -> dict:
         base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch: base * factor ** (epoch // every)))
     start = time.perf_counter()
-    model.fit(train.x_nhwc, train.y, batch_size=recipe.batch_size, epochs=recipe.epochs, callbacks=callbacks, verbose=2, shuffle=True)
+    model.fit(
+        train.x_nhwc,
+        train.y,
+        batch_size=recipe.batch_size,
+        epochs=recipe.epochs,
+        callbacks=callbacks,
+        verbose=2,
+        shuffle=True,
+    )
     seconds = time.perf_counter() - start
     probs = model.predict(test.x_nhwc, batch_size=256, verbose=0)
     accuracy = float(np.mean(probs.argmax(axis=1) == test.y))

@@ -8,19 +8,32 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _shared
-from vizcore import atlas, render
 from vizcore.errors import ConvLensError
+from vizcore.featurevis import atlas
+from vizcore.present import render
 
 
-def show(loaded, layer: str, x_nhwc: np.ndarray, features: np.ndarray, xy: np.ndarray, data_key: str, *,
-         labels: np.ndarray, class_names: Sequence[str], predicted: Callable[[], np.ndarray] | None = None,
-         saved: Callable[[int, int, int], atlas.Atlas | None] | None = None) -> None:
+def show(
+    loaded,
+    layer: str,
+    x_nhwc: np.ndarray,
+    features: np.ndarray,
+    xy: np.ndarray,
+    data_key: str,
+    *,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    predicted: Callable[[], np.ndarray] | None = None,
+    saved: Callable[[int, int, int], atlas.Atlas | None] | None = None,
+) -> None:
     """The atlas of ``layer`` over the embedding ``xy`` the page shows (``data_key`` names the dataset and projection);
     ``saved(grid, least, steps)`` is a precomputed one for those settings, or None."""
     st.subheader("Activation Atlas")
-    st.caption("A grid over the embedding above: each cell with enough images shows the image the layer sees as the "
-               "cell's average activation (gradient ascent along that direction), framed in the colour of its most "
-               "frequent class (Carter et al., 2019).")
+    st.caption(
+        "A grid over the embedding above: each cell with enough images shows the image the layer sees as the "
+        "cell's average activation (gradient ascent along that direction), framed in the colour of its most "
+        "frequent class (Carter et al., 2019)."
+    )
     c1, c2, c3 = st.columns(3)
     default_grid, default_steps = atlas.defaults(loaded.spec)
     grid = int(c1.slider("Grid (cells per side)", 3, 16, default_grid, key="dataset.atlas_grid"))
@@ -32,8 +45,12 @@ def show(loaded, layer: str, x_nhwc: np.ndarray, features: np.ndarray, xy: np.nd
     store = _cache.finished("atlas", 8)
     if key not in store and saved is not None and (found := saved(grid, least, steps)) is not None:
         store[key] = found
-    if st.button(f"Run the atlas: {cells} cells × {steps} steps", key="dataset.atlas_run", disabled=not cells,
-                 help="One gradient ascent for all cells at once; seconds on the bundled models, longer at 224×224."):
+    if st.button(
+        f"Run the atlas: {cells} cells × {steps} steps",
+        key="dataset.atlas_run",
+        disabled=not cells,
+        help="One gradient ascent for all cells at once; seconds on the bundled models, longer at 224×224.",
+    ):
         bar = st.progress(0.0, text="Optimizing the cells' images…")
 
         def tell(_stage: str, done: int, total: int) -> None:
@@ -41,20 +58,41 @@ def show(loaded, layer: str, x_nhwc: np.ndarray, features: np.ndarray, xy: np.nd
 
         try:
             with _shared.heavy():
-                store[key] = atlas.atlas(loaded, layer, x_nhwc, grid=grid, min_points=least, coords=xy, features=features,
-                                         labels=labels, predicted=predicted() if predicted else None,
-                                         class_names=class_names, steps=steps, on_progress=tell)
+                store[key] = atlas.atlas(
+                    loaded,
+                    layer,
+                    x_nhwc,
+                    grid=grid,
+                    min_points=least,
+                    coords=xy,
+                    features=features,
+                    labels=labels,
+                    predicted=predicted() if predicted else None,
+                    class_names=class_names,
+                    steps=steps,
+                    on_progress=tell,
+                )
         except ConvLensError as err:
             st.error(str(err))
         bar.empty()
     if not cells:
-        st.caption(f"No cell of the {grid}×{grid} grid holds {least} images: use a coarser grid or fewer images per cell.")
+        st.caption(
+            f"No cell of the {grid}×{grid} grid holds {least} images: use a coarser grid or fewer images per cell."
+        )
     found = store.get(key)
     if found is None:
         return
     image = found.to_image()
     right = "" if np.isnan(found.correct).all() else f" · {np.nanmean(found.correct):.0%} right on average per cell"
-    st.image(image, caption=f"Activation atlas of {found.layer}: {len(found.rows)} cells of {grid}×{grid}, "
-                            f"≥ {least} images each, {steps} steps{right}")
-    st.download_button("Download the atlas (PNG)", lambda: render.to_png(image),
-                       f"{loaded.model.name}_{found.layer.replace('/', '_')}_atlas.png", "image/png", key="dataset.atlas_png")
+    st.image(
+        image,
+        caption=f"Activation atlas of {found.layer}: {len(found.rows)} cells of {grid}×{grid}, "
+        f"≥ {least} images each, {steps} steps{right}",
+    )
+    st.download_button(
+        "Download the atlas (PNG)",
+        lambda: render.to_png(image),
+        f"{loaded.model.name}_{found.layer.replace('/', '_')}_atlas.png",
+        "image/png",
+        key="dataset.atlas_png",
+    )

@@ -9,8 +9,10 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _shared
-from vizcore import blocks, figures, models, render
+from vizcore import models
 from vizcore.attribution import base
+from vizcore.models import blocks
+from vizcore.present import figures, render
 
 T = TypeVar("T")
 ON_DEMAND_SECONDS = 0.5  # estimated work above this waits for a Run button; below, it runs live
@@ -21,8 +23,9 @@ def estimate(loaded: models.LoadedModel, cost: base.Cost, size_hw: tuple[int, in
     return 0.0 if cost.count <= 1 else cost.seconds(base.pass_seconds(loaded.model, size_hw))
 
 
-def on_demand(key: str, inputs: Hashable, what: str, cost: str, seconds: float,
-              compute: Callable[[base.Progress | None], T]) -> T | None:
+def on_demand(
+    key: str, inputs: Hashable, what: str, cost: str, seconds: float, compute: Callable[[base.Progress | None], T]
+) -> T | None:
     """``compute`` live when cheap, else from a Run button; the result is kept until ``inputs`` change.
 
     ``compute(on_progress)`` gets None when live, else a callback that moves a progress bar. While
@@ -93,11 +96,15 @@ def option_widgets(label: str, opts) -> dict:
                 st.session_state[key] = top  # the bound moved below the value: follow it
             if o.default is None:
                 on = st.checkbox(f"limit {o.name}", help=o.help, key=key + ".on")
-                values[o.name] = st.number_input(o.name, int(o.min or 1), top, min(64, top or 64), key=key) if on else None
+                values[o.name] = (
+                    st.number_input(o.name, int(o.min or 1), top, min(64, top or 64), key=key) if on else None
+                )
             else:
                 values[o.name] = st.number_input(o.name, int(o.min or 0), top, int(o.default), help=o.help, key=key)
         else:
-            values[o.name] = st.slider(o.name, float(o.min or 0.0), float(bound or 1.0), float(o.default), help=o.help, key=key)
+            values[o.name] = st.slider(
+                o.name, float(o.min or 0.0), float(bound or 1.0), float(o.default), help=o.help, key=key
+            )
     return values
 
 
@@ -119,25 +126,40 @@ def layer_sweep(loaded: models.LoadedModel, picked, target: int, picks, *, on_pr
 def sweep_strip(picked, heats: dict[str, np.ndarray], cmap: str, alpha: float) -> np.ndarray:
     """The sweep's maps as one strip of overlays."""
     side = max(96, picked.display_hwc.shape[0])
-    tiles = [render.resize(render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha), (side, side), smooth=False)
-             for heat in heats.values()]
+    tiles = [
+        render.resize(render.overlay(picked.display_hwc, heat, cmap=cmap, alpha=alpha), (side, side), smooth=False)
+        for heat in heats.values()
+    ]
     return render.montage(np.stack(tiles), columns=len(tiles), pad=4)
 
 
-def occlusion_explorer(loaded: models.LoadedModel, picked, probs: np.ndarray, target: int, layer: str, *, cmap: str, alpha: float) -> None:
+def occlusion_explorer(
+    loaded: models.LoadedModel, picked, probs: np.ndarray, target: int, layer: str, *, cmap: str, alpha: float
+) -> None:
     """Click or drag a box on the image: it turns grey and the probabilities and Grad-CAM follow."""
     from vizcore.attribution import interactive
 
-    st.caption("Click the image to grey out a square there, or pick the box tool and drag a box: the class probabilities "
-               "and the Grad-CAM of the class update (one forward and backward pass).")
+    st.caption(
+        "Click the image to grey out a square there, or pick the box tool and drag a box: the class probabilities "
+        "and the Grad-CAM of the class update (one forward and backward pass)."
+    )
     h, w = picked.image_hwc.shape[:2]
     c1, c2 = st.columns(2)
-    patch = c1.slider("Square side (click)", 1, max(2, min(h, w) // 2), max(2, round(min(h, w) / 8)), key="attr.occ.patch")
-    fill = c2.selectbox("Fill", ("zero", "mean"), key="attr.occ.fill", help="zero: 0 in the model's input range; mean: the image's mean colour")
+    patch = c1.slider(
+        "Square side (click)", 1, max(2, min(h, w) // 2), max(2, round(min(h, w) / 8)), key="attr.occ.patch"
+    )
+    fill = c2.selectbox(
+        "Fill",
+        ("zero", "mean"),
+        key="attr.occ.fill",
+        help="zero: 0 in the model's input range; mean: the image's mean colour",
+    )
     event = st.session_state.get("attr.occ.image")
     fresh = repr(event) != st.session_state.get("_attr.occ.seen")
     st.session_state["_attr.occ.seen"] = repr(event)
-    if fresh and figures.selected_patch(event, (h, w), patch) is not None:  # a new click or box; it stays until Clear or a new input
+    if (
+        fresh and figures.selected_patch(event, (h, w), patch) is not None
+    ):  # a new click or box; it stays until Clear or a new input
         st.session_state["_attr.occ.event"] = (picked.key, event)
     kept_event = st.session_state.get("_attr.occ.event")
     if c2.button("Clear", key="attr.occ.clear") or (kept_event and kept_event[0] != picked.key):
@@ -150,23 +172,39 @@ def occlusion_explorer(loaded: models.LoadedModel, picked, probs: np.ndarray, ta
         inputs = (loaded.key, picked.key, box, target, layer, fill)
         kept = st.session_state.get("_attr.occ.result")
         if kept is None or kept[0] != inputs:
-            out = interactive.occlude_boxes(loaded.model, picked.image_hwc, [box], target=target, layer=layer,
-                                            fill="mean" if fill == "mean" else 0.0)
+            out = interactive.occlude_boxes(
+                loaded.model,
+                picked.image_hwc,
+                [box],
+                target=target,
+                layer=layer,
+                fill="mean" if fill == "mean" else 0.0,
+            )
             kept = st.session_state["_attr.occ.result"] = (inputs, out.probabilities_k, out.heatmap_hw)
         p_k, heat = kept[1], kept[2]
     left, right = st.columns(2)
     shown = picked.display_hwc.copy()
     if box:
-        shown[box[0]:box[2], box[1]:box[3]] = 128  # grey where the model sees the fill
+        shown[box[0] : box[2], box[1] : box[3]] = 128  # grey where the model sees the fill
     step = max(1, -(-max(h, w) // 40))  # at most 40 x 40 click targets
     with left:
-        st.plotly_chart(figures.image_figure(shown, "Click or drag a box" + (f": rows {box[0]}–{box[2] - 1}, columns {box[1]}–{box[3] - 1}" if box else ""),
-                                             points=figures.cell_points(h, w, step)),  # zoom mode: a click selects; the box tool drags a box
-                        key="attr.occ.image", on_select="rerun", selection_mode=figures.SELECT_MODES)
+        st.plotly_chart(
+            figures.image_figure(
+                shown,
+                "Click or drag a box" + (f": rows {box[0]}–{box[2] - 1}, columns {box[1]}–{box[3] - 1}" if box else ""),
+                points=figures.cell_points(h, w, step),
+            ),  # zoom mode: a click selects; the box tool drags a box
+            key="attr.occ.image",
+            on_select="rerun",
+            selection_mode=figures.SELECT_MODES,
+        )
     with right:
         overlay = render.overlay(shown, heat, cmap=cmap, alpha=alpha)
         side = max(160, 4 * h) if h < 100 else h
-        st.image(render.resize(overlay, (side, side), smooth=False), caption=f"Grad-CAM of {loaded.class_names[target]} · {layer}")
+        st.image(
+            render.resize(overlay, (side, side), smooth=False),
+            caption=f"Grad-CAM of {loaded.class_names[target]} · {layer}",
+        )
     before, after = float(probs[target]), float(p_k[target])
     st.metric(f"P({loaded.class_names[target]})", f"{after:.1%}", f"{after - before:+.1%} from the whole image")
     st.plotly_chart(figures.probabilities_figure(loaded.class_names, p_k), key="attr.occ.probs")

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vizcore import datasets, graph, images, models, profile
+from vizcore import models, profile
+from vizcore.data import datasets, images
+from vizcore.models import graph
 
 BY_KEY = {models.LoadedModel: lambda loaded: loaded.key}  # the key names the model, its weights included
 LIMITS = profile.current()
@@ -67,7 +69,7 @@ def diagram(loaded: models.LoadedModel, by_block: bool = False) -> str:
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def layer_labels(loaded: models.LoadedModel) -> dict[str, str]:
     """{layer path: 'block · path'} for every layer of the model."""
-    from vizcore import blocks
+    from vizcore.models import blocks
 
     return blocks.layer_labels(loaded.model)
 
@@ -75,7 +77,7 @@ def layer_labels(loaded: models.LoadedModel) -> dict[str, str]:
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def cam_choices(loaded: models.LoadedModel) -> tuple[tuple[str, ...], str]:
     """The layers a CAM method can explain (block outputs, convs not followed by BN) and the default."""
-    from vizcore import blocks
+    from vizcore.models import blocks
 
     return blocks.cam_layers(loaded.model), blocks.default_target_layer(loaded.model)
 
@@ -83,7 +85,7 @@ def cam_choices(loaded: models.LoadedModel) -> tuple[tuple[str, ...], str]:
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def block_columns(loaded: models.LoadedModel) -> tuple[str, ...]:
     """The Activations overview's columns by block: block outputs, then the head's vectors."""
-    from vizcore import activations as acts
+    from vizcore.inspect import activations as acts
 
     return acts.block_columns(loaded.model)
 
@@ -91,14 +93,14 @@ def block_columns(loaded: models.LoadedModel) -> tuple[str, ...]:
 @st.cache_resource(show_spinner=False, max_entries=64, hash_funcs=BY_KEY)
 def layer_kernel(loaded: models.LoadedModel, layer: str):
     """One conv layer's kernel (read-only arrays)."""
-    from vizcore import kernels
+    from vizcore.inspect import kernels
 
     return _read_only(kernels.layer_kernel(loaded.model, layer))
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def global_kernel_bound(loaded: models.LoadedModel) -> float:
-    from vizcore import kernels
+    from vizcore.inspect import kernels
 
     return kernels.global_kernel_bound(loaded.model)
 
@@ -111,12 +113,16 @@ def probabilities(loaded: models.LoadedModel, input_key: str, _image_hwc) -> np.
     return _read_only(np.asarray(attribution.predict_probabilities(loaded.model, _image_hwc)))
 
 
-@st.cache_resource(show_spinner="Computing every layer's feature maps…", max_entries=LIMITS.activation_entries,
-                   hash_funcs=BY_KEY, on_release=_released)  # 224x224: up to ~150 MB each once every layer is asked for
+@st.cache_resource(
+    show_spinner="Computing every layer's feature maps…",
+    max_entries=LIMITS.activation_entries,
+    hash_funcs=BY_KEY,
+    on_release=_released,
+)  # 224x224: up to ~150 MB each once every layer is asked for
 def activations(loaded: models.LoadedModel, input_key: str, _image_hwc):
     """The layers' outputs for one input (an ``ActivationStore``: read-only arrays); every layer in one pass
     when they fit in the profile's ``activations_at_once_mb``, else each request's missing layers in one pass."""
-    from vizcore import activations as acts
+    from vizcore.inspect import activations as acts
 
     store = acts.ActivationStore(loaded.model, _image_hwc, all_at_once_mb=LIMITS.activations_at_once_mb)
     if store.all_at_once:
@@ -126,28 +132,29 @@ def activations(loaded: models.LoadedModel, input_key: str, _image_hwc):
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def activation_order(loaded: models.LoadedModel) -> tuple[str, ...]:
-    from vizcore import activations as acts
+    from vizcore.inspect import activations as acts
 
     return tuple(acts.activation_layers(loaded.model))
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
 def detail_layers(loaded: models.LoadedModel) -> list[tuple[str, str]]:
-    from vizcore import convdetail
+    from vizcore.inspect import convdetail
 
     return convdetail.detail_layers(loaded.model)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64, hash_funcs=BY_KEY)
 def layer_output(loaded: models.LoadedModel, input_key: str, _image_hwc, layer: str) -> np.ndarray:
-    from vizcore import activations as acts
+    from vizcore.inspect import activations as acts
 
     return _read_only(acts.get_activations(loaded.model, _image_hwc, [layer])[layer])
 
 
 @st.cache_resource(show_spinner=False, max_entries=LIMITS.attribution_entries, hash_funcs=BY_KEY)
-def attribution_map(loaded: models.LoadedModel, input_key: str, _image_hwc, label: str, target: int, layer: str | None,
-                    options: tuple) -> np.ndarray:
+def attribution_map(
+    loaded: models.LoadedModel, input_key: str, _image_hwc, label: str, target: int, layer: str | None, options: tuple
+) -> np.ndarray:
     """One method's [0, 1] map (per model, input, method, target, layer and options; read-only).
 
     A method that runs the model more than once (Score-CAM, occlusion, ...) holds a heavy slot
@@ -187,9 +194,12 @@ def real_activation(loaded: models.LoadedModel, layer: str, n: int = 200) -> np.
     ds = dataset("mnist_sample") if spec.channels == 1 else dataset("shapes", shapes=n, seed=5)
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
     size = (spec.height or ds.image_shape[0], spec.width or ds.image_shape[1])
-    batch = np.stack([images.preprocess(ds.pixels(i), size=size, channels=spec.channels,
-                                        mode=loaded.preprocess).image_hwc
-                      for i in idx])
+    batch = np.stack(
+        [
+            images.preprocess(ds.pixels(i), size=size, channels=spec.channels, mode=loaded.preprocess).image_hwc
+            for i in idx
+        ]
+    )
     return _read_only(np.asarray(featurevis.real_activation(loaded.model, layer, batch)))
 
 

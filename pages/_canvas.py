@@ -2,7 +2,7 @@
 
 Written here instead of depending on streamlit-drawable-canvas, whose 0.13 release does not import
 on Streamlit 1.67 outside its own packaging. The strokes come back as a PNG data URL; the
-conversion to a model input lives in ``vizcore.canvas`` (unit-tested).
+conversion to a model input lives in ``vizcore.data.canvas`` (unit-tested).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 layer whose name does not say its block reads 'stage_3 · conv_17'.
 
 Typing 'block_3' in any layer picker narrows it to that block. The grouping comes from
-``vizcore.blocks`` through the cached wrappers in ``pages/_cache.py``.
+``vizcore.models.blocks`` through the cached wrappers in ``pages/_cache.py``.
 """
 
 from __future__ import annotations
@@ -42,8 +42,18 @@ def label_of(loaded) -> Callable[[str], str]:
     return shown
 
 
-def select(loaded, where, label: str, options: Sequence[str], *, key: str, default: str, legacy: str | None = None,
-           suffix: Callable[[str], str] | None = None, **kwargs) -> str:
+def select(
+    loaded,
+    where,
+    label: str,
+    options: Sequence[str],
+    *,
+    key: str,
+    default: str,
+    legacy: str | None = None,
+    suffix: Callable[[str], str] | None = None,
+    **kwargs,
+) -> str:
     """A layer selectbox on ``where`` (st or a column), labelled by block and bound to the page's URL as ``?<key>=``.
 
     Extra keyword arguments go to ``selectbox``; ``legacy`` is the URL name that links made before the
@@ -52,6 +62,12 @@ def select(loaded, where, label: str, options: Sequence[str], *, key: str, defau
     name = label_of(loaded)
     shown = name if suffix is None else (lambda p: f"{name(p)}{suffix(p)}")
     options = list(options)
-    return where.selectbox(label, options, options.index(default) if default in options else 0, format_func=shown,
-                           placeholder="Type a block or layer name…",
-                           **_shared.linked(key, default, options, format_func=shown, legacy=legacy), **kwargs)
+    return where.selectbox(
+        label,
+        options,
+        options.index(default) if default in options else 0,
+        format_func=shown,
+        placeholder="Type a block or layer name…",
+        **_shared.linked(key, default, options, format_func=shown, legacy=legacy),
+        **kwargs,
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _cache
-
-from vizcore import models, render
+from vizcore import models
 from vizcore.attribution import lime
+from vizcore.present import render
 
 
 def run(loaded: models.LoadedModel, picked, target: int, options: dict) -> lime.LimeFit:
@@ -16,8 +16,13 @@ def run(loaded: models.LoadedModel, picked, target: int, options: dict) -> lime.
     store = _cache.finished("lime", 16)
     if key not in store:
         bar = st.progress(0.0, text="LIME: sampling…")
-        fit = lime.explain(loaded.model, picked.image_hwc, target=target, **options,
-                           on_progress=lambda done, total: bar.progress(done / total, text=f"LIME: {done:,} of {total:,} samples"))
+        fit = lime.explain(
+            loaded.model,
+            picked.image_hwc,
+            target=target,
+            **options,
+            on_progress=lambda done, total: bar.progress(done / total, text=f"LIME: {done:,} of {total:,} samples"),
+        )
         for array in (fit.segments_hw, fit.on_ns, fit.probabilities, fit.distances, fit.weights):
             array.setflags(write=False)
         store[key] = fit
@@ -29,14 +34,34 @@ def section(fit: lime.LimeFit, picked, class_name: str, cmap: str, alpha: float)
     """The top-k positive (green) and negative (red) superpixels beside the LIME map, with R² and samples."""
     with st.expander("LIME: the superpixels behind the map", expanded=True):
         count = len(fit.weights)
-        k = st.slider("Superpixels shown of each sign", 1, min(20, count), min(5, count), key="attr.lime.k") if count > 1 else 1
+        k = (
+            st.slider("Superpixels shown of each sign", 1, min(20, count), min(5, count), key="attr.lime.k")
+            if count > 1
+            else 1
+        )
         v = lime.view(fit, k)
-        size = max(160, 4 * picked.display_hwc.shape[0]) if picked.display_hwc.shape[0] < 100 else picked.display_hwc.shape[0]
+        size = (
+            max(160, 4 * picked.display_hwc.shape[0])
+            if picked.display_hwc.shape[0] < 100
+            else picked.display_hwc.shape[0]
+        )
         left, right = st.columns(2)
-        left.image(render.resize(render.overlay(picked.display_hwc, fit.heatmap_hw, cmap=cmap, alpha=alpha), (size, size), smooth=False),
-                   caption=f"LIME map · {class_name}", width=size)
-        shown = render.resize(render.to_rgb(picked.display_hwc), (size, size), smooth=False)  # outlines drawn at display size
-        right.image(lime.mask_image(shown, v), caption=f"Top {len(v.positive)} for (green), top {len(v.negative)} against (red) · {class_name}",
-                    width=size)
-        st.caption(f"Weighted R² of the linear fit: {v.r2:.3f} · {v.samples:,} samples · {count} superpixels. "
-                   "A low R² means the linear model explains the class probability poorly: read the map with care.")
+        left.image(
+            render.resize(
+                render.overlay(picked.display_hwc, fit.heatmap_hw, cmap=cmap, alpha=alpha), (size, size), smooth=False
+            ),
+            caption=f"LIME map · {class_name}",
+            width=size,
+        )
+        shown = render.resize(
+            render.to_rgb(picked.display_hwc), (size, size), smooth=False
+        )  # outlines drawn at display size
+        right.image(
+            lime.mask_image(shown, v),
+            caption=f"Top {len(v.positive)} for (green), top {len(v.negative)} against (red) · {class_name}",
+            width=size,
+        )
+        st.caption(
+            f"Weighted R² of the linear fit: {v.r2:.3f} · {v.samples:,} samples · {count} superpixels. "
+            "A low R² means the linear model explains the class probability poorly: read the map with care."
+        )

@@ -40,6 +40,16 @@ def channel_links(loaded, layer: str, channel: int, *, dead: bool = False, where
     name = _layers.label_of(loaded)(layer)
     kinds = dict(_cache.detail_layers(loaded))
     if layer in kinds:  # the Convolution page's picker says the kind after the name
-        link(where, "pages/convolution.py", f"Channel {channel} step by step", {"conv.layer": f"{name} ({kinds[layer]})", "conv.channel": channel})
+        link(
+            where,
+            "pages/convolution.py",
+            f"Channel {channel} step by step",
+            {"conv.layer": f"{name} ({kinds[layer]})", "conv.channel": channel},
+        )
     if dead and layer in _cache.summary(loaded).conv_layers:
-        link(where, "pages/kernels.py", f"Dead channel {channel}: its filter", {"kernels.layer": name, "kernels.filter": channel})
+        link(
+            where,
+            "pages/kernels.py",
+            f"Dead channel {channel}: its filter",
+            {"kernels.layer": name, "kernels.filter": channel},
+        )

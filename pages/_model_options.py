@@ -16,7 +16,10 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache
-from vizcore import datasets, figures, hints, images, models, render
+from vizcore import models
+from vizcore.data import datasets, images
+from vizcore.models import hints
+from vizcore.present import figures, render
 
 STATE = "model_options"  # model key -> Options
 _FOR = "model.options_for"
@@ -28,7 +31,7 @@ _SAYS = ("bundled:", "app:", "preset:", "built:", "trained:")  # kinds whose ran
 class Options:
     """What the person chose for one model."""
 
-    preprocess: str  # a vizcore.data.PREPROCESS_MODES key
+    preprocess: str  # a vizcore.data.images.PREPROCESS_MODES key
     class_names: tuple[str, ...]
 
 
@@ -45,7 +48,9 @@ def apply(loaded: models.LoadedModel) -> models.LoadedModel:
     if len(opts.class_names) != len(loaded.class_names) or opts.preprocess not in modes_for(loaded.spec.channels):
         return loaded
     digest = hashlib.sha1(json.dumps([opts.preprocess, list(opts.class_names)]).encode()).hexdigest()[:10]
-    return dataclasses.replace(loaded, preprocess=opts.preprocess, class_names=opts.class_names, key=f"{loaded.key}~{digest}")
+    return dataclasses.replace(
+        loaded, preprocess=opts.preprocess, class_names=opts.class_names, key=f"{loaded.key}~{digest}"
+    )
 
 
 def needs_asking(base: models.LoadedModel) -> bool:
@@ -54,7 +59,9 @@ def needs_asking(base: models.LoadedModel) -> bool:
     return not base.key.startswith(_SAYS) and not base.card and base.class_names == generic
 
 
-def _store(base: models.LoadedModel, *, preprocess: str | None = None, class_names: tuple[str, ...] | None = None) -> None:
+def _store(
+    base: models.LoadedModel, *, preprocess: str | None = None, class_names: tuple[str, ...] | None = None
+) -> None:
     store = st.session_state.setdefault(STATE, {})
     current = store.get(base.key, Options(base.preprocess, base.class_names))
     opts = Options(preprocess or current.preprocess, class_names or current.class_names)
@@ -71,8 +78,10 @@ def _on_range(base: models.LoadedModel) -> None:
 def _on_names(base: models.LoadedModel) -> None:
     names = hints.parse_class_names(st.session_state["model.class_text"])
     if len(names) != len(base.class_names):
-        st.session_state[_ERROR] = (f"{len(names)} class name(s) for {len(base.class_names)} outputs: give one name "
-                                    "per output, in the order of the outputs.")
+        st.session_state[_ERROR] = (
+            f"{len(names)} class name(s) for {len(base.class_names)} outputs: give one name "
+            "per output, in the order of the outputs."
+        )
         return
     st.session_state.pop(_ERROR, None)
     _store(base, class_names=names)
@@ -89,7 +98,11 @@ def _on_file(base: models.LoadedModel) -> None:
 def choices(base: models.LoadedModel, loaded: models.LoadedModel) -> None:
     """Widgets for the input range and class names of ``base``; ``loaded`` is it with the choices applied."""
     spec = base.spec
-    if st.session_state.get(_FOR) != base.key or "model.range" not in st.session_state or "model.class_text" not in st.session_state:
+    if (
+        st.session_state.get(_FOR) != base.key
+        or "model.range" not in st.session_state
+        or "model.class_text" not in st.session_state
+    ):
         st.session_state["model.range"] = loaded.preprocess
         st.session_state["model.class_text"] = "\n".join(loaded.class_names)
         st.session_state.pop(_ERROR, None)
@@ -100,20 +113,41 @@ def choices(base: models.LoadedModel, loaded: models.LoadedModel) -> None:
     col_range, col_names = st.columns(2)
     with col_range:
         modes = modes_for(spec.channels)
-        st.selectbox("Input range", modes, format_func=lambda m: f"{m}: {images.PREPROCESS_MODES[m]}", key="model.range",
-                     on_change=_on_range, args=(base,), help="How pixel values 0..255 are mapped before the model sees them.")
+        st.selectbox(
+            "Input range",
+            modes,
+            format_func=lambda m: f"{m}: {images.PREPROCESS_MODES[m]}",
+            key="model.range",
+            on_change=_on_range,
+            args=(base,),
+            help="How pixel values 0..255 are mapped before the model sees them.",
+        )
         if hint == "raw":
-            st.caption("💡 This model has a `Rescaling` layer before its first convolution: it most likely takes raw 0..255 pixels, "
-                       "so `raw` was chosen when it was loaded.")
+            st.caption(
+                "💡 This model has a `Rescaling` layer before its first convolution: it most likely takes raw 0..255 pixels, "
+                "so `raw` was chosen when it was loaded."
+            )
         elif known:
             st.caption(f"The model's own range is `{base.preprocess}`.")
         else:
-            st.caption("The file does not say; check the preview: a wrong range gives confident nonsense or flat predictions.")
+            st.caption(
+                "The file does not say; check the preview: a wrong range gives confident nonsense or flat predictions."
+            )
     with col_names:
-        st.text_area(f"Class names ({len(base.class_names)}; one per line, or comma separated)", key="model.class_text",
-                     on_change=_on_names, args=(base,), height=120)
-        st.file_uploader("…or a .txt (Teachable Machine's labels.txt works)", type=["txt"], key="model.class_file",
-                         on_change=_on_file, args=(base,))
+        st.text_area(
+            f"Class names ({len(base.class_names)}; one per line, or comma separated)",
+            key="model.class_text",
+            on_change=_on_names,
+            args=(base,),
+            height=120,
+        )
+        st.file_uploader(
+            "…or a .txt (Teachable Machine's labels.txt works)",
+            type=["txt"],
+            key="model.class_file",
+            on_change=_on_file,
+            args=(base,),
+        )
         if _ERROR in st.session_state:
             st.error(st.session_state[_ERROR], icon="🏷️")
     if base.key in st.session_state.get(STATE, {}):
@@ -129,8 +163,9 @@ def preview(loaded: models.LoadedModel) -> None:
     if spec.channels == 3:
         photos = images.load_sample_photos()
         names = list(photos)
-        name = st.selectbox("Preview image", names, index=names.index("chelsea") if "chelsea" in names else 0,
-                            key="model.preview_photo")
+        name = st.selectbox(
+            "Preview image", names, index=names.index("chelsea") if "chelsea" in names else 0, key="model.preview_photo"
+        )
         image = photos[name]
     else:
         digits = datasets.load_mnist_sample()
@@ -141,6 +176,8 @@ def preview(loaded: models.LoadedModel) -> None:
     probs = _cache.probabilities(loaded, f"preview:{name}", prepared.image_hwc)
     col_image, col_probs = st.columns([1, 2])
     lo, hi = float(prepared.image_hwc.min()), float(prepared.image_hwc.max())
-    col_image.image(render.upscale(render.to_rgb(seen), max(1, 160 // seen.shape[0])),
-                    caption=f"{name}, as the model sees it: values {lo:.3g} to {hi:.3g} (`{loaded.preprocess}`)")
+    col_image.image(
+        render.upscale(render.to_rgb(seen), max(1, 160 // seen.shape[0])),
+        caption=f"{name}, as the model sees it: values {lo:.3g} to {hi:.3g} (`{loaded.preprocess}`)",
+    )
     col_probs.plotly_chart(figures.probabilities_figure(loaded.class_names, probs), key="model.preview_probs")

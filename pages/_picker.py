@@ -9,11 +9,20 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _shared
-from vizcore import graph, images, models, render
+from vizcore import models
+from vizcore.data import images
 from vizcore.errors import ImageLoadError
+from vizcore.models import graph
+from vizcore.present import render
 
 DATASETS = {"mnist_sample": "MNIST digits (bundled)", "shapes": "Shapes (generated)"}
-SOURCE_LABELS = {"data": "Bundled data", "photos": "Sample photos", "upload": "Upload images", "camera": "Camera", "draw": "Draw"}
+SOURCE_LABELS = {
+    "data": "Bundled data",
+    "photos": "Sample photos",
+    "upload": "Upload images",
+    "camera": "Camera",
+    "draw": "Draw",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,15 +53,33 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
         st.session_state["input.dataset"] = _default_dataset(spec)
     st.session_state["input.for_model"] = loaded.key
     default = _default_dataset(spec)
-    name = st.selectbox("Dataset", names, names.index(default), format_func=DATASETS.get,
-                        **_shared.linked("input.dataset", default, names, format_func=DATASETS.get, legacy="data"))
+    name = st.selectbox(
+        "Dataset",
+        names,
+        names.index(default),
+        format_func=DATASETS.get,
+        **_shared.linked("input.dataset", default, names, format_func=DATASETS.get, legacy="data"),
+    )
     ds = _cache.dataset(name, shapes=300, seed=7)
     cols = st.columns(2)
-    cls = cols[0].selectbox("Class", range(ds.num_classes), 0, format_func=lambda c: ds.class_names[c],
-                            **_shared.linked("input.class", 0, range(ds.num_classes), format_func=lambda c: ds.class_names[c], legacy="class"))
+    cls = cols[0].selectbox(
+        "Class",
+        range(ds.num_classes),
+        0,
+        format_func=lambda c: ds.class_names[c],
+        **_shared.linked(
+            "input.class", 0, range(ds.num_classes), format_func=lambda c: ds.class_names[c], legacy="class"
+        ),
+    )
     indices = np.flatnonzero(ds.y == cls)
-    pos = cols[1].number_input(f"Example (of {len(indices)})", 0, len(indices) - 1, 0, step=1,
-                               **_shared.linked("input.index", 0, range(len(indices)), legacy="i"))
+    pos = cols[1].number_input(
+        f"Example (of {len(indices)})",
+        0,
+        len(indices) - 1,
+        0,
+        step=1,
+        **_shared.linked("input.index", 0, range(len(indices)), legacy="i"),
+    )
     i = int(indices[int(pos)])
     image_uint8 = ds.pixels(i)
     prepared = _prepare(image_uint8, loaded)
@@ -63,8 +90,13 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
         x0, y0, x1, y1 = ds.boxes[i]
         box = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
     return Picked(
-        prepared.image_hwc, prepared.display_hwc, f"{name}:{i}", f"{DATASETS[name]} #{i} (true class {ds.class_names[cls]})",
-        true_class=int(cls) if ds.class_names == loaded.class_names else None, box=box, notes=prepared.notes,
+        prepared.image_hwc,
+        prepared.display_hwc,
+        f"{name}:{i}",
+        f"{DATASETS[name]} #{i} (true class {ds.class_names[cls]})",
+        true_class=int(cls) if ds.class_names == loaded.class_names else None,
+        box=box,
+        notes=prepared.notes,
     )
 
 
@@ -80,8 +112,12 @@ def _invert_choice(image: np.ndarray, loaded: models.LoadedModel) -> bool:
 
 
 def _from_upload(loaded: models.LoadedModel) -> Picked | None:
-    files = st.file_uploader("Images (PNG, JPEG, GIF, BMP, TIFF, WebP…; several at once)", accept_multiple_files=True,
-                             key="input.upload", max_upload_size=_shared.LIMITS.upload_mb)
+    files = st.file_uploader(
+        "Images (PNG, JPEG, GIF, BMP, TIFF, WebP…; several at once)",
+        accept_multiple_files=True,
+        key="input.upload",
+        max_upload_size=_shared.LIMITS.upload_mb,
+    )
     gallery: dict = st.session_state.setdefault("input.uploads", {})  # digest -> (file name, uint8 image)
     if files and len(files) > MAX_UPLOADS:
         st.warning(f"{len(files)} images uploaded; the first {MAX_UPLOADS} are used.", icon="🖼️")
@@ -107,20 +143,27 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
     if newest is not None:
         st.session_state["input.upload_pick"] = newest  # a new upload is shown at once
     if len(digests) > 1:
-        st.image([render.resize(render.to_rgb(_thumbnail(gallery[d][1])), (56, 56)) for d in digests],
-                 caption=[gallery[d][0] for d in digests], width=56)
-    digest = st.selectbox(f"Image (of {len(digests)})", digests, format_func=lambda d: gallery[d][0], key="input.upload_pick")
+        st.image(
+            [render.resize(render.to_rgb(_thumbnail(gallery[d][1])), (56, 56)) for d in digests],
+            caption=[gallery[d][0] for d in digests],
+            width=56,
+        )
+    digest = st.selectbox(
+        f"Image (of {len(digests)})", digests, format_func=lambda d: gallery[d][0], key="input.upload_pick"
+    )
     filename, image = gallery[digest]
     invert = _invert_choice(image, loaded)
     prepared = _prepare(image, loaded, invert=invert)
-    return Picked(prepared.image_hwc, prepared.display_hwc, f"upload:{digest}:{int(invert)}", filename, notes=prepared.notes)
+    return Picked(
+        prepared.image_hwc, prepared.display_hwc, f"upload:{digest}:{int(invert)}", filename, notes=prepared.notes
+    )
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
     """The image's centred square, for the gallery."""
     h, w = image.shape[:2]
     side = min(h, w)
-    return image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    return image[(h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side]
 
 
 def camera_shot(raw: bytes) -> tuple[str, np.ndarray]:
@@ -141,8 +184,13 @@ def _from_camera(loaded: models.LoadedModel) -> Picked | None:
     digest, image = st.session_state["input.camera_shot"]
     invert = _invert_choice(image, loaded)
     prepared = _prepare(image, loaded, invert=invert)
-    return Picked(prepared.image_hwc, prepared.display_hwc, f"camera:{digest}:{int(invert)}", "your camera snapshot",
-                  notes=prepared.notes)
+    return Picked(
+        prepared.image_hwc,
+        prepared.display_hwc,
+        f"camera:{digest}:{int(invert)}",
+        "your camera snapshot",
+        notes=prepared.notes,
+    )
 
 
 def _from_photos(loaded: models.LoadedModel) -> Picked | None:
@@ -151,12 +199,14 @@ def _from_photos(loaded: models.LoadedModel) -> Picked | None:
     _shared.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
     name = st.selectbox("Photo", names, key="input.photo", help="CC0 / public-domain photos from scikit-image")
     prepared = _prepare(photos[name], loaded)
-    return Picked(prepared.image_hwc, prepared.display_hwc, f"photo:{name}", f"sample photo: {name}", notes=prepared.notes)
+    return Picked(
+        prepared.image_hwc, prepared.display_hwc, f"photo:{name}", f"sample photo: {name}", notes=prepared.notes
+    )
 
 
 def _from_drawing(loaded: models.LoadedModel) -> Picked | None:
     from pages import _canvas
-    from vizcore import canvas
+    from vizcore.data import canvas
 
     st.caption("Draw a digit with the mouse (or a finger), large and centred.")
     rgba = _canvas.draw(key="input.canvas")
@@ -192,6 +242,8 @@ def picked_or_stop(loaded: models.LoadedModel, column, *, preview_px: int = 160)
         picked = input_picker(loaded)
         if picked is None:
             st.stop()
-        st.image(render.upscale(render.to_rgb(picked.display_hwc), max(1, preview_px // picked.display_hwc.shape[0])),
-                 caption=picked.label)
+        st.image(
+            render.upscale(render.to_rgb(picked.display_hwc), max(1, preview_px // picked.display_hwc.shape[0])),
+            caption=picked.label,
+        )
     return picked

@@ -37,7 +37,9 @@ def lighten() -> bool:
     """Skip Streamlit's ``clear_session`` after every run; returns whether Streamlit's clean-up was replaced."""
     from streamlit.runtime.scriptrunner import script_runner
 
-    if os.environ.get(KEEP_ENV) == "1" or not hasattr(script_runner, "_clean_problem_modules"):  # asked, or another Streamlit
+    if os.environ.get(KEEP_ENV) == "1" or not hasattr(
+        script_runner, "_clean_problem_modules"
+    ):  # asked, or another Streamlit
         return False
     script_runner._clean_problem_modules = _close_figures  # looked up by name after every run
     return True

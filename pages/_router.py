@@ -58,7 +58,9 @@ def forget_stale_widgets() -> int:
 def navigation():
     """Page config and the navigation menu; returns the page to run."""
     st.set_page_config(page_title="ConvLens", page_icon="🔬", layout="wide")
-    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)])
+    return st.navigation(
+        [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    )
 
 
 def ensure() -> None:

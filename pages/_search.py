@@ -24,32 +24,73 @@ def space_form(loaded, disabled: bool) -> search.SearchSpace:
     hi = c[2].number_input("to", 1e-6, 10.0, 1e-2, format="%.5f", key="search.lr_hi", disabled=disabled or not lr)
     c = st.columns(2)
     batches = c[0].multiselect("Batch sizes", BATCHES, [32, 64, 128], key="search.batch", disabled=disabled)
-    optimizers = c[1].multiselect("Optimizers", training.OPTIMIZERS, list(training.OPTIMIZERS), key="search.opt", disabled=disabled)
+    optimizers = c[1].multiselect(
+        "Optimizers", training.OPTIMIZERS, list(training.OPTIMIZERS), key="search.opt", disabled=disabled
+    )
     c = st.columns(3)
     step = c[0].checkbox("Step schedule: step size and factor", True, key="search.step", disabled=disabled)
     every = c[1].slider("step every (epochs)", 1, 20, (1, 5), key="search.step_every", disabled=disabled or not step)
-    factor = c[2].slider("factor", 0.05, 1.0, (0.5, 1.0), step=0.05, key="search.step_factor", disabled=disabled or not step)
+    factor = c[2].slider(
+        "factor", 0.05, 1.0, (0.5, 1.0), step=0.05, key="search.step_factor", disabled=disabled or not step
+    )
     chain = search.architecture_of(loaded.model) is not None
     c = st.columns(3)
-    filters = c[0].multiselect("Filters (× every conv layer's)", FILTERS, [], key="search.filters", disabled=disabled or not chain)
-    units = c[1].multiselect("Units of the first dense layer", UNITS, [], key="search.dense", disabled=disabled or not chain)
+    filters = c[0].multiselect(
+        "Filters (× every conv layer's)", FILTERS, [], key="search.filters", disabled=disabled or not chain
+    )
+    units = c[1].multiselect(
+        "Units of the first dense layer", UNITS, [], key="search.dense", disabled=disabled or not chain
+    )
     drop = c[2].checkbox("Dropout before the head", False, key="search.dropout_on", disabled=disabled or not chain)
-    dropout = c[2].slider("dropout", 0.0, 0.8, (0.2, 0.5), step=0.05, key="search.dropout", disabled=disabled or not drop,
-                          label_visibility="collapsed")
+    dropout = c[2].slider(
+        "dropout",
+        0.0,
+        0.8,
+        (0.2, 0.5),
+        step=0.05,
+        key="search.dropout",
+        disabled=disabled or not drop,
+        label_visibility="collapsed",
+    )
     if not chain:
-        st.caption("Filters, units and dropout can be searched for a plain chain of layers (the presets, a Builder model).")
+        st.caption(
+            "Filters, units and dropout can be searched for a plain chain of layers (the presets, a Builder model)."
+        )
     c = st.columns(2)
     shift_on = c[0].checkbox("Random shift", False, key="search.shift_on", disabled=disabled)
-    shift = c[0].slider("shift", 0.0, 0.3, (0.0, 0.15), step=0.025, key="search.shift", disabled=disabled or not shift_on,
-                        label_visibility="collapsed")
+    shift = c[0].slider(
+        "shift",
+        0.0,
+        0.3,
+        (0.0, 0.15),
+        step=0.025,
+        key="search.shift",
+        disabled=disabled or not shift_on,
+        label_visibility="collapsed",
+    )
     rot_on = c[1].checkbox("Rotation (°)", False, key="search.rot_on", disabled=disabled)
-    rot = c[1].slider("rotation", 0.0, 45.0, (0.0, 15.0), step=1.0, key="search.rot", disabled=disabled or not rot_on,
-                      label_visibility="collapsed")
+    rot = c[1].slider(
+        "rotation",
+        0.0,
+        45.0,
+        (0.0, 15.0),
+        step=1.0,
+        key="search.rot",
+        disabled=disabled or not rot_on,
+        label_visibility="collapsed",
+    )
     return search.SearchSpace(
-        learning_rate=(lo, hi) if lr else None, batch_size=tuple(batches), optimizer=tuple(optimizers),
-        step_every=every if step else None, step_factor=factor if step else None,
-        filters_scale=tuple(filters) if chain else (), dense_units=tuple(units) if chain else (),
-        dropout=dropout if chain and drop else None, shift=shift if shift_on else None, rotation=rot if rot_on else None)
+        learning_rate=(lo, hi) if lr else None,
+        batch_size=tuple(batches),
+        optimizer=tuple(optimizers),
+        step_every=every if step else None,
+        step_factor=factor if step else None,
+        filters_scale=tuple(filters) if chain else (),
+        dense_units=tuple(units) if chain else (),
+        dropout=dropout if chain and drop else None,
+        shift=shift if shift_on else None,
+        rotation=rot if rot_on else None,
+    )
 
 
 def budget_form(disabled: bool) -> tuple[search.Budget, int]:
@@ -58,7 +99,9 @@ def budget_form(disabled: bool) -> tuple[search.Budget, int]:
     kind = c[0].radio("Budget", ("trials", "minutes"), horizontal=True, key="search.budget_kind", disabled=disabled)
     amount = c[1].number_input(f"Number of {kind}", 0, 1000, 10, key="search.budget", disabled=disabled)
     epochs = c[2].number_input("Epochs per trial", 1, 100, 2, key="search.epochs", disabled=disabled)
-    budget = search.Budget(trials=int(amount)) if kind == "trials" else search.Budget(trials=None, minutes=float(amount))
+    budget = (
+        search.Budget(trials=int(amount)) if kind == "trials" else search.Budget(trials=None, minutes=float(amount))
+    )
     return budget, int(epochs)
 
 
@@ -87,7 +130,9 @@ def live() -> None:
     if trial is not None and rows:
         text += f" · trial {rows[-1].number}: {trial.progress:.0%}"
     st.progress(min(1.0, trial.progress if trial is not None else 1.0 if job.done else 0.0), text=text)
-    if not job.done and st.button("Stop the search", key="search.stop", help="Stops the running trial and ends the study"):
+    if not job.done and st.button(
+        "Stop the search", key="search.stop", help="Stops the running trial and ends the study"
+    ):
         job.stop()
     if job.error:
         st.error(job.error)
@@ -114,7 +159,9 @@ def results(loaded, folder) -> None:
     figures = search.study_figures(study)
     for tab, (title, figure) in zip(st.tabs(list(figures)), figures.items()):
         tab.plotly_chart(figure, key=f"search.fig.{title}")
-    if st.button("Use best", key="search.use_best", type="primary", help="Makes the best trial's trained model the working model"):
+    if st.button(
+        "Use best", key="search.use_best", type="primary", help="Makes the best trial's trained model the working model"
+    ):
         try:
             model = search.best_model(folder, loaded)
         except TrainingError as err:
@@ -123,8 +170,10 @@ def results(loaded, folder) -> None:
         _shared.set_working(_shared.add_session_model("trained", model))
         st.rerun()  # every part of the page, the sidebar too, shows the new working model
     if loaded.card.get("study") == Path(folder).name:
-        st.success(f"Trial {loaded.card['trial']}'s model ({loaded.card['val_accuracy']:.1%} on validation) is the working "
-                   "model on every page.")
+        st.success(
+            f"Trial {loaded.card['trial']}'s model ({loaded.card['val_accuracy']:.1%} on validation) is the working "
+            "model on every page."
+        )
 
 
 def section(loaded, train, val, config: training.TrainConfig, *, busy: bool = False) -> None:
@@ -140,8 +189,10 @@ def section(loaded, train, val, config: training.TrainConfig, *, busy: bool = Fa
             st.session_state[FOLDER] = found
     folder = st.session_state.get(FOLDER)
     with st.expander("🔎 Hyperparameter search (Optuna)", expanded=running or folder is not None):
-        st.caption("Trials train one after another with the settings above, varied within these ranges (TPE sampler, "
-                   "seeded; trials below the median after an epoch are pruned). The first trial is the settings above.")
+        st.caption(
+            "Trials train one after another with the settings above, varied within these ranges (TPE sampler, "
+            "seeded; trials below the median after an epoch are pruned). The first trial is the settings above."
+        )
         space = space_form(loaded, running)
         budget, epochs = budget_form(running)
         base = config.replace(epochs=epochs)
@@ -151,8 +202,12 @@ def section(loaded, train, val, config: training.TrainConfig, *, busy: bool = Fa
             session = st.session_state.setdefault("train.session", training.new_session_id())
             st.session_state["search.shown"] = False
             start(loaded, train, val, space, base, budget, search.new_study_folder(session))
-        if folder is not None and c[1].button("Resume this search", key="search.resume", disabled=not ready,
-                                              help="Runs trials until the study has as many as the budget says"):
+        if folder is not None and c[1].button(
+            "Resume this search",
+            key="search.resume",
+            disabled=not ready,
+            help="Runs trials until the study has as many as the budget says",
+        ):
             saved = search.saved_settings(folder)
             st.session_state["search.shown"] = False
             start(loaded, train, val, *(saved or (space, base)), budget, folder)

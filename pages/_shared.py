@@ -115,7 +115,9 @@ def init_state() -> None:
         if "model" in st.query_params:
             linked = choice_from_link(st.query_params["model"])
             if linked is None:
-                notice(f"The link's model={st.query_params['model']!r} is not available here; showing the default model.")
+                notice(
+                    f"The link's model={st.query_params['model']!r} is not available here; showing the default model."
+                )
             choice = linked or choice
         st.session_state[WORKING] = choice
         on_session_end(functools.partial(_networks().leave, _session_id()))
@@ -142,8 +144,12 @@ def applications() -> list[str]:
 def _networks() -> models.applications.NetworkStore:
     """The keras.applications networks loaded on this server (at most ``LIMITS.max_applications``; in the
     hosted profile only while a session works on them)."""
-    return models.applications.NetworkStore(LIMITS.max_applications, drop_unused=LIMITS.drop_unused_applications,
-                                            release=profile.release_memory, release_soon=profile.release_memory_soon)
+    return models.applications.NetworkStore(
+        LIMITS.max_applications,
+        drop_unused=LIMITS.drop_unused_applications,
+        release=profile.release_memory,
+        release_soon=profile.release_memory_soon,
+    )
 
 
 def _session_id() -> str:
@@ -154,7 +160,9 @@ def _session_id() -> str:
 def _application(name: str, weights: str | None) -> models.LoadedModel:
     """A shared keras.applications network; opening one more than the profile keeps drops the oldest first."""
     if not LIMITS.offers(name):
-        raise ModelLoadError(f"{name} is not offered on this server (it needs more memory than the hosted profile has).")
+        raise ModelLoadError(
+            f"{name} is not offered on this server (it needs more memory than the hosted profile has)."
+        )
     store = _networks()
     store.use(_session_id(), (name, weights))  # before building: no other session's switch drops it meanwhile
 
@@ -299,9 +307,13 @@ def linked(key: str, default, options, *, format_func=str, legacy: str | None = 
             else:
                 if _valid(value, options):
                     st.session_state[key] = value
-                    st.query_params[key] = [format_func(v) for v in value] if isinstance(value, list) else format_func(value)
+                    st.query_params[key] = (
+                        [format_func(v) for v in value] if isinstance(value, list) else format_func(value)
+                    )
                 else:
-                    notice(f"The link's {legacy}={raw!r} is not available for this model; showing {_encode(default)!r}.")
+                    notice(
+                        f"The link's {legacy}={raw!r} is not available for this model; showing {_encode(default)!r}."
+                    )
     return {"key": key, "bind": "query-params", "persist_state": "session"}
 
 

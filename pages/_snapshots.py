@@ -7,7 +7,10 @@ import os
 
 import streamlit as st
 
-from vizcore import activations, figures, models, snapshots
+from vizcore import models
+from vizcore.inspect import activations
+from vizcore.present import figures
+from vizcore.training import snapshots
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -25,8 +28,13 @@ def recorded(loaded: models.LoadedModel) -> snapshots.Snapshots | None:
 
 def _step_slider(snaps: snapshots.Snapshots, key: str, label: str) -> int:
     epochs = snaps.epoch_floats
-    return st.select_slider(label, options=list(range(len(snaps))), value=len(snaps) - 1, key=key,
-                            format_func=lambda i: f"epoch {epochs[i]:.2f}")
+    return st.select_slider(
+        label,
+        options=list(range(len(snaps))),
+        value=len(snaps) - 1,
+        key=key,
+        format_func=lambda i: f"epoch {epochs[i]:.2f}",
+    )
 
 
 def kernel_picker(loaded: models.LoadedModel, lk, *, key: str):
@@ -45,12 +53,22 @@ def activation_replay(loaded: models.LoadedModel, *, scale: str, cmap: str) -> N
         return
     with st.expander("Replay training: feature maps of the probe images", expanded=False):
         c1, c2 = st.columns(2)
-        probe = c1.selectbox("Probe image", range(len(snaps.probe_labels)), key="replay.probe",
-                             format_func=lambda p: f"#{p} (true class {snaps.class_names[snaps.probe_labels[p]]})")
+        probe = c1.selectbox(
+            "Probe image",
+            range(len(snaps.probe_labels)),
+            key="replay.probe",
+            format_func=lambda p: f"#{p} (true class {snaps.class_names[snaps.probe_labels[p]]})",
+        )
         layer = c2.selectbox("Layer", snaps.layers, key="replay.layer")
         i = _step_slider(snaps, "replay.step", "At")
         maps = snaps.feature_maps(i, layer)[probe]
-        st.image(activations.feature_grid(maps, scale=scale, cmap=cmap, tile=48),
-                 caption=f"{layer} at epoch {snaps.epoch_floats[i]:.2f}")
-        st.plotly_chart(figures.probabilities_figure(snaps.class_names, snaps.probabilities(i)[probe],
-                                                     highlight=int(snaps.probe_labels[probe])), key="replay.probs")
+        st.image(
+            activations.feature_grid(maps, scale=scale, cmap=cmap, tile=48),
+            caption=f"{layer} at epoch {snaps.epoch_floats[i]:.2f}",
+        )
+        st.plotly_chart(
+            figures.probabilities_figure(
+                snaps.class_names, snaps.probabilities(i)[probe], highlight=int(snaps.probe_labels[probe])
+            ),
+            key="replay.probs",
+        )

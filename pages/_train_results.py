@@ -8,8 +8,9 @@ import numpy as np
 import streamlit as st
 
 from pages import _shared
-from vizcore import figures, render, training
+from vizcore import training
 from vizcore.errors import TrainingError
+from vizcore.present import figures, render
 
 
 def curves(state: training.JobState, metric: str):
@@ -25,8 +26,14 @@ def curves(state: training.JobState, metric: str):
         series[f"train {metric} (epoch)"] = (xs, [getattr(e, metric) for e in epochs])
         if epochs[-1].val_loss is not None:
             series[f"validation {metric} (epoch)"] = (xs, [getattr(e, f"val_{metric}") for e in epochs])
-    return figures.curves_figure(series, metric.capitalize(), x_title="epoch", y_title=metric, height=280,
-                                 y_range=(0, 1) if metric == "accuracy" else None)
+    return figures.curves_figure(
+        series,
+        metric.capitalize(),
+        x_title="epoch",
+        y_title=metric,
+        height=280,
+        y_range=(0, 1) if metric == "accuracy" else None,
+    )
 
 
 def publish(run: training.Run) -> None:
@@ -40,25 +47,39 @@ def panel(run: training.Run) -> None:
     state = run.final
     if not run.trained:
         return
-    st.success(f"Training {state.status} after {len(state.epochs)} epoch(s). The trained model is now the working model "
-               "on every page.")
+    st.success(
+        f"Training {state.status} after {len(state.epochs)} epoch(s). The trained model is now the working model "
+        "on every page."
+    )
     ev = run.evaluation
     names = run.class_names
     if ev is not None:
-        st.metric("Held-out accuracy", f"{ev.accuracy:.1%}", help=f"On {len(ev.true):,} validation images not used for training")
+        st.metric(
+            "Held-out accuracy",
+            f"{ev.accuracy:.1%}",
+            help=f"On {len(ev.true):,} validation images not used for training",
+        )
         c1, c2 = st.columns(2)
         c1.plotly_chart(figures.confusion_figure(ev.confusion, names), key="train.confusion")
-        c2.plotly_chart(figures.bar_figure(list(names), np.nan_to_num(ev.per_class_accuracy), "Accuracy per class",
-                                           y_title="accuracy"), key="train.per_class")
+        c2.plotly_chart(
+            figures.bar_figure(
+                list(names), np.nan_to_num(ev.per_class_accuracy), "Accuracy per class", y_title="accuracy"
+            ),
+            key="train.per_class",
+        )
         mistakes = ev.mistakes(24)
         if mistakes:
-            tiles = [render.upscale(render.to_rgb(run.val.pixels(m.index)),
-                                    max(1, 56 // run.val.x_nhwc.shape[1])) for m in mistakes]
+            tiles = [
+                render.upscale(render.to_rgb(run.val.pixels(m.index)), max(1, 56 // run.val.x_nhwc.shape[1]))
+                for m in mistakes
+            ]
             side = max(t.shape[0] for t in tiles)
             tiles = [render.resize(t, (side, side), smooth=False) for t in tiles]
-            st.image(render.montage(np.stack(tiles), columns=8, pad=3),
-                     caption="Most confident mistakes, row by row: " + ", ".join(
-                         f"{names[m.true]}→{names[m.predicted]} ({m.confidence:.0%})" for m in mistakes))
+            st.image(
+                render.montage(np.stack(tiles), columns=8, pad=3),
+                caption="Most confident mistakes, row by row: "
+                + ", ".join(f"{names[m.true]}→{names[m.predicted]} ({m.confidence:.0%})" for m in mistakes),
+            )
     c1, c2, c3 = st.columns([2, 1, 1])
     name = c1.text_input("Save as", run.label.split(" on ")[0] + "_trained", key="train.save_name", max_chars=60)
     if c1.button("Save the model", key="train.save"):
@@ -69,10 +90,20 @@ def panel(run: training.Run) -> None:
             st.error(str(err))
     source = run.download_path
     if source.exists():
-        c2.download_button("Download .keras", source.read_bytes, f"{training.sanitize_name(name)}.keras",  # read on click only
-                           "application/octet-stream", key="train.download")
-    c3.download_button("History (CSV)", functools.partial(training.history_csv, state.records), "history.csv", "text/csv",
-                       key="train.history")
+        c2.download_button(
+            "Download .keras",
+            source.read_bytes,
+            f"{training.sanitize_name(name)}.keras",  # read on click only
+            "application/octet-stream",
+            key="train.download",
+        )
+    c3.download_button(
+        "History (CSV)",
+        functools.partial(training.history_csv, state.records),
+        "history.csv",
+        "text/csv",
+        key="train.history",
+    )
 
 
 def offer_recovery(runs_dir) -> None:
@@ -85,8 +116,11 @@ def offer_recovery(runs_dir) -> None:
     ckpt = training.find_checkpoint(runs_dir, token)
     if ckpt is None:
         return
-    st.info(f"This address belongs to an earlier training (run {ckpt.parent.name}); its last checkpoint was saved "
-            "after a finished epoch.", icon="💾")
+    st.info(
+        f"This address belongs to an earlier training (run {ckpt.parent.name}); its last checkpoint was saved "
+        "after a finished epoch.",
+        icon="💾",
+    )
     if st.button("Recover that model", key="train.recover"):
         try:
             loaded = training.recover_run(ckpt)

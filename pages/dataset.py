@@ -10,15 +10,24 @@ import numpy as np
 import streamlit as st
 
 from pages import _atlas_view, _cache, _layers, _shared
-from vizcore import archive, datasets, embedding, graph, evaluation, examples, figures, kernels, precomputed, render
 from vizcore import featurevis as fv
 from vizcore.cache import per_model
+from vizcore.data import archive, datasets
 from vizcore.errors import ConvLensError
+from vizcore.inspect import embedding, evaluation, examples, kernels
+from vizcore.models import graph
+from vizcore.precompute import store as precomputed
+from vizcore.present import figures, render
 
 K = precomputed.K  # examples per filter
 PRECOMPUTED = "Precomputed on {created} by python -m vizcore.precompute."
-SOURCES = {"mnist_sample": "Bundled MNIST digits", "shapes": "Generated shapes", "photos": "Bundled colour photos",
-           "zip": "Uploaded ZIP of class folders", **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()}}
+SOURCES = {
+    "mnist_sample": "Bundled MNIST digits",
+    "shapes": "Generated shapes",
+    "photos": "Bundled colour photos",
+    "zip": "Uploaded ZIP of class folders",
+    **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()},
+}
 VIEWS = {"examples": "Filter examples", "evaluate": "Evaluate", "embedding": "Embedding"}
 
 
@@ -79,7 +88,9 @@ def _with_progress(loaded, key: tuple, text: str, compute):
 
     def build():
         bar = slot.progress(0.0, text=text)
-        return compute(lambda done, total: bar.progress(done / max(total, 1), text=f"{text} {done:,} of {total:,} images"))
+        return compute(
+            lambda done, total: bar.progress(done / max(total, 1), text=f"{text} {done:,} of {total:,} images")
+        )
 
     value = per_model(loaded.model, (key[0], loaded.key, *key[1:]), build, limit=8)  # the key: range and names too
     slot.empty()
@@ -119,14 +130,27 @@ def _load_dataset(source: str, limit: int) -> tuple[datasets.ImageDataset, str]:
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
 st.title("🗂️ Dataset view")
-st.caption("The working model over a whole dataset: which images each filter responds to most, how well the model "
-           "classifies them, and how a layer arranges them.")
+st.caption(
+    "The working model over a whole dataset: which images each filter responds to most, how well the model "
+    "classifies them, and how a layer arranges them."
+)
 
-view = st.radio("View", list(VIEWS), 0, format_func=VIEWS.get, horizontal=True,
-                **_shared.linked("dataset.view", "examples", list(VIEWS), format_func=VIEWS.get))
+view = st.radio(
+    "View",
+    list(VIEWS),
+    0,
+    format_func=VIEWS.get,
+    horizontal=True,
+    **_shared.linked("dataset.view", "examples", list(VIEWS), format_func=VIEWS.get),
+)
 c1, c2 = st.columns([2, 1])
-source = c1.selectbox("Dataset", list(SOURCES), 0, format_func=SOURCES.get,
-                      **_shared.linked("dataset.source", "mnist_sample", list(SOURCES), format_func=SOURCES.get))
+source = c1.selectbox(
+    "Dataset",
+    list(SOURCES),
+    0,
+    format_func=SOURCES.get,
+    **_shared.linked("dataset.source", "mnist_sample", list(SOURCES), format_func=SOURCES.get),
+)
 limit = int(c2.number_input("Images (at most)", 10, 20_000, 5000, step=500, key="dataset.limit"))
 try:
     full, ds_name = _load_dataset(source, limit)
@@ -137,20 +161,28 @@ spec = loaded.spec
 pick = precomputed.pick(len(full), full.image_shape, spec, limit)  # evenly spaced: every class, sorted or not
 n = len(pick)
 if n < min(limit, len(full)):
-    st.caption(f"Using {n:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs would not fit in memory.")
+    st.caption(
+        f"Using {n:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs would not fit in memory."
+    )
 ds = full.subset(pick) if n < len(full) else full
 ds_key = f"{ds_name}:{n}"
 prepared = _prepared(loaded, ds_key, ds.x_nhwc)
 x, display = prepared.x_nhwc, prepared.display_nhwc
-st.caption(f"{len(ds):,} images of {len(full):,} · {ds.num_classes} classes · shown to the model at "
-           f"{x.shape[1]}×{x.shape[2]}×{x.shape[3]} in its '{loaded.preprocess}' range")
+st.caption(
+    f"{len(ds):,} images of {len(full):,} · {ds.num_classes} classes · shown to the model at "
+    f"{x.shape[1]}×{x.shape[2]}×{x.shape[3]} in its '{loaded.preprocess}' range"
+)
 y_model = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
 labels_fit = y_model is not None
 
 
 def _report() -> evaluation.Report:
-    return _precomputed("report") or _with_progress(loaded, ("dataset.report", ds_key), "Classifying…",
-                          lambda _progress: evaluation.report(loaded.model, x, y_model, loaded.class_names))
+    return _precomputed("report") or _with_progress(
+        loaded,
+        ("dataset.report", ds_key),
+        "Classifying…",
+        lambda _progress: evaluation.report(loaded.model, x, y_model, loaded.class_names),
+    )
 
 
 # --------------------------------------------------------------------------- filter examples
@@ -163,19 +195,30 @@ if view == "examples":
     layer = _layers.select(loaded, st, "Layer", choices, key="dataset.layer", default=default)
     ex = _precomputed("examples", layer=layer)
     if ex is None or ex.k != min(K, len(x)):
-        ex = _with_progress(loaded, ("dataset.examples", layer, ds_key, K), "Finding each filter's top images…",
-                            lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress))
+        ex = _with_progress(
+            loaded,
+            ("dataset.examples", layer, ds_key, K),
+            "Finding each filter's top images…",
+            lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress),
+        )
     _from_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
-    ch = int(st.number_input("Filter (channel)", 0, ex.channels - 1, 0,
-                             **_shared.linked("dataset.ch", 0, range(ex.channels))))
+    ch = int(
+        st.number_input(
+            "Filter (channel)", 0, ex.channels - 1, 0, **_shared.linked("dataset.ch", 0, range(ex.channels))
+        )
+    )
     field = examples.receptive_field(loaded.model, layer, x.shape[1:3])
     st.subheader(f"Filter {ch} of {layer}")
-    st.caption(f"Receptive field {field.size[0]}×{field.size[1]} pixels · top {ex.k} of {len(x):,} images, best first · "
-               "the box marks where the filter peaks")
+    st.caption(
+        f"Receptive field {field.size[0]}×{field.size[1]} pixels · top {ex.k} of {len(x):,} images, best first · "
+        "the box marks where the filter peaks"
+    )
     whole, patches = examples.card_tiles(display, ex, ch)
     left, right = st.columns([3, 1])
-    left.image(render.montage(whole, columns=ex.k, pad=2), caption="Images: "
-               + ", ".join(f"#{pick[i]} ({s:.2f})" for i, s in zip(ex.indices[ch], ex.scores[ch])))
+    left.image(
+        render.montage(whole, columns=ex.k, pad=2),
+        caption="Images: " + ", ".join(f"#{pick[i]} ({s:.2f})" for i, s in zip(ex.indices[ch], ex.scores[ch])),
+    )
     left.image(render.montage(patches, columns=ex.k, pad=2), caption="Receptive-field patches")
     extra = []
     path_is_conv = layer in graph.conv_layers(loaded.model)
@@ -192,7 +235,11 @@ if view == "examples":
         tile = render.resize(render.to_rgb(synthesized[ch]), (96, 96))
         right.image(tile, caption="Gradient ascent")
         extra.append(tile)
-    elif right.button("Gradient-ascent image", key="dataset.fv", help="Synthesize the image this filter likes most (vizcore.featurevis)"):
+    elif right.button(
+        "Gradient-ascent image",
+        key="dataset.fv",
+        help="Synthesize the image this filter likes most (vizcore.featurevis)",
+    ):
         with st.spinner("Optimizing…"):
             store[fv_key] = fv.optimize(loaded, fv.Channel(layer), [ch], seed=0)
         while len(store) > 32:
@@ -203,8 +250,15 @@ if view == "examples":
         right.image(tile, caption="Gradient ascent")
         extra.append(tile)
     card = render.montage(list(whole) + list(patches) + extra, columns=ex.k, pad=2)
-    meta = {"model": loaded.label, "layer": layer, "channel": ch, "dataset": ds_key, "indices": pick[ex.indices[ch]].tolist(),
-            "scores": ex.scores[ch].tolist(), "boxes_x0y0x1y1": ex.boxes[ch].tolist()}
+    meta = {
+        "model": loaded.label,
+        "layer": layer,
+        "channel": ch,
+        "dataset": ds_key,
+        "indices": pick[ex.indices[ch]].tolist(),
+        "scores": ex.scores[ch].tolist(),
+        "boxes_x0y0x1y1": ex.boxes[ch].tolist(),
+    }
 
     def _card_zip() -> bytes:
         buf = io.BytesIO()
@@ -224,20 +278,29 @@ if view == "examples":
 # --------------------------------------------------------------------------- evaluation
 elif view == "evaluate":
     if not labels_fit:
-        st.warning(f"The dataset's classes ({', '.join(ds.class_names[:6])}{', …' if ds.num_classes > 6 else ''}) are not the "
-                   f"model's {len(loaded.class_names)} classes, so there is nothing to score. Pick a dataset with the model's classes.")
+        st.warning(
+            f"The dataset's classes ({', '.join(ds.class_names[:6])}{', …' if ds.num_classes > 6 else ''}) are not the "
+            f"model's {len(loaded.class_names)} classes, so there is nothing to score. Pick a dataset with the model's classes."
+        )
         st.stop()
     rep = _report()
     ks = sorted(k for k in (1, 3, 5) if k < len(loaded.class_names)) or [1]
     cols = st.columns(1 + len(ks))
     cols[0].metric("Accuracy", f"{rep.accuracy:.2%}", help=f"{int(np.trace(rep.confusion)):,} of {len(x):,} right")
     for col, k in zip(cols[1:], ks):
-        col.metric(f"Top-{k} accuracy", f"{evaluation.top_k_accuracy(rep.evaluation.probabilities, rep.evaluation.true, k):.2%}")
+        col.metric(
+            f"Top-{k} accuracy",
+            f"{evaluation.top_k_accuracy(rep.evaluation.probabilities, rep.evaluation.true, k):.2%}",
+        )
     names = loaded.class_names
-    st.dataframe({"class": list(names), "precision": rep.precision, "recall": rep.recall, "images": rep.support},
-                 hide_index=True, key="dataset.per_class")
-    cells = figures.selectable(figures.confusion_figure(rep.confusion, names), np.repeat(names, len(names)),
-                               np.tile(names, len(names)))  # a heatmap alone cannot be clicked
+    st.dataframe(
+        {"class": list(names), "precision": rep.precision, "recall": rep.recall, "images": rep.support},
+        hide_index=True,
+        key="dataset.per_class",
+    )
+    cells = figures.selectable(
+        figures.confusion_figure(rep.confusion, names), np.repeat(names, len(names)), np.tile(names, len(names))
+    )  # a heatmap alone cannot be clicked
     event = st.plotly_chart(cells, on_select="rerun", selection_mode="points", key="dataset.confusion")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     clicked = (str(points[0].get("y")), str(points[0].get("x"))) if points else None
@@ -249,13 +312,18 @@ elif view == "evaluate":
     pred_name = c2.selectbox("Predicted class", list(names), 1 if len(names) > 1 else 0, key="dataset.pred")
     t, p = names.index(true_name), names.index(pred_name)
     cell = rep.cell(t, p)
-    st.caption(f"{len(cell)} image(s) of {true_name} predicted as {pred_name}, most confident first; each with "
-               "Grad-CAM for the predicted class and for the true class.")
+    st.caption(
+        f"{len(cell)} image(s) of {true_name} predicted as {pred_name}, most confident first; each with "
+        "Grad-CAM for the predicted class and for the true class."
+    )
     cam_layer = _cache.cam_choices(loaded)[1]
     for i in cell[:6]:
         row = st.columns([1, 1, 1, 2])
         image = render.to_rgb(display[i])
-        row[0].image(render.resize(image, (112, 112), smooth=False), caption=f"#{pick[i]} · p={rep.evaluation.probabilities[i, p]:.2f}")
+        row[0].image(
+            render.resize(image, (112, 112), smooth=False),
+            caption=f"#{pick[i]} · p={rep.evaluation.probabilities[i, p]:.2f}",
+        )
         for col, target, label in ((row[1], p, f"Grad-CAM {pred_name}"), (row[2], t, f"Grad-CAM {true_name}")):
             heat = _cache.attribution_map(loaded, f"{ds_key}#{i}", x[i], "Grad-CAM", int(target), cam_layer, ())
             col.image(render.resize(render.overlay(image, heat), (112, 112)), caption=label)
@@ -263,27 +331,59 @@ elif view == "evaluate":
     if len(wrong):
         st.subheader("Most confident mistakes")
         tiles = [render.resize(render.to_rgb(display[i]), (72, 72), smooth=False) for i in wrong]
-        st.image(render.montage(tiles, columns=12, pad=2), caption=" · ".join(
-            f"#{pick[i]}: {names[rep.evaluation.true[i]]}→{names[rep.evaluation.predicted[i]]} "
-            f"({rep.evaluation.probabilities[i, rep.evaluation.predicted[i]]:.2f})" for i in wrong))
+        st.image(
+            render.montage(tiles, columns=12, pad=2),
+            caption=" · ".join(
+                f"#{pick[i]}: {names[rep.evaluation.true[i]]}→{names[rep.evaluation.predicted[i]]} "
+                f"({rep.evaluation.probabilities[i, rep.evaluation.predicted[i]]:.2f})"
+                for i in wrong
+            ),
+        )
 
 # --------------------------------------------------------------------------- embedding
 else:
     choices, default = _embedding_layers(loaded)
-    layer = _layers.select(loaded, st, "Layer (feature maps are averaged over positions)", choices, key="dataset.emb_layer",
-                           default=default)
+    layer = _layers.select(
+        loaded,
+        st,
+        "Layer (feature maps are averaged over positions)",
+        choices,
+        key="dataset.emb_layer",
+        default=default,
+    )
     c1, c2 = st.columns(2)
-    method = c1.radio("Projection", embedding.PROJECTIONS, 0, horizontal=True, help="t-SNE of 5,000 points takes about half a minute",
-                      **_shared.linked("dataset.projection", "PCA", embedding.PROJECTIONS))
-    colours = {"true": "True class", "predicted": "Predicted class", "correct": "Right or wrong"} if labels_fit else {"true": "Dataset class"}
+    method = c1.radio(
+        "Projection",
+        embedding.PROJECTIONS,
+        0,
+        horizontal=True,
+        help="t-SNE of 5,000 points takes about half a minute",
+        **_shared.linked("dataset.projection", "PCA", embedding.PROJECTIONS),
+    )
+    colours = (
+        {"true": "True class", "predicted": "Predicted class", "correct": "Right or wrong"}
+        if labels_fit
+        else {"true": "Dataset class"}
+    )
     colour = c2.radio("Colour by", list(colours), 0, format_func=colours.get, horizontal=True, key="dataset.colour")
-    projection, feats = _precomputed("embedding", layer=layer, method=method), None  # feats None: the atlas computes them on Run
+    projection, feats = (
+        _precomputed("embedding", layer=layer, method=method),
+        None,
+    )  # feats None: the atlas computes them on Run
     if projection is None:
-        feats = _with_progress(loaded, ("dataset.features", layer, ds_key), "Computing the layer's activations…",
-                               lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress))
+        feats = _with_progress(
+            loaded,
+            ("dataset.features", layer, ds_key),
+            "Computing the layer's activations…",
+            lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress),
+        )
         with st.spinner(f"{method} of {len(feats):,} points…"):
-            xy = per_model(loaded.model, ("dataset.projection", loaded.key, layer, ds_key, method),
-                           lambda: embedding.project(feats, method, seed=0), limit=8)
+            xy = per_model(
+                loaded.model,
+                ("dataset.projection", loaded.key, layer, ds_key, method),
+                lambda: embedding.project(feats, method, seed=0),
+                limit=8,
+            )
         share = float(embedding.explained_variance(feats).sum()) if method == "PCA" else float("nan")
         projection = precomputed.Projection(xy, int(feats.shape[1]), share)
     xy = projection.xy
@@ -298,19 +398,37 @@ else:
     title = f"{method} of {layer} ({projection.features} features)"
     if method == "PCA":
         title += f" · {projection.variance:.0%} of the variance"
-    event = st.plotly_chart(figures.embedding_figure(xy, groups, hover, title), on_select="rerun",
-                            selection_mode=("points", "box", "lasso"), key="dataset.embedding")
+    event = st.plotly_chart(
+        figures.embedding_figure(xy, groups, hover, title),
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+        key="dataset.embedding",
+    )
     picked = figures.embedding_rows(groups, event)
     if len(picked) == 1:
         i = picked[0]
         st.image(render.resize(render.to_rgb(display[i]), (160, 160), smooth=False), caption=hover[i])
     elif picked:
         tiles = [render.resize(render.to_rgb(display[i]), (64, 64), smooth=False) for i in picked[:60]]
-        st.image(render.montage(tiles, columns=15, pad=2), caption=f"{len(picked)} selected" + (" (first 60)" if len(picked) > 60 else ""))
+        st.image(
+            render.montage(tiles, columns=15, pad=2),
+            caption=f"{len(picked)} selected" + (" (first 60)" if len(picked) > 60 else ""),
+        )
     else:
-        st.caption("Click a point to see its image; pick the lasso or box tool (top right of the plot) to see a gallery of a selection.")
-    _atlas_view.show(loaded, layer, x, feats, xy, f"{ds_key}:{method}", labels=y_model if labels_fit else ds.y,
-                     class_names=loaded.class_names if labels_fit else ds.class_names,
-                     predicted=(lambda: _report().evaluation.predicted) if labels_fit else None,
-                     saved=lambda grid, least, steps: _precomputed("atlas", layer=layer, method=method, grid=grid,
-                                                                   min_points=least, steps=steps))
+        st.caption(
+            "Click a point to see its image; pick the lasso or box tool (top right of the plot) to see a gallery of a selection."
+        )
+    _atlas_view.show(
+        loaded,
+        layer,
+        x,
+        feats,
+        xy,
+        f"{ds_key}:{method}",
+        labels=y_model if labels_fit else ds.y,
+        class_names=loaded.class_names if labels_fit else ds.class_names,
+        predicted=(lambda: _report().evaluation.predicted) if labels_fit else None,
+        saved=lambda grid, least, steps: _precomputed(
+            "atlas", layer=layer, method=method, grid=grid, min_points=least, steps=steps
+        ),
+    )

@@ -42,7 +42,9 @@ if source == "bundled":
             "Bundled model",
             names,
             index=names.index(current.name) if current.kind == "bundled" and current.name in names else 0,
-            format_func=lambda n: f"{cards[n]['label']} — {cards[n]['test_accuracy']:.1%} held-out accuracy on {cards[n]['dataset_id'].replace('_', ' ')}",
+            format_func=lambda n: (
+                f"{cards[n]['label']} — {cards[n]['test_accuracy']:.1%} held-out accuracy on {cards[n]['dataset_id'].replace('_', ' ')}"
+            ),
             key="model.bundled",
         )
         _shared.set_working(_shared.Choice("bundled", name))
@@ -66,7 +68,8 @@ elif source == "upload":
         "Class names and the input range come with it where the export says them. "
         "Lambda layers and custom code are refused for safety.",
         type=["keras", "h5", "hdf5", "zip", "json"],
-        key="model.upload", max_upload_size=_shared.LIMITS.upload_mb,
+        key="model.upload",
+        max_upload_size=_shared.LIMITS.upload_mb,
     )
     if upload is not None:
         try:
@@ -129,10 +132,17 @@ cols[2].metric("Conv layers", len(info.conv_layers))
 cols[3].metric("Input", f"{info.input.height or 'any'}×{info.input.width or 'any'}×{info.input.channels}")
 cols[4].metric("Outputs", info.outputs)
 cols[5].metric("Head", info.head, help="How scores become outputs; explanations use the scores before it")
-st.caption(f"Default layer to explain: `{info.default_layer}` (the last convolution, after its BatchNorm, activation and add)"
-           f" · input range: `{loaded.preprocess}`" + (f" · fit: `{loaded.fit}`" if loaded.fit != "stretch" else "")
-           + (f" · from: {loaded.origin.get('format')}" + (" (Teachable Machine)" if loaded.origin.get("teachable_machine") else "")
-              if loaded.origin else ""))
+st.caption(
+    f"Default layer to explain: `{info.default_layer}` (the last convolution, after its BatchNorm, activation and add)"
+    f" · input range: `{loaded.preprocess}`"
+    + (f" · fit: `{loaded.fit}`" if loaded.fit != "stretch" else "")
+    + (
+        f" · from: {loaded.origin.get('format')}"
+        + (" (Teachable Machine)" if loaded.origin.get("teachable_machine") else "")
+        if loaded.origin
+        else ""
+    )
+)
 for note in loaded.notes:
     st.warning(note, icon="🏷️")
 
@@ -152,18 +162,31 @@ with st.expander("Input range and class names", expanded=_model_options.needs_as
 tab_table, tab_diagram = st.tabs(["Layers", "Architecture"])
 with tab_table:
     frame = _cache.layer_frame(loaded)
-    picked_rows = st.dataframe(frame, hide_index=True, width="stretch", key="model.table", on_select="rerun", selection_mode="single-row")
+    picked_rows = st.dataframe(
+        frame, hide_index=True, width="stretch", key="model.table", on_select="rerun", selection_mode="single-row"
+    )
     rows = picked_rows.selection.rows if picked_rows else []
     if rows:
         _links.layer_links(loaded, frame["layer"].iloc[rows[0]])
     else:
         st.caption("Select a row to open its layer on the Kernels, Activations or Filters page.")
-    st.download_button("Download layer table (CSV)", functools.partial(frame.to_csv, index=False), f"{loaded.model.name}_layers.csv",
-                       "text/csv", key="model.table_csv")  # written on click only
+    st.download_button(
+        "Download layer table (CSV)",
+        functools.partial(frame.to_csv, index=False),
+        f"{loaded.model.name}_layers.csv",
+        "text/csv",
+        key="model.table_csv",
+    )  # written on click only
 with tab_diagram:
     _layers.fresh_per_model("model.by_block", loaded)
-    by_block = st.toggle("One box per block", value=info.layers > 40, key="model.by_block",
-                         help="Collapse each block or stage (block_3, conv4_block2, stage_1, ...) into one box; off: every layer")
+    by_block = st.toggle(
+        "One box per block",
+        value=info.layers > 40,
+        key="model.by_block",
+        help="Collapse each block or stage (block_3, conv4_block2, stage_1, ...) into one box; off: every layer",
+    )
     dot = _cache.diagram(loaded, by_block)
     st.graphviz_chart(dot, width="content")
-    st.download_button("Download diagram (Graphviz .dot)", dot, f"{loaded.model.name}.dot", "text/vnd.graphviz", key="model.dot")
+    st.download_button(
+        "Download diagram (Graphviz .dot)", dot, f"{loaded.model.name}.dot", "text/vnd.graphviz", key="model.dot"
+    )

@@ -5,15 +5,26 @@ import importlib.util
 import streamlit as st
 
 from pages import _cache, _search, _shared, _train_results
-from vizcore import archive, training
+from vizcore import training
+from vizcore.data import archive
 from vizcore.errors import ConvLensError, TrainingError
 
 RUN = "train.run"  # this session's current training.Run
 RUNS_DIR = training.runs_dir()
 FIELDS = {  # the one map between TrainConfig and the settings widgets: field -> widget key
-    "optimizer": "train.opt", "learning_rate": "train.lr", "momentum": "train.momentum", "schedule": "train.schedule",
-    "step_every": "train.step_every", "step_factor": "train.step_factor", "batch_size": "train.batch", "epochs": "train.epochs",
-    "validation_fraction": "train.val", "flip": "train.flip", "shift": "train.shift", "rotation": "train.rot", "seed": "train.seed",
+    "optimizer": "train.opt",
+    "learning_rate": "train.lr",
+    "momentum": "train.momentum",
+    "schedule": "train.schedule",
+    "step_every": "train.step_every",
+    "step_factor": "train.step_factor",
+    "batch_size": "train.batch",
+    "epochs": "train.epochs",
+    "validation_fraction": "train.val",
+    "flip": "train.flip",
+    "shift": "train.shift",
+    "rotation": "train.rot",
+    "seed": "train.seed",
 }
 NOT_IN_RECIPES = ("validation_fraction", "seed")  # a recommended recipe leaves the split and the seed as they are
 PAGE_DEFAULTS = training.TrainConfig(epochs=3)
@@ -23,39 +34,71 @@ def apply_recipe(recipe: training.TrainConfig) -> None:
     """Put a recommended recipe into the settings widgets."""
     for field, key in FIELDS.items():
         if field not in NOT_IN_RECIPES:
-            st.session_state[key] = st.session_state[f"_kept.{key}"] = getattr(recipe, field)  # what _shared.keep restores
+            st.session_state[key] = st.session_state[f"_kept.{key}"] = getattr(
+                recipe, field
+            )  # what _shared.keep restores
     st.rerun()
 
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
 st.title("📈 Training")
-st.caption("Train the working model on bundled or downloaded data. Curves grow while it trains; you can keep using the app, "
-           "and Stop keeps the weights trained so far. A checkpoint is written after every epoch.")
+st.caption(
+    "Train the working model on bundled or downloaded data. Curves grow while it trains; you can keep using the app, "
+    "and Stop keeps the weights trained so far. A checkpoint is written after every epoch."
+)
 run: training.Run | None = st.session_state.get(RUN)
 running = run is not None and not run.job.snapshot().finished
 if run is None:
     _train_results.offer_recovery(RUNS_DIR)
 
-DATASETS = {"mnist_sample": "MNIST sample (bundled, 5,000 digits)", "shapes": "Shapes (generated, 3,000 images)",
-            "mnist": "MNIST (download)", "fashion_mnist": "Fashion-MNIST (download)", "cifar10": "CIFAR-10 (download)",
-            "zip": "My images (a ZIP, one folder per class)"}
+DATASETS = {
+    "mnist_sample": "MNIST sample (bundled, 5,000 digits)",
+    "shapes": "Shapes (generated, 3,000 images)",
+    "mnist": "MNIST (download)",
+    "fashion_mnist": "Fashion-MNIST (download)",
+    "cifar10": "CIFAR-10 (download)",
+    "zip": "My images (a ZIP, one folder per class)",
+}
 spec = loaded.spec
 c1, c2 = st.columns([2, 1])
 default = "mnist_sample" if spec.channels == 1 else "shapes"
-name = c1.selectbox("Dataset", list(DATASETS), list(DATASETS).index(default), format_func=DATASETS.get, disabled=running,
-                    **_shared.linked("train.data", default, list(DATASETS), format_func=DATASETS.get, legacy="data"))
-limit = c2.number_input("Images to use (0 = all)", 0, 60000, 0, 1000, key="train.limit", disabled=running or name in ("mnist_sample", "shapes"))
+name = c1.selectbox(
+    "Dataset",
+    list(DATASETS),
+    list(DATASETS).index(default),
+    format_func=DATASETS.get,
+    disabled=running,
+    **_shared.linked("train.data", default, list(DATASETS), format_func=DATASETS.get, legacy="data"),
+)
+limit = c2.number_input(
+    "Images to use (0 = all)",
+    0,
+    60000,
+    0,
+    1000,
+    key="train.limit",
+    disabled=running or name in ("mnist_sample", "shapes"),
+)
 dataset = None
 try:
     if name == "zip":
-        upload = st.file_uploader("ZIP of images, one folder per class", type=["zip"], key="train.zip", disabled=running,
-                                  max_upload_size=_shared.LIMITS.upload_mb)
+        upload = st.file_uploader(
+            "ZIP of images, one folder per class",
+            type=["zip"],
+            key="train.zip",
+            disabled=running,
+            max_upload_size=_shared.LIMITS.upload_mb,
+        )
         if upload is not None:
             read = (upload.file_id, spec.height, spec.width, spec.channels)
             if st.session_state.get("train.zip_read", (None,))[0] != read:  # decoded once per file, not on every rerun
-                st.session_state["train.zip_read"] = (read, archive.load_image_zip(
-                    upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name))
+                st.session_state["train.zip_read"] = (
+                    read,
+                    archive.load_image_zip(
+                        upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name
+                    ),
+                )
             dataset = st.session_state["train.zip_read"][1]
             for note in dataset.notes:
                 st.caption(f"ℹ️ {note}")
@@ -91,9 +134,13 @@ with st.expander("Settings", expanded=not running):
     s[4].number_input("Seed", 0, 2**31 - 1, key="train.seed", disabled=running)
     tensorboard = st.checkbox("Also write TensorBoard logs", key="train.tb", disabled=running)
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
-        st.caption("⚠️ TensorBoard logs need the `tensorboard` package (`pip install tensorboard`); without it none are written.")
+        st.caption(
+            "⚠️ TensorBoard logs need the `tensorboard` package (`pip install tensorboard`); without it none are written."
+        )
     elif tensorboard:
-        st.caption(f"Logs go to `{RUNS_DIR.name}/<session>/<run>/tensorboard`; view them with `tensorboard --logdir {RUNS_DIR.name}`.")
+        st.caption(
+            f"Logs go to `{RUNS_DIR.name}/<session>/<run>/tensorboard`; view them with `tensorboard --logdir {RUNS_DIR.name}`."
+        )
 
 config = training.TrainConfig.from_dict({field: st.session_state[key] for field, key in FIELDS.items()})
 problems = config.problems()
@@ -106,11 +153,20 @@ if dataset is not None and not problems:
 for p in problems:
     st.error(p, icon="⚠️")
 
-if st.button("Start training", key="train.start", type="primary", disabled=running or dataset is None or bool(problems)):
+if st.button(
+    "Start training", key="train.start", type="primary", disabled=running or dataset is None or bool(problems)
+):
     session = st.session_state.setdefault("train.session", training.new_session_id())
     try:
-        run = training.start_run(loaded, train, val, config, session=session, tensorboard=tensorboard,
-                                 label=f"{loaded.model.name} on {DATASETS[name].split(' (')[0]}")
+        run = training.start_run(
+            loaded,
+            train,
+            val,
+            config,
+            session=session,
+            tensorboard=tensorboard,
+            label=f"{loaded.model.name} on {DATASETS[name].split(' (')[0]}",
+        )
     except TrainingError as err:
         st.error(str(err))
     else:
@@ -134,7 +190,9 @@ def live() -> None:
     if state.eta_s is not None and not state.finished:
         text += f" · about {state.eta_s:.0f} s left"
     st.progress(min(1.0, state.progress), text=text)
-    if not state.finished and st.button("Stop", key="train.stop", help="Ends after the current batch; keeps the weights"):
+    if not state.finished and st.button(
+        "Stop", key="train.stop", help="Ends after the current batch; keeps the weights"
+    ):
         current.stop()
     if state.error:
         st.error(state.error)
@@ -149,7 +207,9 @@ def live() -> None:
 
 
 if run:
-    st.checkbox("Log scale for the loss", key="train.logy", help="Safe to touch while training: training runs on its own thread")
+    st.checkbox(
+        "Log scale for the loss", key="train.logy", help="Safe to touch while training: training runs on its own thread"
+    )
     live()
     if run.final is not None:
         _train_results.panel(run)

@@ -16,7 +16,6 @@ sys.path.insert(0, str(ROOT / "tests"))  # helpers.py, from any test folder
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
 from helpers import nested_mobilenet, tiny_functional, tiny_sequential  # noqa: E402
 
 

@@ -48,7 +48,12 @@ def nested_mobilenet(head: str = "sigmoid") -> keras.Model:
     base = keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, include_top=False, weights=None)
     units, act = (1, "sigmoid") if head == "sigmoid" else (5, "softmax")
     return keras.Sequential(
-        [keras.Input((64, 64, 3)), base, keras.layers.GlobalAveragePooling2D(name="gap"), keras.layers.Dense(units, activation=act, name="cls")],
+        [
+            keras.Input((64, 64, 3)),
+            base,
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(units, activation=act, name="cls"),
+        ],
         name="transfer",
     )
 

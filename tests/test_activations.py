@@ -11,10 +11,15 @@ import numpy as np
 import pytest
 from helpers import nested_mobilenet
 
-from vizcore import activations, cache, graph, render
+from vizcore import cache
+from vizcore.inspect import activations
+from vizcore.models import graph
+from vizcore.present import render
 
 
-def numpy_conv(x_hwc: np.ndarray, k_hwio: np.ndarray, bias: np.ndarray, *, stride: int = 1, padding: str = "valid") -> np.ndarray:
+def numpy_conv(
+    x_hwc: np.ndarray, k_hwio: np.ndarray, bias: np.ndarray, *, stride: int = 1, padding: str = "valid"
+) -> np.ndarray:
     """Plain-loop 2-D convolution (cross-correlation), TensorFlow's 'same' padding."""
     h, w, _ = x_hwc.shape
     kh, kw, _, cout = k_hwio.shape
@@ -70,7 +75,10 @@ def test_activations_equal_a_numpy_forward_pass(hand_model):
     x = _image()
     acts = activations.get_activations(hand_model, x)
     assert list(acts) == ["conv1", "pool", "conv2", "pred"]  # dropout and flatten left out
-    w = {name: [np.array(v, dtype=np.float64) for v in hand_model.get_layer(name).get_weights()] for name in ("conv1", "conv2", "pred")}
+    w = {
+        name: [np.array(v, dtype=np.float64) for v in hand_model.get_layer(name).get_weights()]
+        for name in ("conv1", "conv2", "pred")
+    }
     conv1 = np.maximum(numpy_conv(x.astype(np.float64), *w["conv1"]), 0)
     pool = numpy_maxpool(conv1)
     conv2 = numpy_conv(pool, *w["conv2"], stride=2, padding="same")
@@ -114,7 +122,12 @@ def test_slow_passes_switch_to_the_compiled_function_with_equal_numbers(monkeypa
 
 def test_sub_model_cache_is_bounded_per_model():
     model = build_hand_model()
-    lists = list(itertools.permutations(["conv1", "pool", "conv2", "pred"], 2)) + [("conv1",), ("pool",), ("conv2",), ("pred",)]
+    lists = list(itertools.permutations(["conv1", "pool", "conv2", "pred"], 2)) + [
+        ("conv1",),
+        ("pool",),
+        ("conv2",),
+        ("pred",),
+    ]
     for layers in lists:  # 16 lists of layers
         activations.get_activations(model, _image(4), list(layers))
     activations.get_activations(model, _image(4), ["conv1", "pred", "conv2"])
@@ -232,7 +245,9 @@ def test_store_by_block_computes_only_the_blocks_asked_for_with_the_all_layer_va
     assert activations.activations_mb(nested) == pytest.approx(sum(a.nbytes for a in every.values()) / 2**20)
     passes = []
     real = activations.get_activations
-    monkeypatch.setattr(activations, "get_activations", lambda m, img, layers: passes.append(list(layers)) or real(m, img, layers))
+    monkeypatch.setattr(
+        activations, "get_activations", lambda m, img, layers: passes.append(list(layers)) or real(m, img, layers)
+    )
     store = activations.ActivationStore(nested, x, all_at_once_mb=activations.activations_mb(nested) / 2)
     assert not store.all_at_once
     assert list(store) == list(every) and store.maps == tuple(p for p, a in every.items() if a.ndim == 3)

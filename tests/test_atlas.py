@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from helpers import tiny_functional
 
-from vizcore import atlas, graph, render
 from vizcore import featurevis as fv
 from vizcore.errors import AtlasError, InputShapeError
+from vizcore.featurevis import atlas
+from vizcore.models import graph
+from vizcore.present import render
 
 STEPS = 24
 N = 300
@@ -31,7 +33,9 @@ def model() -> keras.Model:
 def _pooled(model: keras.Model, layer: str, x_nhwc: np.ndarray) -> np.ndarray:
     """(N, C): the layer's output by a Keras sub-model, a map averaged over positions in NumPy."""
     t = graph.trace(model)
-    out = np.asarray(keras.Model(t.input, t[layer].output).predict(np.asarray(x_nhwc, np.float32), verbose=0), np.float64)
+    out = np.asarray(
+        keras.Model(t.input, t[layer].output).predict(np.asarray(x_nhwc, np.float32), verbose=0), np.float64
+    )
     return out.mean(axis=(1, 2)) if out.ndim == 4 else out
 
 
@@ -58,8 +62,19 @@ def built(model, data) -> tuple[atlas.Atlas, list]:
     """A 4x4 atlas of conv_b (features computed inside) and the progress calls it made."""
     x, labels, predicted, coords = data
     seen = []
-    a = atlas.atlas(model, "conv_b", x, grid=4, min_points=10, coords=coords, labels=labels, predicted=predicted,
-                    class_names=("a", "b", "c"), steps=STEPS, on_progress=lambda *call: seen.append(call))
+    a = atlas.atlas(
+        model,
+        "conv_b",
+        x,
+        grid=4,
+        min_points=10,
+        coords=coords,
+        labels=labels,
+        predicted=predicted,
+        class_names=("a", "b", "c"),
+        steps=STEPS,
+        on_progress=lambda *call: seen.append(call),
+    )
     return a, seen
 
 
@@ -73,7 +88,9 @@ def test_direction_value_is_the_pooled_dot_product_by_hand(model, layer, power):
     channels = int(graph.trace(model)[layer].output.shape[-1])
     dirs = np.random.default_rng(1).normal(size=(3, channels)).astype(np.float32)
     objective = fv.Direction(layer, tuple(map(tuple, dirs.tolist())), cossim_power=power)
-    start = fv.optimize(model, objective, range(3), steps=0, seed=2)  # no step: the objective of the seeded start images
+    start = fv.optimize(
+        model, objective, range(3), steps=0, seed=2
+    )  # no step: the objective of the seeded start images
     want = _direction_by_hand(_pooled(model, layer, start.images_nhwc), dirs, power)
     np.testing.assert_allclose(start.start, want, rtol=1e-4, atol=1e-5)
 
@@ -83,10 +100,14 @@ def test_direction_batch_rises_and_equals_one_direction_per_call(model):
     objective = fv.Direction("conv_b", tuple(map(tuple, dirs.tolist())))
     batch = fv.optimize(model, objective, range(4), steps=STEPS, seed=0)
     after = _direction_by_hand(_pooled(model, "conv_b", batch.images_nhwc), dirs, 1.0)
-    before = _direction_by_hand(_pooled(model, "conv_b", fv.optimize(model, objective, range(4), steps=0).images_nhwc), dirs, 1.0)
+    before = _direction_by_hand(
+        _pooled(model, "conv_b", fv.optimize(model, objective, range(4), steps=0).images_nhwc), dirs, 1.0
+    )
     assert (after > 2 * np.maximum(before, 1e-3)).all(), (before, after)
     np.testing.assert_allclose(batch.reached, after, rtol=1e-3, atol=1e-5)
-    alone = fv.optimize(model, objective, [2], steps=STEPS, seed=0)  # image i is seeded by (seed, target): the same start
+    alone = fv.optimize(
+        model, objective, [2], steps=STEPS, seed=0
+    )  # image i is seeded by (seed, target): the same start
     np.testing.assert_allclose(alone.images_nhwc[0], batch.images_nhwc[2], atol=1e-4)
     with pytest.raises(ValueError, match="4 directions"):
         fv.optimize(model, objective, [4], steps=1)
@@ -142,14 +163,14 @@ def test_to_image_lays_the_cells_on_the_grid(result):
     kept = set(zip(result.rows.tolist(), result.cols.tolist()))
     for r in range(4):
         for c in range(4):
-            cell = image[r * (tile + pad): r * (tile + pad) + tile, c * (tile + pad): c * (tile + pad) + tile]
+            cell = image[r * (tile + pad) : r * (tile + pad) + tile, c * (tile + pad) : c * (tile + pad) + tile]
             if (r, c) not in kept:
                 assert (cell == 255).all()
                 continue
             k = list(zip(result.rows.tolist(), result.cols.tolist())).index((r, c))
             inner = render.resize(render.to_rgb(result.images_nhwc[k]), (tile - 2 * border, tile - 2 * border))
             half = tile // 2  # the lower half: below the class name written in the top-left corner
-            np.testing.assert_array_equal(cell[half:-border, border:-border], inner[half - border:])
+            np.testing.assert_array_equal(cell[half:-border, border:-border], inner[half - border :])
             assert (cell[-1, :] == atlas.PALETTE[result.dominant[k]]).all()  # the frame: the dominant class's colour
     with_legend = result.to_image(tile=tile, pad=pad, border=border)
     assert with_legend.shape[0] > side and (with_legend[:side] == image).all()
@@ -174,4 +195,6 @@ def test_defaults_bound_the_work_on_large_inputs():
     small, large = graph.InputSpec(28, 28, 1), graph.InputSpec(224, 224, 3)
     assert atlas.defaults(small) == (atlas.GRID, fv.default_settings(small).steps)
     grid, steps = atlas.defaults(large)
-    assert grid * grid * steps <= atlas.GRID ** 2 * fv.default_settings(large).steps / 4  # a quarter of the cell-steps, at most
+    assert (
+        grid * grid * steps <= atlas.GRID**2 * fv.default_settings(large).steps / 4
+    )  # a quarter of the cell-steps, at most

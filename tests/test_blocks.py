@@ -1,4 +1,4 @@
-"""vizcore.blocks on real keras.applications (untrained, 96x96), a Teachable-Machine-shaped nest and the bundled CNNs.
+"""vizcore.models.blocks on real keras.applications (untrained, 96x96), a Teachable-Machine-shaped nest and the bundled CNNs.
 
 The structural oracle is Keras's own saved config: the inbound links it records, read without vizcore.
 """
@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from helpers import nested_mobilenet, tiny_functional
 
-from vizcore import activations, blocks, graph, models
+from vizcore import models
 from vizcore.errors import NotAnImageModelError
+from vizcore.inspect import activations
+from vizcore.models import blocks, graph
 
 SIZE = (96, 96, 3)
 
@@ -41,9 +43,17 @@ def teachable():
     """Teachable Machine's shape: a Sequential holding a Sequential holding MobileNetV2, then a Sequential head."""
     keras.utils.set_random_seed(5)
     base = keras.applications.MobileNetV2(input_shape=SIZE, alpha=0.35, include_top=False, weights=None)
-    features = keras.Sequential([keras.Input(SIZE), base, keras.layers.GlobalAveragePooling2D(name="gap")], name="sequential_1")
-    head = keras.Sequential([keras.Input((1280,)), keras.layers.Dense(100, activation="relu", name="dense_Dense1"),
-                             keras.layers.Dense(3, activation="softmax", name="dense_Dense2")], name="sequential_3")
+    features = keras.Sequential(
+        [keras.Input(SIZE), base, keras.layers.GlobalAveragePooling2D(name="gap")], name="sequential_1"
+    )
+    head = keras.Sequential(
+        [
+            keras.Input((1280,)),
+            keras.layers.Dense(100, activation="relu", name="dense_Dense1"),
+            keras.layers.Dense(3, activation="softmax", name="dense_Dense2"),
+        ],
+        name="sequential_3",
+    )
     return keras.Sequential([keras.Input(SIZE), features, head], name="sequential_4")
 
 
@@ -52,31 +62,51 @@ def _config_links(model: keras.Model) -> list[tuple[str, str]]:
 
     def sources(node):
         if isinstance(node, dict):
-            history = node.get("config", {}).get("keras_history") if node.get("class_name") == "__keras_tensor__" else None
+            history = (
+                node.get("config", {}).get("keras_history") if node.get("class_name") == "__keras_tensor__" else None
+            )
             return [history[0]] if history else [s for v in node.values() for s in sources(v)]
         if isinstance(node, (list, tuple)):
             return [s for v in node for s in sources(v)]
         return []
 
     inputs = {layer.name for layer in model.layers if isinstance(layer, keras.layers.InputLayer)}
-    return [(src, spec["name"]) for spec in model.get_config()["layers"]
-            for src in sources(spec["inbound_nodes"]) if src not in inputs]
+    return [
+        (src, spec["name"])
+        for spec in model.get_config()["layers"]
+        for src in sources(spec["inbound_nodes"])
+        if src not in inputs
+    ]
 
 
 def test_block_of_reads_keras_application_names():
     cases = {
-        "block_3_project_BN": "block_3", "mobilenetv2_1.00_224/block_16_add": "block_16", "expanded_conv_depthwise": "expanded_conv",
-        "conv4_block2_out": "conv4_block2", "block2a_se_excite": "block2a", "block5_conv3": "block5", "conv_dw_7_relu": "block_7",
-        "stem_conv": "stem", "top_activation": "top", "pool1_pool": "pool1",
-        "conv2d_1": "", "Conv_1": "", "out_relu": "", "dense": "", "blockade_1": "",
+        "block_3_project_BN": "block_3",
+        "mobilenetv2_1.00_224/block_16_add": "block_16",
+        "expanded_conv_depthwise": "expanded_conv",
+        "conv4_block2_out": "conv4_block2",
+        "block2a_se_excite": "block2a",
+        "block5_conv3": "block5",
+        "conv_dw_7_relu": "block_7",
+        "stem_conv": "stem",
+        "top_activation": "top",
+        "pool1_pool": "pool1",
+        "conv2d_1": "",
+        "Conv_1": "",
+        "out_relu": "",
+        "dense": "",
+        "blockade_1": "",
     }
     assert {name: blocks.block_of(name) for name in cases} == cases
 
 
 @pytest.mark.parametrize(
     ("fixture", "default", "first", "count"),
-    [("mobilenet", "out_relu", "Conv1_relu", 19), ("resnet", "conv5_block3_out", "conv1_relu", 19),
-     ("efficientnet", "top_activation", "stem_activation", 18)],
+    [
+        ("mobilenet", "out_relu", "Conv1_relu", 19),
+        ("resnet", "conv5_block3_out", "conv1_relu", 19),
+        ("efficientnet", "top_activation", "stem_activation", 18),
+    ],
 )
 def test_applications_default_to_their_block_output(request, fixture, default, first, count):
     model = request.getfixturevalue(fixture)
@@ -124,7 +154,9 @@ def test_cam_layers_give_a_gradcam_at_every_block_output(mobilenet):
 
 
 def test_teachable_machine_nest(teachable):
-    base = next(p for p, layer, _ in graph.iter_layers(teachable) if isinstance(layer, keras.Model) and "mobilenet" in p)
+    base = next(
+        p for p, layer, _ in graph.iter_layers(teachable) if isinstance(layer, keras.Model) and "mobilenet" in p
+    )
     assert base.startswith("sequential_1/")
     default = blocks.default_target_layer(teachable)
     assert default == f"{base}/out_relu" and graph.resolve_layer(teachable, "out_relu") == default
@@ -156,15 +188,28 @@ def test_bundled_models_keep_their_last_conv(name):
 def test_user_model_is_cut_into_stages_and_defaults_after_batchnorm():
     keras.utils.set_random_seed(0)
     L = keras.layers
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        L.Conv2D(8, 3, padding="same", name="c1"), L.BatchNormalization(name="bn1"), L.ReLU(name="r1"),
-        L.Conv2D(8, 3, padding="valid", name="c2"), L.Activation("relu", name="r2"),  # 30x30: same stage
-        L.MaxPooling2D(name="p1"), L.Dropout(0.2, name="d1"),  # a pooling ends stage 1; the dropout stays in it
-        L.Conv2D(16, 3, strides=2, padding="same", name="c3"), L.BatchNormalization(name="bn3"), L.ReLU(name="r3"),  # 15 -> 8
-        L.Conv2D(16, 3, padding="same", name="c4"), L.BatchNormalization(name="bn4"), L.Activation("relu", name="r4"),
-        L.SpatialDropout2D(0.1, name="sd"), L.GlobalAveragePooling2D(name="gap"), L.Dense(4, activation="softmax", name="out"),
-    ], name="user")
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            L.Conv2D(8, 3, padding="same", name="c1"),
+            L.BatchNormalization(name="bn1"),
+            L.ReLU(name="r1"),
+            L.Conv2D(8, 3, padding="valid", name="c2"),
+            L.Activation("relu", name="r2"),  # 30x30: same stage
+            L.MaxPooling2D(name="p1"),
+            L.Dropout(0.2, name="d1"),  # a pooling ends stage 1; the dropout stays in it
+            L.Conv2D(16, 3, strides=2, padding="same", name="c3"),
+            L.BatchNormalization(name="bn3"),
+            L.ReLU(name="r3"),  # 15 -> 8
+            L.Conv2D(16, 3, padding="same", name="c4"),
+            L.BatchNormalization(name="bn4"),
+            L.Activation("relu", name="r4"),
+            L.SpatialDropout2D(0.1, name="sd"),
+            L.GlobalAveragePooling2D(name="gap"),
+            L.Dense(4, activation="softmax", name="out"),
+        ],
+        name="user",
+    )
     groups = blocks.layer_groups(model)
     assert [(g.name, g.layers, g.output) for g in groups] == [
         ("stage_1", ("c1", "bn1", "r1", "c2", "r2", "p1", "d1"), "p1"),
@@ -187,7 +232,9 @@ def test_functional_without_block_names_and_no_conv():
 def test_overview_columns_by_block(mobilenet):
     cols = activations.block_columns(mobilenet)
     groups = blocks.layer_groups(mobilenet)
-    head = tuple(layer.name for layer in mobilenet.layers[-2:])  # Keras numbers auto-named layers per process: read them
+    head = tuple(
+        layer.name for layer in mobilenet.layers[-2:]
+    )  # Keras numbers auto-named layers per process: read them
     assert head[1] == "predictions" and head[0].startswith("global_average_pooling2d")
     assert cols == tuple(g.output for g in groups) + head
     assert set(cols) <= set(activations.activation_layers(mobilenet))

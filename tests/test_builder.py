@@ -1,4 +1,4 @@
-"""Tests of vizcore.builder: shapes and parameters before building match Keras; bad choices give messages."""
+"""Tests of vizcore.training.builder: shapes and parameters before building match Keras; bad choices give messages."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from vizcore import builder
-from vizcore.builder import AvgPool, BatchNorm, Conv, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
 from vizcore.errors import ModelBuildError
-from vizcore.graph import layer_table
-from vizcore.models.presets import PRESETS
-from vizcore.models.presets import build_preset
+from vizcore.models.graph import layer_table
+from vizcore.models.presets import PRESETS, build_preset
+from vizcore.training import builder
+from vizcore.training.builder import AvgPool, BatchNorm, Conv, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
 
 
 def keras_rows(model: keras.Model) -> list[tuple[str, tuple, int]]:
@@ -57,8 +56,22 @@ def test_infer_matches_keras_for_every_layer_kind_and_option():
     )
     rows = builder.infer(specs, (37, 29, 3), 4)
     assert builder.problems(rows) == []
-    assert [r.name for r in rows] == ["image", "conv1", "bn1", "conv2", "pool1", "pool2", "dropout1", "gap1",
-                                      "fc1", "bn2", "fc2", "flatten1", "logits", "probs"]
+    assert [r.name for r in rows] == [
+        "image",
+        "conv1",
+        "bn1",
+        "conv2",
+        "pool1",
+        "pool2",
+        "dropout1",
+        "gap1",
+        "fc1",
+        "bn2",
+        "fc2",
+        "flatten1",
+        "logits",
+        "probs",
+    ]
     assert rows[11].note and "does nothing" in rows[11].note
     model = builder.build(specs, (37, 29, 3), 4, name="all kinds")
     assert inferred_rows(rows) == keras_rows(model)
@@ -124,16 +137,31 @@ def test_specs_round_trip_through_json(name):
 
 
 def test_json_round_trip_keeps_every_setting():
-    specs = (Conv(7, 5, stride=2, padding="same", activation="tanh", name="c"), AvgPool(3, stride=1),
-             MaxPool(2, padding="same"), BatchNorm(), Dropout(0.3), GlobalAvgPool(), Dense(9, activation="linear"))
+    specs = (
+        Conv(7, 5, stride=2, padding="same", activation="tanh", name="c"),
+        AvgPool(3, stride=1),
+        MaxPool(2, padding="same"),
+        BatchNorm(),
+        Dropout(0.3),
+        GlobalAvgPool(),
+        Dense(9, activation="linear"),
+    )
     assert builder.specs_from_json(builder.specs_to_json(specs)) == specs
     assert json.loads(builder.specs_to_json((Conv(),))) == [{"type": "conv"}]
 
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", '{"type": "conv"}', '[{"filters": 3}]', '[{"type": "lstm"}]', '[{"type": "conv", "size": 3}]',
-     '[{"type": "conv", "filters": "many"}]', '[{"type": "conv", "stride": null}]', '[{"type": "dropout", "rate": true}]'],
+    [
+        "not json",
+        '{"type": "conv"}',
+        '[{"filters": 3}]',
+        '[{"type": "lstm"}]',
+        '[{"type": "conv", "size": 3}]',
+        '[{"type": "conv", "filters": "many"}]',
+        '[{"type": "conv", "stride": null}]',
+        '[{"type": "dropout", "rate": true}]',
+    ],
 )
 def test_bad_json_is_a_typed_error(text):
     with pytest.raises(ModelBuildError):

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from vizcore import cache, convdetail
+from vizcore import cache
+from vizcore.inspect import convdetail
 
 GEOMETRIES = [  # (input side, kernel, stride, padding, dilation)
     (8, 3, 1, "valid", 1),
@@ -26,8 +27,14 @@ def _conv_model(side: int, k: int, stride: int, padding: str, dilation: int) -> 
     inputs = keras.Input((side, side, 2))
     x = keras.layers.Conv2D(3, 1, activation="relu", name="stem", bias_initializer="random_normal")(inputs)
     x = keras.layers.Conv2D(
-        4, k, strides=stride, padding=padding, dilation_rate=dilation, activation="tanh",
-        bias_initializer="random_normal", name="conv",
+        4,
+        k,
+        strides=stride,
+        padding=padding,
+        dilation_rate=dilation,
+        activation="tanh",
+        bias_initializer="random_normal",
+        name="conv",
     )(x)  # its input is the stem's output, side x side x 3
     return keras.Model(inputs, keras.layers.Dense(2, name="dense")(keras.layers.Flatten()(x)))
 
@@ -81,12 +88,18 @@ def test_conv_detail_parts_and_padding_window():
 
 def test_depthwise_separable_and_grouped_details(rng):
     inputs = keras.Input((9, 9, 4))
-    dw = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, name="dw", bias_initializer="ones")(inputs)
+    dw = keras.layers.DepthwiseConv2D(
+        3, strides=2, padding="same", depth_multiplier=2, name="dw", bias_initializer="ones"
+    )(inputs)
     sep = keras.layers.SeparableConv2D(3, 3, padding="same", activation="relu", name="sep")(inputs)
     grp = keras.layers.Conv2D(4, 3, groups=2, name="grp")(inputs)
     model = keras.Model(inputs, keras.layers.Concatenate()([keras.layers.Flatten()(t) for t in (dw, sep, grp)]))
     image = rng.standard_normal((9, 9, 4)).astype(np.float32)
-    for name, positions in (("dw", [(5, 0, 0), (3, 4, 4), (7, 2, 3)]), ("sep", [(2, 0, 8), (1, 4, 4)]), ("grp", [(3, 6, 0), (0, 1, 1)])):
+    for name, positions in (
+        ("dw", [(5, 0, 0), (3, 4, 4), (7, 2, 3)]),
+        ("sep", [(2, 0, 8), (1, 4, 4)]),
+        ("grp", [(3, 6, 0), (0, 1, 1)]),
+    ):
         out = _output(model, name, image)
         for channel, y, x in positions:
             d = convdetail.conv_detail(model, name, image, channel, y, x)
@@ -102,7 +115,9 @@ def test_pool_detail_equals_pooled_map(padding, rng):
     mx = keras.layers.MaxPooling2D(3, strides=2, padding=padding, name="max")(inputs)
     av = keras.layers.AveragePooling2D(2, padding=padding, name="avg")(inputs)
     gap = keras.layers.GlobalAveragePooling2D(name="gap")(inputs)
-    model = keras.Model(inputs, keras.layers.Concatenate()([keras.layers.Flatten()(mx), keras.layers.Flatten()(av), gap]))
+    model = keras.Model(
+        inputs, keras.layers.Concatenate()([keras.layers.Flatten()(mx), keras.layers.Flatten()(av), gap])
+    )
     image = rng.standard_normal((7, 7, 2)).astype(np.float32)
     for name in ("max", "avg"):
         out = _output(model, name, image)

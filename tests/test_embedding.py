@@ -5,10 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-
 from helpers import tiny_functional
-from vizcore import embedding, graph
+
 from vizcore.errors import InputShapeError
+from vizcore.inspect import embedding
+from vizcore.models import graph
 
 
 def test_layer_features_are_the_maps_averaged_over_positions():

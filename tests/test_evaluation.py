@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-
 from helpers import tiny_functional
-from vizcore import evaluation, images, models
+
+from vizcore import models
+from vizcore.data import images
+from vizcore.inspect import evaluation
 
 # A model whose logits are the image's three pixels: what it predicts is set by hand.
-LOGITS = np.array([
-    [3.0, 1.0, 0.0],  # true 0, predicted 0
-    [0.0, 2.0, 1.0],  # true 1, predicted 1
-    [0.0, 1.0, 4.0],  # true 1, predicted 2 (p ~ 0.94), 1 is second
-    [2.0, 0.0, 1.0],  # true 2, predicted 0 (p ~ 0.67), 2 is second
-    [0.0, 0.0, 5.0],  # true 2, predicted 2
-    [1.0, 3.0, 2.0],  # true 0, predicted 1 (p ~ 0.67), 0 is third
-    [0.0, 1.0, 6.0],  # true 1, predicted 2 (p ~ 0.99), 1 is second
-])
+LOGITS = np.array(
+    [
+        [3.0, 1.0, 0.0],  # true 0, predicted 0
+        [0.0, 2.0, 1.0],  # true 1, predicted 1
+        [0.0, 1.0, 4.0],  # true 1, predicted 2 (p ~ 0.94), 1 is second
+        [2.0, 0.0, 1.0],  # true 2, predicted 0 (p ~ 0.67), 2 is second
+        [0.0, 0.0, 5.0],  # true 2, predicted 2
+        [1.0, 3.0, 2.0],  # true 0, predicted 1 (p ~ 0.67), 0 is third
+        [0.0, 1.0, 6.0],  # true 1, predicted 2 (p ~ 0.99), 1 is second
+    ]
+)
 TRUE = np.array([0, 1, 1, 2, 2, 0, 1])
 
 
@@ -50,7 +54,9 @@ def test_precision_is_nan_for_a_class_never_predicted():
 
 def test_prepare_follows_the_models_range_size_and_fit():
     x = np.random.default_rng(0).uniform(size=(4, 20, 16, 3)).astype(np.float32)
-    loaded = models.LoadedModel(tiny_functional(channels=1), "test:tiny", "tiny", ("a", "b", "c"), "symmetric", fit="crop")
+    loaded = models.LoadedModel(
+        tiny_functional(channels=1), "test:tiny", "tiny", ("a", "b", "c"), "symmetric", fit="crop"
+    )
     prepared = evaluation.prepare(loaded, x)
     got = prepared.x_nhwc
     assert prepared.display_nhwc.dtype == np.uint8 and prepared.display_nhwc.shape == (4, 12, 12, 1)
@@ -70,8 +76,10 @@ def test_labels_are_matched_by_name_then_by_position():
 
 
 def test_prepare_takes_uint8_and_float_images_alike():
-    from vizcore import evaluation, models
     from helpers import tiny_functional
+
+    from vizcore import models
+    from vizcore.inspect import evaluation
 
     loaded = models.LoadedModel(tiny_functional(), "test:tiny", "tiny", ("a", "b", "c"))
     pixels = np.random.default_rng(0).integers(0, 256, (3, 12, 12, 1), dtype=np.uint8)

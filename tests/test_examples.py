@@ -5,10 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-
 from helpers import tiny_functional
-from vizcore import examples, graph
+
 from vizcore.errors import InputShapeError
+from vizcore.inspect import examples
+from vizcore.models import graph
 
 L = keras.layers
 
@@ -28,8 +29,15 @@ def _linear_chain() -> keras.Model:
 def _residual() -> keras.Model:
     """A residual add of a 5x5-field path and a 1x1 shortcut, zero padding, a separable conv, a nested model."""
     keras.utils.set_random_seed(8)
-    inner = keras.Sequential([keras.Input((8, 8, 3)), L.SeparableConv2D(3, 3, padding="same", name="sep"),
-                              L.BatchNormalization(name="bn"), L.AveragePooling2D(2, name="avg")], name="inner")
+    inner = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            L.SeparableConv2D(3, 3, padding="same", name="sep"),
+            L.BatchNormalization(name="bn"),
+            L.AveragePooling2D(2, name="avg"),
+        ],
+        name="inner",
+    )
     x_in = keras.Input((14, 14, 1))
     a = L.Conv2D(3, 3, padding="same", name="a1")(x_in)
     a = L.Conv2D(3, 3, padding="same", name="a2")(a)
@@ -72,7 +80,9 @@ def test_progress_reports_every_batch():
     model = _linear_chain()
     x = np.zeros((10, 21, 19, 2), np.float32)
     seen = []
-    examples.top_examples(model, "c1", x, k=20, batch_size=4, on_progress=lambda done, total: seen.append((done, total)))
+    examples.top_examples(
+        model, "c1", x, k=20, batch_size=4, on_progress=lambda done, total: seen.append((done, total))
+    )
     assert seen == [(4, 10), (8, 10), (10, 10)]
 
 
@@ -85,7 +95,9 @@ def test_hand_computed_fields():
     # stride 2, 'same' on 21 rows: pad_total = (11-1)*2 + 3 - 21 = 2, one pixel before
     chain = examples.receptive_field(_linear_chain(), "c1")
     np.testing.assert_array_equal(chain.boxes(0, 0), [0, 0, 2, 2])  # [-1, 2) clipped to [0, 2)
-    np.testing.assert_array_equal(chain.boxes(10, 9), [17, 19, 19, 21])  # rows [19, 22) clipped to 21, cols [17, 20) to 19
+    np.testing.assert_array_equal(
+        chain.boxes(10, 9), [17, 19, 19, 21]
+    )  # rows [19, 22) clipped to 21, cols [17, 20) to 19
     # the residual add takes the union: 5x5 from the two convs, 1x1 shortcut inside it
     res = examples.receptive_field(_residual(), "add")
     np.testing.assert_array_equal(res.boxes(5, 5), [3, 3, 8, 8])
@@ -103,8 +115,12 @@ def _check_zeroing(model: keras.Model, layer: str, x: np.ndarray, *, tight: bool
             m = np.zeros_like(x[i])
             m[y0:y1, x0:x1] = x[i, y0:y1, x0:x1]
             masked.append(m)
-            for edge in ((slice(y0, y0 + 1), slice(x0, x1)), (slice(y1 - 1, y1), slice(x0, x1)),
-                         (slice(y0, y1), slice(x0, x0 + 1)), (slice(y0, y1), slice(x1 - 1, x1))):
+            for edge in (
+                (slice(y0, y0 + 1), slice(x0, x1)),
+                (slice(y1 - 1, y1), slice(x0, x1)),
+                (slice(y0, y1), slice(x0, x0 + 1)),
+                (slice(y0, y1), slice(x1 - 1, x1)),
+            ):
                 n = x[i].copy()
                 n[edge] += 1.0
                 nudged.append(n)
@@ -149,7 +165,9 @@ def test_residual_zero_padding_and_nested_model():
 
 def test_nested_model_follows_its_inner_layers():
     keras.utils.set_random_seed(4)
-    base = keras.Sequential([keras.Input((16, 16, 1)), L.Conv2D(2, 3, name="i1"), L.MaxPooling2D(name="ip")], name="base")
+    base = keras.Sequential(
+        [keras.Input((16, 16, 1)), L.Conv2D(2, 3, name="i1"), L.MaxPooling2D(name="ip")], name="base"
+    )
     model = keras.Sequential([keras.Input((16, 16, 1)), base, L.Conv2D(2, 3, name="top")])
     top = examples.receptive_field(model, "top")
     assert top.size == (8, 8)  # 3 -> pool: 4, jump 2 -> conv 3: 4 + 2*2
@@ -190,9 +208,9 @@ def test_card_tiles_draw_the_box_and_crop_the_patch():
     whole, crops = examples.card_tiles(display, ex, 0, tile_px=24)  # 12 px images, 2x nearest
     assert whole.shape == crops.shape == (2, 24, 24, 3)
     x0, y0, x1, y1 = ex.boxes[0, 0]
-    assert (whole[0, 2 * y0, 2 * x0:2 * x1] == (255, 64, 0)).all()  # the box's top edge
-    inside = display[ex.indices[0, 0], y0 + 1:y1 - 1, x0 + 1:x1 - 1, 0]
-    np.testing.assert_array_equal(whole[0, 2 * (y0 + 1):2 * (y1 - 1):2, 2 * (x0 + 1):2 * (x1 - 1):2, 0], inside)
+    assert (whole[0, 2 * y0, 2 * x0 : 2 * x1] == (255, 64, 0)).all()  # the box's top edge
+    inside = display[ex.indices[0, 0], y0 + 1 : y1 - 1, x0 + 1 : x1 - 1, 0]
+    np.testing.assert_array_equal(whole[0, 2 * (y0 + 1) : 2 * (y1 - 1) : 2, 2 * (x0 + 1) : 2 * (x1 - 1) : 2, 0], inside)
     patch = display[ex.indices[0, 0], y0:y1, x0:x1, 0]  # 8x8 -> 24x24: each pixel three times
     np.testing.assert_array_equal(crops[0, ::3, ::3, 0], patch)
 

@@ -5,15 +5,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vizcore import figures, render
+from vizcore.present import figures, render
 
 
 def _click(x, y) -> dict:
-    return {"selection": {"points": [{"curve_number": 1, "point_index": 0, "x": x, "y": y}], "point_indices": [0], "box": [], "lasso": []}}
+    return {
+        "selection": {
+            "points": [{"curve_number": 1, "point_index": 0, "x": x, "y": y}],
+            "point_indices": [0],
+            "box": [],
+            "lasso": [],
+        }
+    }
 
 
 def _drag(x0, x1, y0, y1) -> dict:
-    return {"selection": {"points": [], "point_indices": [], "box": [{"xref": "x", "yref": "y", "x": [x0, x1], "y": [y0, y1]}], "lasso": []}}
+    return {
+        "selection": {
+            "points": [],
+            "point_indices": [],
+            "box": [{"xref": "x", "yref": "y", "x": [x0, x1], "y": [y0, y1]}],
+            "lasso": [],
+        }
+    }
 
 
 def test_cell_is_row_column_rounded_and_clipped():
@@ -54,7 +68,12 @@ def test_tile_of_a_click_on_a_montage(tiles, columns):
             assert figures.selected_tile(_click(x, y), grid.shape[:2], tiles, columns=columns, pad=pad) == i
     rows = int(np.ceil(tiles / cols))
     if rows * cols > tiles:  # an empty place at the end of the last row is no tile
-        assert figures.selected_tile(_click(grid.shape[1] - 1, grid.shape[0] - 1), grid.shape[:2], tiles, columns=columns, pad=pad) is None
+        assert (
+            figures.selected_tile(
+                _click(grid.shape[1] - 1, grid.shape[0] - 1), grid.shape[:2], tiles, columns=columns, pad=pad
+            )
+            is None
+        )
 
 
 def test_selectable_figure_has_the_points_and_select_on_click():

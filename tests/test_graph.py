@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 from helpers import FIXTURES, nested_mobilenet, tiny_functional, tiny_sequential
 
-from vizcore import graph, models
+from vizcore import models
 from vizcore.errors import LayerNotFoundError, NotAnImageModelError
+from vizcore.models import graph
 
 
 def _weights(model: keras.Model) -> list[np.ndarray]:
@@ -34,7 +35,10 @@ def test_functional_features_equal_keras_own_submodel(rng):
     fm = graph.feature_model(model, ["conv_a", "conv_b"])
     acts, scores = fm.predict(batch)
     # independent path: Keras' own sub-model from the model's graph
-    reference = keras.Model(model.input, [model.get_layer("conv_a").output, model.get_layer("conv_b").output, model.get_layer("logits").output])
+    reference = keras.Model(
+        model.input,
+        [model.get_layer("conv_a").output, model.get_layer("conv_b").output, model.get_layer("logits").output],
+    )
     ra, rb, rlogits = [np.asarray(t) for t in reference(batch)]
     np.testing.assert_allclose(acts["conv_a"], ra, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(acts["conv_b"], rb, rtol=1e-5, atol=1e-6)
@@ -232,7 +236,7 @@ def test_trace_is_computed_once_and_frees_the_model(monkeypatch):
     model = tiny_functional()
     calls = []
     real = model._run_through_graph
-    monkeypatch.setattr(model, "_run_through_graph", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(model, "_run_through_graph", lambda *a, **k: calls.append(1) or real(*a, **k))  # noqa: F821 (deleted below, after undo)
     first = graph.trace(model)
     graph.layer_table(model), graph.head_type(model), graph.feature_model(model, ["conv_b"])
     graph.architecture_edges(model), models.summary.summarize(model), models.summary.architecture_dot(model)

@@ -80,7 +80,13 @@ def private_uses(source: str, module: str, modules: set[str], *, is_package: boo
 
 
 def test_the_checker_finds_private_names_of_other_modules():
-    modules = {"vizcore", "vizcore.graph", "vizcore.featurevis", "vizcore.featurevis.slicing", "vizcore.featurevis.engine"}
+    modules = {
+        "vizcore",
+        "vizcore.graph",
+        "vizcore.featurevis",
+        "vizcore.featurevis.slicing",
+        "vizcore.featurevis.engine",
+    }
     bad = """
 import vizcore.graph
 import vizcore.graph as g
@@ -92,10 +98,17 @@ from .. import graph as up
 x = graph._flat(1), g._trace, vizcore.graph._Trace, slicing._source, up._head_of
 """
     uses = private_uses(bad, "vizcore.featurevis.engine", modules)
-    assert sorted(uses) == sorted([
-        "from vizcore.graph import _trace", "from vizcore.featurevis.slicing import _feed",
-        "graph._flat", "g._trace", "vizcore.graph._Trace", "slicing._source", "up._head_of",
-    ])
+    assert sorted(uses) == sorted(
+        [
+            "from vizcore.graph import _trace",
+            "from vizcore.featurevis.slicing import _feed",
+            "graph._flat",
+            "g._trace",
+            "vizcore.graph._Trace",
+            "slicing._source",
+            "up._head_of",
+        ]
+    )
     fine = """
 import numpy as np
 from vizcore import graph

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from helpers import nested_mobilenet, tiny_sequential
 
-from vizcore import kernels, render
+from vizcore.inspect import kernels
+from vizcore.present import render
 
 
 def _first_layer_model(channels: int, kernel_hwio: np.ndarray) -> keras.Model:

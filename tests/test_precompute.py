@@ -10,10 +10,15 @@ import pytest
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import atlas, datasets, embedding, evaluation, examples, graph, models, precomputed
 from vizcore import featurevis as fv
-from vizcore import precompute
-from vizcore.precompute import main
+from vizcore import models
+from vizcore.data import datasets
+from vizcore.featurevis import atlas
+from vizcore.inspect import embedding, evaluation, examples
+from vizcore.models import graph
+from vizcore.precompute import cli as precompute
+from vizcore.precompute import store as precomputed
+from vizcore.precompute.cli import main
 
 N = 120  # images: evenly spaced over the 5,000 bundled digits
 LAYER = "conv2"
@@ -28,7 +33,20 @@ def saved(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(fv.MAX_STEPS_ENV, "6")
         mp.setattr(precompute, "FV_BATCH", 24)  # 64 filters in three optimizations
-        store = main(["--model", "bundled:mnist_cnn", "--dataset", "mnist_sample", "--limit", str(N), "--layers", LAYER, "--out", str(out)])
+        store = main(
+            [
+                "--model",
+                "bundled:mnist_cnn",
+                "--dataset",
+                "mnist_sample",
+                "--limit",
+                str(N),
+                "--layers",
+                LAYER,
+                "--out",
+                str(out),
+            ]
+        )
     loaded = models.open_bundled("mnist_cnn")
     ds = datasets.load_mnist_sample()
     pick = np.linspace(0, len(ds) - 1, N).astype(int)  # the page's choice, written out here
@@ -42,12 +60,26 @@ def test_the_folder_is_keyed_as_the_page_keys_it(saved):
     manifest = json.loads((store.path / "manifest.json").read_text())
     assert manifest["model"] == loaded.key and manifest["dataset"] == f"mnist_sample:{N}" and manifest["images"] == N
     kinds = sorted((e["kind"], tuple(sorted(e["params"].items()))) for e in manifest["artifacts"])
-    assert kinds == [("atlas", (("grid", GRID), ("layer", DEFAULT_EMB), ("method", "PCA"), ("min_points", atlas.MIN_POINTS),
-                                ("steps", STEPS))),
-                     ("embedding", (("layer", DEFAULT_EMB), ("method", "PCA"))), ("examples", (("layer", LAYER),)),
-                     ("featurevis", (("layer", LAYER),)), ("report", ())]
+    assert kinds == [
+        (
+            "atlas",
+            (
+                ("grid", GRID),
+                ("layer", DEFAULT_EMB),
+                ("method", "PCA"),
+                ("min_points", atlas.MIN_POINTS),
+                ("steps", STEPS),
+            ),
+        ),
+        ("embedding", (("layer", DEFAULT_EMB), ("method", "PCA"))),
+        ("examples", (("layer", LAYER),)),
+        ("featurevis", (("layer", LAYER),)),
+        ("report", ()),
+    ]
     assert "keras" in manifest["versions"]
-    assert sorted(p.name for p in store.path.iterdir()) == sorted(["manifest.json", *(e["file"] for e in manifest["artifacts"])])
+    assert sorted(p.name for p in store.path.iterdir()) == sorted(
+        ["manifest.json", *(e["file"] for e in manifest["artifacts"])]
+    )
 
 
 def test_saved_artifacts_equal_what_the_functions_return(saved):
@@ -79,8 +111,17 @@ def test_saved_atlas_equals_the_atlas_the_page_runs(saved, monkeypatch):
     xy = store.get("embedding", layer=DEFAULT_EMB, method="PCA").xy
     found = store.get("atlas", layer=DEFAULT_EMB, method="PCA", grid=GRID, min_points=atlas.MIN_POINTS, steps=STEPS)
     predicted = loaded.model.predict(x, verbose=0).argmax(axis=1)
-    want = atlas.atlas(loaded, DEFAULT_EMB, x, grid=GRID, coords=xy, labels=y, predicted=predicted,
-                       class_names=loaded.class_names, steps=STEPS)
+    want = atlas.atlas(
+        loaded,
+        DEFAULT_EMB,
+        x,
+        grid=GRID,
+        coords=xy,
+        labels=y,
+        predicted=predicted,
+        class_names=loaded.class_names,
+        steps=STEPS,
+    )
     assert isinstance(found, atlas.Atlas) and found.layer == want.layer and found.grid == GRID
     assert found.class_names == loaded.class_names
     for name in ("cell_of", "rows", "cols", "counts", "dominant"):
@@ -96,7 +137,9 @@ def test_batched_synthesis_equals_the_pages_one_filter_at_a_time(saved, monkeypa
     assert images.shape == (64, 28, 28, 1) and images.dtype == np.uint8
     for ch in (5, 50):  # in the first and the third optimization
         one = fv.optimize(loaded, fv.Channel(LAYER), [ch], seed=0)  # what the page's button computes
-        np.testing.assert_allclose(images[ch].astype(int), fv.to_uint8(one.images_nhwc, one.input_range)[0].astype(int), atol=2)
+        np.testing.assert_allclose(
+            images[ch].astype(int), fv.to_uint8(one.images_nhwc, one.input_range)[0].astype(int), atol=2
+        )
 
 
 def test_pick_is_evenly_spaced_and_bounded_by_memory():
@@ -105,7 +148,9 @@ def test_pick_is_evenly_spaced_and_bounded_by_memory():
     np.testing.assert_array_equal(precomputed.pick(50, (28, 28, 1), spec, N), np.arange(50))
     most = int(precomputed.MEMORY_BUDGET // (224 * 224 * 3 * 5))  # float32 for the model + uint8 for display
     assert len(precomputed.pick(50_000, (32, 32, 3), graph.InputSpec(224, 224, 3), 20_000)) == most
-    assert len(precomputed.pick(50_000, (224, 224, 3), graph.InputSpec(None, None, 3), 20_000)) == most  # any size: the images' own
+    assert (
+        len(precomputed.pick(50_000, (224, 224, 3), graph.InputSpec(None, None, 3), 20_000)) == most
+    )  # any size: the images' own
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):
@@ -147,14 +192,21 @@ def test_an_artifact_that_fails_to_encode_writes_nothing(tmp_path):
     assert sorted(p.name for p in store.path.iterdir()) == ["manifest.json"]
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--model", "bundled:mnist_cnn", "--dataset", "imagenet"],
-     "Unknown dataset 'imagenet': give one of mnist_sample, shapes, photos, keras:mnist, keras:fashion_mnist, keras:cifar10 "
-     "or a .zip of class folders."),
-    (["--model", "bundled:nope", "--dataset", "mnist_sample"], "Unknown model 'bundled:nope': give a model file"),
-    (["--model", "bundled:mnist_cnn", "--dataset", "mnist_sample", "--layers", "dense"],
-     "Layer 'dense' is not offered by the Dataset view for this model"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--model", "bundled:mnist_cnn", "--dataset", "imagenet"],
+            "Unknown dataset 'imagenet': give one of mnist_sample, shapes, photos, keras:mnist, keras:fashion_mnist, keras:cifar10 "
+            "or a .zip of class folders.",
+        ),
+        (["--model", "bundled:nope", "--dataset", "mnist_sample"], "Unknown model 'bundled:nope': give a model file"),
+        (
+            ["--model", "bundled:mnist_cnn", "--dataset", "mnist_sample", "--layers", "dense"],
+            "Layer 'dense' is not offered by the Dataset view for this model",
+        ),
+    ],
+)
 def test_bad_arguments_exit_with_one_sentence(argv, message, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--out", str(tmp_path)])
@@ -174,8 +226,13 @@ def test_the_page_shows_the_precomputed_galleries_without_computing(saved, monke
     def refuse(*_args, **_kwargs):
         raise AssertionError("computed although precomputed")
 
-    for module, name in ((examples, "top_examples"), (evaluation, "report"), (embedding, "layer_features"), (fv, "optimize"),
-                         (atlas, "atlas")):
+    for module, name in (
+        (examples, "top_examples"),
+        (evaluation, "report"),
+        (embedding, "layer_features"),
+        (fv, "optimize"),
+        (atlas, "atlas"),
+    ):
         monkeypatch.setattr(module, name, refuse)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.query_params.update({"model": "bundled:mnist_cnn", "layer": LAYER, "ch": "5"})
@@ -198,6 +255,12 @@ def test_the_page_shows_the_precomputed_galleries_without_computing(saved, monke
     assert not at.exception, [e.value for e in at.exception]
     assert note in [c.value for c in at.caption]
     shown = [c for img in at.get("image") for c in img.captions if c.startswith("Activation atlas")]
-    cells = len(store.get("atlas", layer=DEFAULT_EMB, method="PCA", grid=GRID, min_points=atlas.MIN_POINTS, steps=STEPS).rows)
-    assert shown and shown[0].startswith(f"Activation atlas of {DEFAULT_EMB}: {cells} cells of {GRID}×{GRID}")  # no Run pressed
-    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"].startswith(f"PCA of {DEFAULT_EMB} ({proj_features(store)} features)")
+    cells = len(
+        store.get("atlas", layer=DEFAULT_EMB, method="PCA", grid=GRID, min_points=atlas.MIN_POINTS, steps=STEPS).rows
+    )
+    assert shown and shown[0].startswith(
+        f"Activation atlas of {DEFAULT_EMB}: {cells} cells of {GRID}×{GRID}"
+    )  # no Run pressed
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"].startswith(
+        f"PCA of {DEFAULT_EMB} ({proj_features(store)} features)"
+    )

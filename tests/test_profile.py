@@ -31,8 +31,15 @@ def test_default_and_hosted_profiles_from_the_environment():
 
 
 def test_overrides_and_refusals():
-    limits = profile.from_env({"CONVLENS_PROFILE": "hosted", "CONVLENS_TF_THREADS": "3", "CONVLENS_HEAVY_SLOTS": "2",
-                               "CONVLENS_RUN_MAX_AGE_S": "60.5", "CONVLENS_UPLOAD_MB": "20"})
+    limits = profile.from_env(
+        {
+            "CONVLENS_PROFILE": "hosted",
+            "CONVLENS_TF_THREADS": "3",
+            "CONVLENS_HEAVY_SLOTS": "2",
+            "CONVLENS_RUN_MAX_AGE_S": "60.5",
+            "CONVLENS_UPLOAD_MB": "20",
+        }
+    )
     assert (limits.intra_op_threads, limits.heavy_slots, limits.run_max_age_s, limits.upload_mb) == (3, 2, 60.5, 20)
     assert limits.max_applications == 1  # the rest stays the profile's
     with pytest.raises(ValueError, match="CONVLENS_PROFILE='cloud'"):
@@ -105,13 +112,25 @@ def test_hosted_profile_bounds_tensorflow_threads_and_training_slots():
         " profile.configure_threads(profile.from_env({'CONVLENS_PROFILE': 'hosted', 'CONVLENS_TF_THREADS': '2'})))\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM_", "TF_ENABLE_ONEDNN"))}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, "CONVLENS_PROFILE": "hosted", "TF_CPP_MIN_LOG_LEVEL": "3"},
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, "CONVLENS_PROFILE": "hosted", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[:2] == ["0", "1"]  # set by `import vizcore`, before TensorFlow is imported
     assert out.stdout.split()[-5:] == ["1", "1", "1", "1", "False"]  # too late for new bounds after the first op
-    out = subprocess.run([sys.executable, "-c", "import os, vizcore; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"],
-                         cwd=ROOT, env={**clean, "CONVLENS_PROFILE": "default"}, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, vizcore; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"],
+        cwd=ROOT,
+        env={**clean, "CONVLENS_PROFILE": "default"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.split() == ["None"]  # the default profile leaves TensorFlow as it is
 
 
@@ -134,8 +153,14 @@ def test_hosted_profile_hands_freed_large_blocks_back_to_the_system():
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     held = {}
     for name in ("default", "hosted"):
-        out = subprocess.run([sys.executable, "-c", FREED_RSS], cwd=ROOT, env={**clean, "CONVLENS_PROFILE": name},
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", FREED_RSS],
+            cwd=ROOT,
+            env={**clean, "CONVLENS_PROFILE": name},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         grown, held[name] = map(int, out.stdout.split())
         assert grown >= 190  # the blocks were resident

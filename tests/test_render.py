@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vizcore import render
+from vizcore.present import render
 
 
 def test_normalize_and_constant_maps_have_no_nan():

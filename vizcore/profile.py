@@ -85,14 +85,39 @@ class Limits:
 
 DAY = 24 * 3600.0
 PROFILES = {
-    "default": Limits("default", max_applications=4, excluded_applications=(), activation_entries=8,
-                      attribution_entries=512, session_models=4, upload_mb=200, heavy_slots=2, training_slots=2,
-                      intra_op_threads=0, inter_op_threads=0, run_max_age_s=7 * DAY),
-    "hosted": Limits("hosted", max_applications=1, excluded_applications=("VGG16",), activation_entries=1,
-                     attribution_entries=64, session_models=2, upload_mb=100, heavy_slots=1, training_slots=1,
-                     intra_op_threads=1, inter_op_threads=1, run_max_age_s=1 * DAY, onednn=False,
-                     mmap_threshold_kb=256, malloc_arenas=2,
-                     activations_at_once_mb=32.0, drop_unused_applications=True),
+    "default": Limits(
+        "default",
+        max_applications=4,
+        excluded_applications=(),
+        activation_entries=8,
+        attribution_entries=512,
+        session_models=4,
+        upload_mb=200,
+        heavy_slots=2,
+        training_slots=2,
+        intra_op_threads=0,
+        inter_op_threads=0,
+        run_max_age_s=7 * DAY,
+    ),
+    "hosted": Limits(
+        "hosted",
+        max_applications=1,
+        excluded_applications=("VGG16",),
+        activation_entries=1,
+        attribution_entries=64,
+        session_models=2,
+        upload_mb=100,
+        heavy_slots=1,
+        training_slots=1,
+        intra_op_threads=1,
+        inter_op_threads=1,
+        run_max_age_s=1 * DAY,
+        onednn=False,
+        mmap_threshold_kb=256,
+        malloc_arenas=2,
+        activations_at_once_mb=32.0,
+        drop_unused_applications=True,
+    ),
 }
 OVERRIDES = {  # environment variable -> field, for a host that needs other numbers
     "CONVLENS_TF_THREADS": "intra_op_threads",
@@ -146,7 +171,10 @@ def prepare_environment(limits: Limits | None = None) -> None:
     They count only when TensorFlow is imported afterwards; ``import vizcore`` calls this first.
     """
     limits = limits or current()
-    for var, n in (("TF_NUM_INTRAOP_THREADS", limits.intra_op_threads), ("TF_NUM_INTEROP_THREADS", limits.inter_op_threads)):
+    for var, n in (
+        ("TF_NUM_INTRAOP_THREADS", limits.intra_op_threads),
+        ("TF_NUM_INTEROP_THREADS", limits.inter_op_threads),
+    ):
         if n:
             os.environ.setdefault(var, str(n))
     if not limits.onednn:
@@ -163,8 +191,10 @@ def tune_malloc(limits: Limits | None = None) -> bool:
     ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_ARENA_MAX`` set by the host before start win over the profile.
     """
     limits = limits or current()
-    wanted = [(M_MMAP_THRESHOLD, limits.mmap_threshold_kb * 1024, "MALLOC_MMAP_THRESHOLD_"),
-              (M_ARENA_MAX, limits.malloc_arenas, "MALLOC_ARENA_MAX")]
+    wanted = [
+        (M_MMAP_THRESHOLD, limits.mmap_threshold_kb * 1024, "MALLOC_MMAP_THRESHOLD_"),
+        (M_ARENA_MAX, limits.malloc_arenas, "MALLOC_ARENA_MAX"),
+    ]
     wanted = [(param, value) for param, value, var in wanted if value and var not in os.environ]
     if not wanted:
         return False
@@ -188,8 +218,10 @@ def configure_threads(limits: Limits | None = None) -> bool:
     import tensorflow as tf
 
     threading_cfg = tf.config.threading
-    if (threading_cfg.get_intra_op_parallelism_threads() == limits.intra_op_threads
-            and threading_cfg.get_inter_op_parallelism_threads() == limits.inter_op_threads):
+    if (
+        threading_cfg.get_intra_op_parallelism_threads() == limits.intra_op_threads
+        and threading_cfg.get_inter_op_parallelism_threads() == limits.inter_op_threads
+    ):
         return True
     try:
         threading_cfg.set_intra_op_parallelism_threads(limits.intra_op_threads)

@@ -1,4 +1,4 @@
-"""One rule from scores to probabilities (vizcore.heads) and one input check (vizcore.batches),
+"""One rule from scores to probabilities (vizcore.models.heads) and one input check (vizcore.models.batches),
 against NumPy computations on real Keras models of every head people bring."""
 
 from __future__ import annotations
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from helpers import tiny_functional
 
-from vizcore import activations, attribution, batches, graph, heads
+from vizcore import attribution
 from vizcore.errors import InputShapeError
+from vizcore.inspect import activations
+from vizcore.models import batches, graph, heads
 from vizcore.training import predict_probabilities
 
 # name -> (units, activation of the Dense layer, a separate softmax layer after it)
@@ -30,9 +32,13 @@ def head_model(kind: str) -> keras.Model:
     inputs = keras.Input((6, 6, 2))
     x = keras.layers.Flatten(name="flat")(keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs))
     y = keras.layers.Dense(units, activation=act, name="out")(x)
-    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(y) if separate else y, name=kind.replace(" ", "_"))
+    model = keras.Model(
+        inputs, keras.layers.Activation("softmax", name="probs")(y) if separate else y, name=kind.replace(" ", "_")
+    )
     kernel, _ = model.get_layer("out").get_weights()
-    model.get_layer("out").set_weights([kernel * 3.0, np.linspace(-1.5, 1.5, units).astype(np.float32)])  # spread the scores
+    model.get_layer("out").set_weights(
+        [kernel * 3.0, np.linspace(-1.5, 1.5, units).astype(np.float32)]
+    )  # spread the scores
     return model
 
 
@@ -64,7 +70,7 @@ def test_every_path_to_probabilities_agrees_with_numpy(kind, images):
     _, act, separate = HEADS[kind]
     if act is not None or separate:
         outputs = model.predict(images, verbose=0)  # the oracle agrees with Keras where Keras gives probabilities
-        np.testing.assert_allclose(expected[:, -outputs.shape[1]:], outputs, atol=1e-5)
+        np.testing.assert_allclose(expected[:, -outputs.shape[1] :], outputs, atol=1e-5)
     fm = graph.feature_model(model)
     _, scores = fm.predict(images)
     np.testing.assert_allclose(heads.probabilities(scores, fm.head), expected, atol=1e-5)

@@ -48,7 +48,9 @@ def test_probabilities_and_gradcam_match_separate_calls(model):
     for target in (0, 2):
         out = occlude_boxes(model, x, [box], target=target, layer="conv_b")
         np.testing.assert_array_equal(out.image_hwc, hand)
-        np.testing.assert_allclose(out.probabilities_k, model(hand[None], training=False).numpy()[0], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            out.probabilities_k, model(hand[None], training=False).numpy()[0], rtol=1e-5, atol=1e-7
+        )
         np.testing.assert_allclose(out.heatmap_hw, gradcam(model, hand, target=target, layer="conv_b"), atol=1e-5)
         assert out.target == target and out.layer == "conv_b"
 

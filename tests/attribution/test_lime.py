@@ -14,9 +14,10 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import pairwise_distances
 from streamlit.testing.v1 import AppTest
 
-from vizcore import datasets, models
+from vizcore import models
 from vizcore.attribution import METHOD_INFO, METHODS, AttributionError, normalize_map
 from vizcore.attribution.metrics import deletion_curve, pointing_game, random_map
+from vizcore.data import datasets
 
 L = importlib.import_module("vizcore.attribution.lime")
 
@@ -70,8 +71,13 @@ def test_weighted_ridge_equals_scikit_learn():
     assert 0.5 < fit.r2 < 1.0  # a noisy linear target: a good fit, not a perfect one
 
 
-@pytest.mark.parametrize("kind, params", [("quickshift", {"kernel_size": 4, "max_dist": 200, "ratio": 0.2, "rng": 0}),
-                                          ("slic", {"n_segments": 50, "compactness": 20.0, "start_label": 0})])
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("quickshift", {"kernel_size": 4, "max_dist": 200, "ratio": 0.2, "rng": 0}),
+        ("slic", {"n_segments": 50, "compactness": 20.0, "start_label": 0}),
+    ],
+)
 def test_superpixels_are_limes_segmentation(kind, params):
     x = datasets.make_shapes(1, size=224, seed=4).x_nhwc[0].astype(np.float64)
     x = (x - x.min()) / np.ptp(x)  # already [0, 1]: our scaling for the segmentation is then the identity
@@ -105,18 +111,30 @@ def test_same_superpixels_and_seed_give_the_lime_packages_weights(name, segmenta
     def classifier(batch_nhwc):  # lime turns grey images into RGB; the model sees its own channel count
         batch = np.asarray(batch_nhwc, np.float32)[..., : x.shape[-1]]
         seen.append(batch)
-        return model.predict(batch, verbose=0)  # the models end in softmax: lime's classifier_fn, independent of vizcore
+        return model.predict(
+            batch, verbose=0
+        )  # the models end in softmax: lime's classifier_fn, independent of vizcore
 
     explainer = LimeImageExplainer(kernel_width=0.25, random_state=3)
     image = x if x.shape[-1] == 3 else x[..., 0]
-    ref = explainer.explain_instance(image, classifier, labels=(target,), hide_color=None if fill == "mean" else fill,
-                                     top_labels=None, num_samples=400,
-                                     batch_size=50, segmentation_fn=lambda _: fit.segments_hw, random_seed=0)
+    ref = explainer.explain_instance(
+        image,
+        classifier,
+        labels=(target,),
+        hide_color=None if fill == "mean" else fill,
+        top_labels=None,
+        num_samples=400,
+        batch_size=50,
+        segmentation_fn=lambda _: fit.segments_hw,
+        random_seed=0,
+    )
     images = np.concatenate(seen)
     assert len(images) == fit.samples == 400
     np.testing.assert_array_equal(images[0], x)  # the first sample is the image itself
     hidden = L.hidden_image(x, fit.segments_hw, fill)
-    np.testing.assert_allclose(L.perturbed(x, hidden, fit.segments_hw, fit.on_ns), images, atol=1e-6)  # the same samples
+    np.testing.assert_allclose(
+        L.perturbed(x, hidden, fit.segments_hw, fit.on_ns), images, atol=1e-6
+    )  # the same samples
     np.testing.assert_allclose(fit.probabilities, model.predict(images, verbose=0)[:, target], atol=1e-5)
 
     weights = dict(ref.local_exp[target])
@@ -134,8 +152,9 @@ def test_the_same_data_gives_lime_bases_fit(mnist_model):
     distances = pairwise_distances(fit.on_ns, fit.on_ns[:1], metric="cosine").ravel()
     np.testing.assert_allclose(fit.distances, distances, atol=1e-12)
     base = LimeBase(lambda d: np.sqrt(np.exp(-(d**2) / 0.25**2)), random_state=0)
-    intercept, pairs, score, local_pred = base.explain_instance_with_data(fit.on_ns, fit.probabilities[:, None], distances, 0,
-                                                                          num_features=100_000)
+    intercept, pairs, score, local_pred = base.explain_instance_with_data(
+        fit.on_ns, fit.probabilities[:, None], distances, 0, num_features=100_000
+    )
     np.testing.assert_allclose(fit.weights, [w for _, w in sorted(pairs)], rtol=1e-6, atol=1e-9)
     assert np.abs(fit.weights).max() > 1e-2
     assert (fit.intercept, fit.r2) == (pytest.approx(intercept, abs=1e-9), pytest.approx(score, abs=1e-9))
@@ -155,7 +174,9 @@ def test_the_same_data_gives_lime_bases_fit(mnist_model):
 def test_the_method_is_the_fits_positive_part_with_progress_seed_and_cost(mnist_model):
     x = first_digit()
     calls = []
-    fit = L.explain(mnist_model, x, samples=100, batch_size=32, on_progress=lambda done, total: calls.append((done, total)))
+    fit = L.explain(
+        mnist_model, x, samples=100, batch_size=32, on_progress=lambda done, total: calls.append((done, total))
+    )
     assert calls == [(32, 100), (64, 100), (96, 100), (100, 100)]
     assert fit.target == int(np.argmax(mnist_model.predict(x[None], verbose=0)))
     heatmap = METHODS["LIME"](mnist_model, x, samples=100)
@@ -164,15 +185,30 @@ def test_the_method_is_the_fits_positive_part_with_progress_seed_and_cost(mnist_
     assert heatmap.max() == 1.0 and not np.array_equal(heatmap, METHODS["LIME"](mnist_model, x, samples=100, seed=1))
 
     both = []
-    raw = METHOD_INFO["LIME"].batch(mnist_model, np.stack([x, x[::-1]]), samples=50, on_progress=lambda d, t: both.append((d, t)))
+    raw = METHOD_INFO["LIME"].batch(
+        mnist_model, np.stack([x, x[::-1]]), samples=50, on_progress=lambda d, t: both.append((d, t))
+    )
     assert raw.shape == (2, 28, 28) and both[-1] == (100, 100) and both[0] == (32, 100)
     np.testing.assert_allclose(raw[0], L.explain(mnist_model, x, samples=50).raw_hw)  # signed, before the display rule
     assert raw[0].min() < 0 < raw[0].max()
 
     info = METHOD_INFO["LIME"]
-    assert str(info.cost_of(mnist_model, (28, 28))) == "300 forward passes" and info.cost_of(mnist_model, (224, 224), samples=1000).count == 1000
-    assert {o.name for o in info.options} == {"samples", "segmentation", "superpixels", "fill", "seed"} and not info.uses_layer
-    for bad, match in (({"samples": 1}, "samples"), ({"fill": "blur"}, "fill"), ({"segmentation": "grid"}, "segmentation")):
+    assert (
+        str(info.cost_of(mnist_model, (28, 28))) == "300 forward passes"
+        and info.cost_of(mnist_model, (224, 224), samples=1000).count == 1000
+    )
+    assert {o.name for o in info.options} == {
+        "samples",
+        "segmentation",
+        "superpixels",
+        "fill",
+        "seed",
+    } and not info.uses_layer
+    for bad, match in (
+        ({"samples": 1}, "samples"),
+        ({"fill": "blur"}, "fill"),
+        ({"segmentation": "grid"}, "segmentation"),
+    ):
         with pytest.raises(AttributionError, match=match):
             METHODS["LIME"](mnist_model, x, **bad)
 
@@ -216,9 +252,15 @@ def test_pointing_game_beats_a_random_map(shapes_model, shapes):
     lime_hits = pointing_game(shapes_model, shapes, METHODS["LIME"], 40)
     random_hits = pointing_game(shapes_model, shapes, random_map, 40)
     assert lime_hits > random_hits and lime_hits >= 0.8  # measured: 1.0 against 0.25
-    auc = {name: np.mean([deletion_curve(shapes_model, x, fn(shapes_model, x, target=int(y)), target=int(y)).auc
-                          for x, y in zip(shapes.x_nhwc[:10], shapes.y[:10])])
-           for name, fn in (("LIME", METHODS["LIME"]), ("Random", random_map))}
+    auc = {
+        name: np.mean(
+            [
+                deletion_curve(shapes_model, x, fn(shapes_model, x, target=int(y)), target=int(y)).auc
+                for x, y in zip(shapes.x_nhwc[:10], shapes.y[:10])
+            ]
+        )
+        for name, fn in (("LIME", METHODS["LIME"]), ("Random", random_map))
+    }
     assert auc["LIME"] < auc["Random"] - 0.2  # the probability falls much faster when LIME's superpixels go
 
 

@@ -17,6 +17,7 @@ from vizcore.attribution import (
     METHOD_INFO,
     METHODS,
     AttributionError,
+    base,
     gradcam,
     noisy_copies,
     normalize_map,
@@ -27,7 +28,6 @@ from vizcore.attribution import (
     smoothgrad,
     top_k,
 )
-from vizcore.attribution import base
 from vizcore.cache import cached_count
 from vizcore.errors import InputShapeError
 
@@ -107,9 +107,13 @@ def test_cam_methods_equal_hand_computation(target):
     alpha = grads**2 / (2 * grads**2 + acts.sum(axis=(0, 1)) * grads**3)
     expected_pp = np.maximum((acts * (alpha * np.maximum(grads, 0)).sum(axis=(0, 1))).sum(-1), 0)
 
-    np.testing.assert_allclose(raw("Grad-CAM", model, HAND_IMAGE, target=target, layer="conv"), expected_gradcam, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        raw("Grad-CAM", model, HAND_IMAGE, target=target, layer="conv"), expected_gradcam, rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(gradcam(model, HAND_IMAGE, target=target), minmax(expected_gradcam), atol=1e-5)
-    np.testing.assert_allclose(raw("LayerCAM", model, HAND_IMAGE, target=target), expected_layercam, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        raw("LayerCAM", model, HAND_IMAGE, target=target), expected_layercam, rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(raw("Grad-CAM++", model, HAND_IMAGE, target=target), expected_pp, rtol=1e-4, atol=1e-5)
     assert expected_gradcam.max() > 0 and np.ptp(expected_gradcam) > 0  # the check is not vacuous
 
@@ -123,7 +127,12 @@ def test_scorecam_equals_hand_computation_and_faster_keeps_the_most_varied_chann
     expected = np.maximum((acts * probs[:, target]).sum(-1), 0)
     np.testing.assert_allclose(raw("Score-CAM", model, x), expected, rtol=1e-4, atol=1e-6)
     best = int(np.argmax(acts.var(axis=(0, 1))))
-    np.testing.assert_allclose(raw("Score-CAM", model, x, max_channels=1), np.maximum(acts[..., best] * probs[best, target], 0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        raw("Score-CAM", model, x, max_channels=1),
+        np.maximum(acts[..., best] * probs[best, target], 0),
+        rtol=1e-4,
+        atol=1e-6,
+    )
     assert scorecam_cost(model, "conv") == 3 and scorecam_cost(model, None, max_channels=1) == 2
 
 
@@ -152,7 +161,11 @@ def test_gradient_x_input_is_gradient_times_pixel(rgb_model, rgb_image):
 @pytest.mark.parametrize("baseline", ["zeros", "black"])
 def test_integrated_gradients_completeness(rgb_model, rgb_image, baseline):
     oracle = logits_model(rgb_model)
-    base_hwc = np.zeros_like(rgb_image) if baseline == "zeros" else np.broadcast_to(rgb_image.min(axis=(0, 1)), rgb_image.shape)
+    base_hwc = (
+        np.zeros_like(rgb_image)
+        if baseline == "zeros"
+        else np.broadcast_to(rgb_image.min(axis=(0, 1)), rgb_image.shape)
+    )
     fx, fb = oracle.predict(np.stack([rgb_image, base_hwc]), verbose=0)[:, 0]
     ig = raw("Integrated Gradients", rgb_model, rgb_image, target=0, baseline=baseline, steps=64)
     assert abs(fx - fb) > 0.05  # a real difference to explain
@@ -173,7 +186,9 @@ def test_integrated_gradients_is_exact_on_a_linear_model():
     model, w = linear_model()
     x = np.random.default_rng(1).random((4, 4, 1)).astype(np.float32)
     expected = (x[..., 0] - 0.25) * w[:, 0].reshape(4, 4)  # (x - b) * constant gradient
-    np.testing.assert_allclose(raw("Integrated Gradients", model, x, target=0, baseline=0.25, steps=3), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        raw("Integrated Gradients", model, x, target=0, baseline=0.25, steps=3), expected, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_occlusion_on_a_linear_model_equals_patch_sums():
@@ -222,8 +237,12 @@ def test_occlusion_refuses_a_stride_above_the_patch_and_covers_every_pixel():
     np.testing.assert_allclose(got, occlusion_by_hand(contrib, [0], [0, 2, 4, 6], 2), rtol=1e-5, atol=1e-5)
     assert np.all(got > 0) and occlusion_cost(2, 8, patch=4, stride=3) == 5
     # no patch given: at least the stride (3, cut to 2 rows), windows end at the far edge
-    np.testing.assert_allclose(raw("Occlusion", model, x, target=0, stride=3),
-                               occlusion_by_hand(contrib, [0], [0, 2, 4, 6], 2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        raw("Occlusion", model, x, target=0, stride=3),
+        occlusion_by_hand(contrib, [0], [0, 2, 4, 6], 2),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_occlusion_fills_with_zero_the_image_mean_or_a_value():
@@ -231,7 +250,9 @@ def test_occlusion_fills_with_zero_the_image_mean_or_a_value():
     x = np.random.default_rng(4).uniform(0.0, 1.0, (4, 4, 1)).astype(np.float32)
     for fill, value in (("zero", 0.0), ("mean", float(x.mean())), (0.25, 0.25)):
         expected = occlusion_by_hand(weights * (x[..., 0] - value), [0, 2], [0, 2], 2)  # the drop is sum w * (x - fill)
-        np.testing.assert_allclose(raw("Occlusion", model, x, target=0, patch=2, stride=2, fill=fill), expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            raw("Occlusion", model, x, target=0, patch=2, stride=2, fill=fill), expected, rtol=1e-4, atol=1e-5
+        )
     assert METHOD_INFO["Occlusion"].defaults["fill"] == "zero"
     with pytest.raises(AttributionError, match="fill must be"):
         raw("Occlusion", model, x, target=0, fill="median")
@@ -290,7 +311,12 @@ def test_top_k_and_predict_probabilities_match_the_model(rgb_model, rgb_image):
 def sigmoid_model(bias: float) -> keras.Model:
     keras.utils.set_random_seed(4)
     model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, activation="relu", name="conv"), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid", name="out")]
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, activation="sigmoid", name="out"),
+        ]
     )
     kernel, b = model.get_layer("out").get_weights()
     model.get_layer("out").set_weights([kernel, np.array([bias], np.float32)])
@@ -313,11 +339,16 @@ def test_sigmoid_head_is_binary(bias):
         tape.watch(xt)
         logit = tf.matmul(features(xt), kernel) + b
     assert float(logit[0, 0]) == pytest.approx(np.log(p / (1 - p)), abs=1e-3)
-    np.testing.assert_allclose(plus, (tape.gradient(logit, xt)[0].numpy() * x).sum(-1), rtol=1e-4, atol=1e-7)  # target 1: +logit
+    np.testing.assert_allclose(
+        plus, (tape.gradient(logit, xt)[0].numpy() * x).sum(-1), rtol=1e-4, atol=1e-7
+    )  # target 1: +logit
     assert np.abs(plus).max() > 0
     np.testing.assert_array_equal(raw("Gradient × Input", model, x), plus if top == 1 else minus)
     assert not np.allclose(raw("Grad-CAM", model, x, target=0), raw("Grad-CAM", model, x, target=1))
-    assert top_k(model, x, 2) == [(top, pytest.approx(max(p, 1 - p), abs=1e-6)), (1 - top, pytest.approx(min(p, 1 - p), abs=1e-6))]
+    assert top_k(model, x, 2) == [
+        (top, pytest.approx(max(p, 1 - p), abs=1e-6)),
+        (1 - top, pytest.approx(min(p, 1 - p), abs=1e-6)),
+    ]
     with pytest.raises(AttributionError):
         saliency(model, x, target=2)
 
@@ -327,7 +358,9 @@ def test_nested_base_with_target_layer_inside():
     x = np.random.default_rng(3).random((64, 64, 3)).astype(np.float32) * 2 - 1
     default = gradcam(model, x)
     assert default.shape == (64, 64) and np.isfinite(default).all()
-    np.testing.assert_array_equal(gradcam(model, x, layer="out_relu"), default)  # the default: the base's block output (after BN, ReLU6)
+    np.testing.assert_array_equal(
+        gradcam(model, x, layer="out_relu"), default
+    )  # the default: the base's block output (after BN, ReLU6)
     inner = raw("Grad-CAM", model, x, layer="block_13_expand", target=1)
     assert inner.shape == (64, 64) and inner.max() > 0
     with pytest.raises(AttributionError, match="spatial"):
@@ -338,8 +371,12 @@ def test_sequential_reloaded_from_keras_file(saved_dir):
     loaded = models.loading.load_model(saved_dir / "seq.keras")
     fresh = tiny_sequential()  # same seed, same weights, never saved
     x = np.random.default_rng(4).random((12, 12, 1)).astype(np.float32)
-    np.testing.assert_allclose(raw("Saliency", loaded, x, target=1), raw("Saliency", fresh, x, target=1), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(raw("Grad-CAM", loaded, x, target=0), raw("Grad-CAM", fresh, x, target=0, layer="conv_b"), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        raw("Saliency", loaded, x, target=1), raw("Saliency", fresh, x, target=1), rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        raw("Grad-CAM", loaded, x, target=0), raw("Grad-CAM", fresh, x, target=0, layer="conv_b"), rtol=1e-5, atol=1e-7
+    )
     assert raw("Grad-CAM", loaded, x, target=0).max() > 0 or raw("Grad-CAM", loaded, x, target=1).max() > 0
 
 
@@ -348,7 +385,7 @@ def test_grayscale_input_as_hw_or_hwc():
     x_hw = np.random.default_rng(6).random((12, 12)).astype(np.float32)
     np.testing.assert_array_equal(saliency(model, x_hw), saliency(model, x_hw[..., None]))
     assert gradcam(model, x_hw).shape == (12, 12)
-    with pytest.raises(InputShapeError, match="12x12x1"):  # the one input check of vizcore.batches
+    with pytest.raises(InputShapeError, match="12x12x1"):  # the one input check of vizcore.models.batches
         saliency(model, np.zeros((12, 12, 3), np.float32))
 
 
@@ -360,7 +397,9 @@ def test_smoothgrad_is_one_batch_and_matches_an_independent_average(rgb_model, r
     assert callable(smooth) and smooth.__name__ == "smoothgrad_saliency"
     calls = []
     real = saliency_module.input_gradients
-    monkeypatch.setattr(saliency_module, "input_gradients", lambda m, b, t, **k: calls.append(len(b)) or real(m, b, t, **k))
+    monkeypatch.setattr(
+        saliency_module, "input_gradients", lambda m, b, t, **k: calls.append(len(b)) or real(m, b, t, **k)
+    )
     heatmap = smooth(rgb_model, rgb_image, target=0, seed=3)
     assert calls == [16]  # one batch of 16 noisy copies, not 16 gradient calls
     np.testing.assert_array_equal(smooth(rgb_model, rgb_image, target=0, seed=3), heatmap)  # same seed, same map
@@ -381,9 +420,13 @@ def test_smoothgrad_wraps_any_method_through_its_batch_form(rgb_model, rgb_image
     heatmap = smooth(rgb_model, rgb_image, patch=4, stride=4)
     top = int(np.argmax(rgb_model.predict(rgb_image[None], verbose=0)))  # the clean image's class, for every copy
     drops = [raw("Occlusion", rgb_model, c, target=top, patch=4, stride=4) for c in noisy_copies(rgb_image, 3, 0.1, 0)]
-    np.testing.assert_allclose(heatmap, minmax(np.maximum(np.stack(drops), 0).mean(0)), atol=1e-5)  # shown, averaged, normalized
+    np.testing.assert_allclose(
+        heatmap, minmax(np.maximum(np.stack(drops), 0).mean(0)), atol=1e-5
+    )  # shown, averaged, normalized
     assert heatmap.max() == 1.0
-    assert str(smooth.info.cost_of(rgb_model, (12, 12), patch=4, stride=4)) == "30 forward passes"  # 3 x (9 windows + 1)
+    assert (
+        str(smooth.info.cost_of(rgb_model, (12, 12), patch=4, stride=4)) == "30 forward passes"
+    )  # 3 x (9 windows + 1)
 
 
 # ----------------------------------------------------------------------------- defining a method
@@ -394,7 +437,9 @@ def test_the_registry_says_what_a_run_costs(rgb_model):
     assert str(cost["Score-CAM"]) == "7 forward passes"  # 6 channels of conv_b + the first pass
     assert str(cost["Integrated Gradients"]) == "32 gradients" and str(cost["SmoothGrad (Saliency)"]) == "16 gradients"
     assert str(cost["Occlusion"]) == f"{occlusion_cost(12, 12):,} forward passes"
-    assert {str(cost[k]) for k in ("Grad-CAM", "Grad-CAM++", "LayerCAM", "Saliency", "Gradient × Input")} == {"1 gradient"}
+    assert {str(cost[k]) for k in ("Grad-CAM", "Grad-CAM++", "LayerCAM", "Saliency", "Gradient × Input")} == {
+        "1 gradient"
+    }
     assert METHOD_INFO["Score-CAM"].cost_of(rgb_model, (12, 12), layer="conv_a", max_channels=2).count == 3
     assert METHOD_INFO["Integrated Gradients"].cost_of(rgb_model, (12, 12), steps=5).count == 5
     assert METHOD_INFO["Occlusion"].cost_of(rgb_model, (4, 4), patch=2, stride=2).count == 5
@@ -411,17 +456,34 @@ def test_a_method_is_one_computation_a_display_rule_and_a_cost(rgb_model, rgb_im
 
     option = base.Option("offset", "float", -0.5, "added to every pixel")
     signed_sum = rgb_image.sum(-1) - 0.5
-    for display, shown in (("signed", signed_sum), ("absolute", np.abs(signed_sum)), ("relu", np.maximum(signed_sum, 0))):
-        info = base.method("channel_sum", channel_sum_maps, display=display, uses_layer=False, cost=cost, options=(option,))
+    for display, shown in (
+        ("signed", signed_sum),
+        ("absolute", np.abs(signed_sum)),
+        ("relu", np.maximum(signed_sum, 0)),
+    ):
+        info = base.method(
+            "channel_sum", channel_sum_maps, display=display, uses_layer=False, cost=cost, options=(option,)
+        )
         assert info.fn.__name__ == "channel_sum" and info.fn.info is info and info.defaults == {"offset": -0.5}
         np.testing.assert_allclose(info.fn(rgb_model, rgb_image), minmax(shown), atol=1e-6)
-        np.testing.assert_allclose(info.batch(rgb_model, np.stack([rgb_image, rgb_image * 0])), [signed_sum, np.full((12, 12), -0.5)], atol=1e-6)
+        np.testing.assert_allclose(
+            info.batch(rgb_model, np.stack([rgb_image, rgb_image * 0])),
+            [signed_sum, np.full((12, 12), -0.5)],
+            atol=1e-6,
+        )
     assert np.ptp(signed_sum) > 0 and signed_sum.min() < 0 < signed_sum.max()  # the three rules really differ
     assert info.cost_of(rgb_model, (3, 4)).count == 12
     smooth = smoothgrad(info.fn, samples=4)
     assert smooth.info.cost_of(rgb_model, (3, 4)).count == 48 and smooth.info.defaults["samples"] == 4
     with pytest.raises(TypeError, match="offset"):  # a page option must be a keyword of the computation, same default
-        base.method("channel_sum", channel_sum_maps, display="relu", uses_layer=False, cost=cost, options=(base.Option("offset", "float", 0.0),))
+        base.method(
+            "channel_sum",
+            channel_sum_maps,
+            display="relu",
+            uses_layer=False,
+            cost=cost,
+            options=(base.Option("offset", "float", 0.0),),
+        )
     with pytest.raises(ValueError, match="display"):
         base.method("channel_sum", channel_sum_maps, display="square", uses_layer=False, cost=cost)
     with pytest.raises(AttributionError, match="smoothgrad wraps"):

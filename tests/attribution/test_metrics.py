@@ -14,15 +14,15 @@ from vizcore.attribution.metrics import (
     pointing_game,
     pointing_hit,
     pointing_tolerance,
-    randomization_check,
     random_map,
+    randomization_check,
     randomized_copy,
     rankdata,
     reinitialise_top,
     sobel_map,
     spearman,
 )
-from vizcore.datasets import ImageDataset
+from vizcore.data.datasets import ImageDataset
 
 REGION = (slice(2, 5), slice(4, 7))  # rows 2-4, cols 4-6 of an 8x8 image
 
@@ -48,10 +48,15 @@ def test_deletion_and_insertion_rank_a_perfect_map_above_a_random_one():
     perfect = saliency(model, ONES, target=0)  # |weights|: the truth for a linear model
     assert perfect[REGION].min() > perfect[0, 0]
     rand = random_map(model, ONES, seed=1)
-    good, bad = deletion_curve(model, ONES, perfect, target=0, steps=16), deletion_curve(model, ONES, rand, target=0, steps=16)
+    good, bad = (
+        deletion_curve(model, ONES, perfect, target=0, steps=16),
+        deletion_curve(model, ONES, rand, target=0, steps=16),
+    )
     assert good.auc < bad.auc - 0.3
     probs = model.predict(np.stack([ONES, np.zeros_like(ONES)]), verbose=0)[:, 0]
-    assert good.probabilities[0] == pytest.approx(probs[0], abs=1e-6) and good.probabilities[-1] == pytest.approx(probs[1], abs=1e-6)
+    assert good.probabilities[0] == pytest.approx(probs[0], abs=1e-6) and good.probabilities[-1] == pytest.approx(
+        probs[1], abs=1e-6
+    )
     np.testing.assert_allclose(good.fractions, np.linspace(0, 1, 17))
     assert good.auc == pytest.approx(np.trapezoid(good.probabilities, good.fractions))
     # region weights total 4 + 8 * 3 = 28: after 4 of 64 pixels 15.5 are left (> 2, class 0); after 12 none
@@ -85,7 +90,9 @@ def test_pointing_game_with_a_known_answer():
         ]
     )
     rng = np.random.default_rng(2)
-    dataset = ImageDataset(rng.random((4, 8, 8, 1)).astype(np.float32), np.zeros(4, np.int64), ("a", "b"), "boxes", boxes)
+    dataset = ImageDataset(
+        rng.random((4, 8, 8, 1)).astype(np.float32), np.zeros(4, np.int64), ("a", "b"), "boxes", boxes
+    )
     assert pointing_game(model, dataset, saliency) == 0.5
     assert pointing_game(model, dataset, saliency, n=1) == 1.0
     assert pointing_game(model, dataset, saliency, n=2) == 0.5
@@ -98,7 +105,9 @@ def test_randomization_check_changes_a_copy_never_the_original():
     same = randomization_check(model, x, gradcam, target=1, top_layers=0)
     assert same.layers == () and same.spearman == pytest.approx(1.0)
     np.testing.assert_array_equal(same.original_hw, same.randomized_hw)
-    result = randomization_check(model, x, gradcam, target=1, top_layers=1, seed=1)  # seed 0 gives a flat (all-negative) map
+    result = randomization_check(
+        model, x, gradcam, target=1, top_layers=1, seed=1
+    )  # seed 0 gives a flat (all-negative) map
     assert result.layers == ("logits",)
     assert not np.allclose(result.original_hw, result.randomized_hw)
     expected = np.corrcoef(rankdata(result.original_hw), rankdata(result.randomized_hw))[0, 1]
@@ -116,7 +125,9 @@ def test_reinitialise_top_uses_keras_defaults():
     assert not np.allclose(kernel, old[0]) and not bias.any()
     limit = np.sqrt(6 / (3 * 3 * 4 + 3 * 3 * 6))  # Glorot uniform of a 3x3x4x6 kernel
     assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.8 * limit
-    np.testing.assert_array_equal(model.get_layer("conv_a").get_weights()[0], tiny_functional().get_layer("conv_a").get_weights()[0])
+    np.testing.assert_array_equal(
+        model.get_layer("conv_a").get_weights()[0], tiny_functional().get_layer("conv_a").get_weights()[0]
+    )
 
 
 def test_sobel_map_against_explicit_loops_and_random_map_is_seeded():
@@ -181,7 +192,9 @@ def test_pointing_game_scales_the_tolerance_to_the_input():
 
 def test_metrics_use_the_method_options():
     model = region_model()
-    ones = ImageDataset(np.ones((3, 8, 8, 1), np.float32), np.zeros(3, np.int64), ("a", "b"), "ones", np.tile([4, 2, 7, 5], (3, 1)))
+    ones = ImageDataset(
+        np.ones((3, 8, 8, 1), np.float32), np.zeros(3, np.int64), ("a", "b"), "ones", np.tile([4, 2, 7, 5], (3, 1))
+    )
     assert pointing_game(model, ones, occlusion) == 1.0  # zeros hide the region: the map peaks in it
     assert pointing_game(model, ones, occlusion, options={"fill": 1.0}) == 0.0  # ones hide nothing: a flat map
 
@@ -206,10 +219,15 @@ def test_metrics_use_the_method_options():
         assert result.spearman == pytest.approx(spearman(by_hand, result.randomized_hw))
 
     boxes = np.array([[0, 0, 6, 6], [6, 6, 12, 12], [3, 0, 9, 12], [0, 3, 12, 9]])
-    dataset = ImageDataset(rng.random((4, 12, 12, 3)).astype(np.float32), np.array([0, 1, 2, 1]), ("a", "b", "c"), "boxes", boxes)
+    dataset = ImageDataset(
+        rng.random((4, 12, 12, 3)).astype(np.float32), np.array([0, 1, 2, 1]), ("a", "b", "c"), "boxes", boxes
+    )
     opts = cases["Occlusion"]
     tol = 15 * 12 / 224
-    hits = [pointing_hit(occlusion(model, x_i, target=int(y), **opts), box, tol) for x_i, y, box in zip(dataset.x_nhwc, dataset.y, boxes)]
+    hits = [
+        pointing_hit(occlusion(model, x_i, target=int(y), **opts), box, tol)
+        for x_i, y, box in zip(dataset.x_nhwc, dataset.y, boxes)
+    ]
     assert pointing_game(model, dataset, occlusion, options=opts) == pytest.approx(np.mean(hits))
 
 
@@ -219,12 +237,19 @@ def test_metrics_use_the_method_options():
 def test_randomization_draws_from_each_layers_initializer_on_a_copy():
     keras.utils.set_random_seed(6)
     inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(64, 3, kernel_initializer=keras.initializers.RandomNormal(stddev=0.5),
-                            bias_initializer=keras.initializers.Constant(0.3), name="conv")(inputs)
+    x = keras.layers.Conv2D(
+        64,
+        3,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.5),
+        bias_initializer=keras.initializers.Constant(0.3),
+        name="conv",
+    )(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dense(3, kernel_initializer=keras.initializers.RandomUniform(-2.0, 2.0), name="logits")(x)
     model = keras.Model(inputs, keras.layers.Activation("softmax")(x))
-    trained = [np.full(w.shape, 0.01 * (i + 1), np.float32) for i, w in enumerate(model.get_weights())]  # "learned" weights
+    trained = [
+        np.full(w.shape, 0.01 * (i + 1), np.float32) for i, w in enumerate(model.get_weights())
+    ]  # "learned" weights
     model.set_weights(trained)
 
     copy, names = randomized_copy(model, 2, seed=0)

@@ -13,10 +13,10 @@ import pytest
 from helpers import ROOT, nested_mobilenet, tiny_functional, tiny_sequential
 from streamlit.testing.v1 import AppTest
 
-from vizcore import graph
 from vizcore.attribution import METHOD_INFO, METHODS, AttributionError, rise_masks
 from vizcore.attribution.eigencam import first_component
 from vizcore.attribution.guided_backprop import GuidedGate, guided
+from vizcore.models import graph
 
 NEW = ("Guided Backprop", "Guided Grad-CAM", "EigenCAM", "RISE")
 FEW_MASKS = {"RISE": {"n_masks": 48}}  # enough to run; the values are checked on small models
@@ -45,7 +45,12 @@ def every_relu_model() -> keras.Model:
     outputs = keras.layers.Activation("softmax", name="probs")(keras.layers.Dense(3, name="logits")(x))
     model = keras.Model(inputs, outputs, name="every_relu")
     rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(0, s, w.shape).astype(np.float32) for w, s in zip(model.get_weights(), (1.0, 0.2, 1.5, 0.5, 1.0, 0.1, 0.5, 0.2, 1.0, 0.2, 1.0, 0.1))])
+    model.set_weights(
+        [
+            rng.normal(0, s, w.shape).astype(np.float32)
+            for w, s in zip(model.get_weights(), (1.0, 0.2, 1.5, 0.5, 1.0, 0.1, 0.5, 0.2, 1.0, 0.2, 1.0, 0.1))
+        ]
+    )
     return model
 
 
@@ -55,7 +60,12 @@ GUIDED_IMAGE = np.random.default_rng(12).random((6, 6, 1)).astype(np.float32) * 
 def conv(x: np.ndarray, k: np.ndarray, b: np.ndarray) -> np.ndarray:
     """'same' 3x3 cross-correlation, (H, W, C) -> (H, W, K)."""
     p = np.pad(x, ((1, 1), (1, 1), (0, 0)))
-    return np.array([[np.tensordot(p[i : i + 3, j : j + 3], k, axes=3) for j in range(x.shape[1])] for i in range(x.shape[0])]) + b
+    return (
+        np.array(
+            [[np.tensordot(p[i : i + 3, j : j + 3], k, axes=3) for j in range(x.shape[1])] for i in range(x.shape[0])]
+        )
+        + b
+    )
 
 
 def conv_back(g: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -94,17 +104,25 @@ def test_guided_backprop_and_guided_gradcam_equal_a_numpy_backward_pass(target):
     x = GUIDED_IMAGE
     hand = numpy_backward(model, x, target, guided_rule=True)
     plain = numpy_backward(model, x, target, guided_rule=False)
-    np.testing.assert_allclose(keras.Model(model.input, model.get_layer("c3").output)(x[None])[0], hand["a3"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.Model(model.input, model.get_layer("c3").output)(x[None])[0], hand["a3"], rtol=1e-4, atol=1e-5
+    )
     assert (hand["z2"] > 6).any() and (hand["z2"] < 0).any()  # ReLU6 clips at both ends: both gates matter
     expected = np.abs(hand["input"]).max(axis=-1)
     assert (expected > 0).mean() > 0.5  # positive paths to most pixels: not a vacuous all-zero map
     assert not np.allclose(expected, np.abs(plain["input"]).max(axis=-1), rtol=0.05)  # the guided rule changes the map
-    np.testing.assert_allclose(raw("Guided Backprop", model, x, target=target), expected, rtol=1e-4, atol=1e-6 * expected.max())
-    np.testing.assert_allclose(raw("Saliency", model, x, target=target), np.abs(plain["input"]).max(axis=-1), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        raw("Guided Backprop", model, x, target=target), expected, rtol=1e-4, atol=1e-6 * expected.max()
+    )
+    np.testing.assert_allclose(
+        raw("Saliency", model, x, target=target), np.abs(plain["input"]).max(axis=-1), rtol=1e-4, atol=1e-7
+    )
 
     gradcam_c3 = np.maximum((hand["a3"] * plain["c3"].mean(axis=(0, 1))).sum(-1), 0)  # Grad-CAM on 'c3' by hand
     guided_gradcam = raw("Guided Grad-CAM", model, x, target=target, layer="c3")
-    np.testing.assert_allclose(guided_gradcam, gradcam_c3 * expected, rtol=1e-4, atol=1e-6 * (gradcam_c3 * expected).max())
+    np.testing.assert_allclose(
+        guided_gradcam, gradcam_c3 * expected, rtol=1e-4, atol=1e-6 * (gradcam_c3 * expected).max()
+    )
     assert (gradcam_c3 * expected).max() > 0
 
 
@@ -116,7 +134,10 @@ def test_the_guided_rule_leaves_the_users_model_as_it_was():
     before_layers = [(layer, layer.get_config(), getattr(layer, "activation", None)) for layer in model.layers]
     saliency_before = raw("Saliency", model, x[0], target=1)
 
-    assert METHODS["Guided Backprop"](model, x[0]).max() == 1.0 and METHODS["Guided Grad-CAM"](model, x[0], layer="c3").max() == 1.0
+    assert (
+        METHODS["Guided Backprop"](model, x[0]).max() == 1.0
+        and METHODS["Guided Grad-CAM"](model, x[0], layer="c3").max() == 1.0
+    )
 
     np.testing.assert_array_equal(model.predict(x, verbose=0), before_pred)
     for w0, w1 in zip(before_weights, model.get_weights()):
@@ -160,14 +181,20 @@ def test_eigencam_is_the_first_principal_component_from_numpy_svd(center):
     a = acts.reshape(64, 5) - (acts.reshape(64, 5).mean(axis=0) if center else 0.0)
     u, s, vt = np.linalg.svd(a)
     proj = a @ vt[0]
-    assert np.dot(proj, proj) == pytest.approx(np.linalg.eigvalsh(a.T @ a)[-1], rel=1e-6)  # the largest variance direction
+    assert np.dot(proj, proj) == pytest.approx(
+        np.linalg.eigvalsh(a.T @ a)[-1], rel=1e-6
+    )  # the largest variance direction
     mean_map = acts.mean(-1).reshape(-1)
     proj *= np.sign(np.corrcoef(proj, mean_map)[0, 1])
     expected = np.maximum(proj, 0).reshape(8, 8)
     assert 0 < expected.max() and (not center or (proj < 0).any())  # centred, the ReLU cuts something
     for target in (0, 1):  # no target: the same map for every class
-        np.testing.assert_allclose(raw("EigenCAM", model, x, target=target, layer="conv", center=center), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(first_component(-acts, center=center).reshape(-1) @ mean_map, -(proj @ mean_map), rtol=1e-6)
+        np.testing.assert_allclose(
+            raw("EigenCAM", model, x, target=target, layer="conv", center=center), expected, rtol=1e-5, atol=1e-6
+        )
+    np.testing.assert_allclose(
+        first_component(-acts, center=center).reshape(-1) @ mean_map, -(proj @ mean_map), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("shape", [(3, 3, 20), (6, 5, 4)])
@@ -182,7 +209,9 @@ def test_first_component_from_either_gram_matrix_equals_numpy_svd(shape):
 def test_eigencam_centering_changes_the_map():
     model = eigen_model()
     x = np.random.default_rng(9).random((8, 8, 3)).astype(np.float32)
-    assert not np.allclose(METHODS["EigenCAM"](model, x, center=True), METHODS["EigenCAM"](model, x, center=False), atol=0.05)
+    assert not np.allclose(
+        METHODS["EigenCAM"](model, x, center=True), METHODS["EigenCAM"](model, x, center=False), atol=0.05
+    )
 
 
 # ----------------------------------------------------------------------------- RISE
@@ -219,8 +248,14 @@ def test_rise_equals_a_numpy_loop_over_the_same_masks(head):
 
 def sigmoid_model() -> keras.Model:
     keras.utils.set_random_seed(4)
-    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
-                             keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid", name="out")])
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, activation="sigmoid", name="out"),
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- the models people bring
@@ -229,7 +264,12 @@ def sigmoid_model() -> keras.Model:
 def test_costs_in_the_registry():
     model = tiny_functional()
     cost = {label: str(METHOD_INFO[label].cost_of(model, (12, 12))) for label in NEW}
-    assert cost == {"Guided Backprop": "1 gradient", "Guided Grad-CAM": "2 gradients", "EigenCAM": "1 forward pass", "RISE": "1,001 forward passes"}
+    assert cost == {
+        "Guided Backprop": "1 gradient",
+        "Guided Grad-CAM": "2 gradients",
+        "EigenCAM": "1 forward pass",
+        "RISE": "1,001 forward passes",
+    }
 
 
 @pytest.mark.parametrize("label", NEW)
@@ -238,7 +278,13 @@ def test_new_methods_on_a_nested_mobilenet_and_a_grayscale_sequential(label):
     model = nested_mobilenet()
     x = np.random.default_rng(3).random((64, 64, 3)).astype(np.float32) * 2 - 1
     heat = fn(model, x, **opts)
-    assert heat.shape == (64, 64) and heat.dtype == np.float32 and np.isfinite(heat).all() and heat.min() >= 0 and heat.max() == 1.0
+    assert (
+        heat.shape == (64, 64)
+        and heat.dtype == np.float32
+        and np.isfinite(heat).all()
+        and heat.min() >= 0
+        and heat.max() == 1.0
+    )
     if METHOD_INFO[label].uses_layer:
         np.testing.assert_array_equal(fn(model, x, layer="out_relu", **opts), heat)
         assert not np.array_equal(fn(model, x, layer="block_13_expand", **opts), heat)

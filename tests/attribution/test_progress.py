@@ -25,11 +25,14 @@ def _record():
     return calls, lambda done, total: calls.append((done, total))
 
 
-@pytest.mark.parametrize("label, options, step", [
-    ("Occlusion", dict(patch=3, stride=1, batch_size=16), 16),
-    ("Integrated Gradients", dict(steps=40, batch_size=8), 8),
-    ("Score-CAM", dict(batch_size=2), 2),
-])
+@pytest.mark.parametrize(
+    "label, options, step",
+    [
+        ("Occlusion", dict(patch=3, stride=1, batch_size=16), 16),
+        ("Integrated Gradients", dict(steps=40, batch_size=8), 8),
+        ("Score-CAM", dict(batch_size=2), 2),
+    ],
+)
 def test_progress_counts_up_to_the_cost(model, label, options, step):
     info = METHOD_INFO[label]
     layer = "conv_b" if info.uses_layer else None
@@ -41,7 +44,9 @@ def test_progress_counts_up_to_the_cost(model, label, options, step):
     done = [d for d, _ in calls]
     assert done == sorted(done) and len(calls) >= total // step
     assert max(np.diff(done)) <= step  # one report per chunk of the loop
-    np.testing.assert_array_equal(heat, info.fn(model, X, target=1, layer=layer, **options))  # reporting changes nothing
+    np.testing.assert_array_equal(
+        heat, info.fn(model, X, target=1, layer=layer, **options)
+    )  # reporting changes nothing
 
 
 def test_wrapped_method_reports_once_to_the_outer_total(model):

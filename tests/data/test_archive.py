@@ -1,4 +1,4 @@
-"""Tests of vizcore.archive: class folders in a ZIP become a dataset; unsafe or unusable ZIPs are refused."""
+"""Tests of vizcore.data.archive: class folders in a ZIP become a dataset; unsafe or unusable ZIPs are refused."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vizcore.archive import ZipImageDataset, load_image_zip
-from vizcore.datasets import ImageDataset
+from vizcore.data.archive import ZipImageDataset, load_image_zip
+from vizcore.data.datasets import ImageDataset
 from vizcore.errors import ArchiveError
 
 
@@ -29,12 +29,14 @@ def make_zip(entries: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> byt
 
 
 def test_class_folders_become_a_sorted_labelled_dataset():
-    data = make_zip({
-        "dogs/b.png": png(8, 8, (0, 0, 255)),
-        "cats/a.png": png(8, 8, (255, 0, 0)),
-        "cats/b.png": png(8, 8, (255, 0, 0)),
-        "dogs/a.png": png(8, 8, (0, 0, 255)),
-    })
+    data = make_zip(
+        {
+            "dogs/b.png": png(8, 8, (0, 0, 255)),
+            "cats/a.png": png(8, 8, (255, 0, 0)),
+            "cats/b.png": png(8, 8, (255, 0, 0)),
+            "dogs/a.png": png(8, 8, (0, 0, 255)),
+        }
+    )
     ds = load_image_zip(data)
     assert isinstance(ds, ImageDataset) and isinstance(ds, ZipImageDataset)
     assert ds.class_names == ("cats", "dogs")
@@ -47,21 +49,28 @@ def test_class_folders_become_a_sorted_labelled_dataset():
 
 
 def test_one_shared_top_folder_is_looked_through_and_junk_is_ignored():
-    data = make_zip({
-        "pets/cats/1.png": png(6, 6),
-        "pets/dogs/1.png": png(6, 6),
-        "__MACOSX/pets/cats/._1.png": b"junk",
-        "pets/.DS_Store": b"junk",
-    })
+    data = make_zip(
+        {
+            "pets/cats/1.png": png(6, 6),
+            "pets/dogs/1.png": png(6, 6),
+            "__MACOSX/pets/cats/._1.png": b"junk",
+            "pets/.DS_Store": b"junk",
+        }
+    )
     ds = load_image_zip(data)
     assert ds.class_names == ("cats", "dogs")
     assert len(ds) == 2 and ds.notes == ()
 
 
 def test_mixed_sizes_are_resized_to_the_most_common_or_the_given_size():
-    data = make_zip({
-        "a/1.png": png(10, 8), "a/2.png": png(10, 8), "b/1.png": png(20, 30), "b/2.png": png(10, 8),
-    })
+    data = make_zip(
+        {
+            "a/1.png": png(10, 8),
+            "a/2.png": png(10, 8),
+            "b/1.png": png(20, 30),
+            "b/2.png": png(10, 8),
+        }
+    )
     ds = load_image_zip(data)
     assert ds.image_shape == (8, 10, 3)  # (height, width): the most common size
     assert "resized 1 image to 10x8" in ds.notes
@@ -79,7 +88,15 @@ def test_channels_follow_the_images_unless_given():
 
 
 def test_unreadable_files_are_skipped_with_a_note():
-    data = make_zip({"a/1.png": png(8, 8), "a/readme.txt": b"hello", "b/1.png": png(8, 8), "b/2.png": b"\x89PNG broken", "top.png": png(8, 8)})
+    data = make_zip(
+        {
+            "a/1.png": png(8, 8),
+            "a/readme.txt": b"hello",
+            "b/1.png": png(8, 8),
+            "b/2.png": b"\x89PNG broken",
+            "top.png": png(8, 8),
+        }
+    )
     ds = load_image_zip(data)
     assert len(ds) == 2
     assert any(n.startswith("skipped 2 unreadable files (a/readme.txt, b/2.png") for n in ds.notes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vizcore.canvas import canvas_ink, canvas_is_empty, canvas_to_image
+from vizcore.data.canvas import canvas_ink, canvas_is_empty, canvas_to_image
 
 
 def _transparent(h: int = 280, w: int = 280) -> np.ndarray:

@@ -5,8 +5,8 @@ No network: the keras.datasets tests replace Keras's urlretrieve with one that f
 
 from __future__ import annotations
 
-import hashlib
 import gzip
+import hashlib
 import io
 import os
 import struct
@@ -18,8 +18,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vizcore.datasets import KERAS_DATASETS, SHAPE_CLASSES, ImageDataset, load_keras_dataset, load_mnist_sample, make_shapes, stratified_split
-from vizcore.images import MAX_IMAGE_PIXELS, PREPROCESS_MODES, deprocess, load_image, looks_inverted, preprocess
+from vizcore.data.datasets import (
+    KERAS_DATASETS,
+    SHAPE_CLASSES,
+    ImageDataset,
+    load_keras_dataset,
+    load_mnist_sample,
+    make_shapes,
+    stratified_split,
+)
+from vizcore.data.images import MAX_IMAGE_PIXELS, PREPROCESS_MODES, deprocess, load_image, looks_inverted, preprocess
 from vizcore.errors import DatasetUnavailableError, ImageLoadError
 
 # sha256(x.tobytes() + y.tobytes()) of mnist_5k.npz, as recorded in vizcore/assets/README.md
@@ -144,7 +152,10 @@ def test_keras_dataset_reads_cached_files(offline_keras_home):
     folder = offline_keras_home / "datasets" / "fashion-mnist"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    images = {"train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), "t10k": rng.integers(0, 256, (4, 28, 28), dtype=np.uint8)}
+    images = {
+        "train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+        "t10k": rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
+    }
     labels = {"train": np.array([0, 1, 2, 3, 4, 9], np.uint8), "t10k": np.array([9, 8, 7, 6], np.uint8)}
     for part in ("train", "t10k"):
         (folder / f"{part}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0" * 8 + labels[part].tobytes()))
@@ -204,7 +215,7 @@ def test_shapes_boxes_are_tight_and_match_the_class():
         fill[int(label)].append(inside.mean())
         # the background, one pixel away from the box and beyond, is clearly another colour
         outside = np.ones(is_object.shape, bool)
-        outside[max(0, y0 - 1):y1 + 1, max(0, x0 - 1):x1 + 1] = False
+        outside[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1] = False
         if outside.any():
             distance = np.abs(image_hwc[outside] - object_colour(image_hwc, box)).max(axis=-1)
             assert distance.min() > 0.1
@@ -266,7 +277,9 @@ def test_load_rgba_and_la_composite_on_white():
     assert out[0, 0].tolist() == [255, 255, 255]  # fully transparent -> white
     assert out[0, 1].tolist() == [200, 0, 0]  # opaque -> colour
     assert out[0, 2].tolist() == [227, 127, 127]  # a = 128/255: 200a + 255(1-a) = 227.4, 255(1-a) = 127
-    la = Image.merge("LA", (Image.fromarray(np.full((1, 3), 100, np.uint8)), Image.fromarray(np.array([[0, 255, 128]], np.uint8))))
+    la = Image.merge(
+        "LA", (Image.fromarray(np.full((1, 3), 100, np.uint8)), Image.fromarray(np.array([[0, 255, 128]], np.uint8)))
+    )
     out = load_image(encode(la))
     assert out.shape == (1, 3, 1) and out[0, :, 0].tolist() == [255, 100, 177]
 
@@ -351,7 +364,9 @@ def test_bad_files_raise_image_load_error(tmp_path):
 def test_huge_images_are_refused_from_the_header():
     declared = png_declaring(8000, 8000)
     assert len(declared) < 100  # a tiny file ...
-    with pytest.raises(ImageLoadError, match=r"big.png is 8000x8000 pixels \(64 megapixels\); the limit is 40 megapixels"):
+    with pytest.raises(
+        ImageLoadError, match=r"big.png is 8000x8000 pixels \(64 megapixels\); the limit is 40 megapixels"
+    ):
         load_image(declared, name="big.png")  # ... refused before decoding 64 MP
     assert MAX_IMAGE_PIXELS == 40_000_000
     with pytest.raises(ImageLoadError, match=r"100x100 pixels \(0.01 megapixels\); the limit is 0.001"):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import io
-import weakref
 import json
+import weakref
 import zipfile
 
 import keras
@@ -19,12 +19,13 @@ import tensorflow as tf
 from helpers import nested_mobilenet, tiny_functional, tiny_sequential
 from PIL import Image
 
+from vizcore import cache
 from vizcore import featurevis as fv
-from vizcore import cache, graph
 from vizcore.errors import LayerNotFoundError
 from vizcore.featurevis import engine, slicing
 from vizcore.featurevis.params import COLOR_CORRELATION, decorrelate_colors, spectrum_scale
 from vizcore.featurevis.transforms import apply_transforms
+from vizcore.models import graph
 
 STEPS = 48
 
@@ -76,7 +77,9 @@ def test_batched_equals_one_filter_at_a_time(model, batched):
         np.testing.assert_allclose(alone.images_nhwc[0], batched.images_nhwc[f], atol=1e-4)
         np.testing.assert_allclose(alone.reached[0], batched.reached[f], rtol=1e-3, atol=1e-5)
         for name in ("channel", "loss"):
-            np.testing.assert_allclose(alone.loss_terms[name][:, 0], batched.loss_terms[name][:, f], rtol=1e-3, atol=1e-5)
+            np.testing.assert_allclose(
+                alone.loss_terms[name][:, 0], batched.loss_terms[name][:, f], rtol=1e-3, atol=1e-5
+            )
 
 
 def test_reached_is_the_real_activation_of_the_returned_image(model, batched):
@@ -84,7 +87,9 @@ def test_reached_is_the_real_activation_of_the_returned_image(model, batched):
     acts = np.asarray(oracle(batched.images_nhwc))  # (6, 3, 3, 6); the 3x3 map has no border to drop
     own = acts[np.arange(6), :, :, np.arange(6)].mean(axis=(1, 2))
     np.testing.assert_allclose(batched.reached, own, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(fv.real_activation(model, "conv_b", batched.images_nhwc), acts.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        fv.real_activation(model, "conv_b", batched.images_nhwc), acts.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_images_finite_inside_range_and_seeded(model, batched):
@@ -129,12 +134,25 @@ def test_env_var_caps_the_steps(model, monkeypatch):
 def test_progress_callback_contract(model):
     settings = dataclasses.replace(fv.default_settings(graph.input_spec(model)), progress_every=4)
     seen = []
-    fv.optimize(model, fv.Channel("conv_b"), [0, 1, 2], settings=settings, steps=10,
-                on_progress=lambda step, total, p: seen.append((step, total, None if p is None else p.shape)))
+    fv.optimize(
+        model,
+        fv.Channel("conv_b"),
+        [0, 1, 2],
+        settings=settings,
+        steps=10,
+        on_progress=lambda step, total, p: seen.append((step, total, None if p is None else p.shape)),
+    )
     assert seen == [(4, 10, (3, 12, 12, 1)), (8, 10, (3, 12, 12, 1)), (10, 10, (3, 12, 12, 1))]
     quiet = []
-    fv.optimize(model, fv.Channel("conv_b"), [0, 1, 2], settings=settings, steps=5, preview=False,
-                on_progress=lambda step, total, p: quiet.append(p))
+    fv.optimize(
+        model,
+        fv.Channel("conv_b"),
+        [0, 1, 2],
+        settings=settings,
+        steps=5,
+        preview=False,
+        on_progress=lambda step, total, p: quiet.append(p),
+    )
     assert quiet == [None, None]
 
 
@@ -188,7 +206,9 @@ def test_regularizer_terms_named_finite_and_weighted(model):
     assert list(result.loss_terms) == ["channel", "l2", "tv", "blur", "loss"]
     assert all(v.shape == (6, 2) and np.isfinite(v).all() for v in result.loss_terms.values())
     t = result.loss_terms
-    np.testing.assert_allclose(t["loss"], -t["channel"] + 0.1 * t["l2"] + 0.2 * t["tv"] + 0.3 * t["blur"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        t["loss"], -t["channel"] + 0.1 * t["l2"] + 0.2 * t["tv"] + 0.3 * t["blur"], rtol=1e-4, atol=1e-6
+    )
 
 
 def test_regularizers_by_hand():
@@ -205,9 +225,16 @@ def test_objectives_combine_by_name_and_neuron(model):
     assert [(n, w) for n, w, _ in objective.terms()] == [("channel", 1.0), ("neuron", 0.5), ("channel_2", -1.0)]
     result = fv.optimize(model, objective, [0, 0], steps=6)
     assert {"channel", "neuron", "channel_2", "loss"} <= set(result.loss_terms)
-    acts_b, acts_a = (np.asarray(keras.Model(model.input, model.get_layer(n).output)(result.images_nhwc)) for n in ("conv_b", "conv_a"))
+    acts_b, acts_a = (
+        np.asarray(keras.Model(model.input, model.get_layer(n).output)(result.images_nhwc))
+        for n in ("conv_b", "conv_a")
+    )
     a_border = fv.objectives.auto_border(10, 10)
-    want = acts_b[:, :, :, 1].mean((1, 2)) + 0.5 * acts_b[:, 1, 1, 2] - acts_a[:, a_border:10 - a_border, a_border:10 - a_border, 0].mean((1, 2))
+    want = (
+        acts_b[:, :, :, 1].mean((1, 2))
+        + 0.5 * acts_b[:, 1, 1, 2]
+        - acts_a[:, a_border : 10 - a_border, a_border : 10 - a_border, 0].mean((1, 2))
+    )
     np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-5)
 
 
@@ -243,7 +270,9 @@ def test_dead_filter_is_flagged():
     conv.set_weights([np.zeros_like(kernel), np.array([-1.0, 0.5], np.float32)])  # filter 0 can never fire
     result = fv.optimize(model, fv.Channel("conv"), [0, 1], steps=4)
     assert result.dead.tolist() == [True, False]
-    np.testing.assert_allclose(fv.real_activation(model, "conv", np.random.default_rng(0).random((3, 8, 8, 1))), [0.0, 0.5], atol=1e-6)
+    np.testing.assert_allclose(
+        fv.real_activation(model, "conv", np.random.default_rng(0).random((3, 8, 8, 1))), [0.0, 0.5], atol=1e-6
+    )
 
 
 # ----------------------------------------------------------------------------- the fast path
@@ -256,7 +285,9 @@ def test_sliced_conv_equals_the_full_layer(model, layer, rng):
     x = tf.constant(rng.random((5, 12, 12, 1), dtype=np.float32))
     index = tf.constant([3, 0, 2, 1, 3])
     full = np.asarray(keras.Model(model.input, model.get_layer(layer).output)(x))
-    np.testing.assert_allclose(run(x, index).numpy()[..., 0], full[np.arange(5), :, :, index.numpy()], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        run(x, index).numpy()[..., 0], full[np.arange(5), :, :, index.numpy()], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_sliced_conv_batchnorm_relu6_and_fallback(rng):
@@ -265,7 +296,9 @@ def test_sliced_conv_batchnorm_relu6_and_fallback(rng):
     x = tf.constant(rng.random((3, 12, 12, 3), dtype=np.float32) * 4)
     full = np.asarray(keras.Model(model.input, model.get_layer("relu").output)(x))
     index = np.array([4, 1, 0])
-    np.testing.assert_allclose(run(x, tf.constant(index)).numpy()[..., 0], full[np.arange(3), :, :, index], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        run(x, tf.constant(index)).numpy()[..., 0], full[np.arange(3), :, :, index], rtol=1e-5, atol=1e-5
+    )
     assert slicing.sliced_model(tiny_functional(), "pool") is None  # not a conv: the full path
     result = fv.optimize(model, fv.Channel("relu"), [0, 1, 2, 4], steps=16)  # 3 cannot fire on [0, 1] images
     assert np.isfinite(result.images_nhwc).all() and result.reached.min() > 0
@@ -296,10 +329,12 @@ def test_nested_base_by_plain_layer_name(rng):
     path = graph.resolve_layer(model, "block_1_expand_relu")
     assert slicing.sliced_model(model, path) is not None  # Conv -> BN -> ReLU6 inside the nested base
     result = fv.optimize(model, fv.Channel("block_1_expand_relu"), [0, 5], steps=4, preprocess="symmetric")
-    assert result.images_nhwc.shape == (2, 64, 64, 3) and result.images_nhwc.min() >= -1 and result.images_nhwc.max() <= 1
+    assert (
+        result.images_nhwc.shape == (2, 64, 64, 3) and result.images_nhwc.min() >= -1 and result.images_nhwc.max() <= 1
+    )
     acts, _ = graph.feature_model(model, [path]).predict(result.images_nhwc)
     b = fv.objectives.auto_border(32, 32)
-    want = acts[path][[0, 1], b:32 - b, b:32 - b, [0, 5]].mean(axis=(1, 2))
+    want = acts[path][[0, 1], b : 32 - b, b : 32 - b, [0, 5]].mean(axis=(1, 2))
     np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-5)
 
 
@@ -390,7 +425,9 @@ def test_default_settings_per_input_size():
 
 
 def test_settings_json_round_trip():
-    settings = dataclasses.replace(fv.default_settings(graph.InputSpec(224, 224, 3)), regularizers=(fv.L2(0.1), fv.Blur(0.2)))
+    settings = dataclasses.replace(
+        fv.default_settings(graph.InputSpec(224, 224, 3)), regularizers=(fv.L2(0.1), fv.Blur(0.2))
+    )
     text = fv.settings_json(settings)
     data = json.loads(text)
     assert data["param"] == {"type": "FourierParam", "decay_power": 1.0, "init_std": 0.01, "decorrelate": True}
@@ -402,8 +439,12 @@ def test_settings_json_round_trip():
 
 def test_export_zip_has_pngs_and_settings(batched):
     data = fv.export_zip(
-        batched.images_nhwc, batched.settings, input_range=batched.input_range,
-        names=[f"conv_b_{t:02d}" for t in batched.targets], metadata={"layer": "conv_b", "seed": batched.seed}, upscale=2,
+        batched.images_nhwc,
+        batched.settings,
+        input_range=batched.input_range,
+        names=[f"conv_b_{t:02d}" for t in batched.targets],
+        metadata={"layer": "conv_b", "seed": batched.seed},
+        upscale=2,
     )
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()
@@ -541,10 +582,20 @@ def test_an_early_layer_is_optimized_at_the_fitted_size():
     acts = np.asarray(oracle(result.images_nhwc))  # (2, 60, 60, 5); border auto_border(60) = 3
     want = acts[[0, 1], 3:57, 3:57, [0, 3]].mean(axis=(1, 2))
     np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-6)
-    full = fv.optimize(model, fv.Channel("c2"), [0], steps=2, settings=dataclasses.replace(
-        fv.default_settings(graph.input_spec(model)), fit_receptive_field=False))
+    full = fv.optimize(
+        model,
+        fv.Channel("c2"),
+        [0],
+        steps=2,
+        settings=dataclasses.replace(fv.default_settings(graph.input_spec(model)), fit_receptive_field=False),
+    )
     assert full.images_nhwc.shape == (1, 128, 128, 3)
-    assert fv.optimize(model, fv.ClassLogit(), [1], steps=2).images_nhwc.shape == (1, 128, 128, 3)  # the scores need all
+    assert fv.optimize(model, fv.ClassLogit(), [1], steps=2).images_nhwc.shape == (
+        1,
+        128,
+        128,
+        3,
+    )  # the scores need all
     at = fv.optimize(model, fv.Neuron("c2", y=100, x=100), [0], steps=2)  # a position in the full-size map
     assert at.images_nhwc.shape == (1, 128, 128, 3)
 
@@ -564,7 +615,9 @@ def _pixel_ascent(model: keras.Model, layer: str, f: int, steps: int, seed: int)
     """The keras.io recipe for filter ``f`` in [0, 1]: pixels, L2-normalized gradient, at the model's
     size, each step moving the pixels by 1.3% of the range (rms), as 10 in [-1, 1] at 224x224x3."""
     sub = keras.Model(model.input, model.get_layer(layer).output)
-    img = tf.constant(0.5 + (np.random.default_rng([seed, f]).random((1, *model.input_shape[1:])) - 0.5) * 0.125, tf.float32)
+    img = tf.constant(
+        0.5 + (np.random.default_rng([seed, f]).random((1, *model.input_shape[1:])) - 0.5) * 0.125, tf.float32
+    )
     size = float(np.prod(model.input_shape[1:]))
     for _ in range(steps):
         with tf.GradientTape() as tape:
@@ -610,5 +663,7 @@ def test_gallery_default_picks_the_deepest_texture_layer_of_a_large_network():
     assert fv.gallery_default(model, convs) == ("conv4", fv.engine.GALLERY_FILTERS)
     assert fv.texture_size(model, fv.Channel("conv5")) is None  # 126 px of field would not be smaller than the input
 
-    small = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, name="a"), keras.layers.Conv2D(4, 3, name="b")])
+    small = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, name="a"), keras.layers.Conv2D(4, 3, name="b")]
+    )
     assert fv.gallery_default(small, ["a", "b"]) == ("b", 64)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from helpers import ROOT
 
-from vizcore import graph, models
+from vizcore import models
+from vizcore.models import graph
 
 spec = importlib.util.spec_from_file_location("build_models", ROOT / "models" / "build_models.py")
 build_models = importlib.util.module_from_spec(spec)

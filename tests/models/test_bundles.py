@@ -11,8 +11,8 @@ import pytest
 from helpers import FIXTURES
 
 from vizcore import models
-from vizcore.models import bundles
 from vizcore.errors import ModelLoadError
+from vizcore.models import bundles
 
 TM_ZIP = FIXTURES / "tm_converted_keras.zip"
 TM_LABELS = ("cat", "dog", "teapot")
@@ -47,7 +47,11 @@ def test_converted_keras_zip_opens_as_teachable_machine():
 
 def test_tfjs_zip_in_a_folder_brings_labels_and_image_size():
     loaded = models.open_upload(_zip(_tfjs_entries("my-model/")), "tm-my-image-model.zip", "upload:tfjs")
-    assert loaded.class_names == TM_LABELS and loaded.origin == {"format": "tfjs", "teachable_machine": True, "image_size": 224}
+    assert loaded.class_names == TM_LABELS and loaded.origin == {
+        "format": "tfjs",
+        "teachable_machine": True,
+        "image_size": 224,
+    }
     assert (loaded.preprocess, loaded.fit) == ("symmetric", "crop")
 
 
@@ -57,7 +61,9 @@ def test_bare_keras_model_h5_is_recognised_by_its_head():
     assert (loaded.preprocess, loaded.fit) == ("symmetric", "crop")
 
 
-@pytest.mark.parametrize("labels", [list(TM_LABELS), "0 cat\n1 dog\n2 teapot\n", json.dumps({"labels": list(TM_LABELS)}).encode()])
+@pytest.mark.parametrize(
+    "labels", [list(TM_LABELS), "0 cat\n1 dog\n2 teapot\n", json.dumps({"labels": list(TM_LABELS)}).encode()]
+)
 def test_a_class_list_uploaded_alongside(labels):
     loaded = models.open_upload(_tm_h5(), "keras_model.h5", "upload:h5", labels=labels)
     assert loaded.class_names == TM_LABELS and loaded.notes == ()
@@ -67,8 +73,10 @@ def test_labels_txt_whose_count_does_not_match_is_one_note():
     data = _zip({"keras_model.h5": _tm_h5(), "labels.txt": "0 cat\n1 dog\n"})
     loaded = models.open_upload(data, "converted_keras.zip", "upload:x")
     assert loaded.class_names == ("class 0", "class 1", "class 2")
-    assert loaded.notes == ("The class list of 'converted_keras.zip' has 2 names but the model has 3 outputs, "
-                            "so the classes are numbered instead of named.",)
+    assert loaded.notes == (
+        "The class list of 'converted_keras.zip' has 2 names but the model has 3 outputs, "
+        "so the classes are numbered instead of named.",
+    )
 
 
 def test_metadata_without_labels_is_one_note():
@@ -111,14 +119,24 @@ def test_keras_file_inside_a_zip(saved_dir):
 
 @pytest.mark.parametrize(
     ("text", "names"),
-    [("0 cat\n1 big dog\n", ("cat", "big dog")), ("cat\nbig dog\n\n", ("cat", "big dog")),
-     ("\ufeff0 a\r\n1 b\r\n", ("a", "b")), ("3 three\n1 one\n", ("3 three", "1 one"))],
+    [
+        ("0 cat\n1 big dog\n", ("cat", "big dog")),
+        ("cat\nbig dog\n\n", ("cat", "big dog")),
+        ("\ufeff0 a\r\n1 b\r\n", ("a", "b")),
+        ("3 three\n1 one\n", ("3 three", "1 one")),
+    ],
 )
 def test_parse_labels_txt(text, names):
     assert bundles.parse_labels_txt(text.encode()) == names
 
 
 def test_macos_zip_extras_are_not_a_second_model():
-    data = _zip({"keras_model.h5": _tm_h5(), "__MACOSX/._keras_model.h5": b"\0\5\26\7junk", ".DS_Store": b"x",
-                 "labels.txt": "0 cat\n1 dog\n2 teapot\n"})
+    data = _zip(
+        {
+            "keras_model.h5": _tm_h5(),
+            "__MACOSX/._keras_model.h5": b"\0\5\26\7junk",
+            ".DS_Store": b"x",
+            "labels.txt": "0 cat\n1 dog\n2 teapot\n",
+        }
+    )
     assert models.open_upload(data, "converted_keras.zip", "upload:mac").class_names == TM_LABELS

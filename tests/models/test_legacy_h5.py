@@ -12,8 +12,8 @@ import pytest
 from helpers import FIXTURES
 
 from vizcore import models
-from vizcore.models import legacy
 from vizcore.errors import ModelLoadError
+from vizcore.models import legacy
 
 TM_ZIP = FIXTURES / "tm_converted_keras.zip"
 ATOL = 2e-5  # float32 round-off between TensorFlow 2 (tf.keras) and Keras 3 kernels
@@ -80,12 +80,14 @@ def test_weights_are_matched_by_name_not_by_order(tmp_path):
     x = keras.layers.Conv2D(2, 3, name="b_conv")(inputs)
     x = keras.layers.DepthwiseConv2D(3, name="a_depthwise")(x)
     model = keras.Model(inputs, keras.layers.Dense(2, name="c_dense")(keras.layers.Flatten()(x)))
-    stored = {("a_depthwise", "a_depthwise", "depthwise_kernel"): model.get_layer("a_depthwise").get_weights()[0] + 1,
-              ("a_depthwise", "a_depthwise", "bias"): model.get_layer("a_depthwise").get_weights()[1] + 1,
-              ("c_dense", "c_dense", "bias"): model.get_layer("c_dense").get_weights()[1] + 1,
-              ("c_dense", "c_dense", "kernel"): model.get_layer("c_dense").get_weights()[0] + 1,
-              ("b_conv", "b_conv", "kernel"): model.get_layer("b_conv").get_weights()[0] + 1,
-              ("b_conv", "b_conv", "bias"): model.get_layer("b_conv").get_weights()[1] + 1}
+    stored = {
+        ("a_depthwise", "a_depthwise", "depthwise_kernel"): model.get_layer("a_depthwise").get_weights()[0] + 1,
+        ("a_depthwise", "a_depthwise", "bias"): model.get_layer("a_depthwise").get_weights()[1] + 1,
+        ("c_dense", "c_dense", "bias"): model.get_layer("c_dense").get_weights()[1] + 1,
+        ("c_dense", "c_dense", "kernel"): model.get_layer("c_dense").get_weights()[0] + 1,
+        ("b_conv", "b_conv", "kernel"): model.get_layer("b_conv").get_weights()[0] + 1,
+        ("b_conv", "b_conv", "bias"): model.get_layer("b_conv").get_weights()[1] + 1,
+    }
     legacy.assign_weights(model, stored, "x")
     for (layer, _, weight), value in stored.items():
         var = {"depthwise_kernel": "kernel"}.get(weight, weight)
@@ -99,7 +101,9 @@ def test_a_missing_or_misshapen_weight_is_one_sentence():
     with pytest.raises(ModelLoadError, match="no stored value for the weight 'bias' of layer 'd'"):
         legacy.assign_weights(model, {("d", "d", "kernel"): np.zeros((4, 2), np.float32)}, "m.h5")
     with pytest.raises(ModelLoadError, match=r"shape \(4, 3\).*needs \(4, 2\)"):
-        legacy.assign_weights(model, {("d", "kernel"): np.zeros((4, 3), np.float32), ("d", "bias"): np.zeros(2, np.float32)}, "m.h5")
+        legacy.assign_weights(
+            model, {("d", "kernel"): np.zeros((4, 3), np.float32), ("d", "bias"): np.zeros(2, np.float32)}, "m.h5"
+        )
 
 
 @pytest.mark.parametrize("class_name", ["TFOpLambda", "KerasLayer", "Lambda"])

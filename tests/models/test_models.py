@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from helpers import FIXTURES, tiny_functional
 
-from vizcore import graph, models
+from vizcore import models
 from vizcore.errors import ModelLoadError, NotAnImageModelError, WeightsUnavailableError
+from vizcore.models import graph
 
 LAMBDA_MARKER = Path("/tmp/convlens_lambda_ran.txt")
 
@@ -62,7 +63,9 @@ def test_format_comes_from_content_not_extension(saved_dir, tmp_path):
     wrong.write_bytes((saved_dir / "func.keras").read_bytes())
     assert models.loading.load_model(wrong).name == "tiny_functional"
     h5 = models.loading.load_model((saved_dir / "func.h5").read_bytes(), name="x.bin")
-    np.testing.assert_allclose(h5.get_layer("conv_a").get_weights()[0], tiny_functional().get_layer("conv_a").get_weights()[0])
+    np.testing.assert_allclose(
+        h5.get_layer("conv_a").get_weights()[0], tiny_functional().get_layer("conv_a").get_weights()[0]
+    )
 
 
 # ----------------------------------------------------------------------------- bad files
@@ -135,8 +138,14 @@ def _saved_model_dir(tmp_path: Path) -> Path:
 
 BAD_FILES = {
     "empty": (lambda s, t: (t / "empty.keras").write_bytes(b"") and None or t / "empty.keras", "empty (0 bytes)"),
-    "text_renamed": (lambda s, t: (t / "notes.keras").write_text("just some text\n") and t / "notes.keras", "not a Keras model file"),
-    "png_renamed": (lambda s, t: (t / "img.h5").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64)) and t / "img.h5", "not a Keras model file"),
+    "text_renamed": (
+        lambda s, t: (t / "notes.keras").write_text("just some text\n") and t / "notes.keras",
+        "not a Keras model file",
+    ),
+    "png_renamed": (
+        lambda s, t: (t / "img.h5").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64)) and t / "img.h5",
+        "not a Keras model file",
+    ),
     "truncated": (_truncated, "damaged ZIP"),
     "zip_not_model": (lambda s, t: _zip_without_config(t), "no config.json"),
     "weights_only_h5": (lambda s, t: FIXTURES / "tfk2_weights_only.h5", "only weights"),

@@ -24,6 +24,7 @@ class Calls:
         def build():
             self.built.append(key)
             return object()
+
         return build
 
 
@@ -34,7 +35,9 @@ def test_the_cap_drops_the_least_recently_opened_and_releases_before_building():
     store.get("b", calls.builder("b"))
     assert store.get("a", calls.builder("a")) is a and calls.built == ["a", "b"]  # built once, now the most recent
     store.get("c", calls.builder("c"))
-    assert store.keys() == ["a", "c"] and calls.released == 4 and calls.released_soon == 1  # b went, not a; a release after each build and before c
+    assert (
+        store.keys() == ["a", "c"] and calls.released == 4 and calls.released_soon == 1
+    )  # b went, not a; a release after each build and before c
 
 
 def test_default_keeps_a_network_nobody_uses():

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from vizcore import hints, images, models
+from vizcore import models
+from vizcore.data import images
 from vizcore.errors import WeightsUnavailableError
+from vizcore.models import hints
 
 
 def _photo() -> np.ndarray:
@@ -26,7 +28,9 @@ def test_crop_is_teachable_machines_sample_code():
     image = _photo()
     out = images.preprocess(image, size=(224, 224), channels=3, mode="symmetric", crop=True)
     # Teachable Machine's python sample: ImageOps.fit(image, (224, 224), LANCZOS), then x / 127.5 - 1
-    reference = np.asarray(ImageOps.fit(Image.fromarray(image), (224, 224), Image.Resampling.LANCZOS), np.float32) / 127.5 - 1
+    reference = (
+        np.asarray(ImageOps.fit(Image.fromarray(image), (224, 224), Image.Resampling.LANCZOS), np.float32) / 127.5 - 1
+    )
     np.testing.assert_allclose(out.image_hwc, reference, atol=1e-6)
     assert out.notes == ("centre-cropped and resized 300x180 to 224x224 (Teachable Machine's fit)",)
     red = (out.display_hwc[..., 0] > 250) & (out.display_hwc[..., 1] < 5)
@@ -37,7 +41,9 @@ def test_a_loaded_model_prepares_an_image_by_its_fit():
     inputs = keras.Input((224, 224, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(1, 3)(inputs))
     image = _photo()
-    reference = np.asarray(ImageOps.fit(Image.fromarray(image), (224, 224), Image.Resampling.LANCZOS), np.float32) / 127.5 - 1
+    reference = (
+        np.asarray(ImageOps.fit(Image.fromarray(image), (224, 224), Image.Resampling.LANCZOS), np.float32) / 127.5 - 1
+    )
     cropped = models.LoadedModel(model, "k", "m", ("a",), "symmetric", fit="crop").prepare(image)
     np.testing.assert_allclose(cropped.image_hwc, reference, atol=1e-6)
     stretched = models.LoadedModel(model, "k", "m", ("a",), "unit").prepare(image)
@@ -66,9 +72,17 @@ def test_input_hint():
     assert hints.input_hint(_cnn()) is None
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
-    late = keras.layers.Rescaling(2.0)(keras.layers.Conv2D(2, 3)(inputs))  # after the first conv: says nothing of the input
+    late = keras.layers.Rescaling(2.0)(
+        keras.layers.Conv2D(2, 3)(inputs)
+    )  # after the first conv: says nothing of the input
     assert hints.input_hint(keras.Model(inputs, late)) is None
-    nested = keras.Sequential([keras.Input((16, 16, 3)), keras.Sequential([keras.layers.Rescaling(1 / 127.5, offset=-1)]), keras.layers.Conv2D(2, 3)])
+    nested = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.Sequential([keras.layers.Rescaling(1 / 127.5, offset=-1)]),
+            keras.layers.Conv2D(2, 3),
+        ]
+    )
     assert hints.input_hint(nested) == "raw"
 
 

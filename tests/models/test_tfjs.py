@@ -12,8 +12,8 @@ import pytest
 from helpers import FIXTURES
 
 from vizcore import models
-from vizcore.models import tfjs
 from vizcore.errors import ModelLoadError
+from vizcore.models import tfjs
 
 TM = FIXTURES / "tm_tfjs"
 ATOL = 2e-5
@@ -41,9 +41,22 @@ def test_quantized_uint8_weights_in_two_shards():
 
 
 def test_dequantization_is_scale_times_value_plus_min():
-    doc = {"weightsManifest": [{"paths": ["w.bin"], "weights": [
-        {"name": "d/kernel", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint16", "scale": 0.5, "min": -3.0}},
-        {"name": "d/bias", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}}]}]}
+    doc = {
+        "weightsManifest": [
+            {
+                "paths": ["w.bin"],
+                "weights": [
+                    {
+                        "name": "d/kernel",
+                        "shape": [2, 2],
+                        "dtype": "float32",
+                        "quantization": {"dtype": "uint16", "scale": 0.5, "min": -3.0},
+                    },
+                    {"name": "d/bias", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}},
+                ],
+            }
+        ]
+    }
     blob = np.array([0, 1, 2, 65535], np.uint16).tobytes() + np.array([1.5, -2.25], np.float16).tobytes()
     stored = tfjs.read_weights(doc, {"w.bin": blob}.get, "m")
     np.testing.assert_array_equal(stored[("d", "kernel")], [[-3.0, -2.5], [-2.0, 65535 * 0.5 - 3.0]])
@@ -66,8 +79,10 @@ def test_missing_shard_is_one_sentence(tmp_path):
 def test_model_json_uploaded_alone_asks_for_the_zip():
     with pytest.raises(ModelLoadError) as info:
         models.loading.load_model((TM / "model.json").read_bytes(), name="model.json")
-    assert str(info.value) == ("'model.json' needs its weight file 'weights.bin' beside it: upload model.json together "
-                               "with its weight files (and metadata.json) in one ZIP.")
+    assert str(info.value) == (
+        "'model.json' needs its weight file 'weights.bin' beside it: upload model.json together "
+        "with its weight files (and metadata.json) in one ZIP."
+    )
 
 
 def test_short_shard_is_one_sentence(tmp_path):
@@ -81,8 +96,12 @@ def test_short_shard_is_one_sentence(tmp_path):
 
 
 def test_graph_model_is_refused_in_one_sentence():
-    graph = {"format": "graph-model", "generatedBy": "2.3.0", "modelTopology": {"node": [], "library": {}},
-             "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": []}]}
+    graph = {
+        "format": "graph-model",
+        "generatedBy": "2.3.0",
+        "modelTopology": {"node": [], "library": {}},
+        "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": []}],
+    }
     data = _zip_dict({"model.json": json.dumps(graph), "group1-shard1of1.bin": b""})
     with pytest.raises(ModelLoadError, match="TF.js graph model.*only TF.js Layers models"):
         models.loading.load_model(data, name="graph.zip")
@@ -110,7 +129,9 @@ def _zip_dict(entries):
 
 def test_tfjs_layers_1x_list_config_predicts_what_tf_keras_predicted():
     expected = np.load(FIXTURES / "tfjs_list_config_expected.npz")
-    assert isinstance(json.loads((FIXTURES / "tfjs_list_config" / "model.json").read_text())["modelTopology"]["config"], list)
+    assert isinstance(
+        json.loads((FIXTURES / "tfjs_list_config" / "model.json").read_text())["modelTopology"]["config"], list
+    )
     probs = models.loading.load_model(FIXTURES / "tfjs_list_config").predict(expected["x"], verbose=0)
     np.testing.assert_allclose(probs, expected["probs"], atol=ATOL)
     assert np.ptp(probs[:, 0]) > 0.05

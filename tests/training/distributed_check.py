@@ -30,7 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vizcore import attribution, models, training  # noqa: E402
-from vizcore.datasets import load_mnist_sample  # noqa: E402
+from vizcore.data.datasets import load_mnist_sample  # noqa: E402
 from vizcore.models import LoadedModel  # noqa: E402
 from vizcore.training import BatchRecord, EpochRecord, TrainConfig  # noqa: E402
 from vizcore.training.distribute import replicas, strategy_for  # noqa: E402
@@ -47,8 +47,9 @@ def lenet(seed: int = 0) -> LoadedModel:
 def trained(mode: str, batch: int, train, val, epochs: int, root: Path) -> dict:
     os.environ[training.distribute.ENV] = mode
     config = TrainConfig(optimizer="sgd", learning_rate=1e-2, momentum=0.9, batch_size=batch, epochs=epochs, seed=0)
-    run = training.start_run(lenet(), train, val, config, session=SESSION, label=mode, root=root,
-                             slots=threading.BoundedSemaphore(1))
+    run = training.start_run(
+        lenet(), train, val, config, session=SESSION, label=mode, root=root, slots=threading.BoundedSemaphore(1)
+    )
     assert run.job.wait(600), "training did not end"
     run.finish()
     state = run.final
@@ -57,15 +58,22 @@ def trained(mode: str, batch: int, train, val, epochs: int, root: Path) -> dict:
     recovered = training.recover_run(run.checkpoint_path)
     probs_run = run.trained_model().model.predict(val.x_nhwc[:64], verbose=0)
     probs_ckpt = recovered.model.predict(val.x_nhwc[:64], verbose=0)
-    heat = [attribution.METHODS["Grad-CAM"](m, val.x_nhwc[0], layer="conv2") for m in (run.trained_model().model, recovered.model)]
+    heat = [
+        attribution.METHODS["Grad-CAM"](m, val.x_nhwc[0], layer="conv2")
+        for m in (run.trained_model().model, recovered.model)
+    ]
     history = json.loads(training.history_paths(run.checkpoint_path)[0].read_text())
     return {
         "replicas": replicas(run.model.distribute_strategy),
         "variable_type": type(run.model.weights[0].value).__name__,
-        "status": state.status, "error": state.error,
-        "accuracy": float(run.evaluation.accuracy), "val_accuracy": [r.val_accuracy for r in epochs_],
-        "loss": [r.loss for r in epochs_], "epochs_complete": [r.complete for r in epochs_],
-        "steps_per_epoch": sorted({r.steps_per_epoch for r in batches}), "last_progress": batches[-1].progress,
+        "status": state.status,
+        "error": state.error,
+        "accuracy": float(run.evaluation.accuracy),
+        "val_accuracy": [r.val_accuracy for r in epochs_],
+        "loss": [r.loss for r in epochs_],
+        "epochs_complete": [r.complete for r in epochs_],
+        "steps_per_epoch": sorted({r.steps_per_epoch for r in batches}),
+        "last_progress": batches[-1].progress,
         "images_per_s_seen": any(r.images_per_s for r in batches),
         "checkpoint_epochs": recovered.card["epochs"],
         "checkpoint_matches_model": bool(np.allclose(probs_run, probs_ckpt, atol=1e-6)),
@@ -82,8 +90,10 @@ def batch_losses(strategy, batch: int, train) -> dict:
     got = []
     config = TrainConfig(optimizer="sgd", learning_rate=1e-2, momentum=0.9, batch_size=batch, epochs=1, seed=0)
     training.fit(model, train, None, config, on_progress=got.append, min_interval_s=0.0)
-    return {"losses": [r.loss for r in got if isinstance(r, BatchRecord)],
-            "weights": [float(np.abs(w).sum()) for w in model.get_weights()]}
+    return {
+        "losses": [r.loss for r in got if isinstance(r, BatchRecord)],
+        "weights": [float(np.abs(w).sum()) for w in model.get_weights()],
+    }
 
 
 def stopped(mode: str, batch: int, train, val, root: Path) -> dict:
@@ -97,12 +107,24 @@ def stopped(mode: str, batch: int, train, val, root: Path) -> dict:
         if isinstance(record, BatchRecord) and record.batch == 2:
             stop.set()
 
-    result = training.fit(model, train, val, TrainConfig(batch_size=batch, epochs=3), on_progress=sink, stop=stop,
-                          checkpoint_path=root / f"stop_{mode}.keras", min_interval_s=0.0)
+    result = training.fit(
+        model,
+        train,
+        val,
+        TrainConfig(batch_size=batch, epochs=3),
+        on_progress=sink,
+        stop=stop,
+        checkpoint_path=root / f"stop_{mode}.keras",
+        min_interval_s=0.0,
+    )
     saved = keras.models.load_model(root / f"stop_{mode}.keras")
-    return {"status": result.status, "message": result.message, "epochs": len(result.epochs),
-            "changed": any(not np.array_equal(a, b) for a, b in zip(start, model.get_weights())),
-            "checkpoint_matches_model": all(np.allclose(a, b) for a, b in zip(saved.get_weights(), model.get_weights()))}
+    return {
+        "status": result.status,
+        "message": result.message,
+        "epochs": len(result.epochs),
+        "changed": any(not np.array_equal(a, b) for a, b in zip(start, model.get_weights())),
+        "checkpoint_matches_model": all(np.allclose(a, b) for a, b in zip(saved.get_weights(), model.get_weights())),
+    }
 
 
 def main(out: str, epochs: int = 2) -> None:
@@ -117,8 +139,11 @@ def main(out: str, epochs: int = 2) -> None:
     # Keras iterates a distributed model's data once before training (to build it), so a seeded
     # shuffle starts one permutation later than on the default strategy; one explicit device does the same
     report["same_batches_one_device"] = batch_losses(tf.distribute.OneDeviceStrategy("/cpu:0"), 32, train)
-    report["same_batches_mirrored"] = batch_losses(tf.distribute.MirroredStrategy(
-        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()), 16, train)
+    report["same_batches_mirrored"] = batch_losses(
+        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()),
+        16,
+        train,
+    )
     Path(out).write_text(json.dumps(report, indent=1))
 
 

@@ -19,7 +19,9 @@ from vizcore.errors import TrainingError
 from vizcore.training import TrainConfig
 from vizcore.training.distribute import global_batch, is_chief, strategy_for, strategy_kind, workers_in, write_path
 
-TWO_WORKERS = json.dumps({"cluster": {"worker": ["127.0.0.1:2001", "127.0.0.1:2002"]}, "task": {"type": "worker", "index": 0}})
+TWO_WORKERS = json.dumps(
+    {"cluster": {"worker": ["127.0.0.1:2001", "127.0.0.1:2002"]}, "task": {"type": "worker", "index": 0}}
+)
 ONE_WORKER = json.dumps({"cluster": {"worker": ["127.0.0.1:2001"]}, "task": {"type": "worker", "index": 0}})
 
 
@@ -55,8 +57,14 @@ def test_one_device_keeps_the_default_strategy_batch_and_paths(monkeypatch, tmp_
 def report(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("dist") / "report.json"
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "CONVLENS_DISTRIBUTE")}
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "training" / "distributed_check.py"), str(out), "2"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "training" / "distributed_check.py"), str(out), "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -80,7 +88,9 @@ def test_the_global_batch_is_the_per_replica_batch_times_the_replicas_and_progre
         run = report[name]
         assert run["last_progress"] == 1.0 and run["images_per_s_seen"] and run["epochs_complete"] == [True, True]
         assert run["checkpoint_epochs"] == 2 and run["checkpoint_matches_model"], name
-        assert run["gradcam_matches_checkpoint"], name  # the trained model (mirrored variables) explains like a plain one
+        assert run["gradcam_matches_checkpoint"], (
+            name
+        )  # the trained model (mirrored variables) explains like a plain one
     assert report["mirrored"]["history_config_batch"] == 32  # the per-replica setting is saved, for a resume
     assert report["mirrored_same"]["history_config_batch"] == 16
     # snapshots: the untrained weights and each epoch end (and every 100 batches when an epoch is longer)
@@ -101,7 +111,11 @@ def test_stop_behaves_the_same_on_two_replicas(report):
     for result in (one, two):
         assert result["status"] == "stopped" and result["epochs"] == 1
         assert result["changed"] and result["checkpoint_matches_model"]
-    assert one["message"] == two["message"] == "Stopped in epoch 1 after batch 3 of 125; the weights trained so far are kept."
+    assert (
+        one["message"]
+        == two["message"]
+        == "Stopped in epoch 1 after batch 3 of 125; the weights trained so far are kept."
+    )
 
 
 WORKER = """
@@ -130,10 +144,20 @@ def _free_ports(n: int) -> list[int]:
 def test_tf_config_with_two_workers_makes_one_multi_worker_strategy_and_worker_0_writes():
     cluster = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     env = {k: v for k, v in os.environ.items() if k != "CONVLENS_DISTRIBUTE"}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER.format(root=str(ROOT))], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True,
-                              env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}})})
-             for i in (0, 1)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER.format(root=str(ROOT))],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **env,
+                "TF_CONFIG": json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}}),
+            },
+        )
+        for i in (0, 1)
+    ]
     try:
         outs = [p.communicate(timeout=300) for p in procs]
     finally:

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 import pytest
 
-from vizcore import builder, training
-from vizcore.datasets import ImageDataset, load_mnist_sample, make_shapes, stratified_split
+from vizcore import training
+from vizcore.data.datasets import ImageDataset, load_mnist_sample, make_shapes, stratified_split
 from vizcore.errors import TrainingError
 from vizcore.training import (
     BatchRecord,
@@ -29,6 +29,7 @@ from vizcore.training import (
     ProgressReporter,
     StopGuard,
     TrainConfig,
+    builder,
     check_compat,
     evaluate,
     fit,
@@ -59,10 +60,25 @@ def run(digits, tmp_path_factory):
     got: list = []
     threads: set[int] = set()
     config = TrainConfig(epochs=2, batch_size=32, learning_rate=1e-2)
-    result = fit(model, train, val, config, on_progress=lambda r: (got.append(r), threads.add(threading.get_ident())),
-                 checkpoint_path=folder / "tiny.keras", min_interval_s=0.0)
-    return dict(model=model, start=start_weights, got=got, result=result, folder=folder, threads=threads,
-                config=config, caller=threading.get_ident())
+    result = fit(
+        model,
+        train,
+        val,
+        config,
+        on_progress=lambda r: (got.append(r), threads.add(threading.get_ident())),
+        checkpoint_path=folder / "tiny.keras",
+        min_interval_s=0.0,
+    )
+    return dict(
+        model=model,
+        start=start_weights,
+        got=got,
+        result=result,
+        folder=folder,
+        threads=threads,
+        config=config,
+        caller=threading.get_ident(),
+    )
 
 
 # --------------------------------------------------------------------------- config and schedules
@@ -98,11 +114,31 @@ def test_optimizers_follow_the_config():
 def test_config_problems_and_round_trip():
     assert TrainConfig().problems() == []
     assert all(c.problems() == [] for c in training.RECOMMENDED.values())
-    bad = TrainConfig(optimizer="adagrad", learning_rate=0, epochs=0, batch_size=0, validation_fraction=1.0,
-                      schedule="step", step_every=0, shift=1.5, rotation=400, flip=True, flip_mode="diagonal")
+    bad = TrainConfig(
+        optimizer="adagrad",
+        learning_rate=0,
+        epochs=0,
+        batch_size=0,
+        validation_fraction=1.0,
+        schedule="step",
+        step_every=0,
+        shift=1.5,
+        rotation=400,
+        flip=True,
+        flip_mode="diagonal",
+    )
     text = " ".join(bad.problems())
-    for words in ("adagrad", "learning rate", "at least 1 epoch", "batch size", "validation fraction", "step schedule",
-                  "shift", "rotation", "flip mode"):
+    for words in (
+        "adagrad",
+        "learning rate",
+        "at least 1 epoch",
+        "batch size",
+        "validation fraction",
+        "step schedule",
+        "shift",
+        "rotation",
+        "flip mode",
+    ):
         assert words in text
     config = TrainConfig(optimizer="sgd", shift=0.1, snapshot_every_batches=50)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())) | {"future": 1}) == config
@@ -145,7 +181,9 @@ def test_check_compat_accepts_a_good_match_and_explains_each_mismatch(digits):
 
 def test_check_compat_on_models_that_cannot_be_trained(digits):
     train, _ = digits
-    dense = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    dense = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
     assert any("no convolution layer" in m for m in check_compat(dense, train))
     vectors = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
     assert "not images" in check_compat(vectors, train)[0]
@@ -226,11 +264,21 @@ def test_progress_reporter_recovers_each_batch_and_throttles_by_time(digits):
     train, _ = digits
     data = train.subset(np.arange(200))
     model = tiny_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy",
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss="sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     got = []
-    model.fit(data.x_nhwc, data.y, batch_size=64, epochs=1, shuffle=False, verbose=0,
-              callbacks=[ProgressReporter(got.append, n_images=200, batch_size=64, min_interval_s=0.0)])
+    model.fit(
+        data.x_nhwc,
+        data.y,
+        batch_size=64,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[ProgressReporter(got.append, n_images=200, batch_size=64, min_interval_s=0.0)],
+    )
     for record in got[:-1]:  # learning rate 0: each batch's own loss can be recomputed
         sl = slice(record.batch * 64, (record.batch + 1) * 64)
         probs = model.predict(data.x_nhwc[sl], verbose=0)
@@ -259,7 +307,9 @@ def test_a_failing_progress_callable_does_not_stop_training(digits):
         raise RuntimeError("display is gone")
 
     with pytest.warns(RuntimeWarning, match="display is gone"):
-        result = fit(tiny_model(), train, None, TrainConfig(epochs=1, batch_size=64), on_progress=broken, min_interval_s=0.0)
+        result = fit(
+            tiny_model(), train, None, TrainConfig(epochs=1, batch_size=64), on_progress=broken, min_interval_s=0.0
+        )
     assert result.status == "completed" and len(result.epochs) == 1
     assert result.notes == ("The progress callable raised 6 time(s); training went on.",)
 
@@ -279,8 +329,16 @@ def test_stop_ends_training_after_the_current_batch_and_keeps_the_weights(digits
         if isinstance(record, BatchRecord) and record.epoch == 1 and record.batch == 2:
             stop.set()
 
-    result = fit(model, train, val, TrainConfig(epochs=50, batch_size=32), on_progress=sink, stop=stop,
-                 checkpoint_path=tmp_path / "stopped.keras", min_interval_s=0.0)
+    result = fit(
+        model,
+        train,
+        val,
+        TrainConfig(epochs=50, batch_size=32),
+        on_progress=sink,
+        stop=stop,
+        checkpoint_path=tmp_path / "stopped.keras",
+        min_interval_s=0.0,
+    )
     assert result.status == "stopped" and "epoch 2 after batch 3 of 10" in result.message
     batches = [r for r in seen if isinstance(r, BatchRecord)]
     assert (batches[-1].epoch, batches[-1].batch) == (1, 2)  # no batch ran after the one that saw Stop
@@ -354,7 +412,9 @@ def test_checkpoint_and_history_are_written_each_epoch_and_reload_with_equal_pre
     folder, model = run["folder"], run["model"]
     assert sorted(p.name for p in folder.iterdir()) == ["tiny.history.csv", "tiny.history.json", "tiny.keras"]
     ckpt = training.load_checkpoint(folder / "tiny.keras")
-    np.testing.assert_allclose(ckpt.model.predict(val.x_nhwc, verbose=0), model.predict(val.x_nhwc, verbose=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        ckpt.model.predict(val.x_nhwc, verbose=0), model.predict(val.x_nhwc, verbose=0), rtol=1e-6, atol=1e-7
+    )
     assert ckpt.config == run["config"] and ckpt.next_epoch == 2
     assert [r.epoch for r in ckpt.records if r.kind == "epoch"] == [0, 1]
     assert len(ckpt.records) == len(run["got"])
@@ -379,8 +439,11 @@ def test_checkpoint_writes_are_atomic(digits, tmp_path, monkeypatch):
     callback = EpochCheckpoint(target, config=TrainConfig())
     callback.set_model(model)
     callback.on_epoch_end(0, {"loss": 1.0})
-    assert [(s.parent, d.name) for s, d, _ in replaced] == [(tmp_path, "ck.keras"), (tmp_path, "ck.history.json"),
-                                                             (tmp_path, "ck.history.csv")]
+    assert [(s.parent, d.name) for s, d, _ in replaced] == [
+        (tmp_path, "ck.keras"),
+        (tmp_path, "ck.history.json"),
+        (tmp_path, "ck.history.csv"),
+    ]
     assert all(size > 0 for _, _, size in replaced)  # complete before the move
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.history.csv", "ck.history.json", "ck.keras"]
 
@@ -393,7 +456,11 @@ def test_checkpoint_writes_are_atomic(digits, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         callback.on_epoch_end(1, {"loss": 0.9})
     assert target.read_bytes() == before  # the old checkpoint is intact ...
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.history.csv", "ck.history.json", "ck.keras"]  # ... no debris
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ck.history.csv",
+        "ck.history.json",
+        "ck.keras",
+    ]  # ... no debris
     callback.on_epoch_end(2, {"loss": float("nan")})  # a diverged epoch is never saved
     assert callback.saved_epochs == [0]
     with pytest.raises(ValueError, match=".keras"):
@@ -417,8 +484,14 @@ def test_resume_from_a_checkpoint_continues_the_epochs(run, digits, tmp_path):
 def test_job_runs_in_a_worker_thread_and_is_polled(digits, tmp_path):
     train, val = digits
     model = tiny_model()
-    job = training.start_job(model, train, val, TrainConfig(epochs=2, batch_size=32), min_interval_s=0.0,
-                             checkpoint_path=tmp_path / "job.keras")
+    job = training.start_job(
+        model,
+        train,
+        val,
+        TrainConfig(epochs=2, batch_size=32),
+        min_interval_s=0.0,
+        checkpoint_path=tmp_path / "job.keras",
+    )
     states = []
     while not job.wait(0.05):
         states.append(job.snapshot())
@@ -516,7 +589,9 @@ def test_save_trained_sanitizes_the_name_and_stays_in_the_folder(run, tmp_path, 
     assert path == tmp_path.resolve() / "my_LeNet_run_2.keras"
     loaded = keras.models.load_model(path)
     assert getattr(loaded, "optimizer", None) is None  # weights and architecture only
-    np.testing.assert_allclose(loaded.predict(val.x_nhwc[:8], verbose=0), model.predict(val.x_nhwc[:8], verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(val.x_nhwc[:8], verbose=0), model.predict(val.x_nhwc[:8], verbose=0), rtol=1e-6
+    )
     assert training.save_trained(model, "../../etc/passwd", tmp_path).parent == tmp_path.resolve()
     assert len(training.save_trained(model, "x" * 500, tmp_path).stem) == 64
     for empty in ("", "   ", "../..", "***"):

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from vizcore import builder, training
-from vizcore.datasets import load_mnist_sample, stratified_split
+from vizcore import training
+from vizcore.data.datasets import load_mnist_sample, stratified_split
 from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
-from vizcore.training import TrainConfig, find_checkpoint, recover_run, start_run
+from vizcore.training import TrainConfig, builder, find_checkpoint, recover_run, start_run
 
 SESSION = "0123456789ab"
 SPECS = (builder.Conv(4, 3, name="conv1"), builder.MaxPool(4, name="pool"), builder.Flatten(name="flatten"))
@@ -33,10 +33,20 @@ def source(seed: int = 0) -> LoadedModel:
 def test_a_server_slot_is_held_while_training_and_given_back_however_the_run_ends(digits, tmp_path):
     train, val = digits
     slots = threading.BoundedSemaphore(1)
-    first = start_run(source(), train, val, TrainConfig(epochs=200, batch_size=32), session=SESSION, label="long",
-                      root=tmp_path, slots=slots)
+    first = start_run(
+        source(),
+        train,
+        val,
+        TrainConfig(epochs=200, batch_size=32),
+        session=SESSION,
+        label="long",
+        root=tmp_path,
+        slots=slots,
+    )
     with pytest.raises(TrainingError, match="two models at a time"):
-        start_run(source(), train, val, TrainConfig(epochs=1), session=SESSION, label="second", root=tmp_path, slots=slots)
+        start_run(
+            source(), train, val, TrainConfig(epochs=1), session=SESSION, label="second", root=tmp_path, slots=slots
+        )
     first.stop()
     assert first.job.wait(60) and first.job.snapshot().status == "stopped"
     assert slots.acquire(blocking=False), "the slot was not given back when the run ended"  # before wait() returned
@@ -49,15 +59,25 @@ def test_a_server_slot_is_held_while_training_and_given_back_however_the_run_end
     assert slots.acquire(blocking=False), "a run that never started kept its slot"
     slots.release()
     with pytest.raises(ValueError, match="12 hex"):
-        start_run(source(), train, val, TrainConfig(epochs=1), session="../../etc", label="x", root=tmp_path, slots=slots)
+        start_run(
+            source(), train, val, TrainConfig(epochs=1), session="../../etc", label="x", root=tmp_path, slots=slots
+        )
 
 
 def test_a_run_trains_a_private_copy_in_its_folder_then_evaluates_saves_and_recovers(digits, tmp_path):
     train, val = digits
     src = source()
     before = [w.copy() for w in src.model.get_weights()]
-    run = start_run(src, train, val, TrainConfig(epochs=2, batch_size=32), session=SESSION, label="tiny on digits",
-                    root=tmp_path, slots=threading.BoundedSemaphore(2))
+    run = start_run(
+        src,
+        train,
+        val,
+        TrainConfig(epochs=2, batch_size=32),
+        session=SESSION,
+        label="tiny on digits",
+        root=tmp_path,
+        slots=threading.BoundedSemaphore(2),
+    )
     assert run.folder == tmp_path / SESSION / run.id and len(run.id) == 8 and run.token == f"{SESSION}.{run.id}"
     assert run.model is not src.model and run.final is None
     assert run.job.wait(120)
@@ -70,7 +90,11 @@ def test_a_run_trains_a_private_copy_in_its_folder_then_evaluates_saves_and_reco
     predicted = run.model.predict(val.x_nhwc, verbose=0).argmax(-1)
     assert run.evaluation.accuracy == pytest.approx(np.mean(predicted == val.y))
     trained = run.trained_model()
-    assert trained.model is run.model and trained.key == f"trained:{run.id}" and trained.label == "tiny on digits (trained here)"
+    assert (
+        trained.model is run.model
+        and trained.key == f"trained:{run.id}"
+        and trained.label == "tiny on digits (trained here)"
+    )
     assert trained.card["snapshots"] == str(run.folder / "snapshots.npz") and run.snapshot_path.is_file()
 
     assert run.download_path == run.checkpoint_path
@@ -84,8 +108,9 @@ def test_a_run_trains_a_private_copy_in_its_folder_then_evaluates_saves_and_reco
         assert find_checkpoint(tmp_path, token) is None, token
     recovered = recover_run(run.checkpoint_path)
     assert recovered.card["epochs"] == 2 and recovered.class_names == val.class_names
-    np.testing.assert_allclose(recovered.model.predict(val.x_nhwc[:8], verbose=0), run.model.predict(val.x_nhwc[:8], verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        recovered.model.predict(val.x_nhwc[:8], verbose=0), run.model.predict(val.x_nhwc[:8], verbose=0), atol=1e-6
+    )
 
 
 def test_a_run_that_fails_before_any_epoch_has_no_trained_model(digits, tmp_path):

@@ -9,15 +9,16 @@ import keras
 import numpy as np
 import pytest
 
-from vizcore import builder, models
-from vizcore.datasets import load_mnist_sample, stratified_split
+from vizcore import models
+from vizcore.data.datasets import load_mnist_sample, stratified_split
 from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
-from vizcore.training import TrainConfig
-from vizcore.training import search
+from vizcore.training import TrainConfig, builder, search
 from vizcore.training.search import Budget, SearchSpace
 
-LR_ONLY = SearchSpace(learning_rate=(1e-6, 10.0), batch_size=(), optimizer=("adam", "sgd"), step_every=None, step_factor=None)
+LR_ONLY = SearchSpace(
+    learning_rate=(1e-6, 10.0), batch_size=(), optimizer=("adam", "sgd"), step_every=None, step_factor=None
+)
 BASE = TrainConfig(optimizer="adam", learning_rate=3e-3, batch_size=32, epochs=1, seed=0)
 
 
@@ -48,12 +49,25 @@ def enqueue(folder, *params):
 def test_a_three_trial_study_prunes_the_trial_below_the_median_and_hands_over_the_best(digits, lenet, tmp_path):
     train, val = digits
     folder = tmp_path / "0123456789ab"
-    enqueue(folder, {"learning_rate": 1e-2, "optimizer": "adam"}, {"learning_rate": 3e-3, "optimizer": "adam"},
-            {"learning_rate": 1e-6, "optimizer": "sgd"})
+    enqueue(
+        folder,
+        {"learning_rate": 1e-2, "optimizer": "adam"},
+        {"learning_rate": 3e-3, "optimizer": "adam"},
+        {"learning_rate": 1e-6, "optimizer": "sgd"},
+    )
     seen = []
     before = [w.copy() for w in lenet.model.get_weights()]
-    result = search.run_study(lenet, train, val, LR_ONLY, BASE, folder=folder, budget=Budget(trials=3),
-                              on_progress=seen.append, slots=threading.BoundedSemaphore(1))
+    result = search.run_study(
+        lenet,
+        train,
+        val,
+        LR_ONLY,
+        BASE,
+        folder=folder,
+        budget=Budget(trials=3),
+        on_progress=seen.append,
+        slots=threading.BoundedSemaphore(1),
+    )
     assert result.status == "done"
     assert [r.state for r in result.rows] == ["complete", "complete", "pruned"]
     a, b, c = result.rows
@@ -79,9 +93,22 @@ def test_a_three_trial_study_prunes_the_trial_below_the_median_and_hands_over_th
 
 def test_the_first_trial_is_the_base_config_and_the_sampler_is_seeded(digits, lenet, tmp_path):
     train, val = digits
-    space = SearchSpace(learning_rate=(1e-4, 1e-2), batch_size=(32, 64), optimizer=("adam",), step_every=None, step_factor=None)
-    rows = [search.run_study(lenet, train, val, space, BASE, folder=tmp_path / name, budget=Budget(trials=2),
-                             slots=threading.BoundedSemaphore(1)).rows for name in ("00000000000a", "00000000000b")]
+    space = SearchSpace(
+        learning_rate=(1e-4, 1e-2), batch_size=(32, 64), optimizer=("adam",), step_every=None, step_factor=None
+    )
+    rows = [
+        search.run_study(
+            lenet,
+            train,
+            val,
+            space,
+            BASE,
+            folder=tmp_path / name,
+            budget=Budget(trials=2),
+            slots=threading.BoundedSemaphore(1),
+        ).rows
+        for name in ("00000000000a", "00000000000b")
+    ]
     assert rows[0][0].params == {"learning_rate": 3e-3, "batch_size": 32, "optimizer": "adam"}
     assert [r.params for r in rows[0]] == [r.params for r in rows[1]]  # same seed, same trials
     assert rows[0][1].params != rows[0][0].params
@@ -102,8 +129,16 @@ def test_a_diverging_trial_is_pruned_and_reported_and_the_study_goes_on(digits, 
     train, val = digits
     folder = tmp_path / "0123456789ab"
     enqueue(folder, {"learning_rate": 10.0, "optimizer": "sgd"}, {"learning_rate": 1e-2, "optimizer": "adam"})
-    result = search.run_study(exploding(), train, val, LR_ONLY, BASE, folder=folder, budget=Budget(trials=2),
-                              slots=threading.BoundedSemaphore(1))
+    result = search.run_study(
+        exploding(),
+        train,
+        val,
+        LR_ONLY,
+        BASE,
+        folder=folder,
+        budget=Budget(trials=2),
+        slots=threading.BoundedSemaphore(1),
+    )
     diverged, good = result.rows
     assert diverged.state == "pruned" and "NaN" in diverged.note and diverged.curve == ()
     assert good.state == "complete" and result.best.number == good.number
@@ -127,12 +162,19 @@ def test_stop_keeps_the_trial_releases_the_slot_and_the_study_resumes(digits, le
     assert len(resumed.rows) == 2 and resumed.rows[1].state in ("complete", "pruned")
 
 
-@pytest.mark.parametrize("space, budget, match", [
-    (SearchSpace(learning_rate=None, batch_size=(32,), optimizer=(), step_every=None, step_factor=None), Budget(), "empty"),
-    (SearchSpace(), Budget(trials=0), "budget of 0"),
-    (SearchSpace(), Budget(trials=None, minutes=0), "budget of 0"),
-    (SearchSpace(learning_rate=(1e-2, 1e-4)), Budget(), "low <= high"),
-])
+@pytest.mark.parametrize(
+    "space, budget, match",
+    [
+        (
+            SearchSpace(learning_rate=None, batch_size=(32,), optimizer=(), step_every=None, step_factor=None),
+            Budget(),
+            "empty",
+        ),
+        (SearchSpace(), Budget(trials=0), "budget of 0"),
+        (SearchSpace(), Budget(trials=None, minutes=0), "budget of 0"),
+        (SearchSpace(learning_rate=(1e-2, 1e-4)), Budget(), "low <= high"),
+    ],
+)
 def test_bad_spaces_and_budgets_are_refused_before_anything_runs(digits, lenet, tmp_path, space, budget, match):
     train, val = digits
     slots = threading.BoundedSemaphore(1)
@@ -159,8 +201,15 @@ def test_no_validation_no_slot_and_no_chain_are_refused(digits, lenet, tmp_path)
     residual = LoadedModel(keras.Model(inputs, x), "upload:x", "residual", tuple("0123456789"))
     assert search.architecture_of(residual.model) is None
     with pytest.raises(TrainingError, match="plain chain"):
-        search.run_study(residual, train, val, SearchSpace(dense_units=(16, 32)), BASE, folder=folder,
-                         slots=threading.BoundedSemaphore(1))
+        search.run_study(
+            residual,
+            train,
+            val,
+            SearchSpace(dense_units=(16, 32)),
+            BASE,
+            folder=folder,
+            slots=threading.BoundedSemaphore(1),
+        )
 
 
 @pytest.mark.parametrize("preset", ["lenet5", "mnist_cnn", "cifar_cnn"])
@@ -170,11 +219,19 @@ def test_the_architecture_of_a_preset_is_its_builder_specs(preset):
 
 def test_architecture_settings_build_each_trial_its_own_model(digits, lenet, tmp_path):
     train, val = digits
-    space = SearchSpace(learning_rate=None, batch_size=(), optimizer=(), step_every=None, step_factor=None,
-                        filters_scale=(0.5, 1.0), dense_units=(16, 120))
+    space = SearchSpace(
+        learning_rate=None,
+        batch_size=(),
+        optimizer=(),
+        step_every=None,
+        step_factor=None,
+        filters_scale=(0.5, 1.0),
+        dense_units=(16, 120),
+    )
     folder = tmp_path / "0123456789ab"
-    result = search.run_study(lenet, train, val, space, BASE, folder=folder, budget=Budget(trials=2),
-                              slots=threading.BoundedSemaphore(1))
+    result = search.run_study(
+        lenet, train, val, space, BASE, folder=folder, budget=Budget(trials=2), slots=threading.BoundedSemaphore(1)
+    )
     assert result.rows[0].params == {"filters_scale": 1.0, "dense_units": 120}  # the model as it is
     for row in result.rows:
         model = keras.models.load_model(folder / row.run / "checkpoint.keras")
@@ -183,7 +240,9 @@ def test_architecture_settings_build_each_trial_its_own_model(digits, lenet, tmp
 
 
 def test_trial_config_switches_to_the_step_schedule():
-    config = search.trial_config(TrainConfig(), {"learning_rate": 0.01, "step_every": 2, "step_factor": 0.5, "dense_units": 8})
+    config = search.trial_config(
+        TrainConfig(), {"learning_rate": 0.01, "step_every": 2, "step_factor": 0.5, "dense_units": 8}
+    )
     assert (config.schedule, config.learning_rate, config.step_every, config.step_factor) == ("step", 0.01, 2, 0.5)
     assert search.trial_config(TrainConfig(), {"optimizer": "sgd"}).schedule == "constant"
     assert SearchSpace.from_dict(SearchSpace().to_dict()) == SearchSpace()

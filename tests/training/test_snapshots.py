@@ -10,15 +10,19 @@ import keras
 import numpy as np
 import pytest
 
-from vizcore import builder
-from vizcore.datasets import ImageDataset, load_mnist_sample, make_shapes
-from vizcore.graph import feature_model
-from vizcore.snapshots import Snapshots, choose_probes, default_layers, load_snapshots
-from vizcore.training import TrainConfig, fit
+from vizcore.data.datasets import ImageDataset, load_mnist_sample, make_shapes
+from vizcore.models.graph import feature_model
+from vizcore.training import TrainConfig, builder, fit
 from vizcore.training.callbacks import SnapshotRecorder
+from vizcore.training.snapshots import Snapshots, choose_probes, default_layers, load_snapshots
 
-SPECS = (builder.Conv(4, 3, name="conv1"), builder.MaxPool(2, name="pool"), builder.Conv(6, 3, name="conv2"),
-         builder.MaxPool(3, name="pool2"), builder.Flatten(name="flatten"))
+SPECS = (
+    builder.Conv(4, 3, name="conv1"),
+    builder.MaxPool(2, name="pool"),
+    builder.Conv(6, 3, name="conv2"),
+    builder.MaxPool(3, name="pool2"),
+    builder.Flatten(name="flatten"),
+)
 
 
 def small_model(seed: int = 0) -> keras.Model:
@@ -53,7 +57,9 @@ def test_choose_probes_takes_one_per_class_spread_over_the_classes():
     data = load_mnist_sample().subset(np.arange(0, 5000, 10))
     idx = choose_probes(data, 4, seed=0)
     assert data.y[idx].tolist() == [0, 3, 6, 9]
-    assert np.array_equal(idx, choose_probes(data, 4, seed=0)) and not np.array_equal(idx, choose_probes(data, 4, seed=1))
+    assert np.array_equal(idx, choose_probes(data, 4, seed=0)) and not np.array_equal(
+        idx, choose_probes(data, 4, seed=1)
+    )
     shapes = make_shapes(30, size=16)
     idx = choose_probes(shapes, 4)
     assert sorted(shapes.y[idx].tolist()) == [0, 0, 1, 2] and len(set(idx.tolist())) == 4
@@ -80,7 +86,12 @@ def test_snapshot_contents_are_the_models_own_at_that_step(recorded):
     np.testing.assert_array_equal(snaps.probe_labels, val.y[snaps.probe_indices])
     np.testing.assert_allclose(snaps.probe_images, val.x_nhwc[snaps.probe_indices], atol=1e-3)  # float16
     assert snaps.kernels_skhwio.dtype == np.float16 and snaps.kernels(0).shape == (3, 3, 1, 4)
-    assert snaps.feature_maps(2, "conv1").shape == (4, 26, 26, 4) and snaps.feature_maps(2, "conv2").shape == (4, 11, 11, 6)
+    assert snaps.feature_maps(2, "conv1").shape == (4, 26, 26, 4) and snaps.feature_maps(2, "conv2").shape == (
+        4,
+        11,
+        11,
+        6,
+    )
     assert snaps.maps["conv2"].dtype == np.float16
     # the last snapshot is the trained model: kernels, maps and probabilities agree with it
     np.testing.assert_allclose(snaps.kernels(-1), model.get_layer("conv1").get_weights()[0], atol=2e-3)
@@ -101,7 +112,9 @@ def test_recording_runs_in_the_training_thread_and_writes_atomically(digits, tmp
     path = tmp_path / "s.npz"
     replaced = []
     real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append((Path(a).parent, Path(b).name)), real_replace(a, b)))
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (replaced.append((Path(a).parent, Path(b).name)), real_replace(a, b))
+    )
     rec = ThreadLog(path, train.x_nhwc[:3], train.y[:3], train.class_names, every_batches=2)
     caller = []
 
@@ -109,8 +122,11 @@ def test_recording_runs_in_the_training_thread_and_writes_atomically(digits, tmp
         def on_train_batch_end(self, batch, logs=None):
             caller.append(threading.get_ident())
 
-    worker = threading.Thread(target=lambda: model.fit(train.x_nhwc[:96], train.y[:96], batch_size=16, epochs=2, verbose=0,
-                                                        callbacks=[rec, Where()]))
+    worker = threading.Thread(
+        target=lambda: model.fit(
+            train.x_nhwc[:96], train.y[:96], batch_size=16, epochs=2, verbose=0, callbacks=[rec, Where()]
+        )
+    )
     worker.start()
     worker.join()
     assert rec.threads == {worker.ident} == set(caller)  # batch hooks ran synchronously in the training thread
@@ -136,13 +152,23 @@ def test_stopped_training_keeps_the_partial_epoch_and_max_snapshots_bounds_mid_e
         if record.kind == "batch" and record.epoch == 1 and record.batch == 4:
             stop.set()
 
-    fit(small_model(), train, val, TrainConfig(epochs=5, batch_size=32, snapshot_every_batches=2), snapshot_path=path,
-        on_progress=sink, stop=stop, min_interval_s=0.0)
+    fit(
+        small_model(),
+        train,
+        val,
+        TrainConfig(epochs=5, batch_size=32, snapshot_every_batches=2),
+        snapshot_path=path,
+        on_progress=sink,
+        stop=stop,
+        min_interval_s=0.0,
+    )
     assert load_snapshots(path).steps == ((0, 0), (0, 2), (0, 4), (0, 6), (0, 8), (1, 2), (1, 4), (1, 5))
 
     model = small_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    capped = SnapshotRecorder(tmp_path / "capped.npz", val.x_nhwc[:2], val.y[:2], val.class_names, every_batches=1, max_snapshots=3)
+    capped = SnapshotRecorder(
+        tmp_path / "capped.npz", val.x_nhwc[:2], val.y[:2], val.class_names, every_batches=1, max_snapshots=3
+    )
     model.fit(train.x_nhwc[:64], train.y[:64], batch_size=16, epochs=2, verbose=0, callbacks=[capped])
     assert capped.steps == [(0, 0), (0, 1), (0, 2), (0, 4), (1, 4)]  # epoch ends are always kept
 

@@ -6,7 +6,7 @@ import numpy as np
 from helpers import tiny_sequential
 
 from vizcore import training
-from vizcore.datasets import ImageDataset
+from vizcore.data.datasets import ImageDataset
 
 
 def _twins(n: int = 40):

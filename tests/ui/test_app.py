@@ -78,7 +78,9 @@ def test_dense_only_upload_is_explained(app, tmp_path):
     inputs = keras.Input((16,))
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "mlp.keras")
     app.radio(key="model.source").set_value("upload").run()
-    app.file_uploader(key="model.upload").set_value(("mlp.keras", (tmp_path / "mlp.keras").read_bytes(), "application/octet-stream")).run()
+    app.file_uploader(key="model.upload").set_value(
+        ("mlp.keras", (tmp_path / "mlp.keras").read_bytes(), "application/octet-stream")
+    ).run()
     assert not app.exception
     assert any("not images" in e for e in _errors(app))
     assert _metric(app, "Input") == "28×28×1"  # still the bundled MNIST model

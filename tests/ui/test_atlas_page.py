@@ -7,7 +7,9 @@ import numpy as np
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import datasets, graph, models
+from vizcore import models
+from vizcore.data import datasets
+from vizcore.models import graph
 
 TIMEOUT = 240
 N = 400  # images the page uses: evenly spaced over the 5,000 bundled digits
@@ -46,5 +48,7 @@ def test_the_atlas_runs_on_the_embedding_and_offers_its_png():
     button.click().run()
     assert not at.exception, [e.value for e in at.exception]
     captions = [c for img in at.get("image") for c in img.captions if c.startswith("Activation atlas")]
-    assert captions and captions[0].startswith(f"Activation atlas of fc: {cells} cells of {GRID}×{GRID}, ≥ {LEAST} images each, 4 steps")
+    assert captions and captions[0].startswith(
+        f"Activation atlas of fc: {cells} cells of {GRID}×{GRID}, ≥ {LEAST} images each, 4 steps"
+    )
     assert any(b.proto.label == "Download the atlas (PNG)" for b in at.get("download_button"))

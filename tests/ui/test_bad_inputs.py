@@ -49,7 +49,9 @@ def _model_files(tmp_path: Path) -> dict[str, tuple[str, bytes, str]]:
     seq_in = keras.Input((20, 8))
     rnn = keras.Model(seq_in, keras.layers.Dense(2)(keras.layers.LSTM(3)(seq_in)))
     c1_in = keras.Input((50, 3))
-    conv1d = keras.Model(c1_in, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(2, 3)(c1_in))))
+    conv1d = keras.Model(
+        c1_in, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(2, 3)(c1_in)))
+    )
     a, conv = _cnn_input((8, 8, 1))
     b = keras.Input((3,))
     multi = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([keras.layers.Flatten()(conv), b])))
@@ -70,44 +72,86 @@ def _model_files(tmp_path: Path) -> dict[str, tuple[str, bytes, str]]:
         "corrupt .keras (truncated)": ("cut.keras", good[: len(good) // 2], "damaged ZIP"),
         "text renamed .keras": ("notes.keras", b"hello, I am a text file\n", "not a Keras model file"),
         ".h5 with only weights": ("weights.h5", (FIXTURES / "tfk2_weights_only.h5").read_bytes(), "only weights"),
-        "Lambda layer (refused, no code runs)": ("lambda.h5", (FIXTURES / "tfk2_lambda.h5").read_bytes(), "refused for safety"),
+        "Lambda layer (refused, no code runs)": (
+            "lambda.h5",
+            (FIXTURES / "tfk2_lambda.h5").read_bytes(),
+            "refused for safety",
+        ),
         "unregistered custom layer": ("custom.keras", custom_bytes, "custom layer or object 'Unknown'"),
         "Dense-only model": ("mlp.keras", _saved(dense, tmp_path, "mlp.keras"), "flat vectors"),
         "RNN model": ("rnn.keras", _saved(rnn, tmp_path, "rnn.keras"), "sequences"),
         "1-D conv model": ("conv1d.keras", _saved(conv1d, tmp_path, "conv1d.keras"), "sequences"),
         "multi-input model": ("multi.keras", _saved(multi, tmp_path, "multi.keras"), "2 inputs"),
-        "TF.js ZIP without its shard": ("tm_no_shard.zip", _zip({"model.json": tm["model.json"], "metadata.json": tm["metadata.json"]}),
-                                        "needs its weight file 'weights.bin' beside it, and it is missing"),
+        "TF.js ZIP without its shard": (
+            "tm_no_shard.zip",
+            _zip({"model.json": tm["model.json"], "metadata.json": tm["metadata.json"]}),
+            "needs its weight file 'weights.bin' beside it, and it is missing",
+        ),
         "TF.js model.json alone": ("model.json", tm["model.json"], "upload model.json together with its weight files"),
-        "TF.js short shard": ("tm_short.zip", _zip({**tm, "weights.bin": tm["weights.bin"][:-1000]}), "weight files that are too short"),
-        "TF.js graph model": ("graph.zip", _zip({"model.json": _GRAPH_MODEL_JSON, "group1-shard1of1.bin": bytes(864)}),
-                              "TF.js graph model"),
+        "TF.js short shard": (
+            "tm_short.zip",
+            _zip({**tm, "weights.bin": tm["weights.bin"][:-1000]}),
+            "weight files that are too short",
+        ),
+        "TF.js graph model": (
+            "graph.zip",
+            _zip({"model.json": _GRAPH_MODEL_JSON, "group1-shard1of1.bin": bytes(864)}),
+            "TF.js graph model",
+        ),
         "ZIP with two models": ("two.zip", _zip({**tm, "keras_model.h5": h5}), "holds 2 models"),
     }
 
 
 # what tensorflowjs_converter --output_format=tfjs_graph_model writes (shortened to one conv)
-_GRAPH_MODEL_JSON = json.dumps({
-    "format": "graph-model", "generatedBy": "2.15.0", "convertedBy": "TensorFlow.js Converter v4.17.0",
-    "signature": {"inputs": {"input_1:0": {"name": "input_1:0", "dtype": "DT_FLOAT"}},
-                  "outputs": {"Identity:0": {"name": "Identity:0", "dtype": "DT_FLOAT"}}},
-    "modelTopology": {
-        "node": [
-            {"name": "input_1", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}}},
-            {"name": "conv/kernel", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
-            {"name": "conv/Conv2D", "op": "Conv2D", "input": ["input_1", "conv/kernel"], "attr": {"padding": {"s": "U0FNRQ=="}}},
-            {"name": "Identity", "op": "Identity", "input": ["conv/Conv2D"]},
+_GRAPH_MODEL_JSON = json.dumps(
+    {
+        "format": "graph-model",
+        "generatedBy": "2.15.0",
+        "convertedBy": "TensorFlow.js Converter v4.17.0",
+        "signature": {
+            "inputs": {"input_1:0": {"name": "input_1:0", "dtype": "DT_FLOAT"}},
+            "outputs": {"Identity:0": {"name": "Identity:0", "dtype": "DT_FLOAT"}},
+        },
+        "modelTopology": {
+            "node": [
+                {"name": "input_1", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+                {"name": "conv/kernel", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+                {
+                    "name": "conv/Conv2D",
+                    "op": "Conv2D",
+                    "input": ["input_1", "conv/kernel"],
+                    "attr": {"padding": {"s": "U0FNRQ=="}},
+                },
+                {"name": "Identity", "op": "Identity", "input": ["conv/Conv2D"]},
+            ],
+            "library": {},
+            "versions": {"producer": 1482},
+        },
+        "weightsManifest": [
+            {
+                "paths": ["group1-shard1of1.bin"],
+                "weights": [{"name": "conv/kernel", "shape": [3, 3, 3, 8], "dtype": "float32"}],
+            }
         ],
-        "library": {}, "versions": {"producer": 1482},
-    },
-    "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": [{"name": "conv/kernel", "shape": [3, 3, 3, 8], "dtype": "float32"}]}],
-}).encode()
+    }
+).encode()
 
 
 MODEL_CASES = [
-    "zero-byte file", "corrupt .keras (truncated)", "text renamed .keras", ".h5 with only weights",
-    "Lambda layer (refused, no code runs)", "unregistered custom layer", "Dense-only model", "RNN model", "1-D conv model",
-    "multi-input model", "TF.js ZIP without its shard", "TF.js model.json alone", "TF.js short shard", "TF.js graph model",
+    "zero-byte file",
+    "corrupt .keras (truncated)",
+    "text renamed .keras",
+    ".h5 with only weights",
+    "Lambda layer (refused, no code runs)",
+    "unregistered custom layer",
+    "Dense-only model",
+    "RNN model",
+    "1-D conv model",
+    "multi-input model",
+    "TF.js ZIP without its shard",
+    "TF.js model.json alone",
+    "TF.js short shard",
+    "TF.js graph model",
     "ZIP with two models",
 ]
 
@@ -142,10 +186,14 @@ def _png(image: Image.Image, fmt: str = "PNG", **kw) -> bytes:
 
 def _bomb_png(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares a huge 1-bit image (a decompression bomb's shape)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _images() -> dict[str, tuple[str, bytes, str, str]]:
@@ -209,10 +257,22 @@ def _digit_png(size: int, value: int) -> bytes:
 
 ZIP_CASES = {
     "one class only": (_zip({f"cats/{i}.png": _digit_png(28, i * 10) for i in range(4)}), "error", "class"),
-    "path escaping its folder": (_zip({"a/1.png": _digit_png(28, 1), "../evil/2.png": _digit_png(28, 2)}), "error", "outside"),
+    "path escaping its folder": (
+        _zip({"a/1.png": _digit_png(28, 1), "../evil/2.png": _digit_png(28, 2)}),
+        "error",
+        "outside",
+    ),
     "not a zip": (b"PK? no, plain text", "error", "Upload a .zip"),
-    "mixed image sizes": (_zip({**{f"a/{i}.png": _digit_png(20 + i, 40) for i in range(6)},
-                               **{f"b/{i}.png": _digit_png(40, 200) for i in range(6)}}), "ok", "resized"),
+    "mixed image sizes": (
+        _zip(
+            {
+                **{f"a/{i}.png": _digit_png(20 + i, 40) for i in range(6)},
+                **{f"b/{i}.png": _digit_png(40, 200) for i in range(6)},
+            }
+        ),
+        "ok",
+        "resized",
+    ),
 }
 
 
@@ -236,7 +296,12 @@ def test_uploaded_zip_datasets(case):
 def test_training_settings_that_cannot_work():
     at = _app("pages/training.py", {"model": "preset:lenet5"})
     at.selectbox(key="train.data").set_value("zip").run()
-    small = _zip({**{f"a/{i}.png": _digit_png(28, 10) for i in range(5)}, **{f"b/{i}.png": _digit_png(28, 200) for i in range(5)}})
+    small = _zip(
+        {
+            **{f"a/{i}.png": _digit_png(28, 10) for i in range(5)},
+            **{f"b/{i}.png": _digit_png(28, 200) for i in range(5)},
+        }
+    )
     at.file_uploader(key="train.zip").set_value(("small.zip", small, "application/zip")).run()
     at.number_input(key="train.batch").set_value(512).run()
     assert any("batch" in e.value.lower() for e in at.error), [e.value for e in at.error]
@@ -251,14 +316,18 @@ def test_model_with_unknown_input_size(tmp_path):
     unbuilt.save(tmp_path / "unbuilt.keras")
     at = _app()
     at.radio(key="model.source").set_value("upload").run()
-    at.file_uploader(key="model.upload").set_value(("unbuilt.keras", (tmp_path / "unbuilt.keras").read_bytes(), "application/octet-stream")).run()
+    at.file_uploader(key="model.upload").set_value(
+        ("unbuilt.keras", (tmp_path / "unbuilt.keras").read_bytes(), "application/octet-stream")
+    ).run()
     assert not at.exception
     assert any("input size" in e.value and "unknown" in e.value for e in at.error), [e.value for e in at.error]
     # a fully convolutional model (any height and width) is fine: inputs keep their own size
     inputs = keras.Input((None, None, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs))
     keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)).save(tmp_path / "anysize.keras")
-    at.file_uploader(key="model.upload").set_value(("anysize.keras", (tmp_path / "anysize.keras").read_bytes(), "application/octet-stream")).run()
+    at.file_uploader(key="model.upload").set_value(
+        ("anysize.keras", (tmp_path / "anysize.keras").read_bytes(), "application/octet-stream")
+    ).run()
     assert not at.exception and not at.error
     assert next(m.value for m in at.metric if m.label == "Input") == "any×any×3"
     at.switch_page("pages/attribution.py").run()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import urllib.parse
 
 import pytest
-
 from chromium import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, chromium, served, start_server  # noqa: E402,F401  (skips without chromium)
 from playwright.sync_api import Page, expect  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
@@ -72,8 +71,14 @@ PAGES = [  # (navigation label, text that proves the page rendered, one interact
     ("Activations", "Overview", lambda page: page.get_by_role("tab", name="One layer").click()),
     ("Convolution", "value in the feature map", None),
     ("Attribution", "Explain the class", lambda page: page.get_by_role("tab", name="Layer sweep").click()),
-    ("Filters", "Maximize", lambda page: (page.get_by_role("button", name="Visualize").click(),
-                                          expect(page.get_by_text("Row by row").first).to_be_visible(timeout=120_000))),
+    (
+        "Filters",
+        "Maximize",
+        lambda page: (
+            page.get_by_role("button", name="Visualize").click(),
+            expect(page.get_by_text("Row by row").first).to_be_visible(timeout=120_000),
+        ),
+    ),
 ]
 
 

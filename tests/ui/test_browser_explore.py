@@ -22,7 +22,9 @@ def test_clicking_the_feature_map_picks_the_position(browser):
         # the cell's centre on screen, from Plotly's own axes (data -> pixels)
         x, y = chart.locator(".js-plotly-plot").first.evaluate(
             """(gd, [row, col]) => { const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-               return [r.left + xa._offset + xa.l2p(col), r.top + ya._offset + ya.l2p(row)]; }""", [row, col])
+               return [r.left + xa._offset + xa.l2p(col), r.top + ya._offset + ya.l2p(row)]; }""",
+            [row, col],
+        )
         page.mouse.click(x, y)
         _settled(page)
         expect(page.get_by_role("heading").filter(has_text=f"output ({row}, {col})")).to_be_visible(timeout=60_000)
@@ -52,7 +54,8 @@ def test_a_click_on_the_image_occludes_a_square(browser):
         chart.scroll_into_view_if_needed()
         x, y = chart.locator(".js-plotly-plot").first.evaluate(
             """(gd) => { const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-               return [r.left + xa._offset + xa.l2p(14), r.top + ya._offset + ya.l2p(14)]; }""")
+               return [r.left + xa._offset + xa.l2p(14), r.top + ya._offset + ya.l2p(14)]; }"""
+        )
         page.mouse.click(x, y)
         _settled(page)
         expect(chart).to_contain_text("rows 12–15, columns 12–15", timeout=60_000)  # a 4-pixel square around (14, 14)

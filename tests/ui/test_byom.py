@@ -20,7 +20,7 @@ from helpers import FIXTURES, ROOT
 from PIL import Image, ImageOps
 from streamlit.testing.v1 import AppTest
 
-from vizcore import images
+from vizcore.data import images
 from vizcore.models import loading
 
 TIMEOUT = 300
@@ -96,7 +96,9 @@ def upload(name: str, content: bytes) -> AppTest:
     at.radio(key="model.source").set_value("upload").run()
     start = time.perf_counter()
     at.file_uploader(key="model.upload").set_value((name, content, "application/octet-stream")).run()
-    print(f"\n{name}: the upload's run (loading and the Model page) took {time.perf_counter() - start:.1f} s")  # pytest -s
+    print(
+        f"\n{name}: the upload's run (loading and the Model page) took {time.perf_counter() - start:.1f} s"
+    )  # pytest -s
     return at
 
 
@@ -133,7 +135,9 @@ def test_a_teachable_machine_zip_through_every_page(name):
     shown = _top_predictions(at)
     assert set(shown) == set(TM_CLASSES)
     np.testing.assert_allclose([shown[c] for c in TM_CLASSES], direct, rtol=1e-4, atol=1e-5)
-    squeezed = np.asarray(Image.fromarray(images.load_sample_photos()["chelsea"]).resize((224, 224)), np.float32) / 127.5 - 1
+    squeezed = (
+        np.asarray(Image.fromarray(images.load_sample_photos()["chelsea"]).resize((224, 224)), np.float32) / 127.5 - 1
+    )
     assert np.abs(model.predict(squeezed[None], verbose=0)[0] - direct).max() > 1e-4  # the crop mattered
     top = TM_CLASSES[int(np.argmax(direct))]
     assert f"Grad-CAM · {top} · {TM_LAYER}" in _captions(at), _captions(at)
@@ -147,7 +151,9 @@ def test_a_teachable_machine_zip_through_every_page(name):
     at.switch_page("pages/activations.py").run()
     _ok(at)
     assert at.get("image") or at.get("plotly_chart")
-    np.testing.assert_allclose([_top_predictions(at)[c] for c in TM_CLASSES], direct, rtol=1e-4, atol=1e-5)  # the same photo
+    np.testing.assert_allclose(
+        [_top_predictions(at)[c] for c in TM_CLASSES], direct, rtol=1e-4, atol=1e-5
+    )  # the same photo
 
 
 def test_a_bad_upload_keeps_the_teachable_model():
@@ -170,10 +176,16 @@ def test_a_bad_upload_keeps_the_teachable_model():
 @pytest.mark.parametrize(
     "name, content, note",
     [
-        ("two_labels.zip", lambda: converted_zip(b"0 cat\n1 dog\n"),
-         "The class list of 'two_labels.zip' has 2 names but the model has 3 outputs, so the classes are numbered instead of named."),
-        ("no_labels.zip", lambda: tfjs_zip({"metadata.json": json.dumps({"tmVersion": "2.4.7", "imageSize": 224}).encode()}),
-         "'metadata.json' has no \"labels\" list, so the classes are numbered instead of named."),
+        (
+            "two_labels.zip",
+            lambda: converted_zip(b"0 cat\n1 dog\n"),
+            "The class list of 'two_labels.zip' has 2 names but the model has 3 outputs, so the classes are numbered instead of named.",
+        ),
+        (
+            "no_labels.zip",
+            lambda: tfjs_zip({"metadata.json": json.dumps({"tmVersion": "2.4.7", "imageSize": 224}).encode()}),
+            "'metadata.json' has no \"labels\" list, so the classes are numbered instead of named.",
+        ),
     ],
 )
 def test_class_names_that_do_not_fit_give_a_note_and_numbered_classes(name, content, note):
@@ -228,4 +240,3 @@ def _walk(group, prefix: str = "") -> list[str]:
         else:
             out.append(f"{prefix}{key}")
     return out
-

@@ -13,7 +13,11 @@ import keras
 import numpy as np
 from PIL import Image
 
-from vizcore import datasets, featurevis as fv, images, kernels, models, render
+from vizcore import featurevis as fv
+from vizcore import models
+from vizcore.data import datasets, images
+from vizcore.inspect import kernels
+from vizcore.present import render
 
 MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)  # Keras's caffe mode, typed in by hand
 RED = np.array([255, 0, 0], np.uint8)
@@ -44,7 +48,9 @@ def test_caffe_preprocessing_is_bgr_minus_the_mean():
 def test_a_caffe_preprocessed_red_image_displays_as_red():
     shown = images.deprocess(_caffe_red_by_hand(), "caffe")
     assert shown.dtype == np.uint8 and (shown == RED).all(), shown[0, 0]
-    round_trip = images.deprocess(images.preprocess(_red_image(), size=(4, 5), channels=3, mode="caffe").image_hwc, "caffe")
+    round_trip = images.deprocess(
+        images.preprocess(_red_image(), size=(4, 5), channels=3, mode="caffe").image_hwc, "caffe"
+    )
     assert (round_trip == RED).all()
 
 

@@ -10,10 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from test_browser import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, _settled, start_server  # skips without chromium
-
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from test_browser import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, SHOTS, _settled, start_server  # skips without chromium
 
 SESSION_TTL = 5  # seconds until a closed tab's session is released (60 in the shipped config)
 
@@ -27,7 +25,9 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def fresh_server():
-    proc, url, log = start_server("--server.disconnectedSessionTTL", str(SESSION_TTL), log_name="server_concurrency.log")
+    proc, url, log = start_server(
+        "--server.disconnectedSessionTTL", str(SESSION_TTL), log_name="server_concurrency.log"
+    )
     yield url, proc.pid
     proc.terminate()
     proc.wait(timeout=30)
@@ -42,11 +42,15 @@ def test_three_sessions_one_training_two_exploring(fresh_server):
     url, pid = fresh_server
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        trainer, explorer, explainer = (browser.new_context(viewport={"width": 1300, "height": 1000}).new_page() for _ in range(3))
+        trainer, explorer, explainer = (
+            browser.new_context(viewport={"width": 1300, "height": 1000}).new_page() for _ in range(3)
+        )
 
         # the very first request of this server process is a deep link
         explorer.goto(f"{url}/activations?model=bundled:mnist_cnn&layer=conv1")
-        expect(explorer.get_by_text("Zoom on channel").first).to_be_visible(timeout=180_000)  # a layer's link opens its tab
+        expect(explorer.get_by_text("Zoom on channel").first).to_be_visible(
+            timeout=180_000
+        )  # a layer's link opens its tab
         _settled(explorer)
         nav = explorer.get_by_test_id("stSidebarNav").inner_text()
         assert "Model" in nav and "Filters" in nav and "cache" not in nav  # the real menu, not the pages/ folder
@@ -73,7 +77,9 @@ def test_three_sessions_one_training_two_exploring(fresh_server):
             action(page)
             expect(page.get_by_text(proof).first).to_be_visible(timeout=60_000)
             answers.append(time.time() - start)
-        assert not trainer.get_by_text("Training done").count(), "training should still be running while the others explore"
+        assert not trainer.get_by_text("Training done").count(), (
+            "training should still be running while the others explore"
+        )
 
         expect(trainer.get_by_text("Training done after 12 epoch(s)")).to_be_visible(timeout=300_000)
         rss_peak = _rss_mb(pid)
@@ -89,8 +95,10 @@ def test_three_sessions_one_training_two_exploring(fresh_server):
         browser.close()
     time.sleep(SESSION_TTL + 10)
     rss_after = _rss_mb(pid)
-    report = (f"server RSS: {rss_before:.0f} MB after the first page, {rss_peak:.0f} MB with three sessions and a training, "
-              f"{rss_after:.0f} MB after they closed; slowest answer while training: {max(answers):.1f} s")
+    report = (
+        f"server RSS: {rss_before:.0f} MB after the first page, {rss_peak:.0f} MB with three sessions and a training, "
+        f"{rss_after:.0f} MB after they closed; slowest answer while training: {max(answers):.1f} s"
+    )
     (SHOTS / "memory.txt").write_text(report + "\n")
     print(report)
     assert max(answers) < 60

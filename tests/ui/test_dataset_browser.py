@@ -8,7 +8,9 @@ from chromium import EXCEPTION, SHOTS, served  # noqa: I001 (skips without chrom
 from playwright.sync_api import expect  # noqa: E402
 from test_browser import _settled  # noqa: E402
 
-from vizcore import datasets, evaluation, models  # noqa: E402
+from vizcore import models  # noqa: E402
+from vizcore.data import datasets  # noqa: E402
+from vizcore.inspect import evaluation  # noqa: E402
 
 N = 300  # images the page uses (its own "Images (at most)" box)
 
@@ -29,7 +31,9 @@ def _screen_xy(chart, cell: tuple[int, int] | None = None):
         """(gd, cell) => { const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
            const at = (x, y) => [r.left + xa._offset + xa.l2p(x), r.top + ya._offset + ya.l2p(y)];
            if (cell) return at(cell[0], cell[1]);
-           return gd._fullData.map(t => Array.from(t.x, (x, i) => at(xa.d2l(x), ya.d2l(t.y[i])))); }""", cell)
+           return gd._fullData.map(t => Array.from(t.x, (x, i) => at(xa.d2l(x), ya.d2l(t.y[i])))); }""",
+        cell,
+    )
 
 
 def _idle(page) -> None:
@@ -86,7 +90,9 @@ def test_confusion_cell_and_embedding_point(browser):
         gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
         lone = int(np.argmax(gaps.min(axis=1)))  # the point farthest from any other: a click cannot miss it
         assert gaps[lone].min() > 6, "no point stands alone enough to click"
-        hover = chart.locator(".js-plotly-plot").first.evaluate("(gd, [c, i]) => gd._fullData[c].text[i]", list(where[lone]))
+        hover = chart.locator(".js-plotly-plot").first.evaluate(
+            "(gd, [c, i]) => gd._fullData[c].text[i]", list(where[lone])
+        )
         page.mouse.click(*xy[lone])
         expect(cams.filter(has_text=hover)).to_have_count(1, timeout=60_000)  # that one image, captioned
         index = int(hover.split(" ")[0][1:])

@@ -14,7 +14,8 @@ from helpers import FIXTURES, ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from vizcore import images, models
+from vizcore import models
+from vizcore.data import images
 
 TIMEOUT = 300
 CLASSES = {"cat": "chelsea", "dog": "astronaut", "teapot": "coffee"}  # folder: the bundled photo its crops come from

@@ -11,7 +11,9 @@ import pytest
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import datasets, graph, models
+from vizcore import models
+from vizcore.data import datasets
+from vizcore.models import graph
 
 TIMEOUT = 240
 N = 400  # images the page uses: evenly spaced over the 5,000 bundled digits

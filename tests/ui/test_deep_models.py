@@ -1,7 +1,7 @@
 """AppTest on an untrained MobileNetV2 (155 layers): pages read it block by block.
 
 The expected blocks come from MobileNetV2's published structure (residual adds in blocks 2, 4, 5,
-7, 8, 9, 11, 12, 14, 15), written out here rather than taken from vizcore.blocks.
+7, 8, 9, 11, 12, 14, 15), written out here rather than taken from vizcore.models.blocks.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def test_mobilenetv2_pages_by_block():
     at.session_state["act.tab"] = "One layer"  # stateful tabs: only the open one runs
     at.run()
     picker = at.selectbox(key="act.layer")
-    assert picker.value == "out_relu" and "block_3_project_BN" in picker.options  # named by its block: type block_3 to find it
+    assert (
+        picker.value == "out_relu" and "block_3_project_BN" in picker.options
+    )  # named by its block: type block_3 to find it
     sparsity = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sparsity per block output" in c.proto.spec]
     assert len(sparsity) == 1 and list(sparsity[0]["data"][0]["x"]) == [b.split(" · ")[1] for b in BLOCKS]
     at.session_state["act.tab"] = "Overview"
@@ -62,9 +64,11 @@ def test_mobilenetv2_pages_by_block():
     assert not at.exception, [e.value for e in at.exception]
     layer = at.selectbox(key="attr.layer")
     assert layer.value == "out_relu"
-    picker_labels = [lb.split(' · ')[1] if lb.split(' · ')[0] in lb.split(' · ')[1] else lb for lb in BLOCKS]
+    picker_labels = [lb.split(" · ")[1] if lb.split(" · ")[0] in lb.split(" · ")[1] else lb for lb in BLOCKS]
     assert list(layer.options) == picker_labels  # a name that says its block shows plain
-    assert any(c.startswith("Grad-CAM · ") and c.endswith(" · out_relu") for img in at.get("image") for c in img.captions)
+    assert any(
+        c.startswith("Grad-CAM · ") and c.endswith(" · out_relu") for img in at.get("image") for c in img.captions
+    )
 
 
 def test_mobilenetv2_filters_default_to_a_quick_texture_gallery():
@@ -84,7 +88,8 @@ def test_mobilenetv2_filters_default_to_a_quick_texture_gallery():
 def test_hosted_activations_compute_only_the_blocks_shown_with_the_same_overview(monkeypatch):
     """Above the hosted profile's size threshold the overview by block runs the 21 block outputs, not 155 layers."""
     from pages import _cache
-    from vizcore import activations, profile
+    from vizcore import profile
+    from vizcore.inspect import activations
 
     at = _mobilenet()
     real = activations.get_activations
@@ -93,8 +98,11 @@ def test_hosted_activations_compute_only_the_blocks_shown_with_the_same_overview
         monkeypatch.setattr(_cache, "LIMITS", profile.PROFILES[name])
         _cache.activations.clear()
         computed[name] = []
-        monkeypatch.setattr(activations, "get_activations",
-                            lambda m, x, layers=None, out=computed[name]: out.extend(layers) or real(m, x, layers))
+        monkeypatch.setattr(
+            activations,
+            "get_activations",
+            lambda m, x, layers=None, out=computed[name]: out.extend(layers) or real(m, x, layers),
+        )
         at.switch_page("pages/activations.py").run()
         assert not at.exception, [e.value for e in at.exception]
         captions[name] = at.get("image")[1].captions[0]

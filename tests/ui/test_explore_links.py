@@ -9,7 +9,8 @@ import numpy as np
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import datasets, models
+from vizcore import models
+from vizcore.data import datasets
 
 TIMEOUT = 180
 
@@ -35,7 +36,9 @@ def test_a_model_page_row_opens_its_layer_on_other_pages():
     assert not at.get("page_link")  # no row selected: no links
     table = at.dataframe[0].value
     row = list(table["layer"]).index("conv2")
-    at.session_state["model.table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}  # AppTest cannot click a row
+    at.session_state["model.table"] = {
+        "selection": {"rows": [row], "columns": [], "cells": []}
+    }  # AppTest cannot click a row
     at.run()
     links = {link.proto.page: link for link in at.get("page_link")}
     assert set(links) == {"kernels", "activations", "filters"}
@@ -66,4 +69,7 @@ def test_a_feature_map_opens_its_channel_step_by_step_and_a_dead_one_its_filter(
     at.number_input(key="act.channel").set_value(18).run()
     links = {link.proto.page: link for link in at.get("page_link")}
     kernels = _follow(links["kernels"])
-    assert kernels.selectbox(key="kernels.layer").value == "conv2" and kernels.number_input(key="kernels.filter").value == 18
+    assert (
+        kernels.selectbox(key="kernels.layer").value == "conv2"
+        and kernels.number_input(key="kernels.filter").value == 18
+    )

@@ -13,7 +13,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from pages import _picker
-from vizcore import datasets, images, models
+from vizcore import models
+from vizcore.data import datasets, images
 from vizcore.errors import ImageLoadError
 
 TIMEOUT = 60
@@ -103,8 +104,9 @@ def test_several_images_uploaded_at_once_make_a_gallery(shapes_cnn):
     at = _app("pages/activations.py")
     at.radio(key="input.source").set_value("upload").run()
     assert at.file_uploader(key="input.upload").accept_multiple_files
-    at.file_uploader(key="input.upload").set_value([("red.png", _encoded(red, "PNG"), "image/png"),
-                                                    ("blue.png", _encoded(blue, "PNG"), "image/png")]).run()
+    at.file_uploader(key="input.upload").set_value(
+        [("red.png", _encoded(red, "PNG"), "image/png"), ("blue.png", _encoded(blue, "PNG"), "image/png")]
+    ).run()
     assert not at.exception and not at.error
     gallery = next(i for i in at.get("image") if len(i.captions) == 2)
     assert list(gallery.captions) == ["red.png", "blue.png"]
@@ -118,7 +120,10 @@ def test_several_images_uploaded_at_once_make_a_gallery(shapes_cnn):
     at.switch_page("pages/attribution.py").run()  # the gallery and the choice stay in the session
     at.radio(key="input.source").set_value("upload").run()
     assert not at.exception
-    assert at.selectbox(key="input.upload_pick").index == 0 and at.selectbox(key="input.upload_pick").options == ["red.png", "blue.png"]
+    assert at.selectbox(key="input.upload_pick").index == 0 and at.selectbox(key="input.upload_pick").options == [
+        "red.png",
+        "blue.png",
+    ]
     assert any(c.startswith("Grad-CAM ·") for i in at.get("image") for c in i.captions)
 
 
@@ -126,8 +131,9 @@ def test_a_bad_file_among_good_ones_is_named_and_the_rest_work(shapes_cnn):
     good = np.full((20, 20, 3), 128, np.uint8)
     at = _app("pages/activations.py")
     at.radio(key="input.source").set_value("upload").run()
-    at.file_uploader(key="input.upload").set_value([("good.png", _encoded(good, "PNG"), "image/png"),
-                                                    ("notes.png", b"just some text", "image/png")]).run()
+    at.file_uploader(key="input.upload").set_value(
+        [("good.png", _encoded(good, "PNG"), "image/png"), ("notes.png", b"just some text", "image/png")]
+    ).run()
     assert not at.exception
     assert any("notes.png" in e.value for e in at.error)
     assert at.selectbox(key="input.upload_pick").options == ["good.png"]

@@ -18,8 +18,15 @@ def _open(page: str, params: dict) -> AppTest:
 
 
 def test_a_link_opens_the_same_kernels_view():
-    at = _open("pages/kernels.py", {"model": "bundled:lenet5", "kernels.layer": "conv2",
-                                    "kernels.scale": "Global (all conv layers)", "kernels.filter": "7"})
+    at = _open(
+        "pages/kernels.py",
+        {
+            "model": "bundled:lenet5",
+            "kernels.layer": "conv2",
+            "kernels.scale": "Global (all conv layers)",
+            "kernels.filter": "7",
+        },
+    )
     assert "LeNet-5" in at.sidebar.markdown[0].value
     assert at.selectbox(key="kernels.layer").value == "conv2"
     assert at.radio(key="kernels.scale").value == "global"
@@ -46,8 +53,18 @@ def test_page_names_do_not_clash():
 
 
 def test_a_link_picks_the_input_and_the_methods():
-    at = _open("pages/attribution.py", {"model": "bundled:mnist_cnn", "data": "mnist_sample", "class": "4", "i": "12",
-                                        "methods": "Grad-CAM++,LayerCAM", "target": "9", "layer": "conv1"})
+    at = _open(
+        "pages/attribution.py",
+        {
+            "model": "bundled:mnist_cnn",
+            "data": "mnist_sample",
+            "class": "4",
+            "i": "12",
+            "methods": "Grad-CAM++,LayerCAM",
+            "target": "9",
+            "layer": "conv1",
+        },
+    )
     assert at.selectbox(key="input.class").value == 4 and at.number_input(key="input.index").value == 12
     assert at.multiselect(key="attr.methods").value == ["Grad-CAM++", "LayerCAM"]
     assert at.selectbox(key="attr.target").value == 9 and at.selectbox(key="attr.layer").value == "conv1"
@@ -76,8 +93,15 @@ def test_a_link_applies_to_the_first_view_only():
 
 def test_a_link_with_page_names_picks_the_input_and_the_methods():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params.update({"model": "bundled:mnist_cnn", "input.class": "4", "input.index": "12", "attr.target": "9",
-                            "attr.layer": "conv1"})
+    at.query_params.update(
+        {
+            "model": "bundled:mnist_cnn",
+            "input.class": "4",
+            "input.index": "12",
+            "attr.target": "9",
+            "attr.layer": "conv1",
+        }
+    )
     at.query_params["attr.methods"] = ["Grad-CAM++", "LayerCAM"]
     at.switch_page("pages/attribution.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -88,8 +112,10 @@ def test_a_link_with_page_names_picks_the_input_and_the_methods():
 
 
 def test_stale_page_names_fall_back_with_a_notice():
-    at = _open("pages/kernels.py", {"model": "bundled:lenet5", "kernels.layer": "conv9", "kernels.scale": "Sideways",
-                                    "kernels.filter": "999"})
+    at = _open(
+        "pages/kernels.py",
+        {"model": "bundled:lenet5", "kernels.layer": "conv9", "kernels.scale": "Sideways", "kernels.filter": "999"},
+    )
     notices = [t.value for t in at.toast]
     assert any("kernels.layer='conv9'" in n for n in notices), notices
     assert any("kernels.scale='Sideways'" in n for n in notices), notices

@@ -66,12 +66,20 @@ def test_the_home_page_leaves_the_page_only_libraries_unimported():
 
     from helpers import ROOT
 
-    out = subprocess.run([sys.executable, "-c", HOME], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "CONVLENS_PROFILE": "hosted", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    out = subprocess.run(
+        [sys.executable, "-c", HOME],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CONVLENS_PROFILE": "hosted", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = out.stdout.split()
     assert not {"openTSNE", "optuna", "lime", "umap"} & set(loaded)
-    assert {"sklearn", "scipy"} <= set(loaded)  # `import keras` brings them (keras.wrappers, tf.keras v1): not ours to defer
+    assert {"sklearn", "scipy"} <= set(
+        loaded
+    )  # `import keras` brings them (keras.wrappers, tf.keras v1): not ours to defer
 
 
 def test_hosted_drops_a_network_once_its_session_moves_to_another_model(monkeypatch):

@@ -10,12 +10,13 @@ import pytest
 from helpers import ROOT, tiny_functional
 from streamlit.testing.v1 import AppTest
 
-from vizcore import datasets, hints, images
+from vizcore.data import datasets, images
+from vizcore.models import hints
 
 TIMEOUT = 60
 
 
-# --------------------------------------------------------------------------- vizcore.hints
+# --------------------------------------------------------------------------- vizcore.models.hints
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,9 @@ def _upload(tmp_path, model: keras.Model, name: str = "mine.keras") -> AppTest:
     at.run()
     at.switch_page("pages/model.py").run()
     at.radio(key="model.source").set_value("upload").run()
-    at.file_uploader(key="model.upload").set_value((name, (tmp_path / name).read_bytes(), "application/octet-stream")).run()
+    at.file_uploader(key="model.upload").set_value(
+        (name, (tmp_path / name).read_bytes(), "application/octet-stream")
+    ).run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     return at
 
@@ -125,7 +128,11 @@ def test_range_and_class_names_chosen_on_the_model_page_apply_on_another_page(tm
 
 def test_class_names_from_a_labels_file_and_a_wrong_count(tmp_path):
     at = _upload(tmp_path, tiny_functional(channels=1, classes=3))
-    assert [o.split(":")[0] for o in at.selectbox(key="model.range").options] == ["unit", "symmetric", "raw"]  # no ImageNet RGB modes
+    assert [o.split(":")[0] for o in at.selectbox(key="model.range").options] == [
+        "unit",
+        "symmetric",
+        "raw",
+    ]  # no ImageNet RGB modes
     at.text_area(key="model.class_text").set_value("only\ntwo").run()
     assert any("2 class name(s) for 3 outputs" in e.value for e in at.error)
     assert "model_options" not in at.session_state or not at.session_state["model_options"]
@@ -145,7 +152,9 @@ def test_a_rescaling_layer_is_hinted(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     at = _upload(tmp_path, model)
     assert any("`Rescaling` layer before its first convolution" in c.value for c in at.caption)
-    pixels = images.preprocess(images.load_sample_photos()["chelsea"], size=(12, 12), channels=3).display_hwc.astype(np.float32)
+    pixels = images.preprocess(images.load_sample_photos()["chelsea"], size=(12, 12), channels=3).display_hwc.astype(
+        np.float32
+    )
     lo, hi = pixels.min(), pixels.max()
     assert at.selectbox(key="model.range").value == "raw"  # the hint is applied on upload: raw pixels
     assert f"values {lo:.3g} to {hi:.3g} (`raw`)" in _preview_caption(at)

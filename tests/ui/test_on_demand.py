@@ -13,8 +13,10 @@ import pytest
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import blocks, datasets, models
+from vizcore import models
 from vizcore.attribution import gradcam, scorecam
+from vizcore.data import datasets
+from vizcore.models import blocks
 
 TIMEOUT = 240
 scorecam_module = importlib.import_module("vizcore.attribution.scorecam")
@@ -95,7 +97,9 @@ def test_hidden_tabs_compute_nothing(costly, monkeypatch):
     monkeypatch.setattr(_faithfulness, "_curves", lambda *a: curves.append(a) or {})
     at = _attribution(["Grad-CAM", "Score-CAM"])
     _attribution_parts = importlib.import_module("pages._attribution_parts")
-    monkeypatch.setattr(_attribution_parts, "ON_DEMAND_SECONDS", 1e9)  # everything live now: only the open tab may compute
+    monkeypatch.setattr(
+        _attribution_parts, "ON_DEMAND_SECONDS", 1e9
+    )  # everything live now: only the open tab may compute
     at.selectbox(key="attr.target").set_value(3).run()
     assert not curves and len(costly) == 1  # Score-CAM live in Maps; no curves in the hidden Faithfulness tab
     assert "_ondemand.attr.sweep" not in at.session_state
@@ -146,7 +150,9 @@ def test_occlude_by_hand_follows_a_box_and_clears():
     metric = lambda: next(m for m in at.metric if m.label.startswith("P("))  # noqa: E731
     assert metric().value == f"{whole:.1%}"
     # what st.plotly_chart returns after a drag from (x 5, y 5) to (x 20, y 20): AppTest cannot drag
-    at.session_state["attr.occ.image"] = {"selection": {"points": [], "point_indices": [], "box": [{"x": [5, 20], "y": [5, 20]}], "lasso": []}}
+    at.session_state["attr.occ.image"] = {
+        "selection": {"points": [], "point_indices": [], "box": [{"x": [5, 20], "y": [5, 20]}], "lasso": []}
+    }
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     hand = x.copy()

@@ -14,7 +14,8 @@ import pytest
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from vizcore import datasets, models
+from vizcore import models
+from vizcore.data import datasets
 
 TIMEOUT = 180
 
@@ -149,7 +150,9 @@ def test_faithfulness_scores_the_map_made_with_the_page_options_and_keeps_result
 
     at.button(key="faith.random").click().run()
     rho = next(m.value for m in at.metric if m.label == "Spearman rank correlation")
-    expected = metrics.randomization_check(mnist, x, occlusion, target=target, options={"patch": 7, "stride": 4, "fill": "mean"})
+    expected = metrics.randomization_check(
+        mnist, x, occlusion, target=target, options={"patch": 7, "stride": 4, "fill": "mean"}
+    )
     assert rho == f"{expected.spearman:+.2f}"
     at.slider(key="faith.steps").set_value(30).run()  # another rerun: the finished check stays
     assert any(m.label == "Spearman rank correlation" for m in at.metric)
@@ -226,7 +229,9 @@ def test_an_uploaded_nested_model_works_on_every_explorer_page(tmp_path):
     nested_mobilenet("softmax").save(tmp_path / "transfer.keras")
     at = _app("pages/model.py")
     at.radio(key="model.source").set_value("upload").run()
-    at.file_uploader(key="model.upload").set_value(("transfer.keras", (tmp_path / "transfer.keras").read_bytes(), "application/octet-stream")).run()
+    at.file_uploader(key="model.upload").set_value(
+        ("transfer.keras", (tmp_path / "transfer.keras").read_bytes(), "application/octet-stream")
+    ).run()
     assert not at.error, [e.value for e in at.error]
     base = at.dataframe[0].value["layer"][0].split("/")[0]  # layers inside the base are named base/...
     at.switch_page("pages/kernels.py").run()
@@ -239,4 +244,8 @@ def test_an_uploaded_nested_model_works_on_every_explorer_page(tmp_path):
     at.switch_page("pages/attribution.py").run()
     assert not at.exception
     assert at.selectbox(key="attr.layer").value == f"{base}/out_relu"
-    assert any(c.startswith(f"Grad-CAM · class") and c.endswith(f"{base}/out_relu") for img in at.get("image") for c in img.captions)
+    assert any(
+        c.startswith("Grad-CAM · class") and c.endswith(f"{base}/out_relu")
+        for img in at.get("image")
+        for c in img.captions
+    )

@@ -12,11 +12,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
 from chromium import EXCEPTION, SHOTS, start_server  # skips without chromium
-from test_browser import _settled
-
+from PIL import Image
 from playwright.sync_api import Page, expect  # noqa: E402
+from test_browser import _settled
 
 LINK = "/kernels?model=bundled:lenet5&kernels.layer=conv2&kernels.filter=3"
 MAIN = '[data-testid="stMain"]'
@@ -46,12 +45,15 @@ def shown(page: Page) -> dict:
     return {
         "layer": page.get_by_role("combobox", name="Conv layer").input_value(),
         "filter": page.get_by_role("spinbutton", name="Filter").input_value(),
-        "radios": {r.get_attribute("aria-label") or r.evaluate("e => e.closest('label').innerText"): r.is_checked()
-                   for r in main.get_by_role("radio").all()},
+        "radios": {
+            r.get_attribute("aria-label") or r.evaluate("e => e.closest('label').innerText"): r.is_checked()
+            for r in main.get_by_role("radio").all()
+        },
         "sliders": [s.get_attribute("aria-valuenow") for s in main.get_by_role("slider").all()],
         "images": images,
         "figures": page.evaluate(
-            "() => [...document.querySelectorAll('.js-plotly-plot')].map(g => JSON.stringify({data: g.data, layout: g.layout}))"),
+            "() => [...document.querySelectorAll('.js-plotly-plot')].map(g => JSON.stringify({data: g.data, layout: g.layout}))"
+        ),
         "text": main.inner_text(),
         "pixels": np.asarray(Image.open(io.BytesIO(main.screenshot(animations="disabled"))).convert("RGB")),
     }

@@ -16,8 +16,8 @@ from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 from tensorflow.python.eager import context
 
-from vizcore import activations
 from vizcore.attribution import metrics
+from vizcore.inspect import activations
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -34,10 +34,13 @@ def counts(monkeypatch):
         def wrapped(*args, **kwargs):
             calls[name] += 1
             return inner(*args, **kwargs)
+
         return wrapped
 
     monkeypatch.setattr(keras.backend, "clear_session", counting("clear_session", keras.backend.clear_session))
-    monkeypatch.setattr(context.Context, "clear_kernel_cache", counting("clear_kernel_cache", context.Context.clear_kernel_cache))
+    monkeypatch.setattr(
+        context.Context, "clear_kernel_cache", counting("clear_kernel_cache", context.Context.clear_kernel_cache)
+    )
     monkeypatch.setattr(activations, "get_activations", counting("all_layers", activations.get_activations))
     monkeypatch.setattr(metrics, "deletion_curve", counting("deletion", metrics.deletion_curve))
     return calls

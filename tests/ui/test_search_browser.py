@@ -65,7 +65,9 @@ def test_a_search_starts_stops_keeps_its_trials_and_frees_the_slot(server, brows
     expect(progress).to_contain_text(re.compile(r"running · [1-9] trial\(s\) finished"), timeout=180_000)
     expect(_column(page, 1).filter(has_text=re.compile(r"^complete$"))).not_to_have_count(0, timeout=30_000)
     _stop(page, "stopped")
-    expect(_column(page, 1).filter(has_text="running")).to_have_count(0, timeout=30_000)  # the table redraws after the run
+    expect(_column(page, 1).filter(has_text="running")).to_have_count(
+        0, timeout=30_000
+    )  # the table redraws after the run
     states = _cells(page, 1)
     assert states[0] == "complete" and "running" not in states and len(states) in (2, 3), states
     assert states.count("complete") >= 1 and float(_cells(page, 2)[0]) > 0.1  # trial 0 learnt something in 1 epoch

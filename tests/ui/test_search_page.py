@@ -10,7 +10,7 @@ from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
 from vizcore import training
-from vizcore.datasets import load_mnist_sample
+from vizcore.data.datasets import load_mnist_sample
 
 
 def _page() -> AppTest:

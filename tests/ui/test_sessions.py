@@ -20,7 +20,9 @@ def test_an_uploaded_model_is_private_and_released_with_its_session(tmp_path):
     tiny_sequential().save(tmp_path / "mine.keras")
     alice, bob = _session(), _session()
     alice.radio(key="model.source").set_value("upload").run()
-    alice.file_uploader(key="model.upload").set_value(("mine.keras", (tmp_path / "mine.keras").read_bytes(), "application/octet-stream")).run()
+    alice.file_uploader(key="model.upload").set_value(
+        ("mine.keras", (tmp_path / "mine.keras").read_bytes(), "application/octet-stream")
+    ).run()
     alice.switch_page("pages/attribution.py").run()  # compiled functions and caches now know the model
     alice.switch_page("pages/activations.py").run()
     assert not alice.exception

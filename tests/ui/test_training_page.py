@@ -59,7 +59,9 @@ def test_train_one_epoch_then_explore_and_save(tmp_path):
     assert saved.exists() and saved.parent.name == "saved" and ".." not in saved.name
     reloaded = models.loading.load_model(saved)
     probe = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
-    np.testing.assert_allclose(reloaded.predict(probe, verbose=0), at.session_state["train.run"].model.predict(probe, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(probe, verbose=0), at.session_state["train.run"].model.predict(probe, verbose=0), atol=1e-6
+    )
 
     token = at.query_params["run"]
     at.switch_page("pages/kernels.py").run()
@@ -109,8 +111,13 @@ def test_the_recipe_fills_the_settings_and_the_settings_make_the_config():
     at.button(key="train.recipe").click().run()
     assert not at.exception, [e.value for e in at.exception]
     recipe = training.RECOMMENDED["lenet5"]  # SGD, lr 0.001, momentum 0.9, batch 32, 40 epochs
-    assert (at.selectbox(key="train.opt").value, at.number_input(key="train.lr").value, at.number_input(key="train.momentum").value,
-            at.number_input(key="train.batch").value, at.number_input(key="train.epochs").value) == ("sgd", 1e-3, 0.9, 32, 40)
+    assert (
+        at.selectbox(key="train.opt").value,
+        at.number_input(key="train.lr").value,
+        at.number_input(key="train.momentum").value,
+        at.number_input(key="train.batch").value,
+        at.number_input(key="train.epochs").value,
+    ) == ("sgd", 1e-3, 0.9, 32, 40)
     assert recipe.epochs == 40 and recipe.optimizer == "sgd"
     assert at.number_input(key="train.seed").value == 7 and at.slider(key="train.val").value == 0.3  # kept by a recipe
     at.slider(key="train.rot").set_value(10.0).run()
@@ -119,6 +126,14 @@ def test_the_recipe_fills_the_settings_and_the_settings_make_the_config():
     run = at.session_state["train.run"]
     run.stop()
     assert run.job.wait(60)
-    assert run.job.config == training.TrainConfig(optimizer="sgd", learning_rate=1e-3, momentum=0.9, batch_size=32, epochs=40,
-                                                  validation_fraction=0.3, rotation=10.0, seed=7)
+    assert run.job.config == training.TrainConfig(
+        optimizer="sgd",
+        learning_rate=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        epochs=40,
+        validation_fraction=0.3,
+        rotation=10.0,
+        seed=7,
+    )
     assert len(run.val) == round(0.3 * 5000)

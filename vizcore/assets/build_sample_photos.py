@@ -1,7 +1,7 @@
 """Rebuild vizcore/assets/photos/ from scikit-image's sample images (see README.md here).
 
-    pip download --no-deps scikit-image==0.25.2 -d /tmp/skw
-    python vizcore/assets/build_sample_photos.py /tmp/skw/scikit_image-0.25.2-*.whl
+pip download --no-deps scikit-image==0.25.2 -d /tmp/skw
+python vizcore/assets/build_sample_photos.py /tmp/skw/scikit_image-0.25.2-*.whl
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from vizcore.attribution.base import (
     DISPLAYS,
@@ -48,7 +48,9 @@ from vizcore.attribution.guided_backprop import GUIDED_BACKPROP, guided_backprop
 from vizcore.attribution.guided_gradcam import GUIDED_GRADCAM, guided_gradcam
 from vizcore.attribution.integrated_gradients import INTEGRATED_GRADIENTS, integrated_gradients
 from vizcore.attribution.layercam import LAYERCAM, layercam
-from vizcore.attribution.lime import LIME  # the module stays `attribution.lime` (explain, view); its function is METHODS["LIME"]
+from vizcore.attribution.lime import (
+    LIME,
+)  # the module stays `attribution.lime` (explain, view); its function is METHODS["LIME"]
 from vizcore.attribution.occlusion import OCCLUSION, occlusion, occlusion_cost
 from vizcore.attribution.rise import RISE, rise, rise_masks
 from vizcore.attribution.saliency import SALIENCY, saliency

@@ -49,14 +49,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import blocks, graph, heads
-from vizcore.batches import as_batch, as_image
 from vizcore.cache import per_model
 from vizcore.errors import ConvLensError
-from vizcore.render import resize_map
+from vizcore.models import blocks, graph, heads
+from vizcore.models.batches import as_batch, as_image
+from vizcore.present.render import resize_map
 
 Method = Callable[..., np.ndarray]  # (model, image_hwc, *, target=None, layer=None, **options) -> heatmap_hw
-BatchMethod = Callable[..., np.ndarray]  # (model, batch_nhwc, *, target=None, layer=None, **options) -> raw maps (N, H, W)
+BatchMethod = Callable[
+    ..., np.ndarray
+]  # (model, batch_nhwc, *, target=None, layer=None, **options) -> raw maps (N, H, W)
 Maps = Callable[..., np.ndarray]  # (model, batch_nhwc, target, layer, **options) -> raw maps (N, H, W); the computation
 EPS = 1e-6  # relative: a map whose span is below EPS * its magnitude is treated as constant
 TOP = -1  # the target passed to compiled functions for "each image's top class"
@@ -196,11 +198,15 @@ def _forward_step(sub: keras.Model, binary: bool, x: tf.Tensor) -> tuple[tf.Tens
 _STEPS = {"cam": _cam_step, "input_grad": _input_grad_step, "forward": _forward_step}
 
 
-Rewrite = Callable[[keras.Model], keras.Model]  # sub-model -> a copy with the same inputs and outputs sharing its layers
+Rewrite = Callable[
+    [keras.Model], keras.Model
+]  # sub-model -> a copy with the same inputs and outputs sharing its layers
 
 
 def _build(fm: graph.FeatureModel, kind: str, spec: graph.InputSpec, rewrite: Rewrite | None = None) -> Engine:
-    sub = fm.model if rewrite is None else rewrite(fm.model)  # the sub-model only: nothing below may reach the original model
+    sub = (
+        fm.model if rewrite is None else rewrite(fm.model)
+    )  # the sub-model only: nothing below may reach the original model
     classes = int(sub.outputs[-1].shape[-1])
     binary = heads.is_binary(fm.head, classes)
     signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)]
@@ -251,7 +257,9 @@ def _check_target(eng: Engine, target: int | None) -> int:
     return int(target)
 
 
-def forward(model: keras.Model, batch_nhwc: np.ndarray, layer: str | None = None, *, batch_size: int = DEFAULT_BATCH) -> tuple[np.ndarray, ...]:
+def forward(
+    model: keras.Model, batch_nhwc: np.ndarray, layer: str | None = None, *, batch_size: int = DEFAULT_BATCH
+) -> tuple[np.ndarray, ...]:
     """Run the compiled forward pass in chunks; returns (layer outputs,) + (scores (N, K),)."""
     eng = engine(model, "forward", layer)
     chunks = []
@@ -261,7 +269,9 @@ def forward(model: keras.Model, batch_nhwc: np.ndarray, layer: str | None = None
     return tuple(np.concatenate([np.asarray(c[j]) for c in chunks]) for j in range(len(chunks[0])))
 
 
-def target_scores(model: keras.Model, batch_nhwc: np.ndarray, target: int, *, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+def target_scores(
+    model: keras.Model, batch_nhwc: np.ndarray, target: int, *, batch_size: int = DEFAULT_BATCH
+) -> np.ndarray:
     """The pre-softmax score of ``target`` for every image of a batch (N,) (binary: signed logit)."""
     scores = forward(model, batch_nhwc, batch_size=batch_size)[-1]
     if engine(model, "forward").binary:
@@ -326,8 +336,14 @@ def pass_seconds(model: keras.Model, size_hw: tuple[int, int] | None = None, *, 
 # --------------------------------------------------------------------------- gradients and CAMs
 
 
-def input_gradients(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, *, batch_size: int = DEFAULT_BATCH,
-                    rewrite: Rewrite | None = None) -> np.ndarray:
+def input_gradients(
+    model: keras.Model,
+    batch_nhwc: np.ndarray,
+    target: int | None,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    rewrite: Rewrite | None = None,
+) -> np.ndarray:
     """d(target score)/d(input) for every image of a batch, float32 (N, H, W, C).
 
     ``target=None`` takes each image's top class; ``rewrite`` as in ``engine``.
@@ -350,7 +366,9 @@ def upsample(map_hw: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 Combine = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (acts_nhwk, grads_nhwk) -> cams_nhw
 
 
-def cam_maps(model: keras.Model, batch_nhwc: np.ndarray, combine: Combine, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
+def cam_maps(
+    model: keras.Model, batch_nhwc: np.ndarray, combine: Combine, *, target: int | None = None, layer: str | None = None
+) -> np.ndarray:
     """The CAM pipeline: forward + backward to ``layer``, ``combine``, ReLU, upsample; raw maps (N, H, W)."""
     batch_nhwc = as_batch(model, batch_nhwc)
     eng = engine(model, "cam", cam_layer(model, layer))
@@ -374,7 +392,9 @@ DISPLAYS: Mapping[str, Callable[[np.ndarray], np.ndarray]] = MappingProxyType(
     }
 )
 UNITS = MappingProxyType({"forward pass": "forward passes", "gradient": "gradients"})
-PASSES = MappingProxyType({"forward pass": 1.0, "gradient": 3.0})  # forward-pass equivalents of one unit (backward ~ 2 forwards)
+PASSES = MappingProxyType(
+    {"forward pass": 1.0, "gradient": 3.0}
+)  # forward-pass equivalents of one unit (backward ~ 2 forwards)
 
 
 @dataclass(frozen=True)
@@ -441,7 +461,9 @@ class MethodInfo:
         """Raw maps as the method shows them, before normalization."""
         return DISPLAYS[self.display](raw_maps)
 
-    def cost_of(self, model: keras.Model, size_hw: tuple[int, int], *, layer: str | None = None, **options: Any) -> Cost:
+    def cost_of(
+        self, model: keras.Model, size_hw: tuple[int, int], *, layer: str | None = None, **options: Any
+    ) -> Cost:
         """What running the method on one image of ``size_hw`` costs with these options (the rest default)."""
         return self.cost(model, tuple(size_hw), layer if self.uses_layer else None, **{**self.defaults, **options})
 
@@ -481,8 +503,15 @@ def method(
             raise TypeError(f"Option '{o.name}' of {name} does not match a keyword default of {maps.__name__}.")
     show = DISPLAYS[display]
 
-    def batch(model: keras.Model, batch_nhwc: np.ndarray, *, target: int | None = None, layer: str | None = None,
-              on_progress: Progress | None = None, **opts: Any) -> np.ndarray:
+    def batch(
+        model: keras.Model,
+        batch_nhwc: np.ndarray,
+        *,
+        target: int | None = None,
+        layer: str | None = None,
+        on_progress: Progress | None = None,
+        **opts: Any,
+    ) -> np.ndarray:
         x = as_batch(model, batch_nhwc)
         layer = layer if uses_layer else None
         if own_progress:  # the computation reports its own progress (LIME: samples)
@@ -491,16 +520,33 @@ def method(
         with progress_to(on_progress, total):
             return maps(model, x, target, layer, **opts)
 
-    def fn(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None,
-           on_progress: Progress | None = None, **opts: Any) -> np.ndarray:
+    def fn(
+        model: keras.Model,
+        image: np.ndarray,
+        *,
+        target: int | None = None,
+        layer: str | None = None,
+        on_progress: Progress | None = None,
+        **opts: Any,
+    ) -> np.ndarray:
         x = as_image(model, image)
-        return normalize_map(show(batch(model, x[None], target=target, layer=layer, on_progress=on_progress, **opts)[0]))
+        return normalize_map(
+            show(batch(model, x[None], target=target, layer=layer, on_progress=on_progress, **opts)[0])
+        )
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"{name} heatmap of one image, float32 (H, W) in [0, 1]. {about}"
     batch.__name__ = batch.__qualname__ = f"{name}_batch"
     batch.__doc__ = f"Raw {name} maps of a batch, float32 (N, H, W), before '{display}' and normalization."
-    info = MethodInfo(fn=fn, batch=batch, display=display, uses_layer=uses_layer, cost=cost,
-                      defaults=MappingProxyType(defaults), options=tuple(options), about=about)
+    info = MethodInfo(
+        fn=fn,
+        batch=batch,
+        display=display,
+        uses_layer=uses_layer,
+        cost=cost,
+        defaults=MappingProxyType(defaults),
+        options=tuple(options),
+        about=about,
+    )
     fn.info = info  # type: ignore[attr-defined]  # so that wrappers (smoothgrad) find the batch form
     return info

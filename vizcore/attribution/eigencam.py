@@ -35,7 +35,9 @@ def first_component(acts_hwk: np.ndarray, *, center: bool = True) -> np.ndarray:
     return projection.reshape(h, w)
 
 
-def eigencam_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None, *, center: bool = True) -> np.ndarray:
+def eigencam_maps(
+    model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None, *, center: bool = True
+) -> np.ndarray:
     """Raw (>= 0) EigenCAM maps of a batch, float32 (N, H, W); ``target`` is not used."""
     acts_nhwk = forward(model, batch_nhwc, cam_layer(model, layer, kind="forward"))[0]
     size = batch_nhwc.shape[1:3]
@@ -48,8 +50,15 @@ EIGENCAM = method(
     display="relu",
     uses_layer=True,
     cost=lambda model, size_hw, layer, **options: Cost(1),
-    options=(Option("center", "choice", True, "subtract each channel's mean first (pytorch-grad-cam); off: the paper's SVD",
-                    choices=(True, False)),),
+    options=(
+        Option(
+            "center",
+            "choice",
+            True,
+            "subtract each channel's mean first (pytorch-grad-cam); off: the paper's SVD",
+            choices=(True, False),
+        ),
+    ),
     about="first principal component of the activations; 1 forward pass, no gradients, same map for every class",
 )
 eigencam = EIGENCAM.fn

@@ -25,6 +25,12 @@ def gradcam_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None,
     return cam_maps(model, batch_nhwc, combine, target=target, layer=layer)
 
 
-GRADCAM = method("gradcam", gradcam_maps, display="relu", uses_layer=True, cost=one_gradient,
-                 about="channel weights = mean gradient; 1 forward + backward")
+GRADCAM = method(
+    "gradcam",
+    gradcam_maps,
+    display="relu",
+    uses_layer=True,
+    cost=one_gradient,
+    about="channel weights = mean gradient; 1 forward + backward",
+)
 gradcam = GRADCAM.fn

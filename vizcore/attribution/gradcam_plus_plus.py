@@ -25,11 +25,19 @@ def combine(acts_nhwk: np.ndarray, grads_nhwk: np.ndarray) -> np.ndarray:
     return np.einsum("nk,nhwk->nhw", weights_nk, acts_nhwk)
 
 
-def gradcam_plus_plus_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None) -> np.ndarray:
+def gradcam_plus_plus_maps(
+    model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None
+) -> np.ndarray:
     """Raw (>= 0) Grad-CAM++ maps of a batch, float32 (N, H, W)."""
     return cam_maps(model, batch_nhwc, combine, target=target, layer=layer)
 
 
-GRADCAM_PLUS_PLUS = method("gradcam_plus_plus", gradcam_plus_plus_maps, display="relu", uses_layer=True, cost=one_gradient,
-                           about="pixel-weighted positive gradients; 1 forward + backward")
+GRADCAM_PLUS_PLUS = method(
+    "gradcam_plus_plus",
+    gradcam_plus_plus_maps,
+    display="relu",
+    uses_layer=True,
+    cost=one_gradient,
+    about="pixel-weighted positive gradients; 1 forward + backward",
+)
 gradcam_plus_plus = GRADCAM_PLUS_PLUS.fn

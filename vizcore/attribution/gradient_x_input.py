@@ -11,11 +11,19 @@ import numpy as np
 from vizcore.attribution.base import input_gradients, method, one_gradient
 
 
-def gradient_x_input_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None) -> np.ndarray:
+def gradient_x_input_maps(
+    model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None
+) -> np.ndarray:
     """Signed raw maps of a batch, float32 (N, H, W)."""
     return (input_gradients(model, batch_nhwc, target) * batch_nhwc).sum(axis=-1)
 
 
-GRADIENT_X_INPUT = method("gradient_x_input", gradient_x_input_maps, display="absolute", uses_layer=False, cost=one_gradient,
-                          about="|gradient x pixel|, summed over channels")
+GRADIENT_X_INPUT = method(
+    "gradient_x_input",
+    gradient_x_input_maps,
+    display="absolute",
+    uses_layer=False,
+    cost=one_gradient,
+    about="|gradient x pixel|, summed over channels",
+)
 gradient_x_input = GRADIENT_X_INPUT.fn

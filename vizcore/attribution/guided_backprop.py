@@ -65,11 +65,19 @@ def guided_gradients(model: keras.Model, batch_nhwc: np.ndarray, target: int | N
     return input_gradients(model, batch_nhwc, target, rewrite=guided)
 
 
-def guided_backprop_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None) -> np.ndarray:
+def guided_backprop_maps(
+    model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None
+) -> np.ndarray:
     """Raw maps of a batch, float32 (N, H, W): max over channels of |guided gradient|."""
     return np.abs(guided_gradients(model, batch_nhwc, target)).max(axis=-1)
 
 
-GUIDED_BACKPROP = method("guided_backprop", guided_backprop_maps, display="absolute", uses_layer=False, cost=one_gradient,
-                         about="gradient with only positive signals through ReLUs; 1 forward + guided backward")
+GUIDED_BACKPROP = method(
+    "guided_backprop",
+    guided_backprop_maps,
+    display="absolute",
+    uses_layer=False,
+    cost=one_gradient,
+    about="gradient with only positive signals through ReLUs; 1 forward + guided backward",
+)
 guided_backprop = GUIDED_BACKPROP.fn

@@ -18,12 +18,19 @@ from vizcore.attribution.gradcam import gradcam_maps
 from vizcore.attribution.guided_backprop import guided_backprop_maps
 
 
-def guided_gradcam_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None) -> np.ndarray:
+def guided_gradcam_maps(
+    model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None
+) -> np.ndarray:
     """Raw (>= 0) Guided Grad-CAM maps of a batch, float32 (N, H, W); layer None: the default CAM layer."""
     return gradcam_maps(model, batch_nhwc, target, layer) * guided_backprop_maps(model, batch_nhwc, target, None)
 
 
-GUIDED_GRADCAM = method("guided_gradcam", guided_gradcam_maps, display="absolute", uses_layer=True,
-                        cost=lambda model, size_hw, layer, **options: Cost(2, "gradient"),
-                        about="Guided Backpropagation x Grad-CAM; 1 backward + 1 guided backward")
+GUIDED_GRADCAM = method(
+    "guided_gradcam",
+    guided_gradcam_maps,
+    display="absolute",
+    uses_layer=True,
+    cost=lambda model, size_hw, layer, **options: Cost(2, "gradient"),
+    about="Guided Backpropagation x Grad-CAM; 1 backward + 1 guided backward",
+)
 guided_gradcam = GUIDED_GRADCAM.fn

@@ -11,7 +11,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import DEFAULT_BATCH, AttributionError, Cost, Option, input_gradients, method, resolve_target
+from vizcore.attribution.base import (
+    DEFAULT_BATCH,
+    AttributionError,
+    Cost,
+    Option,
+    input_gradients,
+    method,
+    resolve_target,
+)
 
 BASELINES = ("black", "zeros")
 
@@ -35,7 +43,9 @@ def make_baseline(image_hwc: np.ndarray, baseline: str | float | np.ndarray = "b
         raise AttributionError(f"baseline of shape {base.shape} does not fit the image {image_hwc.shape}.") from None
 
 
-def _path_integral(model: keras.Model, x: np.ndarray, target: int | None, baseline, steps: int, batch_size: int) -> np.ndarray:
+def _path_integral(
+    model: keras.Model, x: np.ndarray, target: int | None, baseline, steps: int, batch_size: int
+) -> np.ndarray:
     base = make_baseline(x, baseline)
     t = resolve_target(model, x, target)  # the image's class, not each path point's
     alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)
@@ -63,7 +73,9 @@ def integrated_gradients_maps(
     return np.stack([_path_integral(model, x, target, baseline, steps, batch_size) for x in batch_nhwc])
 
 
-def integrated_gradients_cost(model: keras.Model, size_hw: tuple[int, int], layer: str | None, *, steps: int, **options) -> Cost:
+def integrated_gradients_cost(
+    model: keras.Model, size_hw: tuple[int, int], layer: str | None, *, steps: int, **options
+) -> Cost:
     """One gradient per point of the path."""
     return Cost(steps, "gradient")
 
@@ -75,7 +87,13 @@ INTEGRATED_GRADIENTS = method(
     uses_layer=False,
     cost=integrated_gradients_cost,
     options=(
-        Option("baseline", "choice", "black", "the path's start: the image's darkest value per channel, or 0", choices=BASELINES),
+        Option(
+            "baseline",
+            "choice",
+            "black",
+            "the path's start: the image's darkest value per channel, or 0",
+            choices=BASELINES,
+        ),
         Option("steps", "int", 32, "points on the path (gradients, run in batches)", min=2, max=256),
     ),
     about="gradients along the path from a baseline; raw map sums to S(x) - S(baseline)",

@@ -18,10 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import heads
 from vizcore.attribution.base import AttributionError, cam_layer, engine, normalize_map, resolve_target, upsample
 from vizcore.attribution.gradcam import combine
-from vizcore.batches import as_image
+from vizcore.models import heads
+from vizcore.models.batches import as_image
 
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1) in input pixels, half-open
 
@@ -43,7 +43,12 @@ def clip_box(box: Sequence[float], size_hw: tuple[int, int]) -> Box | None:
     h, w = size_hw
     y0, y1 = sorted((y0, y1))
     x0, x1 = sorted((x0, x1))
-    out = (int(np.clip(np.floor(y0), 0, h)), int(np.clip(np.floor(x0), 0, w)), int(np.clip(np.ceil(y1), 0, h)), int(np.clip(np.ceil(x1), 0, w)))
+    out = (
+        int(np.clip(np.floor(y0), 0, h)),
+        int(np.clip(np.floor(x0), 0, w)),
+        int(np.clip(np.ceil(y1), 0, h)),
+        int(np.clip(np.ceil(x1), 0, w)),
+    )
     return out if out[2] > out[0] and out[3] > out[1] else None
 
 
@@ -60,8 +65,15 @@ def occlude(image_hwc: np.ndarray, boxes: Sequence[Box], fill: float | str = 0.0
     return x
 
 
-def occlude_boxes(model: keras.Model, image_hwc: np.ndarray, boxes: Sequence[Box], *, target: int | None = None,
-                  layer: str | None = None, fill: float | str = 0.0) -> Occluded:
+def occlude_boxes(
+    model: keras.Model,
+    image_hwc: np.ndarray,
+    boxes: Sequence[Box],
+    *,
+    target: int | None = None,
+    layer: str | None = None,
+    fill: float | str = 0.0,
+) -> Occluded:
     """Occlude ``boxes`` and return the probabilities and the Grad-CAM of ``target`` in one pass.
 
     ``target=None`` takes the top class of the unoccluded image (one extra forward pass: pass the

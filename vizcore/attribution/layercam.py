@@ -23,6 +23,12 @@ def layercam_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None
     return cam_maps(model, batch_nhwc, combine, target=target, layer=layer)
 
 
-LAYERCAM = method("layercam", layercam_maps, display="relu", uses_layer=True, cost=one_gradient,
-                  about="element-wise positive gradients; good on early layers")
+LAYERCAM = method(
+    "layercam",
+    layercam_maps,
+    display="relu",
+    uses_layer=True,
+    cost=one_gradient,
+    about="element-wise positive gradients; good on early layers",
+)
 layercam = LAYERCAM.fn

@@ -35,8 +35,17 @@ import numpy as np
 from skimage.color import gray2rgb
 from skimage.segmentation import find_boundaries, quickshift, slic
 
-from vizcore.attribution.base import DEFAULT_BATCH, AttributionError, Cost, Option, method, normalize_map, probabilities, resolve_target
-from vizcore.batches import as_image
+from vizcore.attribution.base import (
+    DEFAULT_BATCH,
+    AttributionError,
+    Cost,
+    Option,
+    method,
+    normalize_map,
+    probabilities,
+    resolve_target,
+)
+from vizcore.models.batches import as_image
 
 SEGMENTATIONS = ("slic", "quickshift")
 QUICKSHIFT = {"kernel_size": 4, "max_dist": 200, "ratio": 0.2}  # LIME's, for images of 224 px and more
@@ -75,7 +84,9 @@ def segment(image_hwc: np.ndarray, segmentation: str = "slic", *, superpixels: i
     if segmentation == "quickshift":
         side = min(rgb.shape[:2])
         kernel = max(1.0, round(QUICKSHIFT["kernel_size"] * min(1.0, side / QUICKSHIFT_SIDE)))
-        labels = quickshift(rgb, kernel_size=kernel, max_dist=QUICKSHIFT["max_dist"], ratio=QUICKSHIFT["ratio"], rng=seed)
+        labels = quickshift(
+            rgb, kernel_size=kernel, max_dist=QUICKSHIFT["max_dist"], ratio=QUICKSHIFT["ratio"], rng=seed
+        )
     elif segmentation == "slic":
         if superpixels < 1:
             raise AttributionError(f"superpixels must be >= 1, got {superpixels}.")
@@ -93,7 +104,10 @@ def hidden_image(image_hwc: np.ndarray, segments_hw: np.ndarray, fill: float | s
             raise AttributionError(f"fill must be a number or 'mean', got '{fill}'.")
         flat = segments_hw.ravel()
         counts = np.bincount(flat)
-        means = np.stack([np.bincount(flat, weights=x[..., c].ravel().astype(np.float64)) / counts for c in range(x.shape[-1])], axis=-1)
+        means = np.stack(
+            [np.bincount(flat, weights=x[..., c].ravel().astype(np.float64)) / counts for c in range(x.shape[-1])],
+            axis=-1,
+        )
         return means[segments_hw].astype(np.float32)
     return np.full_like(x, np.float32(fill))
 
@@ -242,8 +256,21 @@ def lime_maps(
     maps = []
     for i, x in enumerate(batch_nhwc):
         sink = None if on_progress is None else (lambda done, _, i=i: on_progress(i * samples + done, total))
-        maps.append(explain(model, x, target=target, samples=samples, segmentation=segmentation, superpixels=superpixels,
-                            fill=fill, seed=seed, kernel_width=kernel_width, batch_size=batch_size, on_progress=sink).raw_hw)
+        maps.append(
+            explain(
+                model,
+                x,
+                target=target,
+                samples=samples,
+                segmentation=segmentation,
+                superpixels=superpixels,
+                fill=fill,
+                seed=seed,
+                kernel_width=kernel_width,
+                batch_size=batch_size,
+                on_progress=sink,
+            ).raw_hw
+        )
     return np.stack(maps)
 
 
@@ -255,9 +282,21 @@ LIME = method(
     cost=lambda model, size_hw, layer, *, samples, **options: Cost(int(samples)),
     options=(
         Option("samples", "int", DEFAULT_SAMPLES, "perturbed images, one forward pass each", min=10, max=MAX_SAMPLES),
-        Option("segmentation", "choice", "slic", "superpixels: SLIC, or quickshift with LIME's settings", choices=SEGMENTATIONS),
+        Option(
+            "segmentation",
+            "choice",
+            "slic",
+            "superpixels: SLIC, or quickshift with LIME's settings",
+            choices=SEGMENTATIONS,
+        ),
         Option("superpixels", "int", 50, "SLIC: about how many superpixels (quickshift ignores it)", min=2, max=500),
-        Option("fill", "choice", 0.0, "what a hidden superpixel shows: 0, or its mean colour (LIME's default)", choices=(0.0, "mean")),
+        Option(
+            "fill",
+            "choice",
+            0.0,
+            "what a hidden superpixel shows: 0, or its mean colour (LIME's default)",
+            choices=(0.0, "mean"),
+        ),
         Option("seed", "int", 0, "seed of the samples (and of quickshift)", min=0, max=10_000),
     ),
     about="a weighted linear fit over superpixels switched on and off; one forward pass per sample",

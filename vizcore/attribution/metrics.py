@@ -22,17 +22,18 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import keras
 import numpy as np
 
-from vizcore import graph
 from vizcore.attribution.base import AttributionError, Method, normalize_map, probabilities, resolve_target
-from vizcore.batches import as_image
-from vizcore.datasets import ImageDataset
+from vizcore.data.datasets import ImageDataset
+from vizcore.models import graph
+from vizcore.models.batches import as_image
 
 CURVE_STEPS = 20  # default number of equal shares of pixels a deletion or insertion curve moves
 
@@ -58,7 +59,10 @@ def _blur(image_hwc: np.ndarray) -> np.ndarray:
             c = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis)
             c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
             n = out.shape[axis]
-            out = (np.take(c, np.arange(2 * radius + 1, n + 2 * radius + 1), axis=axis) - np.take(c, np.arange(n), axis=axis)) / (2 * radius + 1)
+            out = (
+                np.take(c, np.arange(2 * radius + 1, n + 2 * radius + 1), axis=axis)
+                - np.take(c, np.arange(n), axis=axis)
+            ) / (2 * radius + 1)
     return out.astype(np.float32)
 
 
@@ -132,13 +136,17 @@ def insertion_curve(
 # --------------------------------------------------------------------------- baselines
 
 
-def random_map(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None, seed: int = 0) -> np.ndarray:
+def random_map(
+    model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None, seed: int = 0
+) -> np.ndarray:
     """A seeded uniform random map, float32 (H, W) in [0, 1]; ignores the model."""
     h, w = as_image(model, image).shape[:2]
     return normalize_map(np.random.default_rng(seed).random((h, w)))
 
 
-def sobel_map(model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None) -> np.ndarray:
+def sobel_map(
+    model: keras.Model, image: np.ndarray, *, target: int | None = None, layer: str | None = None
+) -> np.ndarray:
     """Edge strength of the image (Sobel magnitude of the channel mean), float32 (H, W) in [0, 1]."""
     gray = np.pad(as_image(model, image).astype(np.float64).mean(axis=-1), 1, mode="edge")
     h, w = gray.shape[0] - 2, gray.shape[1] - 2

@@ -12,7 +12,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import DEFAULT_BATCH, AttributionError, Cost, Option, method, resolve_target, target_scores
+from vizcore.attribution.base import (
+    DEFAULT_BATCH,
+    AttributionError,
+    Cost,
+    Option,
+    method,
+    resolve_target,
+    target_scores,
+)
 
 
 def _positions(size: int, patch: int, stride: int) -> list[int]:
@@ -28,8 +36,10 @@ def _geometry(height: int, width: int, patch: int | None, stride: int | None) ->
         patch = max(2, round(min(height, width) / 8), stride or 0)
     stride = stride or max(1, patch // 2)
     if stride > patch:
-        raise AttributionError(f"Occlusion's stride {stride} is larger than its patch {patch}, which would leave pixels "
-                               f"that no window covers; use a stride of at most {patch}.")
+        raise AttributionError(
+            f"Occlusion's stride {stride} is larger than its patch {patch}, which would leave pixels "
+            f"that no window covers; use a stride of at most {patch}."
+        )
     patch = min(patch, height, width)
     stride = min(stride, patch)  # a patch cut to the image keeps the windows touching
     return patch, stride, _positions(height, patch, stride), _positions(width, patch, stride)
@@ -104,7 +114,9 @@ OCCLUSION = method(
     cost=lambda model, size_hw, layer, *, patch, stride, **options: Cost(occlusion_cost(*size_hw, patch, stride)),
     options=(
         Option("patch", "int", None, "square side in pixels; None: 1/8 of the image", min=1),
-        Option("stride", "int", None, "step between windows, at most the patch; None: half the patch", min=1, max="patch"),
+        Option(
+            "stride", "int", None, "step between windows, at most the patch; None: half the patch", min=1, max="patch"
+        ),
         Option("fill", "choice", "zero", "what covers the patch: zeros, or the image's mean colour", choices=FILLS),
     ),
     about="score drop when a patch is covered; one forward pass per window",

@@ -18,12 +18,28 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import DEFAULT_BATCH, AttributionError, Cost, Option, method, probabilities, resolve_target
-from vizcore.render import resize_map
+from vizcore.attribution.base import (
+    DEFAULT_BATCH,
+    AttributionError,
+    Cost,
+    Option,
+    method,
+    probabilities,
+    resolve_target,
+)
+from vizcore.present.render import resize_map
 
 
-def rise_masks(size_hw: tuple[int, int], n_masks: int = 1000, *, grid: int = 7, p: float = 0.5, seed: int = 0,
-               start: int = 0, stop: int | None = None) -> np.ndarray:
+def rise_masks(
+    size_hw: tuple[int, int],
+    n_masks: int = 1000,
+    *,
+    grid: int = 7,
+    p: float = 0.5,
+    seed: int = 0,
+    start: int = 0,
+    stop: int | None = None,
+) -> np.ndarray:
     """Masks ``start:stop`` of the seeded set of ``n_masks``, float32 (m, H, W) in [0, 1]."""
     if n_masks < 1 or grid < 1 or not 0.0 < p < 1.0:
         raise AttributionError(f"RISE needs n_masks >= 1, grid >= 1 and 0 < p < 1; got {n_masks}, {grid} and {p}.")
@@ -33,11 +49,16 @@ def rise_masks(size_hw: tuple[int, int], n_masks: int = 1000, *, grid: int = 7, 
     cells = (rng.random((n_masks, grid, grid)) < p).astype(np.float32)
     shifts = np.stack([rng.integers(0, cell_h, n_masks), rng.integers(0, cell_w, n_masks)], axis=1)
     up = ((grid + 1) * cell_h, (grid + 1) * cell_w)
-    crops = [resize_map(cells[i], up)[shifts[i, 0] : shifts[i, 0] + h, shifts[i, 1] : shifts[i, 1] + w] for i in range(n_masks)[start:stop]]
+    crops = [
+        resize_map(cells[i], up)[shifts[i, 0] : shifts[i, 0] + h, shifts[i, 1] : shifts[i, 1] + w]
+        for i in range(n_masks)[start:stop]
+    ]
     return np.clip(np.stack(crops), 0.0, 1.0)
 
 
-def _one(model: keras.Model, x: np.ndarray, target: int | None, n_masks: int, grid: int, p: float, seed: int, batch_size: int) -> np.ndarray:
+def _one(
+    model: keras.Model, x: np.ndarray, target: int | None, n_masks: int, grid: int, p: float, seed: int, batch_size: int
+) -> np.ndarray:
     t = resolve_target(model, x, target)
     total = np.zeros(x.shape[:2])
     for start in range(0, n_masks, batch_size):  # build and score one batch of masks at a time
@@ -47,8 +68,18 @@ def _one(model: keras.Model, x: np.ndarray, target: int | None, n_masks: int, gr
     return (total / (n_masks * p)).astype(np.float32)
 
 
-def rise_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None, *, n_masks: int = 1000,
-              grid: int = 7, p: float = 0.5, seed: int = 0, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+def rise_maps(
+    model: keras.Model,
+    batch_nhwc: np.ndarray,
+    target: int | None,
+    layer: str | None,
+    *,
+    n_masks: int = 1000,
+    grid: int = 7,
+    p: float = 0.5,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH,
+) -> np.ndarray:
     """Raw (>= 0) RISE maps of a batch, float32 (N, H, W): the probability-weighted mean mask."""
     return np.stack([_one(model, x, target, n_masks, grid, p, seed, batch_size) for x in batch_nhwc])
 

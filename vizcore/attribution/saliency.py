@@ -13,6 +13,12 @@ def saliency_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None
     return np.abs(input_gradients(model, batch_nhwc, target)).max(axis=-1)
 
 
-SALIENCY = method("saliency", saliency_maps, display="absolute", uses_layer=False, cost=one_gradient,
-                  about="max |gradient| over channels")
+SALIENCY = method(
+    "saliency",
+    saliency_maps,
+    display="absolute",
+    uses_layer=False,
+    cost=one_gradient,
+    about="max |gradient| over channels",
+)
 saliency = SALIENCY.fn

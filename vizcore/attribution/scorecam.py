@@ -13,8 +13,18 @@ import keras
 import numpy as np
 
 from vizcore.attribution.base import (
-    DEFAULT_BATCH, AttributionError, Cost, Option, cam_layer, engine, forward, method, normalize_map, probabilities,
-    resolve_target, upsample,
+    DEFAULT_BATCH,
+    AttributionError,
+    Cost,
+    Option,
+    cam_layer,
+    engine,
+    forward,
+    method,
+    normalize_map,
+    probabilities,
+    resolve_target,
+    upsample,
 )
 
 RANKINGS = ("variance", "mean")
@@ -31,7 +41,15 @@ def scorecam_cost(model: keras.Model, layer: str | None = None, max_channels: in
     return min(k, max_channels or k) + 1
 
 
-def _one(model: keras.Model, x: np.ndarray, target: int | None, layer: str | None, max_channels, rank_by: str, batch_size: int) -> np.ndarray:
+def _one(
+    model: keras.Model,
+    x: np.ndarray,
+    target: int | None,
+    layer: str | None,
+    max_channels,
+    rank_by: str,
+    batch_size: int,
+) -> np.ndarray:
     """Raw Score-CAM map of one image, float32 (H, W)."""
     path, k = _channels(model, layer)
     t = resolve_target(model, x, target)

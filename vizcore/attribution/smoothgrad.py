@@ -52,7 +52,16 @@ def smoothgrad(wrapped: Method | MethodInfo, samples: int = 16, noise: float = 0
             out.append(inner.shown(inner.batch(model, copies, target=t, layer=layer, **options)).mean(axis=0))
         return np.stack(out)
 
-    def cost(model: keras.Model, size_hw: tuple[int, int], layer: str | None, *, samples: int, noise: float, seed: int, **options) -> Cost:
+    def cost(
+        model: keras.Model,
+        size_hw: tuple[int, int],
+        layer: str | None,
+        *,
+        samples: int,
+        noise: float,
+        seed: int,
+        **options,
+    ) -> Cost:
         once = inner.cost_of(model, size_hw, layer=layer, **options)
         return Cost(samples * once.count, once.unit)
 
@@ -62,5 +71,12 @@ def smoothgrad(wrapped: Method | MethodInfo, samples: int = 16, noise: float = 0
         Option("noise", "float", noise, "noise sigma as a fraction of the image's value range", min=0.0, max=0.5),
         Option("seed", "int", seed, "seed of the noise: the same seed gives the same map", min=0),
     )
-    return method(f"smoothgrad_{name}", smooth_maps, display=inner.display, uses_layer=inner.uses_layer, cost=cost,
-                  options=inner.options + smooth_options, about=f"{name} averaged over noisy copies").fn
+    return method(
+        f"smoothgrad_{name}",
+        smooth_maps,
+        display=inner.display,
+        uses_layer=inner.uses_layer,
+        cost=cost,
+        options=inner.options + smooth_options,
+        about=f"{name} averaged over noisy copies",
+    ).fn

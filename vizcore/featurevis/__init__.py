@@ -6,7 +6,8 @@ decorrelation, transformation robustness and regularizers as small named objects
 per input size (28x28 grey digits to 224x224 colour photos).
 
 Example:
-    >>> from vizcore import datasets, featurevis as fv, models
+    >>> from vizcore import featurevis as fv, models
+    >>> from vizcore.data import datasets
     >>> loaded = models.open_bundled("mnist_cnn")
     >>> result = fv.optimize(loaded, fv.Channel("conv2"), range(64), on_progress=print_step)
     >>> result.images_nhwc.shape, sorted(result.loss_terms)
@@ -17,10 +18,10 @@ Example:
 from vizcore.featurevis.engine import (
     FeatureVis,
     ProgressFn,
+    gallery_default,
     optimize,
     real_activation,
     texture_size,
-    gallery_default,
     visualize_classes,
     visualize_filters,
 )
@@ -29,7 +30,16 @@ from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Divers
 from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
-from vizcore.featurevis.settings import MAX_STEPS_ENV, TEXTURE_LEARNING_RATE, Settings, capped_steps, default_settings, settings_from_json, settings_json, texture_settings
+from vizcore.featurevis.settings import (
+    MAX_STEPS_ENV,
+    TEXTURE_LEARNING_RATE,
+    Settings,
+    capped_steps,
+    default_settings,
+    settings_from_json,
+    settings_json,
+    texture_settings,
+)
 from vizcore.featurevis.transforms import Jitter, Pad, Rotate, Scale
 
 __all__ = [

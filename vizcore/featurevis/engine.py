@@ -35,13 +35,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import graph, heads
 from vizcore.cache import per_model
 from vizcore.featurevis import slicing
-from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Diversity, Neuron, Objective, Outputs, crop_border, unique_names
+from vizcore.featurevis.objectives import (
+    Channel,
+    ClassLogit,
+    Direction,
+    Diversity,
+    Neuron,
+    Objective,
+    Outputs,
+    crop_border,
+    unique_names,
+)
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.settings import Settings, capped_steps, default_settings, texture_settings
 from vizcore.featurevis.transforms import apply_transforms
+from vizcore.models import graph, heads
 
 ProgressFn = Callable[[int, int, "np.ndarray | None"], None]
 DEAD_TOLERANCE = 1e-6  # of the batch's largest reached activation: scale-free (untrained nets have tiny ones)
@@ -105,8 +115,16 @@ class FeatureVis:
 class _Engine:
     """Variables and compiled functions for one model, objective, settings and batch shape."""
 
-    def __init__(self, model: keras.Model, objective: Objective, settings: Settings, n: int,
-                 hwc: tuple[int, int, int], in_range: InputRange, diversity: float):
+    def __init__(
+        self,
+        model: keras.Model,
+        objective: Objective,
+        settings: Settings,
+        n: int,
+        hwc: tuple[int, int, int],
+        in_range: InputRange,
+        diversity: float,
+    ):
         self.lock = threading.Lock()
         self.objective, self.settings, self.n, self.hwc, self.range = objective, settings, n, hwc, in_range
         self.diversity = diversity
@@ -123,7 +141,9 @@ class _Engine:
         self.splits = {name: slicing.own_relu(model, self.paths[name]) for name in self.full_names}
         self.reads = {name: split.source if split else self.paths[name] for name, split in self.splits.items()}
         wanted = tuple(dict.fromkeys(p for p in self.reads.values() if p != "input"))
-        self.forward = slicing.layers_model(model, wanted, objective.needs_scores) if wanted or objective.needs_scores else None
+        self.forward = (
+            slicing.layers_model(model, wanted, objective.needs_scores) if wanted or objective.needs_scores else None
+        )
         self.limits = _limits(model, self.paths, objective)
         self.binary = objective.needs_scores and _binary_head(model)
 
@@ -138,7 +158,10 @@ class _Engine:
         self.groups = tf.Variable(tf.zeros([n], tf.int32))
         self.n_draws = sum(t.n_draws for t in settings.transforms)
         # partials, not methods: TensorFlow counts retraces per code object, across all engines
-        self.chunk = tf.function(functools.partial(_Engine._chunk, self), input_signature=[tf.TensorSpec([None, n, self.n_draws], tf.float32)])
+        self.chunk = tf.function(
+            functools.partial(_Engine._chunk, self),
+            input_signature=[tf.TensorSpec([None, n, self.n_draws], tf.float32)],
+        )
         self.evaluate = tf.function(functools.partial(_Engine._evaluate, self))
         self.images = tf.function(functools.partial(_Engine._images, self))
 
@@ -182,7 +205,9 @@ class _Engine:
             loss = tf.reduce_sum(per_image)
         grad, grad_x = tape.gradient(loss, [self.var, x])  # d loss / d x: the objective's part only
         if grad_x is None:
-            raise ValueError("The objective does not depend on the input image; pick a layer or class the image reaches.")
+            raise ValueError(
+                "The objective does not depend on the input image; pick a layer or class the image reaches."
+            )
         moved = tf.reduce_max(tf.abs(tf.reshape(grad_x, [self.n, -1])), axis=1) > 0.0
         self.responsive.assign(self.responsive | moved)
         lr = self.settings.learning_rate
@@ -242,10 +267,25 @@ def _binary_head(model: keras.Model) -> bool:
 _ENGINES_PER_MODEL = 4
 
 
-def _engine(model: keras.Model, objective: Objective, settings: Settings, n: int, hwc: tuple[int, int, int],
-            in_range: InputRange, diversity: float) -> _Engine:
+def _engine(
+    model: keras.Model,
+    objective: Objective,
+    settings: Settings,
+    n: int,
+    hwc: tuple[int, int, int],
+    in_range: InputRange,
+    diversity: float,
+) -> _Engine:
     """A cached engine: traced once per model, objective, settings (steps aside) and batch shape."""
-    key = ("featurevis.engine", objective, dataclasses.replace(settings, steps=0, progress_every=0), n, hwc, in_range, diversity)
+    key = (
+        "featurevis.engine",
+        objective,
+        dataclasses.replace(settings, steps=0, progress_every=0),
+        n,
+        hwc,
+        in_range,
+        diversity,
+    )
     return per_model(
         model, key, lambda: _Engine(model, objective, settings, n, hwc, in_range, diversity), limit=_ENGINES_PER_MODEL
     )
@@ -301,7 +341,9 @@ def gallery_default(model: Any, conv_layers: Iterable[str]) -> tuple[str, int]:
     spec = graph.input_spec(keras_model)
     if max(spec.height or 0, spec.width or 0) <= LARGE_INPUT:
         return convs[-1], 64
-    small = [c for c in convs if (size := texture_size(keras_model, Channel(c))) is not None and size[0] <= MIN_FITTED_SIDE]
+    small = [
+        c for c in convs if (size := texture_size(keras_model, Channel(c))) is not None and size[0] <= MIN_FITTED_SIDE
+    ]
     return (small[-1] if small else convs[-1]), GALLERY_FILTERS
 
 
@@ -317,7 +359,9 @@ def _draws(settings: Settings, seeds: list[tuple[int, int, int]], steps: int) ->
     columns = []
     for j, transform in enumerate(settings.transforms):
         if transform.n_draws:
-            columns.append(np.stack([np.random.default_rng([*s, 1 + j]).random((steps, transform.n_draws)) for s in seeds], axis=1))
+            columns.append(
+                np.stack([np.random.default_rng([*s, 1 + j]).random((steps, transform.n_draws)) for s in seeds], axis=1)
+            )
     if not columns:
         return np.zeros((steps, len(seeds), 0), np.float32)
     return np.concatenate(columns, axis=2).astype(np.float32)
@@ -422,7 +466,9 @@ def optimize(
     )
 
 
-def visualize_filters(model: Any, layer: str, filters: Iterable[int], *, steps: int | None = None, seed: int = 0, **kwargs: Any) -> np.ndarray:
+def visualize_filters(
+    model: Any, layer: str, filters: Iterable[int], *, steps: int | None = None, seed: int = 0, **kwargs: Any
+) -> np.ndarray:
     """The images (N, H, W, C), in the model's input range, that most excite each filter of ``layer``.
 
     All filters are optimized together as one batch. Keyword arguments are those of ``optimize``
@@ -436,12 +482,16 @@ def visualize_filters(model: Any, layer: str, filters: Iterable[int], *, steps: 
     return optimize(model, Channel(layer), filters, steps=steps, seed=seed, **kwargs).images_nhwc
 
 
-def visualize_classes(model: Any, classes: Iterable[int], *, steps: int | None = None, seed: int = 0, **kwargs: Any) -> np.ndarray:
+def visualize_classes(
+    model: Any, classes: Iterable[int], *, steps: int | None = None, seed: int = 0, **kwargs: Any
+) -> np.ndarray:
     """Class model visualization: images (N, H, W, C) that maximize each class's pre-softmax score."""
     return optimize(model, ClassLogit(), classes, steps=steps, seed=seed, **kwargs).images_nhwc
 
 
-def real_activation(model: Any, layer: str, images_nhwc: np.ndarray, *, border: int | None = None, batch_size: int = 128) -> np.ndarray:
+def real_activation(
+    model: Any, layer: str, images_nhwc: np.ndarray, *, border: int | None = None, batch_size: int = 128
+) -> np.ndarray:
     """Mean activation (n_filters,) of each filter of ``layer`` over real images, border excluded.
 
     The same measure as ``FeatureVis.reached`` for ``Channel(layer)``, so a gallery can show

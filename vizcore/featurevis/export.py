@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from vizcore import render
 from vizcore.featurevis import ranges
 from vizcore.featurevis.ranges import InputRange
 from vizcore.featurevis.settings import Settings, settings_json
+from vizcore.present import render
 
 
 def to_uint8(images_nhwc: np.ndarray, input_range: InputRange) -> np.ndarray:

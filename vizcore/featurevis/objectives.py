@@ -224,10 +224,14 @@ class Direction(Objective):
 
     def __call__(self, outputs: Outputs) -> Any:
         acts = outputs.layers[self.layer]
-        pooled = tf.reduce_mean(acts, axis=list(range(1, len(acts.shape) - 1))) if len(acts.shape) > 2 else acts  # (N, C)
+        pooled = (
+            tf.reduce_mean(acts, axis=list(range(1, len(acts.shape) - 1))) if len(acts.shape) > 2 else acts
+        )  # (N, C)
         table = tf.constant(self.directions, tf.float32)  # (targets, C)
         if int(table.shape[-1]) != int(pooled.shape[-1]):
-            raise ValueError(f"The directions have {table.shape[-1]} values; layer '{self.layer}' has {pooled.shape[-1]} channels.")
+            raise ValueError(
+                f"The directions have {table.shape[-1]} values; layer '{self.layer}' has {pooled.shape[-1]} channels."
+            )
         d = tf.gather(table, self._index(outputs, self.index))  # (N, C)
         dot = tf.reduce_sum(pooled * d, axis=1)
         if not self.cossim_power:

@@ -59,7 +59,9 @@ def image_to_fourier(image_nhwc: Any, decay_power: float) -> Any:
     """The inverse of ``fourier_to_image``: the spectrum (N, C, h, w//2+1, 2) of an image."""
     image = tf.convert_to_tensor(image_nhwc, tf.float32)
     h, w = int(image.shape[1]), int(image.shape[2])
-    spec = tf.signal.rfft2d(tf.transpose(image, [0, 3, 1, 2]) * 4.0) / tf.constant(spectrum_scale(h, w, decay_power), tf.complex64)
+    spec = tf.signal.rfft2d(tf.transpose(image, [0, 3, 1, 2]) * 4.0) / tf.constant(
+        spectrum_scale(h, w, decay_power), tf.complex64
+    )
     return tf.stack([tf.math.real(spec), tf.math.imag(spec)], axis=-1)
 
 

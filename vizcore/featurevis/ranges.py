@@ -1,7 +1,7 @@
 """The value range a model expects, as an affine map from [0, 1] RGB (or grey) per channel.
 
 The optimizer works on images in [0, 1]; this maps them into the model's input range (a
-``vizcore.images.PREPROCESS_MODES`` key, or an explicit ``(low, high)``) and back for display.
+``vizcore.data.images.PREPROCESS_MODES`` key, or an explicit ``(low, high)``) and back for display.
 
 Example:
     >>> r = input_range(3, "symmetric")
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from vizcore.images import PREPROCESS_MODES
+from vizcore.data.images import PREPROCESS_MODES
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -74,4 +74,6 @@ def input_range(channels: int, preprocess: str = "unit", value_range: tuple[floa
         return InputRange((255.0,) * channels, (0.0,) * channels)
     if preprocess == "caffe":
         return InputRange((255.0,) * 3, tuple(-m for m in _CAFFE_MEAN_BGR), bgr=True)
-    return InputRange(tuple(1.0 / s for s in _TORCH_STD_RGB), tuple(-m / s for m, s in zip(_TORCH_MEAN_RGB, _TORCH_STD_RGB)))
+    return InputRange(
+        tuple(1.0 / s for s in _TORCH_STD_RGB), tuple(-m / s for m, s in zip(_TORCH_MEAN_RGB, _TORCH_STD_RGB))
+    )

@@ -21,7 +21,7 @@ from typing import Any
 from vizcore.featurevis.params import FourierParam, Param, PixelParam
 from vizcore.featurevis.regularizers import L2, Blur, Regularizer, TotalVariation
 from vizcore.featurevis.transforms import Jitter, Pad, Rotate, Scale, Transform
-from vizcore.graph import InputSpec
+from vizcore.models.graph import InputSpec
 
 MAX_STEPS_ENV = "CONVLENS_MAX_STEPS"
 

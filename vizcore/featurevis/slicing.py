@@ -32,12 +32,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore import graph
+from vizcore.models import graph
 
 _CHANNELWISE_ACTIVATIONS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)
 
 
-def layers_model(model: keras.Model, paths: tuple[str, ...], with_scores: bool) -> Callable[[Any], tuple[dict[str, Any], Any]]:
+def layers_model(
+    model: keras.Model, paths: tuple[str, ...], with_scores: bool
+) -> Callable[[Any], tuple[dict[str, Any], Any]]:
     """A function batch -> ({path: activations}, scores or None) that computes no more than it needs.
 
     Unlike ``feature_model`` it stops at the deepest requested layer unless the scores are needed.
@@ -152,10 +154,13 @@ def image_conv(layer: Any) -> Callable[[Any], Any] | None:
             def grad(dy: Any) -> Any:
                 cols = tf.einsum("nhwo,ko->nhwk", dy, tf.reshape(kernel, [kh * kw * cin, cout]))
                 cols = tf.reshape(cols, tf.concat([tf.shape(dy)[:3], [kh, kw, cin]], axis=0))
-                full = tf.add_n([
-                    tf.pad(cols[:, :, :, i, j, :], [[0, 0], [i, kh - 1 - i], [j, kw - 1 - j], [0, 0]])
-                    for i in range(kh) for j in range(kw)
-                ])  # (N, h_out + kh - 1, w_out + kw - 1, cin)
+                full = tf.add_n(
+                    [
+                        tf.pad(cols[:, :, :, i, j, :], [[0, 0], [i, kh - 1 - i], [j, kw - 1 - j], [0, 0]])
+                        for i in range(kh)
+                        for j in range(kw)
+                    ]
+                )  # (N, h_out + kh - 1, w_out + kw - 1, cin)
                 if padding == "VALID":
                     return full
                 top, left = (kh - 1) // 2, (kw - 1) // 2
@@ -257,8 +262,11 @@ def _linear_part(layer: Any) -> Callable[[Any], Any] | None:
     if type(layer) is keras.layers.Conv2D and layer.data_format == "channels_last":
         return lambda x: bias(layer.convolution_op(x, layer.kernel))
     if type(layer) is keras.layers.DepthwiseConv2D and layer.data_format == "channels_last":
-        return lambda x: bias(keras.ops.depthwise_conv(
-            x, layer.kernel, layer.strides, layer.padding, layer.data_format, layer.dilation_rate))
+        return lambda x: bias(
+            keras.ops.depthwise_conv(
+                x, layer.kernel, layer.strides, layer.padding, layer.data_format, layer.dilation_rate
+            )
+        )
     if type(layer) is keras.layers.Dense:
         return lambda x: bias(tf.matmul(x, tf.cast(layer.kernel, tf.float32)))
     return None
@@ -297,8 +305,10 @@ def _channelwise(layer: Any, y: Any, index: Any, redirect: Any) -> Any:
     if not isinstance(layer, keras.layers.BatchNormalization):
         cap = _relu_cap(layer)
         return layer(y) if cap is False else redirected_relu(y, cap, redirect)
+
     def pick(v: Any) -> Any:
         return tf.gather(tf.cast(v, tf.float32), index)[:, None, None, None]
+
     inv = tf.math.rsqrt(pick(layer.moving_variance) + layer.epsilon)
     if layer.scale:
         inv = inv * pick(layer.gamma)

@@ -28,8 +28,12 @@ def warp(images_nhwc: Any, matrices_n33: Any, output_hw: tuple[int, int] | None 
     transforms = flat[:, :8] / flat[:, 8:9]
     size = tf.shape(images_nhwc)[1:3] if output_hw is None else tf.constant(output_hw, tf.int32)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images_nhwc, transforms=transforms, output_shape=size, fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="REFLECT",
+        images=images_nhwc,
+        transforms=transforms,
+        output_shape=size,
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
     )
 
 

@@ -3,9 +3,10 @@
 The pieces live in submodules, each with one import path: ``presets`` (untrained classic CNNs),
 ``loading`` (the files people bring), ``applications`` (keras.applications), ``summary`` (figures
 and diagram), and the readers behind loading (``legacy``, ``tfjs``, ``bundles``). Graph functions
-(layer table, sub-models) are in ``vizcore.graph``::
+(layer table, sub-models) are in ``vizcore.models.graph``::
 
-    from vizcore import graph, models
+    from vizcore import models
+    from vizcore.models import graph
     loaded = models.open_bundled("mnist_cnn")
     fm = graph.feature_model(loaded.model, ["conv2"])
 """
@@ -20,10 +21,10 @@ from typing import Any
 
 import keras
 
-from vizcore.graph import SEP, InputSpec, head_type, input_spec, iter_layers, layer_table
+from vizcore.data import images
 from vizcore.errors import WeightsUnavailableError
-from vizcore import hints, images
-from vizcore.models import applications, bundles, legacy, loading, presets, summary, tfjs  # noqa: F401  (each reachable as models.<name>)
+from vizcore.models import applications, bundles, hints, legacy, loading, presets, summary, tfjs  # noqa: F401  (each reachable as models.<name>)
+from vizcore.models.graph import SEP, InputSpec, head_type, input_spec, iter_layers, layer_table
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 
@@ -57,7 +58,7 @@ class LoadedModel:
     key: str  # stable cache key: "bundled:mnist_cnn", "preset:lenet5", "upload:<sha1>", ...
     label: str
     class_names: tuple[str, ...]
-    preprocess: str = "unit"  # a vizcore.images.PREPROCESS_MODES key
+    preprocess: str = "unit"  # a vizcore.data.images.PREPROCESS_MODES key
     card: dict[str, Any] = field(default_factory=dict)
     fit: str = "stretch"  # a FIT_MODES key
     notes: tuple[str, ...] = ()
@@ -71,8 +72,15 @@ class LoadedModel:
         """An image as this model takes it: its size (by ``fit``), channels and input range."""
         spec = self.spec
         size = (spec.height or image_uint8.shape[0], spec.width or image_uint8.shape[1])
-        return images.preprocess(image_uint8, size=size, channels=spec.channels, mode=self.preprocess, invert=invert,
-                                 keep_aspect=self.fit == "pad", crop=self.fit == "crop")
+        return images.preprocess(
+            image_uint8,
+            size=size,
+            channels=spec.channels,
+            mode=self.preprocess,
+            invert=invert,
+            keep_aspect=self.fit == "pad",
+            crop=self.fit == "crop",
+        )
 
 
 FIT_MODES = ("stretch", "pad", "crop")
@@ -87,9 +95,11 @@ def looks_teachable(model: keras.Model) -> bool:
     """
     layers = [(path.rsplit(SEP, 1)[-1], layer) for path, layer, _ in iter_layers(model)]
     spec = input_spec(model)
-    return (set(TEACHABLE_HEAD) <= {name for name, _ in layers}
-            and (spec.height, spec.width, spec.channels) == (224, 224, 3)
-            and any(isinstance(layer, keras.layers.DepthwiseConv2D) for _, layer in layers))
+    return (
+        set(TEACHABLE_HEAD) <= {name for name, _ in layers}
+        and (spec.height, spec.width, spec.channels) == (224, 224, 3)
+        and any(isinstance(layer, keras.layers.DepthwiseConv2D) for _, layer in layers)
+    )
 
 
 def _class_names(model: keras.Model, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -106,14 +116,23 @@ def open_bundled(name: str) -> LoadedModel:
     """Load a bundled trained model with its card."""
     card = bundled_card(name)
     model = loading.load_model(BUNDLED_DIR / f"{name}.keras")
-    return LoadedModel(model, f"bundled:{name}", card.get("label", name), _class_names(model, tuple(card["class_names"])), card.get("preprocess", "unit"), card)
+    return LoadedModel(
+        model,
+        f"bundled:{name}",
+        card.get("label", name),
+        _class_names(model, tuple(card["class_names"])),
+        card.get("preprocess", "unit"),
+        card,
+    )
 
 
 def open_preset(name: str, *, num_classes: int = 10) -> LoadedModel:
     """Build a preset, untrained, as a working model."""
     model = presets.build_preset(name, num_classes=num_classes)
     names = tuple(str(i) for i in range(num_classes)) if presets.PRESETS[name].input_shape[-1] == 1 else None
-    return LoadedModel(model, f"preset:{name}", f"{presets.PRESETS[name].label} (untrained)", _class_names(model, names), "unit")
+    return LoadedModel(
+        model, f"preset:{name}", f"{presets.PRESETS[name].label} (untrained)", _class_names(model, names), "unit"
+    )
 
 
 def open_application(name: str, *, weights: str | None = "imagenet") -> LoadedModel:
@@ -130,11 +149,19 @@ def open_application(name: str, *, weights: str | None = "imagenet") -> LoadedMo
             names = applications.fetch_imagenet_class_names()
         except WeightsUnavailableError as err:
             notes = (str(err),)
-    return LoadedModel(model, f"app:{name}:{weights}", f"{name} ({suffix})", _class_names(model, names),
-                       applications.APPLICATIONS[name].preprocess, notes=notes)
+    return LoadedModel(
+        model,
+        f"app:{name}:{weights}",
+        f"{name} ({suffix})",
+        _class_names(model, names),
+        applications.APPLICATIONS[name].preprocess,
+        notes=notes,
+    )
 
 
-def open_upload(data: bytes, filename: str, key: str, *, labels: Sequence[str] | bytes | str | None = None) -> LoadedModel:
+def open_upload(
+    data: bytes, filename: str, key: str, *, labels: Sequence[str] | bytes | str | None = None
+) -> LoadedModel:
     """A user's uploaded model file (or ZIP) as a working model, with the class names and preprocessing that came with it.
 
     Args:
@@ -166,6 +193,13 @@ def open_upload(data: bytes, filename: str, key: str, *, labels: Sequence[str] |
     origin = {"format": found.format, "teachable_machine": teachable}
     if found.image_size:
         origin["image_size"] = found.image_size
-    return LoadedModel(found.model, key, filename, class_names,
-                       "symmetric" if teachable else hints.input_hint(found.model) or "unit",
-                       fit="crop" if teachable else "stretch", notes=tuple(notes), origin=origin)
+    return LoadedModel(
+        found.model,
+        key,
+        filename,
+        class_names,
+        "symmetric" if teachable else hints.input_hint(found.model) or "unit",
+        fit="crop" if teachable else "stretch",
+        notes=tuple(notes),
+        origin=origin,
+    )

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import keras
 
-from vizcore.datasets import keras_cache_dir
+from vizcore.data.datasets import keras_cache_dir
 from vizcore.errors import WeightsUnavailableError
-
-
 
 # --------------------------------------------------------------------------- keras.applications
 
@@ -25,7 +23,7 @@ class Application:
 
     build: Callable[..., keras.Model]
     size: int
-    preprocess: str  # a vizcore.images.PREPROCESS_MODES key
+    preprocess: str  # a vizcore.data.images.PREPROCESS_MODES key
 
 
 APPLICATIONS: dict[str, Application] = {
@@ -86,8 +84,9 @@ def fetch_imagenet_class_names() -> tuple[str, ...]:
     if cached is not None:
         return cached
     try:
-        path = keras.utils.get_file(IMAGENET_CLASS_INDEX, IMAGENET_CLASS_INDEX_URL, cache_subdir="models",
-                                    file_hash=IMAGENET_CLASS_INDEX_MD5)
+        path = keras.utils.get_file(
+            IMAGENET_CLASS_INDEX, IMAGENET_CLASS_INDEX_URL, cache_subdir="models", file_hash=IMAGENET_CLASS_INDEX_MD5
+        )
     except Exception as err:  # urllib errors, hash mismatch, unwritable cache
         raise WeightsUnavailableError(
             f"The ImageNet class names could not be downloaded ({type(err).__name__}); this machine seems to be "
@@ -116,8 +115,14 @@ class NetworkStore:
         True
     """
 
-    def __init__(self, limit: int, *, drop_unused: bool = False, release: Callable[[], object] = lambda: None,
-                 release_soon: Callable[[], object] = lambda: None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        *,
+        drop_unused: bool = False,
+        release: Callable[[], object] = lambda: None,
+        release_soon: Callable[[], object] = lambda: None,
+    ) -> None:
         self.limit, self.drop_unused = limit, drop_unused
         self._release, self._release_soon = release, release_soon
         self._nets: dict = {}  # key -> network, oldest first

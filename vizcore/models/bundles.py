@@ -20,7 +20,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
-from vizcore.archive import IGNORED, MAX_RATIO, UnsafeEntry, entry_path
+from vizcore.data.archive import IGNORED, MAX_RATIO, UnsafeEntry, entry_path
 from vizcore.errors import ModelLoadError
 
 MAX_ENTRIES = 2_000
@@ -68,7 +68,9 @@ def parse_labels_txt(text: bytes | str) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines)
 
 
-def parse_metadata(text: bytes | str, label: str = "metadata.json") -> tuple[tuple[str, ...] | None, int | None, bool, str | None]:
+def parse_metadata(
+    text: bytes | str, label: str = "metadata.json"
+) -> tuple[tuple[str, ...] | None, int | None, bool, str | None]:
     """(labels, imageSize, made by Teachable Machine, note) of a metadata.json; the note says what is missing."""
     try:
         meta = json.loads(text)
@@ -119,14 +121,18 @@ def _read_entries(data: bytes, label: str) -> dict[str, bytes]:
             raise ModelLoadError(f"'{label}' holds {len(infos):,} files; a model ZIP may hold at most {MAX_ENTRIES:,}.")
         total = sum(i.file_size for i in infos)
         if total > MAX_BYTES:
-            raise ModelLoadError(f"'{label}' would expand to {total / 1e6:,.0f} MB; at most {MAX_BYTES / 1e6:,.0f} MB is read.")
+            raise ModelLoadError(
+                f"'{label}' would expand to {total / 1e6:,.0f} MB; at most {MAX_BYTES / 1e6:,.0f} MB is read."
+            )
         files = {}
         for info in infos:
             path = _safe_path(info.filename, label)
             if IGNORED.search(path) or info.flag_bits & 0x1:
                 continue
             if info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                raise ModelLoadError(f"'{label}' was refused: '{path[:80]}' would expand {info.file_size // max(info.compress_size, 1)}-fold (a possible decompression bomb).")
+                raise ModelLoadError(
+                    f"'{label}' was refused: '{path[:80]}' would expand {info.file_size // max(info.compress_size, 1)}-fold (a possible decompression bomb)."
+                )
             try:
                 files[path] = zf.read(info)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
@@ -145,13 +151,19 @@ def read_zip(data: bytes, label: str) -> Bundle:
         ModelLoadError: unsafe or damaged ZIP, no model in it, or more than one.
     """
     files = _read_entries(data, label)
-    models = [(p, MODEL_SUFFIXES[posixpath.splitext(p)[1].lower()]) for p in files if posixpath.splitext(p)[1].lower() in MODEL_SUFFIXES]
+    models = [
+        (p, MODEL_SUFFIXES[posixpath.splitext(p)[1].lower()])
+        for p in files
+        if posixpath.splitext(p)[1].lower() in MODEL_SUFFIXES
+    ]
     models += [(p, "tfjs") for p in files if p.lower().endswith(".json") and _is_tfjs_json(files[p])]
     if not models:
         shown = ", ".join(sorted(files)[:4]) or "nothing"
         raise ModelLoadError(f"'{label}' holds no model (.keras, .h5 or TF.js model.json); it contains {shown}.")
     if len(models) > 1:
-        raise ModelLoadError(f"'{label}' holds {len(models)} models ({', '.join(sorted(p for p, _ in models)[:4])}); put one model in the ZIP.")
+        raise ModelLoadError(
+            f"'{label}' holds {len(models)} models ({', '.join(sorted(p for p, _ in models)[:4])}); put one model in the ZIP."
+        )
     path, kind = models[0]
     folder = posixpath.dirname(path)
 
@@ -166,4 +178,3 @@ def read_zip(data: bytes, label: str) -> Bundle:
         labels, notes = parse_labels_txt(text), []
         teachable = teachable or posixpath.basename(path) == "keras_model.h5"
     return Bundle(path, kind, files, labels, size, teachable, tuple(notes))
-

@@ -60,7 +60,9 @@ def _layer_configs(config: Any) -> Iterator[dict]:
 
 def known_layer_classes() -> frozenset[str]:
     """Names of the layer and model classes Keras 3 ships (what an uploaded config may use)."""
-    names = {n for n, obj in vars(keras.layers).items() if isinstance(obj, type) and issubclass(obj, keras.layers.Layer)}
+    names = {
+        n for n, obj in vars(keras.layers).items() if isinstance(obj, type) and issubclass(obj, keras.layers.Layer)
+    }
     return frozenset(names | set(_CONTAINERS) | {"InputLayer"})
 
 
@@ -71,8 +73,13 @@ def refuse_unsafe(config: Any, label: str) -> None:
         raise ModelLoadError(f"'{label}' {LAMBDA_REFUSED}")
     known = known_layer_classes()
     # Keras 3's own operations (module "keras.src.ops...") are left to its safe mode
-    unknown = sorted({str(c.get("class_name")) for c in layers
-                      if c.get("class_name") not in known and not str(c.get("module") or "").startswith("keras")})
+    unknown = sorted(
+        {
+            str(c.get("class_name"))
+            for c in layers
+            if c.get("class_name") not in known and not str(c.get("module") or "").startswith("keras")
+        }
+    )
     if unknown:
         raise ModelLoadError(
             f"'{label}' uses the custom layer or object '{unknown[0]}', which ConvLens does not know. Its code is not "
@@ -137,8 +144,13 @@ def _explicit_inputs(layer: dict, done: set[str]) -> None:
     if shape is not None:
         name = f"{first['config'].get('name', 'layer')}_input"
         dtype = first["config"].get("dtype")
-        cfg["layers"].insert(0, {"class_name": "InputLayer", "config": {
-            "batch_shape": shape, "name": name, "dtype": dtype if isinstance(dtype, str) else "float32"}})
+        cfg["layers"].insert(
+            0,
+            {
+                "class_name": "InputLayer",
+                "config": {"batch_shape": shape, "name": name, "dtype": dtype if isinstance(dtype, str) else "float32"},
+            },
+        )
         done.add("batch_input_shape")
     for other in cfg["layers"][1:]:
         if other.get("config", {}).pop("batch_input_shape", None) is not None:

@@ -23,22 +23,21 @@ from typing import BinaryIO
 
 import keras
 
-from vizcore.models import bundles, legacy, tfjs
-from vizcore.sources import read_source
+from vizcore.data.sources import read_source
 from vizcore.errors import ModelLoadError, NotAnImageModelError
-from vizcore.models.legacy import LAMBDA_REFUSED
-from vizcore.graph import (
+from vizcore.models import bundles, legacy, tfjs
+from vizcore.models.graph import (
     InputSpec,
     conv_layers,
     input_spec,
     no_conv_message,
 )
+from vizcore.models.legacy import LAMBDA_REFUSED
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 # --------------------------------------------------------------------------- loading user files
-
 
 
 def _sniff(head: bytes) -> str | None:
@@ -199,7 +198,9 @@ def _tfjs_folder(model_json: Path, label: str) -> ModelFile:
     return ModelFile(model, "tfjs", labels, size, teachable, tuple(notes))
 
 
-def read_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> ModelFile:
+def read_model(
+    source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True
+) -> ModelFile:
     """Read a model file safely, with the class names and sizes that came with it.
 
     Opens Keras 3 ``.keras``; ``.h5`` from Keras 3, Keras 2 or tf.keras 1.x-2.x (Teachable Machine's
@@ -286,7 +287,9 @@ def _checked(found: ModelFile, check: bool, label: str) -> ModelFile:
     return found
 
 
-def load_model(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True) -> keras.Model:
+def load_model(
+    source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None, check: bool = True
+) -> keras.Model:
     """Load a model file safely: ``read_model(...).model`` (every format ``read_model`` opens).
 
     Returns:

@@ -7,9 +7,6 @@ from dataclasses import dataclass
 
 import keras
 
-
-
-
 # --------------------------------------------------------------------------- presets
 
 
@@ -83,8 +80,12 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "lenet5": Preset("LeNet-5", lenet5, (28, 28, 1), "LeCun et al. 1998, for 28x28 digits; 61k parameters."),
     "mnist_cnn": Preset("MNIST CNN", mnist_cnn, (28, 28, 1), "The Keras MNIST example; 1.2M parameters."),
-    "cifar_cnn": Preset("CIFAR CNN", cifar_cnn, (32, 32, 3), "The Keras/TensorFlow CIFAR-10 tutorial CNN; 122k parameters."),
-    "tiny_vgg": Preset("Tiny VGG", tiny_vgg, (64, 64, 3), "The CNN Explainer network for 64x64 colour images; 9k parameters."),
+    "cifar_cnn": Preset(
+        "CIFAR CNN", cifar_cnn, (32, 32, 3), "The Keras/TensorFlow CIFAR-10 tutorial CNN; 122k parameters."
+    ),
+    "tiny_vgg": Preset(
+        "Tiny VGG", tiny_vgg, (64, 64, 3), "The CNN Explainer network for 64x64 colour images; 9k parameters."
+    ),
 }
 
 

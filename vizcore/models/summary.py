@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import keras
 
-from vizcore import blocks
-from vizcore.graph import (
+from vizcore.models import blocks
+from vizcore.models.graph import (
     InputSpec,
     LayerInfo,
     architecture_edges,
@@ -16,7 +16,6 @@ from vizcore.graph import (
     input_spec,
     layer_table,
 )
-
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def architecture_dot(model: keras.Model, *, max_nodes: int = 80, by_block: bool 
 
     Args:
         max_nodes: beyond this many layers, the middle ones are left out.
-        by_block: one node per block or stage (``vizcore.blocks``) instead of one per layer.
+        by_block: one node per block or stage (``vizcore.models.blocks``) instead of one per layer.
     """
     rows, edges = architecture_edges(model)
     spec = input_spec(model)
@@ -89,7 +88,9 @@ def architecture_dot(model: keras.Model, *, max_nodes: int = 80, by_block: bool 
     shown = rows if len(rows) <= max_nodes else rows[: max_nodes // 2] + rows[-max_nodes // 2 :]
     keep = {r.path for r in shown} | {"input"}
     for r in shown:
-        lines.append(f'  "{r.path}" [label="{r.path}\\n{r.type} → {_shape_text(r.output_shape)}", fillcolor="{_colour(r)}"];')
+        lines.append(
+            f'  "{r.path}" [label="{r.path}\\n{r.type} → {_shape_text(r.output_shape)}", fillcolor="{_colour(r)}"];'
+        )
     if len(shown) < len(rows):
         lines.append(f'  "…" [label="… {len(rows) - len(shown)} more layers …", shape=plaintext, style=""];')
         edges = [(shown[max_nodes // 2 - 1].path, "…"), ("…", shown[max_nodes // 2].path)] + edges
@@ -111,7 +112,9 @@ def _block_lines(rows: list[LayerInfo], edges: list[tuple[str, str]]) -> list[st
         name = name if name not in owner.values() else f"{name} #{len(lines) + 1}"
         owner.update({p: name for p in paths})
         last = by_path[output or paths[-1]]
-        count = f"{len(paths)} layer{'s' if len(paths) > 1 else ''}" if len(paths) > 1 or name != paths[0] else last.type
+        count = (
+            f"{len(paths)} layer{'s' if len(paths) > 1 else ''}" if len(paths) > 1 or name != paths[0] else last.type
+        )
         colour = COLOURS["conv"] if any(by_path[p].is_conv for p in paths) else _colour(last)
         lines.append(f'  "{name}" [label="{name}\\n{count} → {_shape_text(last.output_shape)}", fillcolor="{colour}"];')
 

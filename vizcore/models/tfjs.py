@@ -18,10 +18,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from vizcore.models import legacy
 from vizcore.errors import ModelLoadError
+from vizcore.models import legacy
 
-DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_, "float16": np.float16, "uint8": np.uint8, "uint16": np.uint16}
+DTYPES = {
+    "float32": np.float32,
+    "int32": np.int32,
+    "bool": np.bool_,
+    "float16": np.float16,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+}
 
 
 def parse_model_json(text: bytes | str, label: str) -> dict[str, Any]:
@@ -32,15 +39,19 @@ def parse_model_json(text: bytes | str, label: str) -> dict[str, Any]:
         raise ModelLoadError(f"'{label}' is not valid JSON ({err}).") from None
     if not isinstance(doc, dict):
         raise ModelLoadError(f"'{label}' is JSON but not a TF.js model (it holds no object at the top).")
-    if doc.get("format") == "graph-model" or "graph-model" in str(doc.get("format")) or (
-        isinstance(doc.get("modelTopology"), dict) and "node" in doc["modelTopology"]
+    if (
+        doc.get("format") == "graph-model"
+        or "graph-model" in str(doc.get("format"))
+        or (isinstance(doc.get("modelTopology"), dict) and "node" in doc["modelTopology"])
     ):
         raise ModelLoadError(
             f"'{label}' is a TF.js graph model (a frozen TensorFlow graph), which has no Keras layers to explain; "
-            "only TF.js Layers models (format \"layers-model\") can be opened."
+            'only TF.js Layers models (format "layers-model") can be opened.'
         )
     if not isinstance(doc.get("modelTopology"), dict) or "weightsManifest" not in doc:
-        raise ModelLoadError(f"'{label}' is JSON but not a TF.js Layers model: it has no modelTopology and weightsManifest.")
+        raise ModelLoadError(
+            f"'{label}' is JSON but not a TF.js Layers model: it has no modelTopology and weightsManifest."
+        )
     return doc
 
 
@@ -71,7 +82,9 @@ def read_weights(doc: dict, read: Callable[[str], bytes | None], label: str) -> 
             quant = spec.get("quantization") or {}
             stored_dtype = quant.get("dtype", spec.get("dtype", "float32"))
             if stored_dtype not in DTYPES:
-                raise ModelLoadError(f"'{label}' stores the weight '{spec['name']}' as {stored_dtype}, which ConvLens cannot read.")
+                raise ModelLoadError(
+                    f"'{label}' stores the weight '{spec['name']}' as {stored_dtype}, which ConvLens cannot read."
+                )
             count = int(np.prod(spec["shape"], dtype=np.int64))
             size = count * np.dtype(DTYPES[stored_dtype]).itemsize
             if offset + size > len(data):
@@ -100,6 +113,8 @@ def load_tfjs(model_json: bytes | str, read: Callable[[str], bytes | None], labe
     except ModelLoadError:
         raise
     except Exception as err:  # Keras raises ValueError, TypeError, KeyError, ...
-        raise ModelLoadError(f"'{label}' could not be built as a Keras model: {type(err).__name__}: {str(err).strip()[:300]}") from err
+        raise ModelLoadError(
+            f"'{label}' could not be built as a Keras model: {type(err).__name__}: {str(err).strip()[:300]}"
+        ) from err
     legacy.assign_weights(model, read_weights(doc, read, label), label)
     return model

@@ -2,7 +2,8 @@
 
 Plain Python and Keras, no Streamlit. The page's whole loop::
 
-    from vizcore import datasets, training
+    from vizcore import training
+    from vizcore.data import datasets
     config = training.TrainConfig(optimizer="sgd", learning_rate=1e-3, momentum=0.9, epochs=5)
     train, val = training.split_for_training(datasets.load_mnist_sample(), config)
     problems = training.check_compat(loaded.model, train, config, val=val)  # show these instead of starting
@@ -24,12 +25,13 @@ progress looks like), ``inputs`` (split, tf.data with augmentation, check_compat
 
 from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, SnapshotRecorder, StopGuard
 from vizcore.training.clone import trainable_copy
-from vizcore.training.distribute import global_batch, strategy_for
 from vizcore.training.config import OPTIMIZERS, RECOMMENDED, SCHEDULES, TrainConfig, make_optimizer, make_schedule
-from vizcore.training.inputs import augmenter, check_compat, make_dataset, split_for_training, steps_per_epoch
+from vizcore.training.distribute import global_batch, strategy_for
 from vizcore.training.evaluate import Evaluation, Mistake, evaluate, predict_probabilities
 from vizcore.training.fit import FitResult, fit, loss_and_metric
+from vizcore.training.inputs import augmenter, check_compat, make_dataset, split_for_training, steps_per_epoch
 from vizcore.training.job import JobState, TrainingJob, start_job
+from vizcore.training.records import BatchRecord, EpochRecord, Record, history_csv, history_dict, record_dict
 from vizcore.training.run import (
     MAX_CONCURRENT,
     SLOTS,
@@ -41,7 +43,6 @@ from vizcore.training.run import (
     runs_dir,
     start_run,
 )
-from vizcore.training.records import BatchRecord, EpochRecord, Record, history_csv, history_dict, record_dict
 from vizcore.training.storage import (
     Checkpoint,
     atomic_path,
@@ -55,12 +56,56 @@ from vizcore.training.storage import (
 )
 
 __all__ = [
-    "MAX_CONCURRENT", "OPTIMIZERS", "RECOMMENDED", "SCHEDULES", "SLOTS",
-    "BatchRecord", "Checkpoint", "EpochCheckpoint", "EpochRecord", "Evaluation", "FitResult", "JobState", "Mistake",
-    "ProgressReporter", "Record", "Run", "SnapshotRecorder", "StopGuard", "TrainConfig", "TrainingJob",
-    "atomic_path", "atomic_save_model", "atomic_save_npz", "atomic_write_text", "augmenter", "check_compat", "evaluate", "find_checkpoint", "fit", "history_csv",
-    "history_dict", "history_paths", "load_checkpoint", "loss_and_metric", "make_dataset", "make_optimizer",
-    "make_schedule", "new_session_id", "predict_probabilities", "prune_runs", "record_dict", "recover_run", "runs_dir", "sanitize_name",
-    "save_trained", "split_for_training", "start_job", "start_run", "steps_per_epoch", "trainable_copy",
-    "global_batch", "strategy_for",
+    "MAX_CONCURRENT",
+    "OPTIMIZERS",
+    "RECOMMENDED",
+    "SCHEDULES",
+    "SLOTS",
+    "BatchRecord",
+    "Checkpoint",
+    "EpochCheckpoint",
+    "EpochRecord",
+    "Evaluation",
+    "FitResult",
+    "JobState",
+    "Mistake",
+    "ProgressReporter",
+    "Record",
+    "Run",
+    "SnapshotRecorder",
+    "StopGuard",
+    "TrainConfig",
+    "TrainingJob",
+    "atomic_path",
+    "atomic_save_model",
+    "atomic_save_npz",
+    "atomic_write_text",
+    "augmenter",
+    "check_compat",
+    "evaluate",
+    "find_checkpoint",
+    "fit",
+    "history_csv",
+    "history_dict",
+    "history_paths",
+    "load_checkpoint",
+    "loss_and_metric",
+    "make_dataset",
+    "make_optimizer",
+    "make_schedule",
+    "new_session_id",
+    "predict_probabilities",
+    "prune_runs",
+    "record_dict",
+    "recover_run",
+    "runs_dir",
+    "sanitize_name",
+    "save_trained",
+    "split_for_training",
+    "start_job",
+    "start_run",
+    "steps_per_epoch",
+    "trainable_copy",
+    "global_batch",
+    "strategy_for",
 ]

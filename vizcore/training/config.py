@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine")
@@ -132,9 +133,18 @@ class TrainConfig:
 RECOMMENDED: Mapping[str, TrainConfig] = MappingProxyType(
     {
         "lenet5": TrainConfig(optimizer="sgd", learning_rate=1e-3, momentum=0.9, batch_size=32, epochs=40),
-        "mnist_cnn": TrainConfig(optimizer="adam", learning_rate=1e-3, schedule="step", step_every=5, step_factor=0.7,
-                                 batch_size=64, epochs=15),
-        "cifar_cnn": TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=20, flip=True, shift=0.125),
+        "mnist_cnn": TrainConfig(
+            optimizer="adam",
+            learning_rate=1e-3,
+            schedule="step",
+            step_every=5,
+            step_factor=0.7,
+            batch_size=64,
+            epochs=15,
+        ),
+        "cifar_cnn": TrainConfig(
+            optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=20, flip=True, shift=0.125
+        ),
         "tiny_vgg": TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=15),
     }
 )
@@ -148,10 +158,15 @@ def make_schedule(config: TrainConfig, steps_per_epoch: int):
 
     if config.schedule == "step":
         return keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate, decay_steps=config.step_every * steps_per_epoch, decay_rate=config.step_factor, staircase=True
+            config.learning_rate,
+            decay_steps=config.step_every * steps_per_epoch,
+            decay_rate=config.step_factor,
+            staircase=True,
         )
     if config.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch))
+        return keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
+        )
     return float(config.learning_rate)
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vizcore import heads
-from vizcore.datasets import ImageDataset
-from vizcore.graph import feature_model
+from vizcore.data.datasets import ImageDataset
+from vizcore.models import heads
+from vizcore.models.graph import feature_model
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,10 @@ class Evaluation:
     def mistakes(self, limit: int | None = None) -> list[Mistake]:
         """The misclassified images as rows, most confident first."""
         idx = self.misclassified[:limit]
-        return [Mistake(int(i), int(self.true[i]), int(self.predicted[i]), float(self.probabilities[i, self.predicted[i]])) for i in idx]
+        return [
+            Mistake(int(i), int(self.true[i]), int(self.predicted[i]), float(self.probabilities[i, self.predicted[i]]))
+            for i in idx
+        ]
 
 
 def predict_probabilities(model, x_nhwc: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
@@ -66,8 +69,12 @@ def predict_probabilities(model, x_nhwc: np.ndarray, *, batch_size: int = 256) -
 def evaluate(model, dataset: ImageDataset, *, batch_size: int = 256) -> Evaluation:
     """Run ``model`` over ``dataset`` (inference mode; the model is not changed)."""
     chunk = 16 * batch_size  # uint8 images are cast a chunk at a time, never the whole set at once
-    probs = np.concatenate([predict_probabilities(model, dataset.floats(slice(i, i + chunk)), batch_size=batch_size)
-                            for i in range(0, max(1, len(dataset)), chunk)])
+    probs = np.concatenate(
+        [
+            predict_probabilities(model, dataset.floats(slice(i, i + chunk)), batch_size=batch_size)
+            for i in range(0, max(1, len(dataset)), chunk)
+        ]
+    )
     k = max(dataset.num_classes, probs.shape[-1])
     predicted = probs.argmax(axis=-1).astype(np.int64)
     true = dataset.y.astype(np.int64)
@@ -79,6 +86,12 @@ def evaluate(model, dataset: ImageDataset, *, batch_size: int = 256) -> Evaluati
     wrong = np.flatnonzero(predicted != true)
     wrong = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")]
     return Evaluation(
-        confusion=confusion, per_class_accuracy=per_class, accuracy=float(np.mean(predicted == true)) if len(true) else float("nan"),
-        probabilities=probs, predicted=predicted, true=true, misclassified=wrong.astype(np.int64), class_names=dataset.class_names,
+        confusion=confusion,
+        per_class_accuracy=per_class,
+        accuracy=float(np.mean(predicted == true)) if len(true) else float("nan"),
+        probabilities=probs,
+        predicted=predicted,
+        true=true,
+        misclassified=wrong.astype(np.int64),
+        class_names=dataset.class_names,
     )

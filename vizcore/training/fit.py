@@ -21,15 +21,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vizcore.datasets import ImageDataset
+from vizcore.data.datasets import ImageDataset
 from vizcore.errors import TrainingError
-from vizcore.graph import head_type
-from vizcore.snapshots import choose_probes
+from vizcore.models.graph import head_type
 from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, SnapshotRecorder, StopGuard
 from vizcore.training.config import TrainConfig, make_optimizer
 from vizcore.training.distribute import global_batch, write_path
 from vizcore.training.inputs import check_compat, make_dataset, steps_per_epoch
 from vizcore.training.records import EpochRecord, Record, history_dict
+from vizcore.training.snapshots import choose_probes
 
 
 @dataclass(frozen=True)
@@ -124,15 +124,28 @@ def fit(
             model.compile(optimizer=make_optimizer(config, spe), loss=loss, metrics=[metric])
     reseed(model, config.seed)
     guard = StopGuard(stop)
-    reporter = ProgressReporter(on_progress, n_images=len(train), batch_size=config.batch_size,
-                                learning_rate_at=lambda step: config.learning_rate_at(step, spe), min_interval_s=min_interval_s)
+    reporter = ProgressReporter(
+        on_progress,
+        n_images=len(train),
+        batch_size=config.batch_size,
+        learning_rate_at=lambda step: config.learning_rate_at(step, spe),
+        min_interval_s=min_interval_s,
+    )
     own: list[keras.callbacks.Callback] = [reporter, guard]  # the guard sees a Stop set by the sink at once
     notes: list[str] = []
     if snapshot_path is not None:
         source = val if val is not None and len(val) else train
         probes = choose_probes(source, 4, seed=config.seed)
-        own.append(SnapshotRecorder(write_path(snapshot_path, strategy), source.floats(probes), source.y[probes], source.class_names,
-                                    every_batches=config.snapshot_interval(spe), probe_indices=probes))
+        own.append(
+            SnapshotRecorder(
+                write_path(snapshot_path, strategy),
+                source.floats(probes),
+                source.y[probes],
+                source.class_names,
+                every_batches=config.snapshot_interval(spe),
+                probe_indices=probes,
+            )
+        )
     if checkpoint_path is not None:
         own.append(EpochCheckpoint(write_path(checkpoint_path, strategy), lambda: reporter.records, saved_config))
     if config.tensorboard_dir:
@@ -154,8 +167,15 @@ def fit(
     status, message = _outcome(guard, spe)
     if reporter.sink_errors:
         notes.append(f"The progress callable raised {reporter.sink_errors} time(s); training went on.")
-    return FitResult(status, message, tuple(reporter.records), seconds, Path(checkpoint_path) if checkpoint_path else None,
-                     Path(snapshot_path) if snapshot_path else None, tuple(notes))
+    return FitResult(
+        status,
+        message,
+        tuple(reporter.records),
+        seconds,
+        Path(checkpoint_path) if checkpoint_path else None,
+        Path(snapshot_path) if snapshot_path else None,
+        tuple(notes),
+    )
 
 
 def _outcome(guard: StopGuard, spe: int) -> tuple[str, str]:
@@ -167,6 +187,8 @@ def _outcome(guard: StopGuard, spe: int) -> tuple[str, str]:
         )
     if guard.reason == "requested":
         epoch, batch = guard.where
-        return "stopped", f"Stopped in epoch {epoch + 1} after batch {min(batch + 1, spe)} of {spe}; the weights trained so far are kept."
+        return (
+            "stopped",
+            f"Stopped in epoch {epoch + 1} after batch {min(batch + 1, spe)} of {spe}; the weights trained so far are kept.",
+        )
     return "completed", "Training finished."
-

@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 
-from vizcore.datasets import ImageDataset, stratified_split
+from vizcore.data.datasets import ImageDataset, stratified_split
 from vizcore.errors import NotAnImageModelError
-from vizcore.graph import conv_layers, head_type, input_spec, layer_table
+from vizcore.models.graph import conv_layers, head_type, input_spec, layer_table
 from vizcore.training.config import TrainConfig
 
 
@@ -44,8 +44,14 @@ def _size_text(height: int | None, width: int | None) -> str:
     return f"{'any' if width is None else width}x{'any' if height is None else height}"
 
 
-def check_compat(model, dataset: ImageDataset, config: TrainConfig | None = None, *, val: ImageDataset | None = None,
-                 split: bool | None = None) -> list[str]:
+def check_compat(
+    model,
+    dataset: ImageDataset,
+    config: TrainConfig | None = None,
+    *,
+    val: ImageDataset | None = None,
+    split: bool | None = None,
+) -> list[str]:
     """Why ``model`` cannot be trained on ``dataset`` with ``config``, one sentence each; empty when it can.
 
     Args:
@@ -90,7 +96,9 @@ def check_compat(model, dataset: ImageDataset, config: TrainConfig | None = None
                 f"{label} images are {kinds.get(c, f'{c}-channel')}: convert the data or choose another model."
             )
         if data.y.size and (int(data.y.min()) < 0 or int(data.y.max()) >= data.num_classes):
-            out.append(f"The {label} labels must be 0..{data.num_classes - 1}, one per class name; found {int(data.y.min())}..{int(data.y.max())}.")
+            out.append(
+                f"The {label} labels must be 0..{data.num_classes - 1}, one per class name; found {int(data.y.min())}..{int(data.y.max())}."
+            )
     if val is not None and (val.num_classes != dataset.num_classes or val.image_shape != dataset.image_shape):
         out.append(
             f"The validation data ({val.num_classes} classes, {val.image_shape[1]}x{val.image_shape[0]}x{val.image_shape[2]}) "
@@ -98,9 +106,13 @@ def check_compat(model, dataset: ImageDataset, config: TrainConfig | None = None
             f"{dataset.image_shape[1]}x{dataset.image_shape[0]}x{dataset.image_shape[2]})."
         )
     if head == "sigmoid" and units > 1:
-        out.append(f"Model '{model.name}' ends in {units} independent sigmoid units (multi-label); ConvLens trains one-label classifiers.")
+        out.append(
+            f"Model '{model.name}' ends in {units} independent sigmoid units (multi-label); ConvLens trains one-label classifiers."
+        )
     elif head == "sigmoid" and dataset.num_classes != 2:
-        out.append(f"Model '{model.name}' has a single sigmoid output (2 classes) but the data has {dataset.num_classes} classes.")
+        out.append(
+            f"Model '{model.name}' has a single sigmoid output (2 classes) but the data has {dataset.num_classes} classes."
+        )
     elif head != "sigmoid" and units != dataset.num_classes:
         names = ", ".join(dataset.class_names[:5]) + (", ..." if dataset.num_classes > 5 else "")
         out.append(
@@ -114,9 +126,13 @@ def check_compat(model, dataset: ImageDataset, config: TrainConfig | None = None
         n_train = len(dataset)
         will_split = val is None if split is None else split
         if will_split and 0 < config.validation_fraction < 1 and len(dataset) > 1:
-            n_train = len(stratified_split(dataset.y, validation_fraction=config.validation_fraction, seed=config.seed)[0])
+            n_train = len(
+                stratified_split(dataset.y, validation_fraction=config.validation_fraction, seed=config.seed)[0]
+            )
         if config.batch_size > n_train > 0:
-            out.append(f"The batch size ({config.batch_size}) is larger than the {n_train} training images; choose at most {n_train}.")
+            out.append(
+                f"The batch size ({config.batch_size}) is larger than the {n_train} training images; choose at most {n_train}."
+            )
     return out
 
 
@@ -132,8 +148,11 @@ def augmenter(config: TrainConfig):
     if config.flip:
         layers.append(keras.layers.RandomFlip(config.flip_mode, seed=config.seed + 11))
     if config.shift > 0:
-        layers.append(keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="constant",
-                                                     interpolation="nearest", seed=config.seed + 12))
+        layers.append(
+            keras.layers.RandomTranslation(
+                config.shift, config.shift, fill_mode="constant", interpolation="nearest", seed=config.seed + 12
+            )
+        )
     if config.rotation > 0:
         layers.append(keras.layers.RandomRotation(config.rotation / 360.0, fill_mode="constant", seed=config.seed + 13))
     if not layers:

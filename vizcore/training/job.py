@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vizcore.datasets import ImageDataset
+from vizcore.data.datasets import ImageDataset
 from vizcore.errors import ConvLensError
 from vizcore.training.config import TrainConfig
 from vizcore.training.fit import FitResult, fit
@@ -65,10 +65,20 @@ class TrainingJob:
     ``on_finish`` is called in the worker thread when the job ends, however it ends, before ``wait`` returns.
     """
 
-    def __init__(self, model, train: ImageDataset, val: ImageDataset | None, config: TrainConfig, *,
-                 checkpoint_path: str | os.PathLike | None = None, snapshot_path: str | os.PathLike | None = None,
-                 on_progress=None, on_finish: Callable[[], object] | None = None, max_batch_records: int = 4000,
-                 **fit_kwargs):
+    def __init__(
+        self,
+        model,
+        train: ImageDataset,
+        val: ImageDataset | None,
+        config: TrainConfig,
+        *,
+        checkpoint_path: str | os.PathLike | None = None,
+        snapshot_path: str | os.PathLike | None = None,
+        on_progress=None,
+        on_finish: Callable[[], object] | None = None,
+        max_batch_records: int = 4000,
+        **fit_kwargs,
+    ):
         self.model, self.train, self.val, self.config = model, train, val, config
         self._fit_kwargs = dict(checkpoint_path=checkpoint_path, snapshot_path=snapshot_path, **fit_kwargs)
         self._user_sink = on_progress
@@ -113,7 +123,15 @@ class TrainingJob:
     def _run(self) -> None:
         status, error, result = "failed", None, None
         try:
-            result = fit(self.model, self.train, self.val, self.config, on_progress=self._sink, stop=self._stop, **self._fit_kwargs)
+            result = fit(
+                self.model,
+                self.train,
+                self.val,
+                self.config,
+                on_progress=self._sink,
+                stop=self._stop,
+                **self._fit_kwargs,
+            )
             status = {"completed": "done", "stopped": "stopped"}.get(result.status, "failed")
             error = result.message if result.status == "diverged" else None
         except ConvLensError as err:

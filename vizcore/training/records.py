@@ -16,8 +16,9 @@ import csv
 import dataclasses
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Union
+from typing import Any, Union
 
 
 @dataclass(frozen=True)

@@ -30,24 +30,26 @@ from pathlib import Path
 
 import keras
 
-from vizcore.datasets import ImageDataset
 from vizcore import profile
+from vizcore.data.datasets import ImageDataset
 from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
-from vizcore.snapshots import load_snapshots
 from vizcore.training.clone import trainable_copy
 from vizcore.training.config import TrainConfig
 from vizcore.training.distribute import strategy_for
 from vizcore.training.evaluate import Evaluation, evaluate
 from vizcore.training.job import JobState, TrainingJob
+from vizcore.training.snapshots import load_snapshots
 from vizcore.training.storage import load_checkpoint, save_trained
 
 MAX_CONCURRENT = profile.current().training_slots
 SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
 """At most ``MAX_CONCURRENT`` trainings at once on this server (two; one in the hosted profile), whatever the number of sessions."""
 
-BUSY = (f"Other sessions are training right now and this server trains "
-        f"{ {1: 'one model', 2: 'two models'}.get(MAX_CONCURRENT, f'{MAX_CONCURRENT} models')} at a time; try again in a moment.")
+BUSY = (
+    f"Other sessions are training right now and this server trains "
+    f"{ {1: 'one model', 2: 'two models'}.get(MAX_CONCURRENT, f'{MAX_CONCURRENT} models') } at a time; try again in a moment."
+)
 SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
 TOKEN = re.compile(r"^([0-9a-f]{12})\.([0-9a-f]{8})$")
 CHECKPOINT, SNAPSHOTS = "checkpoint.keras", "snapshots.npz"
@@ -124,8 +126,9 @@ class Run:
         """The trained model as a working model, with its snapshots for replay."""
         status = self.final.status if self.final else "running"
         card = {"snapshots": str(self.snapshot_path), "trained_here": True, "status": status}
-        return LoadedModel(self.model, f"trained:{self.id}", f"{self.label} (trained here)", self.class_names,
-                           self.preprocess, card)
+        return LoadedModel(
+            self.model, f"trained:{self.id}", f"{self.label} (trained here)", self.class_names, self.preprocess, card
+        )
 
     def save(self, name: str) -> Path:
         """Save the trained model as ``<session folder>/saved/<name>.keras`` (see ``save_trained``).
@@ -142,9 +145,18 @@ class Run:
         return self.saved if self.saved is not None and self.saved.exists() else self.checkpoint_path
 
 
-def start_run(source: LoadedModel, train: ImageDataset, val: ImageDataset | None, config: TrainConfig, *,
-              session: str, label: str, root: str | os.PathLike | None = None, tensorboard: bool = False,
-              slots: threading.Semaphore = SLOTS) -> Run:
+def start_run(
+    source: LoadedModel,
+    train: ImageDataset,
+    val: ImageDataset | None,
+    config: TrainConfig,
+    *,
+    session: str,
+    label: str,
+    root: str | os.PathLike | None = None,
+    tensorboard: bool = False,
+    slots: threading.Semaphore = SLOTS,
+) -> Run:
     """Take a slot, make the run's folder and a private copy of ``source.model``, and start training it.
 
     Args:
@@ -171,8 +183,15 @@ def start_run(source: LoadedModel, train: ImageDataset, val: ImageDataset | None
             config = config.replace(tensorboard_dir=str(folder / "tensorboard"))
         with strategy_for().scope():  # several GPUs: the copy's variables live on each (see distribute)
             model = trainable_copy(source.model)
-        job = TrainingJob(model, train, val, config, checkpoint_path=folder / CHECKPOINT, snapshot_path=folder / SNAPSHOTS,
-                          on_finish=slots.release)
+        job = TrainingJob(
+            model,
+            train,
+            val,
+            config,
+            checkpoint_path=folder / CHECKPOINT,
+            snapshot_path=folder / SNAPSHOTS,
+            on_finish=slots.release,
+        )
         job.start()
     except BaseException:
         slots.release()  # the job never started: give its slot back
@@ -226,5 +245,11 @@ def recover_run(checkpoint_path: str | os.PathLike) -> LoadedModel:
     if snapshots.is_file():
         names = tuple(load_snapshots(snapshots).class_names) or names
     card = {"snapshots": str(snapshots), "trained_here": True, "status": "recovered", "epochs": checkpoint.next_epoch}
-    return LoadedModel(model, f"trained:{path.parent.name}", f"{model.name} (recovered, epoch {checkpoint.next_epoch})",
-                       names, "unit", card)
+    return LoadedModel(
+        model,
+        f"trained:{path.parent.name}",
+        f"{model.name} (recovered, epoch {checkpoint.next_epoch})",
+        names,
+        "unit",
+        card,
+    )

@@ -34,10 +34,10 @@ from typing import Any
 import keras
 import optuna
 
-from vizcore import builder
-from vizcore.datasets import ImageDataset
+from vizcore.data.datasets import ImageDataset
 from vizcore.errors import ConvLensError, TrainingError
 from vizcore.models import LoadedModel
+from vizcore.training import builder
 from vizcore.training.clone import trainable_copy
 from vizcore.training.config import OPTIMIZERS, TrainConfig
 from vizcore.training.inputs import check_compat
@@ -48,8 +48,10 @@ from vizcore.training.storage import load_checkpoint
 STUDY_DB, STUDY_NAME = "study.db", "convlens"
 STUDY_TOKEN = re.compile(r"^([0-9a-f]{12})\.([0-9a-f]{12})$")
 NO_VALIDATION = "A search compares trials on validation images: set a validation share above 0."
-NOT_A_CHAIN = ("Filters, dense units and dropout can be searched only for a plain chain of layers like the presets or a "
-               "model from the Builder; this model is not one, so search only the training settings.")
+NOT_A_CHAIN = (
+    "Filters, dense units and dropout can be searched only for a plain chain of layers like the presets or a "
+    "model from the Builder; this model is not one, so search only the training settings."
+)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -111,11 +113,21 @@ class SearchSpace:
             out.append("Batch sizes and dense units must be at least 1.")
         if any(o not in OPTIMIZERS for o in self.optimizer):
             out.append(f"Optimizers are chosen among {', '.join(OPTIMIZERS)}, got {', '.join(self.optimizer)}.")
-        if self.step_every and self.step_every[0] < 1 or self.step_factor and not 0 < self.step_factor[0] <= self.step_factor[1] <= 1:
+        if (
+            self.step_every
+            and self.step_every[0] < 1
+            or self.step_factor
+            and not 0 < self.step_factor[0] <= self.step_factor[1] <= 1
+        ):
             out.append("A step schedule needs step sizes of at least 1 epoch and factors in (0, 1].")
         if any(s <= 0 for s in self.filters_scale):
             out.append("Filter multipliers must be above 0.")
-        if self.dropout and not 0 <= self.dropout[0] <= self.dropout[1] < 1 or self.shift and not 0 <= self.shift[0] <= self.shift[1] < 1:
+        if (
+            self.dropout
+            and not 0 <= self.dropout[0] <= self.dropout[1] < 1
+            or self.shift
+            and not 0 <= self.shift[0] <= self.shift[1] < 1
+        ):
             out.append("Dropout rates and random shifts are fractions in [0, 1).")
         if self.rotation and not 0 <= self.rotation[0] <= self.rotation[1] <= 180:
             out.append("Rotations are degrees in [0, 180].")
@@ -127,9 +139,17 @@ class SearchSpace:
         for name in ("learning_rate", "step_factor", "dropout", "shift", "rotation"):
             value = getattr(self, name)
             if value:
-                out[name] = trial.suggest_float(name, *value, log=name == "learning_rate") if name in searched else float(value[0])
+                out[name] = (
+                    trial.suggest_float(name, *value, log=name == "learning_rate")
+                    if name in searched
+                    else float(value[0])
+                )
         if self.step_every:
-            out["step_every"] = trial.suggest_int("step_every", *self.step_every) if "step_every" in searched else int(self.step_every[0])
+            out["step_every"] = (
+                trial.suggest_int("step_every", *self.step_every)
+                if "step_every" in searched
+                else int(self.step_every[0])
+            )
         for name in ("batch_size", "optimizer", "filters_scale", "dense_units"):
             value = getattr(self, name)
             if value:
@@ -144,12 +164,20 @@ class SearchSpace:
         return space[0] <= value <= space[1] if name in self.RANGES else value in space
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(getattr(self, f.name)) if getattr(self, f.name) is not None else None) for f in fields(self)}
+        return {
+            f.name: (list(getattr(self, f.name)) if getattr(self, f.name) is not None else None) for f in fields(self)
+        }
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SearchSpace:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: (tuple(v) if v is not None else (None if k in cls.RANGES else ())) for k, v in values.items() if k in names})
+        return cls(
+            **{
+                k: (tuple(v) if v is not None else (None if k in cls.RANGES else ()))
+                for k, v in values.items()
+                if k in names
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -164,7 +192,9 @@ class Budget:
         if self.trials is None and self.minutes is None:
             return ["Give the study a budget: a number of trials or of minutes."]
         if (self.trials is not None and self.trials < 1) or (self.minutes is not None and not self.minutes > 0):
-            return [f"A budget of {self.trials or 0} trials or {self.minutes or 0} minutes runs nothing: give at least 1."]
+            return [
+                f"A budget of {self.trials or 0} trials or {self.minutes or 0} minutes runs nothing: give at least 1."
+            ]
         return []
 
 
@@ -211,7 +241,9 @@ def new_study_folder(session: str, root: str | os.PathLike | None = None) -> Pat
     return Path(root or runs_dir()) / session / uuid.uuid4().hex[:12]
 
 
-def open_study(folder: str | os.PathLike, *, seed: int = 0, startup_trials: int = 4, prune_after: int = 2) -> optuna.Study:
+def open_study(
+    folder: str | os.PathLike, *, seed: int = 0, startup_trials: int = 4, prune_after: int = 2
+) -> optuna.Study:
     """The study in ``folder/study.db``, created when missing: maximize, TPE (seeded), and a median pruner
     that starts once ``prune_after`` trials are complete."""
     folder = Path(folder)
@@ -219,8 +251,14 @@ def open_study(folder: str | os.PathLike, *, seed: int = 0, startup_trials: int 
     storage = f"sqlite:///{folder / STUDY_DB}"
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=prune_after, n_warmup_steps=0)
-    return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=STUDY_NAME,
-                               direction="maximize", load_if_exists=True)
+    return optuna.create_study(
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        study_name=STUDY_NAME,
+        direction="maximize",
+        load_if_exists=True,
+    )
 
 
 def study_token(folder: str | os.PathLike) -> str:
@@ -249,9 +287,13 @@ def saved_settings(folder: str | os.PathLike) -> tuple[SearchSpace, TrainConfig]
 def table(rows: tuple[TrialRow, ...]) -> dict[str, list]:
     """The trial table as columns: trial, state, validation accuracy, epochs, seconds, each setting, note."""
     names = list(dict.fromkeys(k for r in rows for k in r.params))
-    out: dict[str, list] = {"trial": [r.number for r in rows], "state": [r.state for r in rows],
-                            "val accuracy": [r.value for r in rows], "epochs": [len(r.curve) for r in rows],
-                            "seconds": [None if r.seconds is None else round(r.seconds, 1) for r in rows]}
+    out: dict[str, list] = {
+        "trial": [r.number for r in rows],
+        "state": [r.state for r in rows],
+        "val accuracy": [r.value for r in rows],
+        "epochs": [len(r.curve) for r in rows],
+        "seconds": [None if r.seconds is None else round(r.seconds, 1) for r in rows],
+    }
     out.update({name: [r.params.get(name) for r in rows] for name in names})
     out["note"] = [r.note for r in rows]
     return out
@@ -277,8 +319,18 @@ def rows_of(study: optuna.Study) -> tuple[TrialRow, ...]:
         value = t.value if t.value is not None else (curve[-1] if curve else None)
         state = {"COMPLETE": "complete", "PRUNED": "pruned", "RUNNING": "running"}.get(t.state.name, "failed")
         seconds = t.duration.total_seconds() if t.duration else None
-        rows.append(TrialRow(t.number, state, {**t.user_attrs.get("settings", {}), **t.params}, value, curve, seconds,
-                             str(t.user_attrs.get("note", "")), t.user_attrs.get("run")))
+        rows.append(
+            TrialRow(
+                t.number,
+                state,
+                {**t.user_attrs.get("settings", {}), **t.params},
+                value,
+                curve,
+                seconds,
+                str(t.user_attrs.get("note", "")),
+                t.user_attrs.get("run"),
+            )
+        )
     return tuple(rows)
 
 
@@ -293,10 +345,20 @@ def architecture_of(model: keras.Model) -> tuple[builder.LayerSpec, ...] | None:
     for layer in layers[:-1]:
         c = layer.get_config()
         act = c.get("activation")
-        if type(layer) is keras.layers.Conv2D and act in builder.ACTIVATIONS and len(set(c["kernel_size"])) == 1 \
-                and len(set(c["strides"])) == 1 and set(c["dilation_rate"]) == {1} and c.get("groups", 1) == 1:
-            specs.append(builder.Conv(c["filters"], c["kernel_size"][0], c["strides"][0], c["padding"], act, layer.name))
-        elif type(layer) in (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D) and len(set(c["pool_size"])) == 1:
+        if (
+            type(layer) is keras.layers.Conv2D
+            and act in builder.ACTIVATIONS
+            and len(set(c["kernel_size"])) == 1
+            and len(set(c["strides"])) == 1
+            and set(c["dilation_rate"]) == {1}
+            and c.get("groups", 1) == 1
+        ):
+            specs.append(
+                builder.Conv(c["filters"], c["kernel_size"][0], c["strides"][0], c["padding"], act, layer.name)
+            )
+        elif (
+            type(layer) in (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D) and len(set(c["pool_size"])) == 1
+        ):
             kind = builder.MaxPool if type(layer) is keras.layers.MaxPooling2D else builder.AvgPool
             stride = None if tuple(c["strides"] or c["pool_size"]) == tuple(c["pool_size"]) else c["strides"][0]
             specs.append(kind(c["pool_size"][0], stride, c["padding"], layer.name))
@@ -315,7 +377,9 @@ def architecture_of(model: keras.Model) -> tuple[builder.LayerSpec, ...] | None:
     return tuple(specs)
 
 
-def apply_architecture(specs: tuple[builder.LayerSpec, ...], params: Mapping[str, Any]) -> tuple[builder.LayerSpec, ...]:
+def apply_architecture(
+    specs: tuple[builder.LayerSpec, ...], params: Mapping[str, Any]
+) -> tuple[builder.LayerSpec, ...]:
     """The specs with a trial's ``filters_scale`` (every conv), ``dense_units`` (the first hidden Dense)
     and ``dropout`` (the last Dropout) applied."""
     dense = [i for i, s in enumerate(specs) if isinstance(s, builder.Dense)][:1]
@@ -353,8 +417,9 @@ def base_params(space: SearchSpace, base: TrainConfig, specs: tuple[builder.Laye
     return {k: v for k, v in values.items() if k in searched and space.contains(k, v)}
 
 
-def model_for(source: LoadedModel, specs: tuple[builder.LayerSpec, ...] | None, params: Mapping[str, Any],
-              seed: int) -> LoadedModel:
+def model_for(
+    source: LoadedModel, specs: tuple[builder.LayerSpec, ...] | None, params: Mapping[str, Any], seed: int
+) -> LoadedModel:
     """What a trial trains: the source model, or a fresh one built from the trial's architecture.
 
     A fresh model's weights come from ``keras.utils.set_random_seed(seed)`` (process-wide seeds).
@@ -362,16 +427,32 @@ def model_for(source: LoadedModel, specs: tuple[builder.LayerSpec, ...] | None, 
     if specs is None:
         return source
     keras.utils.set_random_seed(seed)
-    model = builder.build(apply_architecture(specs, params), tuple(source.model.input_shape[1:]),
-                          int(source.model.output_shape[-1]), name=source.model.name)
+    model = builder.build(
+        apply_architecture(specs, params),
+        tuple(source.model.input_shape[1:]),
+        int(source.model.output_shape[-1]),
+        name=source.model.name,
+    )
     return replace(source, model=model)
 
 
-def run_study(source: LoadedModel, train: ImageDataset, val: ImageDataset | None, space: SearchSpace, base: TrainConfig, *,
-              folder: str | os.PathLike, budget: Budget = Budget(),
-              on_progress: Callable[[tuple[TrialRow, ...]], object] | None = None, stop: threading.Event | None = None,
-              on_trial: Callable[[Run], object] | None = None, startup_trials: int = 4, prune_after: int = 2,
-              slots: threading.Semaphore = SLOTS, poll_s: float = 0.2) -> StudyResult:
+def run_study(
+    source: LoadedModel,
+    train: ImageDataset,
+    val: ImageDataset | None,
+    space: SearchSpace,
+    base: TrainConfig,
+    *,
+    folder: str | os.PathLike,
+    budget: Budget = Budget(),
+    on_progress: Callable[[tuple[TrialRow, ...]], object] | None = None,
+    stop: threading.Event | None = None,
+    on_trial: Callable[[Run], object] | None = None,
+    startup_trials: int = 4,
+    prune_after: int = 2,
+    slots: threading.Semaphore = SLOTS,
+    poll_s: float = 0.2,
+) -> StudyResult:
     """Run (or resume) the study in ``folder``: trials one after another until the budget or Stop.
 
     Args:
@@ -411,7 +492,9 @@ def run_study(source: LoadedModel, train: ImageDataset, val: ImageDataset | None
             study.set_user_attr("base", base.to_dict())
             study.enqueue_trial(base_params(space, base, specs))
         else:  # a resumed study: a fresh seed, so the sampler does not replay its first draws
-            study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials), n_startup_trials=startup_trials)
+            study.sampler = optuna.samplers.TPESampler(
+                seed=base.seed + len(study.trials), n_startup_trials=startup_trials
+            )
         deadline = t0 + budget.minutes * 60 if budget.minutes else math.inf
         inner = threading.BoundedSemaphore(1)
         status = "done"
@@ -424,8 +507,23 @@ def run_study(source: LoadedModel, train: ImageDataset, val: ImageDataset | None
                 break
             trial = study.ask()
             params = space.suggest(trial)
-            _run_trial(study, trial, params, source, specs, train, val, base, folder, inner, stop, deadline,
-                       on_progress, on_trial, poll_s)
+            _run_trial(
+                study,
+                trial,
+                params,
+                source,
+                specs,
+                train,
+                val,
+                base,
+                folder,
+                inner,
+                stop,
+                deadline,
+                on_progress,
+                on_trial,
+                poll_s,
+            )
         rows = rows_of(study)
     finally:
         slots.release()
@@ -453,8 +551,9 @@ def _emit(study: optuna.Study, sink) -> None:
             pass
 
 
-def _run_trial(study, trial, params, source, specs, train, val, base, folder, inner, stop, deadline, sink, on_trial,
-               poll_s) -> None:
+def _run_trial(
+    study, trial, params, source, specs, train, val, base, folder, inner, stop, deadline, sink, on_trial, poll_s
+) -> None:
     """One trial as a training run: report each epoch's validation accuracy, prune, tell the result."""
     State = optuna.trial.TrialState
     config = trial_config(base, params)
@@ -464,8 +563,16 @@ def _run_trial(study, trial, params, source, specs, train, val, base, folder, in
         if problems:
             raise TrainingError(" ".join(problems))
         model = model_for(source, specs, params, base.seed + trial.number)
-        run = start_run(model, train, val, config, session=folder.name, root=folder.parent, slots=inner,
-                        label=f"{source.label.split(' (')[0]} · trial {trial.number}")
+        run = start_run(
+            model,
+            train,
+            val,
+            config,
+            session=folder.name,
+            root=folder.parent,
+            slots=inner,
+            label=f"{source.label.split(' (')[0]} · trial {trial.number}",
+        )
     except (ConvLensError, ValueError) as err:
         trial.set_user_attr("note", f"failed: {err}")
         study.tell(trial, state=State.FAIL)
@@ -530,20 +637,36 @@ def best_model(folder: str | os.PathLike, source: LoadedModel) -> LoadedModel:
     if best is None or best.run is None:
         raise TrainingError("The study has no complete trial yet, so there is no best model.")
     checkpoint = load_checkpoint(folder / best.run / "checkpoint.keras")
-    card = {"trained_here": True, "status": "search best", "snapshots": str(folder / best.run / "snapshots.npz"),
-            "params": dict(best.params), "val_accuracy": best.value, "study": folder.name, "trial": best.number}
-    return LoadedModel(trainable_copy(checkpoint.model), f"trained:{folder.name}.{best.run}",
-                       f"{source.label.split(' (')[0]} (search best, trial {best.number})", source.class_names,
-                       source.preprocess, card)
+    card = {
+        "trained_here": True,
+        "status": "search best",
+        "snapshots": str(folder / best.run / "snapshots.npz"),
+        "params": dict(best.params),
+        "val_accuracy": best.value,
+        "study": folder.name,
+        "trial": best.number,
+    }
+    return LoadedModel(
+        trainable_copy(checkpoint.model),
+        f"trained:{folder.name}.{best.run}",
+        f"{source.label.split(' (')[0]} (search best, trial {best.number})",
+        source.class_names,
+        source.preprocess,
+        card,
+    )
 
 
 def study_figures(study: optuna.Study) -> dict[str, Any]:
     """Optuna's own Plotly figures by title; those that need more finished trials are left out."""
     import optuna.visualization as vis
 
-    makers = {"Optimization history": vis.plot_optimization_history, "Parameter importances": vis.plot_param_importances,
-              "Parallel coordinates": vis.plot_parallel_coordinate, "Slice plot": vis.plot_slice,
-              "Intermediate values": vis.plot_intermediate_values}
+    makers = {
+        "Optimization history": vis.plot_optimization_history,
+        "Parameter importances": vis.plot_param_importances,
+        "Parallel coordinates": vis.plot_parallel_coordinate,
+        "Slice plot": vis.plot_slice,
+        "Intermediate values": vis.plot_intermediate_values,
+    }
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     out = {}
     for title, make in makers.items():
@@ -593,9 +716,18 @@ class StudyJob:
         return self.current.job.snapshot() if self.current is not None and not self.done else None
 
 
-def start_study(source: LoadedModel, train: ImageDataset, val: ImageDataset | None, space: SearchSpace, base: TrainConfig,
-                *, folder: str | os.PathLike, budget: Budget = Budget(), slots: threading.Semaphore = SLOTS,
-                **kwargs) -> StudyJob:
+def start_study(
+    source: LoadedModel,
+    train: ImageDataset,
+    val: ImageDataset | None,
+    space: SearchSpace,
+    base: TrainConfig,
+    *,
+    folder: str | os.PathLike,
+    budget: Budget = Budget(),
+    slots: threading.Semaphore = SLOTS,
+    **kwargs,
+) -> StudyJob:
     """Check everything, then run the study on a daemon thread; returns its job at once.
 
     Raises:
@@ -611,8 +743,20 @@ def start_study(source: LoadedModel, train: ImageDataset, val: ImageDataset | No
 
     def work():
         try:
-            job.result = run_study(source, train, val, space, base, folder=folder, budget=budget, on_progress=sink,
-                                   stop=job.stop_event, on_trial=lambda run: setattr(job, "current", run), slots=slots, **kwargs)
+            job.result = run_study(
+                source,
+                train,
+                val,
+                space,
+                base,
+                folder=folder,
+                budget=budget,
+                on_progress=sink,
+                stop=job.stop_event,
+                on_trial=lambda run: setattr(job, "current", run),
+                slots=slots,
+                **kwargs,
+            )
             job.rows = job.result.rows
         except ConvLensError as err:
             job.error = str(err)

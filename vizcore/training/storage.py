@@ -77,11 +77,17 @@ def history_paths(checkpoint_path: str | os.PathLike) -> tuple[Path, Path]:
     return path.with_name(path.stem + ".history.json"), path.with_name(path.stem + ".history.csv")
 
 
-def write_history(checkpoint_path: str | os.PathLike, records: Iterable[Record], config: TrainConfig | None = None) -> None:
+def write_history(
+    checkpoint_path: str | os.PathLike, records: Iterable[Record], config: TrainConfig | None = None
+) -> None:
     """Write the history JSON (config and every record) and the per-epoch CSV beside a checkpoint."""
     records = list(records)
     json_path, csv_path = history_paths(checkpoint_path)
-    payload = {"version": 1, "config": config.to_dict() if config else None, "records": [record_dict(r) for r in records]}
+    payload = {
+        "version": 1,
+        "config": config.to_dict() if config else None,
+        "records": [record_dict(r) for r in records],
+    }
     atomic_write_text(json_path, json.dumps(payload, separators=(",", ":")))
     atomic_write_text(csv_path, history_csv([r for r in records if r.kind == "epoch"]))
 
@@ -115,7 +121,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         model = keras.models.load_model(path, compile=True, safe_mode=True)
     except Exception as err:  # Keras raises many types for a damaged file
-        raise TrainingError(f"The checkpoint {path.name} cannot be read: {type(err).__name__}: {str(err)[:200]}") from err
+        raise TrainingError(
+            f"The checkpoint {path.name} cannot be read: {type(err).__name__}: {str(err)[:200]}"
+        ) from err
     json_path, _ = history_paths(path)
     records, config = (), None
     if json_path.is_file():

@@ -36,8 +36,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
         ['lenet.history.csv', 'lenet.history.json', 'lenet.keras']
     """
 
-    def __init__(self, path: str | os.PathLike, records: Callable[[], Sequence[Record]] | None = None,
-                 config: TrainConfig | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        records: Callable[[], Sequence[Record]] | None = None,
+        config: TrainConfig | None = None,
+    ):
         super().__init__()
         self.path = Path(path)
         if self.path.suffix != ".keras":

@@ -29,9 +29,17 @@ class ProgressReporter(keras.callbacks.Callback):
         'epoch'
     """
 
-    def __init__(self, sink: Callable[[Record], object] | None, *, n_images: int, batch_size: int,
-                 learning_rate_at: Callable[[int], float] | None = None, min_interval_s: float = 0.25,
-                 smoothing: float = 0.9, clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        sink: Callable[[Record], object] | None,
+        *,
+        n_images: int,
+        batch_size: int,
+        learning_rate_at: Callable[[int], float] | None = None,
+        min_interval_s: float = 0.25,
+        smoothing: float = 0.9,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         super().__init__()
         self.sink, self.n_images, self.batch_size = sink, n_images, batch_size
         self.steps_per_epoch = max(1, math.ceil(n_images / batch_size))
@@ -74,28 +82,48 @@ class ProgressReporter(keras.callbacks.Callback):
         if self.last_sent_t is not None and not last and now - self.last_sent_t < self.min_interval_s:
             return
         since = now - (self.last_sent_t if self.last_sent_t is not None else self.epoch_t0)
-        rate = (seen - self.last_sent_seen) / since if since > 0 and self.steps_done > 1 else None  # step 1 includes tracing
+        rate = (
+            (seen - self.last_sent_seen) / since if since > 0 and self.steps_done > 1 else None
+        )  # step 1 includes tracing
         eta = None
         if self.steps_done > 1:
             eta = (self.total_steps - self.steps_done) * (now - self.t_first_step) / (self.steps_done - 1)
         step = self.epoch * self.steps_per_epoch + batch
-        self._send(BatchRecord(
-            epoch=self.epoch, batch=batch, steps_per_epoch=self.steps_per_epoch, step=step, loss=loss, accuracy=acc,
-            smooth_loss=self.ema[0] / self.ema_weight, smooth_accuracy=self.ema[1] / self.ema_weight,
-            learning_rate=self.learning_rate_at(step), images_per_s=rate, elapsed_s=now - self.t0, eta_s=eta,
-            progress=min(1.0, self.steps_done / max(1, self.total_steps)),
-        ))
+        self._send(
+            BatchRecord(
+                epoch=self.epoch,
+                batch=batch,
+                steps_per_epoch=self.steps_per_epoch,
+                step=step,
+                loss=loss,
+                accuracy=acc,
+                smooth_loss=self.ema[0] / self.ema_weight,
+                smooth_accuracy=self.ema[1] / self.ema_weight,
+                learning_rate=self.learning_rate_at(step),
+                images_per_s=rate,
+                elapsed_s=now - self.t0,
+                eta_s=eta,
+                progress=min(1.0, self.steps_done / max(1, self.total_steps)),
+            )
+        )
         self.last_sent_t, self.last_sent_seen = now, seen
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         now = self.clock()
-        self._send(EpochRecord(
-            epoch=epoch, loss=float(logs.get("loss", math.nan)), accuracy=float(logs.get("accuracy", math.nan)),
-            val_loss=logs.get("val_loss"), val_accuracy=logs.get("val_accuracy"),
-            learning_rate=self.learning_rate_at(epoch * self.steps_per_epoch + max(self.batches - 1, 0)),
-            seconds=now - self.epoch_t0, elapsed_s=now - self.t0, complete=self.batches == self.steps_per_epoch,
-        ))
+        self._send(
+            EpochRecord(
+                epoch=epoch,
+                loss=float(logs.get("loss", math.nan)),
+                accuracy=float(logs.get("accuracy", math.nan)),
+                val_loss=logs.get("val_loss"),
+                val_accuracy=logs.get("val_accuracy"),
+                learning_rate=self.learning_rate_at(epoch * self.steps_per_epoch + max(self.batches - 1, 0)),
+                seconds=now - self.epoch_t0,
+                elapsed_s=now - self.t0,
+                complete=self.batches == self.steps_per_epoch,
+            )
+        )
 
     def _send(self, record: Record) -> None:
         self.records.append(record)
@@ -106,4 +134,8 @@ class ProgressReporter(keras.callbacks.Callback):
         except Exception as err:  # noqa: BLE001 - a broken display must not stop training
             self.sink_errors += 1
             if self.sink_errors == 1:
-                warnings.warn(f"The progress callable raised {type(err).__name__}: {err}; training goes on.", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"The progress callable raised {type(err).__name__}: {err}; training goes on.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )

@@ -3,7 +3,7 @@
 Every N batches and after every epoch it stores the first conv layer's kernels and, for a few
 fixed probe images, each recorded conv layer's feature maps and the predicted probabilities, in
 one compressed ``.npz`` (float16 for kernels, maps and images) written atomically after every
-epoch; ``vizcore.snapshots.load_snapshots`` reads it back for the epoch slider.
+epoch; ``vizcore.training.snapshots.load_snapshots`` reads it back for the epoch slider.
 
 Threading: Keras 3 may run batch-end hooks on a thread pool, but only when every callback leaves
 ``on_train_batch_end`` alone or declares ``async_safe``; this callback overrides it without
@@ -21,9 +21,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vizcore import heads
-from vizcore.graph import conv_layers, feature_model, iter_layers
-from vizcore.snapshots import FORMAT_VERSION, default_layers
+from vizcore.models import heads
+from vizcore.models.graph import conv_layers, feature_model, iter_layers
+from vizcore.training.snapshots import FORMAT_VERSION, default_layers
 from vizcore.training.storage import atomic_save_npz
 
 FLOAT16_MAX = 65000.0
@@ -57,14 +57,25 @@ class SnapshotRecorder(keras.callbacks.Callback):
         ((0, 0), (0, 125))
     """
 
-    def __init__(self, path: str | os.PathLike, probes_nhwc: np.ndarray, probe_labels: np.ndarray,
-                 class_names: Sequence[str], *, every_batches: int = 0, layers: Sequence[str] | None = None,
-                 max_snapshots: int = 400, probe_indices: np.ndarray | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        probes_nhwc: np.ndarray,
+        probe_labels: np.ndarray,
+        class_names: Sequence[str],
+        *,
+        every_batches: int = 0,
+        layers: Sequence[str] | None = None,
+        max_snapshots: int = 400,
+        probe_indices: np.ndarray | None = None,
+    ):
         super().__init__()
         self.path = Path(path)
         self.probes = np.asarray(probes_nhwc, dtype=np.float32)
         self.probe_labels = np.asarray(probe_labels, dtype=np.int64)
-        self.probe_indices = np.arange(len(self.probes)) if probe_indices is None else np.asarray(probe_indices, dtype=np.int64)
+        self.probe_indices = (
+            np.arange(len(self.probes)) if probe_indices is None else np.asarray(probe_indices, dtype=np.int64)
+        )
         self.class_names = tuple(class_names)
         self.every, self.layers, self.max_snapshots = int(every_batches), layers, max_snapshots
         self.steps: list[tuple[int, int]] = []
@@ -88,7 +99,12 @@ class SnapshotRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.batches = batch + 1
-        if self.every and self.batches % self.every == 0 and self.batches != self.steps_per_epoch and len(self.steps) < self.max_snapshots:
+        if (
+            self.every
+            and self.batches % self.every == 0
+            and self.batches != self.steps_per_epoch
+            and len(self.steps) < self.max_snapshots
+        ):
             self.record(self.epoch, self.batches)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -108,10 +124,21 @@ class SnapshotRecorder(keras.callbacks.Callback):
 
     def write(self) -> Path:
         """Write every snapshot so far to ``path`` atomically."""
-        meta = {"version": FORMAT_VERSION, "layers": list(self.fm.layers), "kernel_layer": self.kernel_layer,
-                "class_names": list(self.class_names), "steps_per_epoch": self.steps_per_epoch}
-        arrays = {"meta": np.array(json.dumps(meta)), "steps": np.asarray(self.steps, dtype=np.int64).reshape(-1, 2),
-                  "kernels": np.stack(self.kernels), "probabilities": np.stack(self.probs),
-                  "probe_images": _half(self.probes), "probe_labels": self.probe_labels, "probe_indices": self.probe_indices}
+        meta = {
+            "version": FORMAT_VERSION,
+            "layers": list(self.fm.layers),
+            "kernel_layer": self.kernel_layer,
+            "class_names": list(self.class_names),
+            "steps_per_epoch": self.steps_per_epoch,
+        }
+        arrays = {
+            "meta": np.array(json.dumps(meta)),
+            "steps": np.asarray(self.steps, dtype=np.int64).reshape(-1, 2),
+            "kernels": np.stack(self.kernels),
+            "probabilities": np.stack(self.probs),
+            "probe_images": _half(self.probes),
+            "probe_labels": self.probe_labels,
+            "probe_indices": self.probe_indices,
+        }
         arrays.update({f"maps_{i}": np.stack(self.maps[p]) for i, p in enumerate(self.fm.layers)})
         return atomic_save_npz(self.path, arrays)

@@ -17,12 +17,22 @@ import keras
 import numpy as np
 from keras import ops
 
-from vizcore import batches, graph
 from vizcore.cache import per_model
 from vizcore.errors import InputShapeError
+from vizcore.models import batches, graph
 
 PROJECTIONS = ("PCA", "t-SNE")
-IDENTITY_AT_INFERENCE = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"})
+IDENTITY_AT_INFERENCE = frozenset(
+    {
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "ActivityRegularization",
+    }
+)
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
 
@@ -35,7 +45,9 @@ def _pooled(model: keras.Model, path: str) -> keras.Model:
         if len(out.shape) == 4:
             out = ops.mean(out, axis=(1, 2))
         elif len(out.shape) != 2:
-            raise InputShapeError(f"Layer '{path}' outputs shape {tuple(out.shape)}; the embedding needs a feature map or a vector.")
+            raise InputShapeError(
+                f"Layer '{path}' outputs shape {tuple(out.shape)}; the embedding needs a feature map or a vector."
+            )
         return keras.Model(traced.input, out, name=f"{model.name}_embedding")
 
     return per_model(model, ("embedding.pooled", path), build, limit=8)
@@ -44,7 +56,9 @@ def _pooled(model: keras.Model, path: str) -> keras.Model:
 def embedding_layers(model: keras.Model) -> tuple[str, ...]:
     """Layers whose output is a feature map or a vector (the model's own last layer excluded), in order."""
     rows = [r for r in graph.layer_table(model) if len(r.output_shape) in (2, 4) and r.type not in ("InputLayer",)]
-    rows = [r for r in rows if not any(o.path.startswith(r.path + graph.SEP) for o in rows)]  # a nested model: its inner layers
+    rows = [
+        r for r in rows if not any(o.path.startswith(r.path + graph.SEP) for o in rows)
+    ]  # a nested model: its inner layers
     return tuple(r.path for r in rows[:-1])
 
 
@@ -54,13 +68,19 @@ def default_layer(model: keras.Model) -> str:
     traced = graph.trace(model)
     units = traced.output.shape[-1]
     kinds = {r.path: r.type for r in graph.layer_table(model)}
-    vectors = [p for p in choices if len(traced[p].output.shape) == 2 and traced[p].output.shape[-1] != units
-               and kinds.get(p) not in IDENTITY_AT_INFERENCE]  # a Dropout repeats the layer before it
+    vectors = [
+        p
+        for p in choices
+        if len(traced[p].output.shape) == 2
+        and traced[p].output.shape[-1] != units
+        and kinds.get(p) not in IDENTITY_AT_INFERENCE
+    ]  # a Dropout repeats the layer before it
     return (vectors or list(choices))[-1]
 
 
-def layer_features(model: keras.Model, layer: str, x_nhwc: np.ndarray, *, batch_size: int = 500,
-                   on_progress: Progress | None = None) -> np.ndarray:
+def layer_features(
+    model: keras.Model, layer: str, x_nhwc: np.ndarray, *, batch_size: int = 500, on_progress: Progress | None = None
+) -> np.ndarray:
     """float32 (N, D): the layer's output for each image, a feature map averaged over its positions.
 
     Raises:
@@ -71,7 +91,7 @@ def layer_features(model: keras.Model, layer: str, x_nhwc: np.ndarray, *, batch_
     sub = _pooled(model, path)
     parts = []
     for lo in range(0, len(x), batch_size):
-        parts.append(np.asarray(sub.predict_on_batch(x[lo:lo + batch_size]), np.float32))
+        parts.append(np.asarray(sub.predict_on_batch(x[lo : lo + batch_size]), np.float32))
         if on_progress is not None:
             on_progress(min(lo + batch_size, len(x)), len(x))
     return np.concatenate(parts)
@@ -110,7 +130,10 @@ def tsne(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np
     if len(x) < 4:
         return pca(x)
     perplexity = float(min(perplexity, (len(x) - 1) / 3))
-    return np.asarray(TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed, n_jobs=2).fit(x), np.float32)
+    return np.asarray(
+        TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed, n_jobs=2).fit(x),
+        np.float32,
+    )
 
 
 def project(features: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:

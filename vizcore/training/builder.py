@@ -116,13 +116,29 @@ class Dense:
 
 
 LayerSpec = Union[Conv, MaxPool, AvgPool, BatchNorm, Dropout, Flatten, GlobalAvgPool, Dense]
-SPEC_TYPES: dict[str, type] = {cls.type: cls for cls in (Conv, MaxPool, AvgPool, BatchNorm, Dropout, Flatten, GlobalAvgPool, Dense)}
-KERAS_TYPES = {
-    "conv": "Conv2D", "maxpool": "MaxPooling2D", "avgpool": "AveragePooling2D", "batchnorm": "BatchNormalization",
-    "dropout": "Dropout", "flatten": "Flatten", "gap": "GlobalAveragePooling2D", "dense": "Dense",
+SPEC_TYPES: dict[str, type] = {
+    cls.type: cls for cls in (Conv, MaxPool, AvgPool, BatchNorm, Dropout, Flatten, GlobalAvgPool, Dense)
 }
-_AUTO_PREFIX = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "batchnorm": "bn", "dropout": "dropout",
-                "flatten": "flatten", "gap": "gap", "dense": "fc"}
+KERAS_TYPES = {
+    "conv": "Conv2D",
+    "maxpool": "MaxPooling2D",
+    "avgpool": "AveragePooling2D",
+    "batchnorm": "BatchNormalization",
+    "dropout": "Dropout",
+    "flatten": "Flatten",
+    "gap": "GlobalAveragePooling2D",
+    "dense": "Dense",
+}
+_AUTO_PREFIX = {
+    "conv": "conv",
+    "maxpool": "pool",
+    "avgpool": "pool",
+    "batchnorm": "bn",
+    "dropout": "dropout",
+    "flatten": "flatten",
+    "gap": "gap",
+    "dense": "fc",
+}
 
 
 @dataclass(frozen=True)
@@ -181,7 +197,9 @@ def spec_from_dict(item: dict[str, Any]) -> LayerSpec:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             value = float(value) if ok else value
         else:  # integer settings; stride may be None
-            ok = (isinstance(value, int) and not isinstance(value, bool)) or (value is None and key == "stride" and cls is not Conv)
+            ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+                value is None and key == "stride" and cls is not Conv
+            )
         if not ok:
             raise ModelBuildError(f"The {key} of a {kind} layer cannot be {value!r:.40}.")
         kwargs[key] = value
@@ -220,19 +238,44 @@ def specs_from_preset(name: str) -> tuple[LayerSpec, ...]:
         ValueError: unknown preset.
     """
     if name == "lenet5":
-        return (Conv(6, 5, padding="same", name="conv1"), MaxPool(2, name="pool1"), Conv(16, 5, name="conv2"),
-                MaxPool(2, name="pool2"), Flatten(name="flatten"), Dense(120, name="fc1"), Dense(84, name="fc2"))
+        return (
+            Conv(6, 5, padding="same", name="conv1"),
+            MaxPool(2, name="pool1"),
+            Conv(16, 5, name="conv2"),
+            MaxPool(2, name="pool2"),
+            Flatten(name="flatten"),
+            Dense(120, name="fc1"),
+            Dense(84, name="fc2"),
+        )
     if name == "mnist_cnn":
-        return (Conv(32, 3, name="conv1"), Conv(64, 3, name="conv2"), MaxPool(2, name="pool"), Dropout(0.25, name="dropout1"),
-                Flatten(name="flatten"), Dense(128, name="fc"), Dropout(0.5, name="dropout2"))
+        return (
+            Conv(32, 3, name="conv1"),
+            Conv(64, 3, name="conv2"),
+            MaxPool(2, name="pool"),
+            Dropout(0.25, name="dropout1"),
+            Flatten(name="flatten"),
+            Dense(128, name="fc"),
+            Dropout(0.5, name="dropout2"),
+        )
     if name == "cifar_cnn":
-        return (Conv(32, 3, name="conv1"), MaxPool(2, name="pool1"), Conv(64, 3, name="conv2"), MaxPool(2, name="pool2"),
-                Conv(64, 3, name="conv3"), Flatten(name="flatten"), Dense(64, name="fc"))
+        return (
+            Conv(32, 3, name="conv1"),
+            MaxPool(2, name="pool1"),
+            Conv(64, 3, name="conv2"),
+            MaxPool(2, name="pool2"),
+            Conv(64, 3, name="conv3"),
+            Flatten(name="flatten"),
+            Dense(64, name="fc"),
+        )
     if name == "tiny_vgg":
         return tuple(
             layer
             for block in (1, 2)
-            for layer in (Conv(10, 3, name=f"conv{block}_1"), Conv(10, 3, name=f"conv{block}_2"), MaxPool(2, name=f"pool{block}"))
+            for layer in (
+                Conv(10, 3, name=f"conv{block}_1"),
+                Conv(10, 3, name=f"conv{block}_2"),
+                MaxPool(2, name=f"pool{block}"),
+            )
         ) + (Flatten(name="flatten"),)
     raise ValueError(f"Unknown preset '{name}'; choose one of cifar_cnn, lenet5, mnist_cnn, tiny_vgg.")
 
@@ -283,7 +326,9 @@ def _check_settings(spec: LayerSpec) -> str | None:
     if isinstance(spec, Dropout) and not 0.0 <= spec.rate < 1.0:
         return f"The dropout rate must be in [0, 1), got {spec.rate:g}: 1 would drop every value."
     if spec.name is not None and (not NAME_RE.match(spec.name) or spec.name in ("logits", "probs", "image")):
-        return f"Layer names start with a letter and use letters, digits, '_', '-' or '.'; {spec.name!r} is not allowed."
+        return (
+            f"Layer names start with a letter and use letters, digits, '_', '-' or '.'; {spec.name!r} is not allowed."
+        )
     return None
 
 
@@ -293,15 +338,29 @@ def _step(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ...] | No
     if isinstance(spec, (Conv, MaxPool, AvgPool)):
         what = "Conv2D" if isinstance(spec, Conv) else "Pooling"
         if not spatial:
-            return None, 0, (f"{what} needs an image-shaped feature map (height, width, channels), but the input here "
-                             f"is already a vector of {shape[0]} values: move this layer before Flatten / GlobalAveragePooling."), None
+            return (
+                None,
+                0,
+                (
+                    f"{what} needs an image-shaped feature map (height, width, channels), but the input here "
+                    f"is already a vector of {shape[0]} values: move this layer before Flatten / GlobalAveragePooling."
+                ),
+                None,
+            )
         h, w, c = shape
         window = spec.kernel if isinstance(spec, Conv) else spec.pool
         stride = spec.stride if isinstance(spec, Conv) else (spec.stride or spec.pool)
         oh, ow = (_window_out(h, window, stride, spec.padding), _window_out(w, window, stride, spec.padding))
         if oh < 1 or ow < 1:
-            return None, 0, (f"A {window}x{window} window does not fit the {h}x{w} input (output would be {oh}x{ow}): "
-                             "use a smaller window, 'same' padding, or fewer pooling layers before it."), None
+            return (
+                None,
+                0,
+                (
+                    f"A {window}x{window} window does not fit the {h}x{w} input (output would be {oh}x{ow}): "
+                    "use a smaller window, 'same' padding, or fewer pooling layers before it."
+                ),
+                None,
+            )
         if isinstance(spec, Conv):
             return (oh, ow, spec.filters), window * window * c * spec.filters + spec.filters, None, None
         return (oh, ow, c), 0, None, None
@@ -310,21 +369,40 @@ def _step(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ...] | No
     if isinstance(spec, Dropout):
         return shape, 0, None, ("A rate of 0 does nothing." if spec.rate == 0 else None)
     if isinstance(spec, Flatten):
-        return (math.prod(shape),), 0, None, (None if spatial else "The input is already a vector; Flatten does nothing.")
+        return (
+            (math.prod(shape),),
+            0,
+            None,
+            (None if spatial else "The input is already a vector; Flatten does nothing."),
+        )
     if isinstance(spec, GlobalAvgPool):
         if not spatial:
-            return None, 0, "GlobalAveragePooling needs an image-shaped feature map, but the input here is already a vector.", None
+            return (
+                None,
+                0,
+                "GlobalAveragePooling needs an image-shaped feature map, but the input here is already a vector.",
+                None,
+            )
         return (shape[-1],), 0, None, None
     if isinstance(spec, Dense):
         if spatial:
             h, w, c = shape
-            return None, 0, (f"Dense after a {h}x{w}x{c} feature map would act on each pixel's {c} channels separately, "
-                             "not on the whole image: add a Flatten (or GlobalAveragePooling) layer before it."), None
+            return (
+                None,
+                0,
+                (
+                    f"Dense after a {h}x{w}x{c} feature map would act on each pixel's {c} channels separately, "
+                    "not on the whole image: add a Flatten (or GlobalAveragePooling) layer before it."
+                ),
+                None,
+            )
         return (spec.units,), shape[0] * spec.units + spec.units, None, None
     raise ModelBuildError(f"Not a layer spec: {spec!r:.80}")
 
 
-def infer(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: tuple[int, int, int], num_classes: int) -> list[Row]:
+def infer(
+    specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: tuple[int, int, int], num_classes: int
+) -> list[Row]:
     """Each layer's output shape, parameter count and problem, without building anything.
 
     Args:
@@ -351,7 +429,9 @@ def infer(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: tuple[int
     names = layer_names(specs)
     duplicates = {n for n in names if names.count(n) > 1}
     for i, (spec, name) in enumerate(zip(specs, names)):
-        problem = _check_settings(spec) or (f"The name '{name}' is used by another layer." if name in duplicates else None)
+        problem = _check_settings(spec) or (
+            f"The name '{name}' is used by another layer." if name in duplicates else None
+        )
         out, params, note = None, 0, None
         if shape is not None and problem is None:
             out, params, problem, note = _step(spec, shape)
@@ -361,8 +441,10 @@ def infer(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: tuple[int
     if not isinstance(num_classes, int) or num_classes < 1:
         head_problem = f"The number of classes must be at least 1, got {num_classes}."
     elif shape is not None and len(shape) == 3:
-        head_problem = (f"The last layer outputs a {'x'.join(map(str, shape))} feature map: add a Flatten or "
-                        "GlobalAveragePooling layer before the classifier.")
+        head_problem = (
+            f"The last layer outputs a {'x'.join(map(str, shape))} feature map: add a Flatten or "
+            "GlobalAveragePooling layer before the classifier."
+        )
     elif shape is not None:
         logits_shape, logits_params = (num_classes,), shape[0] * num_classes + num_classes
         total = sum(r.params for r in rows) + logits_params
@@ -390,8 +472,9 @@ def _keras_layer(spec: LayerSpec, name: str):
     import keras
 
     if isinstance(spec, Conv):
-        return keras.layers.Conv2D(spec.filters, spec.kernel, strides=spec.stride, padding=spec.padding,
-                                   activation=spec.activation, name=name)
+        return keras.layers.Conv2D(
+            spec.filters, spec.kernel, strides=spec.stride, padding=spec.padding, activation=spec.activation, name=name
+        )
     if isinstance(spec, MaxPool):
         return keras.layers.MaxPooling2D(spec.pool, strides=spec.stride, padding=spec.padding, name=name)
     if isinstance(spec, AvgPool):
@@ -407,8 +490,12 @@ def _keras_layer(spec: LayerSpec, name: str):
     return keras.layers.Dense(spec.units, activation=spec.activation, name=name)
 
 
-def build(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: tuple[int, int, int], num_classes: int,
-          name: str = "custom_cnn"):
+def build(
+    specs: tuple[LayerSpec, ...] | list[LayerSpec],
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    name: str = "custom_cnn",
+):
     """A Functional ``keras.Model``: ``image`` input, the specs' layers, ``logits`` Dense, ``probs`` softmax.
 
     Raises:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vizcore import images
-from vizcore.datasets import ImageDataset
+from vizcore.data import images
+from vizcore.data.datasets import ImageDataset
 from vizcore.training.evaluate import Evaluation, evaluate
 
 
@@ -111,10 +111,22 @@ class Report:
         return self.evaluation.misclassified[:limit]
 
 
-def report(model, x_nhwc: np.ndarray, y: np.ndarray, class_names: Sequence[str], *, ks: Sequence[int] = (1, 5),
-           batch_size: int = 256) -> Report:
+def report(
+    model,
+    x_nhwc: np.ndarray,
+    y: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    ks: Sequence[int] = (1, 5),
+    batch_size: int = 256,
+) -> Report:
     """Run ``model`` over prepared images (see ``prepare``) with true labels ``y``; the model is not changed."""
-    dataset = ImageDataset(x_nhwc=np.asarray(x_nhwc, np.float32), y=np.asarray(y, np.int64), class_names=tuple(class_names), name="evaluation")
+    dataset = ImageDataset(
+        x_nhwc=np.asarray(x_nhwc, np.float32),
+        y=np.asarray(y, np.int64),
+        class_names=tuple(class_names),
+        name="evaluation",
+    )
     ev = evaluate(model, dataset, batch_size=batch_size)
     precision, recall, support = precision_recall(ev.confusion)
     return Report(ev, {int(k): top_k_accuracy(ev.probabilities, ev.true, k) for k in ks}, precision, recall, support)

@@ -15,11 +15,54 @@ EPS = 1e-12
 
 # Anchor colours of each colormap (evenly spaced), interpolated to 256 entries.
 _ANCHORS: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "viridis": ((68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142), (31, 158, 137), (53, 183, 121), (109, 205, 89), (180, 222, 44), (253, 231, 37)),
-    "inferno": ((0, 0, 4), (31, 12, 72), (85, 15, 109), (136, 34, 106), (186, 54, 85), (227, 89, 51), (249, 140, 10), (249, 201, 50), (252, 255, 164)),
-    "jet": ((0, 0, 128), (0, 0, 255), (0, 128, 255), (0, 255, 255), (128, 255, 128), (255, 255, 0), (255, 128, 0), (255, 0, 0), (128, 0, 0)),
+    "viridis": (
+        (68, 1, 84),
+        (72, 40, 120),
+        (62, 74, 137),
+        (49, 104, 142),
+        (38, 130, 142),
+        (31, 158, 137),
+        (53, 183, 121),
+        (109, 205, 89),
+        (180, 222, 44),
+        (253, 231, 37),
+    ),
+    "inferno": (
+        (0, 0, 4),
+        (31, 12, 72),
+        (85, 15, 109),
+        (136, 34, 106),
+        (186, 54, 85),
+        (227, 89, 51),
+        (249, 140, 10),
+        (249, 201, 50),
+        (252, 255, 164),
+    ),
+    "jet": (
+        (0, 0, 128),
+        (0, 0, 255),
+        (0, 128, 255),
+        (0, 255, 255),
+        (128, 255, 128),
+        (255, 255, 0),
+        (255, 128, 0),
+        (255, 0, 0),
+        (128, 0, 0),
+    ),
     "gray": ((0, 0, 0), (255, 255, 255)),
-    "RdBu": ((103, 0, 31), (178, 24, 43), (214, 96, 77), (244, 165, 130), (253, 219, 199), (247, 247, 247), (209, 229, 240), (146, 197, 222), (67, 147, 195), (33, 102, 172), (5, 48, 97)),
+    "RdBu": (
+        (103, 0, 31),
+        (178, 24, 43),
+        (214, 96, 77),
+        (244, 165, 130),
+        (253, 219, 199),
+        (247, 247, 247),
+        (209, 229, 240),
+        (146, 197, 222),
+        (67, 147, 195),
+        (33, 102, 172),
+        (5, 48, 97),
+    ),
 }
 COLORMAPS = tuple(_ANCHORS)
 DIVERGING = "RdBu_r"  # blue negative, white zero, red positive
@@ -113,7 +156,9 @@ def overlay(image_hwc: np.ndarray, heatmap_hw: np.ndarray, *, cmap: str = "infer
     return np.clip((1 - alpha) * base + alpha * colour, 0, 255).round().astype(np.uint8)
 
 
-def montage(tiles: Sequence[np.ndarray] | np.ndarray, *, columns: int | None = None, pad: int = 1, pad_value: int = 255) -> np.ndarray:
+def montage(
+    tiles: Sequence[np.ndarray] | np.ndarray, *, columns: int | None = None, pad: int = 1, pad_value: int = 255
+) -> np.ndarray:
     """Lay equal-sized uint8 tiles (N,h,w[,3]) out on one grid image, row-major.
 
     Returns:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vizcore.datasets import ImageDataset
-from vizcore.images import load_image, preprocess
+from vizcore.data.datasets import ImageDataset
+from vizcore.data.images import load_image, preprocess
 from vizcore.errors import ArchiveError, ImageLoadError
 
 MAX_FILES = 20_000
@@ -73,13 +73,17 @@ def _open(data: bytes) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         head = data[:4]
-        what = "an image, not a ZIP of images" if head[:3] in (b"\xff\xd8\xff", b"\x89PN", b"GIF") else "not a ZIP archive"
+        what = (
+            "an image, not a ZIP of images" if head[:3] in (b"\xff\xd8\xff", b"\x89PN", b"GIF") else "not a ZIP archive"
+        )
         raise ArchiveError(f"The uploaded file is {what}. Upload a .zip with one folder of images per class.") from None
     except (OSError, ValueError, EOFError) as err:
         raise ArchiveError(f"The ZIP archive is damaged and cannot be read ({err}).") from None
 
 
-def _entries(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> tuple[list[tuple[zipfile.ZipInfo, str]], list[str], list[str]]:
+def _entries(
+    zf: zipfile.ZipFile, max_files: int, max_bytes: int
+) -> tuple[list[tuple[zipfile.ZipInfo, str]], list[str], list[str]]:
     """(info, safe path) of each file to read, after the directory checks; folder paths; notes."""
     infos = zf.infolist()
     if len(infos) > 4 * max_files:
@@ -100,14 +104,18 @@ def _entries(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> tuple[list[
             skipped["encrypted files"] += 1
             continue
         total += info.file_size
-        if info.file_size > 50 * 2**20 or (info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1)):
+        if info.file_size > 50 * 2**20 or (
+            info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1)
+        ):
             raise ArchiveError(
                 f"The ZIP was refused: '{path[:80]}' would expand to {info.file_size / 1e6:.0f} MB "
                 f"from {info.compress_size / 1e3:.0f} kB (a possible decompression bomb)."
             )
         files.append((info, path))
     if len(files) > max_files:
-        raise ArchiveError(f"The ZIP holds {len(files):,} files; at most {max_files:,} can be read. Use fewer images per class.")
+        raise ArchiveError(
+            f"The ZIP holds {len(files):,} files; at most {max_files:,} can be read. Use fewer images per class."
+        )
     if total > max_bytes:
         raise ArchiveError(
             f"The ZIP would expand to {total / 1e6:,.0f} MB; at most {max_bytes / 1e6:,.0f} MB is read "
@@ -117,7 +125,9 @@ def _entries(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> tuple[list[
     return files, folders, notes
 
 
-def _split_classes(files: list[tuple[zipfile.ZipInfo, str]], folders: list[str]) -> tuple[dict[str, list[tuple[zipfile.ZipInfo, str]]], list[str]]:
+def _split_classes(
+    files: list[tuple[zipfile.ZipInfo, str]], folders: list[str]
+) -> tuple[dict[str, list[tuple[zipfile.ZipInfo, str]]], list[str]]:
     """Files grouped by class folder (one shared top folder is looked through); empty class folders too."""
     parts = [path.split("/") for _, path in files]
     strip = 0
@@ -195,7 +205,15 @@ def load_image_zip(
                     with zf.open(info) as f:
                         raw = f.read(info.file_size + 1)
                     image = load_image(raw, name=path)
-                except (ImageLoadError, zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
+                except (
+                    ImageLoadError,
+                    zipfile.BadZipFile,
+                    OSError,
+                    ValueError,
+                    EOFError,
+                    RuntimeError,
+                    NotImplementedError,
+                ):
                     unreadable.append(path)
                     continue
                 pixels += image.shape[0] * image.shape[1]
@@ -212,7 +230,11 @@ def load_image_zip(
                 tried = len(classes[cls])
                 raise ArchiveError(
                     f"The class folder '{cls}' has no readable image "
-                    + (f"({tried} file{'s' if tried != 1 else ''} could not be read as images). " if tried else "(it is empty). ")
+                    + (
+                        f"({tried} file{'s' if tried != 1 else ''} could not be read as images). "
+                        if tried
+                        else "(it is empty). "
+                    )
                     + "Remove the folder or add PNG/JPEG images to it."
                 )
     if unreadable:
@@ -239,6 +261,10 @@ def load_image_zip(
         what = "grayscale" if ch == 1 else "RGB"
         notes.append(f"converted {converted} image{'s' if converted > 1 else ''} to {what}")
     return ZipImageDataset(
-        x_nhwc=x_nhwc, y=np.asarray(labels, dtype=np.int64), class_names=class_names, name=name,
-        notes=tuple(notes), files=tuple(paths),
+        x_nhwc=x_nhwc,
+        y=np.asarray(labels, dtype=np.int64),
+        class_names=class_names,
+        name=name,
+        notes=tuple(notes),
+        files=tuple(paths),
     )

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vizcore import graph, render
+from vizcore.models import graph
+from vizcore.present import render
 
 MODES = ("rgb", "per_channel", "mean")
 SCALES = ("filter", "layer", "global")
@@ -194,7 +195,7 @@ def kernel_tiles(
             its filters), 'global' (``bound``, e.g. ``global_kernel_bound(model)``).
         bound: the global bound, required by ``scale='global'``.
         filters: indices of the filters to show (default: all), in the order given.
-        bgr: the layer's input channels are B, G, R (``vizcore.data.is_bgr(preprocess)``): the
+        bgr: the layer's input channels are B, G, R (``vizcore.data.images.is_bgr(preprocess)``): the
             'rgb' composite puts them back in RGB order, so a filter that reads red shows red.
 
     Returns:
@@ -302,7 +303,9 @@ class FilterStats:
     threshold: float
 
 
-def filter_stats(lk: LayerKernel, *, eps: float = 0.01, near_share: float = 0.9, weak_ratio: float = 0.05) -> FilterStats:
+def filter_stats(
+    lk: LayerKernel, *, eps: float = 0.01, near_share: float = 0.9, weak_ratio: float = 0.05
+) -> FilterStats:
     """L2 norm, mean, std and share of near-zero weights per filter; dead filters flagged.
 
     Example:

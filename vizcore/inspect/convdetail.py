@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vizcore import graph, kernels
 from vizcore.cache import per_model
+from vizcore.inspect import kernels
+from vizcore.models import graph
 
 _KEEP_VALUES = 16  # per model: the (input, output) pairs of the last images and layers asked for
 
@@ -37,7 +38,9 @@ def _io_model(model: keras.Model, path: str) -> keras.Model:
     return per_model(model, ("convdetail.io_model", path), build)
 
 
-def _layer_io(model: keras.Model, layer: str, image_hwc: np.ndarray) -> tuple[str, keras.layers.Layer, np.ndarray, np.ndarray]:
+def _layer_io(
+    model: keras.Model, layer: str, image_hwc: np.ndarray
+) -> tuple[str, keras.layers.Layer, np.ndarray, np.ndarray]:
     """(path, layer, input for this image, output for this image), batch axis dropped; cached."""
     path = graph.resolve_layer(model, layer)
     obj = next(found for p, found, _ in graph.iter_layers(model) if p == path)
@@ -83,7 +86,9 @@ def _window_indices(in_hw, out_hw, k_hw, strides, dilation, padding, y, x):
     return rows, cols, (top, left)
 
 
-def _gather(inp_hwc: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def _gather(
+    inp_hwc: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """inp[rows][:, cols] with ``fill`` where a row or column is outside (padding); and that mask."""
     h, w = inp_hwc.shape[:2]
     inside = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
@@ -177,11 +182,15 @@ def conv_detail(model: keras.Model, layer: str, image_hwc: np.ndarray, channel: 
     """
     path, obj, inp, out = _layer_io(model, layer, image_hwc)
     if not isinstance(obj, graph.CONV_TYPES) or isinstance(obj, keras.layers.Conv2DTranspose):
-        raise ValueError(f"'{path}' is a {type(obj).__name__}; conv_detail explains Conv2D, DepthwiseConv2D and SeparableConv2D.")
+        raise ValueError(
+            f"'{path}' is a {type(obj).__name__}; conv_detail explains Conv2D, DepthwiseConv2D and SeparableConv2D."
+        )
     _channels_last(obj)
     _check_position(out, channel, y, x, path)
     kh, kw = obj.kernel_size
-    rows, cols, pad = _window_indices(inp.shape[:2], out.shape[:2], (kh, kw), obj.strides, obj.dilation_rate, obj.padding, y, x)
+    rows, cols, pad = _window_indices(
+        inp.shape[:2], out.shape[:2], (kh, kw), obj.strides, obj.dilation_rate, obj.padding, y, x
+    )
     patch, padded = _gather(inp, rows, cols)
     cin = inp.shape[-1]
     if isinstance(obj, keras.layers.DepthwiseConv2D):
@@ -281,7 +290,9 @@ _POOLS = {
 }
 
 
-def pool_detail(model: keras.Model, layer: str, image_hwc: np.ndarray, channel: int, y: int = 0, x: int = 0) -> PoolDetail:
+def pool_detail(
+    model: keras.Model, layer: str, image_hwc: np.ndarray, channel: int, y: int = 0, x: int = 0
+) -> PoolDetail:
     """The window of a pooling layer's output ``(y, x, channel)`` and its max or mean.
 
     Works for MaxPooling2D, AveragePooling2D ('valid' or 'same') and the global poolings
@@ -290,7 +301,9 @@ def pool_detail(model: keras.Model, layer: str, image_hwc: np.ndarray, channel: 
     path, obj, inp, out = _layer_io(model, layer, image_hwc)
     kind = next((k for cls, k in _POOLS.items() if isinstance(obj, cls)), None)
     if kind is None:
-        raise ValueError(f"'{path}' is a {type(obj).__name__}; pool_detail explains MaxPooling2D, AveragePooling2D and global pooling.")
+        raise ValueError(
+            f"'{path}' is a {type(obj).__name__}; pool_detail explains MaxPooling2D, AveragePooling2D and global pooling."
+        )
     _channels_last(obj)
     if isinstance(obj, (keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling2D)):
         if (y, x) != (0, 0):
@@ -303,7 +316,9 @@ def pool_detail(model: keras.Model, layer: str, image_hwc: np.ndarray, channel: 
     else:
         _check_position(out, channel, y, x, path)
         strides, padding = tuple(obj.strides), obj.padding
-        rows, cols, _ = _window_indices(inp.shape[:2], out.shape[:2], tuple(obj.pool_size), strides, (1, 1), padding, y, x)
+        rows, cols, _ = _window_indices(
+            inp.shape[:2], out.shape[:2], tuple(obj.pool_size), strides, (1, 1), padding, y, x
+        )
         fm_value = float(out[y, x, channel])
     window, padded = _gather(inp[..., channel : channel + 1], rows, cols)
     window = window[..., 0]
@@ -315,9 +330,22 @@ def pool_detail(model: keras.Model, layer: str, image_hwc: np.ndarray, channel: 
     else:
         argmax, value = None, float(inside.mean())
     return PoolDetail(
-        layer=path, layer_type=type(obj).__name__, channel=channel, y=y, x=x, kind=kind, window=window,
-        rows=rows, cols=cols, padded=padded, value=value, argmax=argmax, feature_map_value=fm_value,
-        strides=strides, padding=padding, layer_input_hwc=inp,
+        layer=path,
+        layer_type=type(obj).__name__,
+        channel=channel,
+        y=y,
+        x=x,
+        kind=kind,
+        window=window,
+        rows=rows,
+        cols=cols,
+        padded=padded,
+        value=value,
+        argmax=argmax,
+        feature_map_value=fm_value,
+        strides=strides,
+        padding=padding,
+        layer_input_hwc=inp,
     )
 
 
@@ -389,7 +417,11 @@ def activation_detail(
         name = _standalone_name(obj)
         if name == "softmax":
             raise ValueError(f"'{path}' is a softmax: it is not element-wise (each output depends on all scores).")
-        fn, fused, value = (lambda v: np.reshape(np.asarray(obj(np.reshape(v, (1, -1)))), np.shape(v))), False, float(inp[at])
+        fn, fused, value = (
+            (lambda v: np.reshape(np.asarray(obj(np.reshape(v, (1, -1)))), np.shape(v))),
+            False,
+            float(inp[at]),
+        )
     elif isinstance(obj, (*graph.CONV_TYPES, keras.layers.Dense)) and not isinstance(obj, keras.layers.Conv2DTranspose):
         name = _fn_name(obj.activation)
         if name == "softmax":
@@ -407,8 +439,17 @@ def activation_detail(
     r = max(3.0, 1.25 * abs(value), 1.25 * float(getattr(obj, "max_value", None) or 0.0))
     xs = np.linspace(-r, r, points)
     return ActivationDetail(
-        layer=path, channel=channel, y=y, x=x, function=name, fused=fused, input_value=value,
-        output_value=float(_apply(fn, value)), feature_map_value=fm_value, curve_x=xs, curve_y=_apply(fn, xs),
+        layer=path,
+        channel=channel,
+        y=y,
+        x=x,
+        function=name,
+        fused=fused,
+        input_value=value,
+        output_value=float(_apply(fn, value)),
+        feature_map_value=fm_value,
+        curve_x=xs,
+        curve_y=_apply(fn, xs),
     )
 
 
@@ -420,9 +461,9 @@ def detail_layers(model: keras.Model) -> list[tuple[str, str]]:
     """
     out = []
     for path, layer, _ in graph.iter_layers(model):
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)) and not isinstance(
-            layer, keras.layers.Conv2DTranspose
-        ):
+        if isinstance(
+            layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+        ) and not isinstance(layer, keras.layers.Conv2DTranspose):
             out.append((path, "conv"))
         elif isinstance(layer, tuple(_POOLS)):
             out.append((path, "pool"))

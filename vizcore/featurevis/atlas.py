@@ -22,9 +22,11 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vizcore import embedding, graph, render
 from vizcore import featurevis as fv
 from vizcore.errors import AtlasError, InputShapeError
+from vizcore.inspect import embedding
+from vizcore.models import graph
+from vizcore.present import render
 
 GRID = 8
 MIN_POINTS = 8
@@ -32,8 +34,21 @@ LARGE_SIDE = 96  # above: a large network (224 px), where a cell-step costs ~50 
 LARGE_GRID, LARGE_STEPS = 6, 64
 Progress = Callable[[str, int, int], None]  # (stage "features" or "images", done, total)
 # Tableau 10: the border colour of a cell's dominant class (class index modulo 10); grey: no labels
-PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-                    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], np.uint8)
+PALETTE = np.array(
+    [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ],
+    np.uint8,
+)
 NO_CLASS = np.array((170, 170, 170), np.uint8)
 
 
@@ -90,7 +105,8 @@ class Atlas:
             y, x = int(self.rows[k]) * pitch, int(self.cols[k]) * pitch
             out[y : y + tile, x : x + tile] = self._colour(k)
             out[y + border : y + tile - border, x + border : x + tile - border] = render.resize(
-                render.to_rgb(self.images_nhwc[k]), (inner, inner))
+                render.to_rgb(self.images_nhwc[k]), (inner, inner)
+            )
         pil = Image.fromarray(out)
         draw = ImageDraw.Draw(pil)
         font = ImageFont.load_default()
@@ -153,8 +169,10 @@ def bin_points(coords: np.ndarray, grid: int) -> np.ndarray:
 def _dominant(values: np.ndarray, members: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(class, share) of the most frequent value in each group of point indices (ties: the smaller class)."""
     found = [np.bincount(values[m]) for m in members]
-    return (np.array([int(f.argmax()) for f in found]),
-            np.array([f.max() / max(f.sum(), 1) for f in found], np.float32))
+    return (
+        np.array([int(f.argmax()) for f in found]),
+        np.array([f.max() / max(f.sum(), 1) for f in found], np.float32),
+    )
 
 
 def atlas(
@@ -200,9 +218,13 @@ def atlas(
     path = graph.resolve_layer(keras_model, layer)
     rank = len(graph.trace(keras_model)[path].output.shape)
     if rank not in (2, 4):
-        raise InputShapeError(f"Layer '{path}' outputs rank-{rank} tensors; an atlas needs a feature map or a vector layer.")
+        raise InputShapeError(
+            f"Layer '{path}' outputs rank-{rank} tensors; an atlas needs a feature map or a vector layer."
+        )
     if grid < 1 or min_points < 1:
-        raise AtlasError(f"The grid needs at least one cell and one point per cell (grid={grid}, min_points={min_points}).")
+        raise AtlasError(
+            f"The grid needs at least one cell and one point per cell (grid={grid}, min_points={min_points})."
+        )
     if features is None:
         tell = (lambda done, total: on_progress("features", done, total)) if on_progress else None
         features = embedding.layer_features(keras_model, path, x_nhwc, on_progress=tell)
@@ -213,34 +235,62 @@ def atlas(
         if a is not None and len(a) != n:
             raise AtlasError(f"{name} has {len(a)} rows for {n} images.")
     if n < min_points:
-        raise AtlasError(f"{n} images are fewer than the {min_points} points a cell needs; use more images or a smaller minimum.")
+        raise AtlasError(
+            f"{n} images are fewer than the {min_points} points a cell needs; use more images or a smaller minimum."
+        )
 
     cell_of = bin_points(xy, grid)
     cells, counts = np.unique(cell_of, return_counts=True)
     keep = counts >= min_points
     cells, counts = cells[keep], counts[keep]
     if not len(cells):
-        raise AtlasError(f"No cell of the {grid}x{grid} grid holds {min_points} of the {n} points; use a coarser grid or more images.")
+        raise AtlasError(
+            f"No cell of the {grid}x{grid} grid holds {min_points} of the {n} points; use a coarser grid or more images."
+        )
     members = [np.flatnonzero(cell_of == c) for c in cells]
     directions = np.stack([features[m].mean(axis=0) for m in members]).astype(np.float32)
 
     ref = labels if labels is not None else predicted
-    dominant, share = (_dominant(np.asarray(ref, int), members) if ref is not None
-                       else (np.full(len(cells), -1), np.zeros(len(cells), np.float32)))
+    dominant, share = (
+        _dominant(np.asarray(ref, int), members)
+        if ref is not None
+        else (np.full(len(cells), -1), np.zeros(len(cells), np.float32))
+    )
     correct = np.full(len(cells), np.nan, np.float32)
     if labels is not None and predicted is not None:
         right = np.asarray(labels) == np.asarray(predicted)
         correct = np.array([right[m].mean() for m in members], np.float32)
 
     spec = graph.input_spec(keras_model)
-    settings = dataclasses.replace(fv.default_settings(spec), fit_receptive_field=False)  # the embedding pools the whole image
+    settings = dataclasses.replace(
+        fv.default_settings(spec), fit_receptive_field=False
+    )  # the embedding pools the whole image
     steps = defaults(spec)[1] if steps is None else steps
     tell = (lambda done, total, _preview: on_progress("images", done, total)) if on_progress else None
-    result = fv.optimize(model, fv.Direction(path, tuple(map(tuple, directions.tolist()))), range(len(cells)),
-                         settings=settings, steps=steps, seed=seed, on_progress=tell, preview=False)
+    result = fv.optimize(
+        model,
+        fv.Direction(path, tuple(map(tuple, directions.tolist()))),
+        range(len(cells)),
+        settings=settings,
+        steps=steps,
+        seed=seed,
+        on_progress=tell,
+        preview=False,
+    )
     return Atlas(
-        layer=path, grid=grid, coords=xy, cell_of=cell_of, rows=cells // grid, cols=cells % grid, counts=counts,
-        directions=directions, dominant=dominant, share=share, correct=correct,
+        layer=path,
+        grid=grid,
+        coords=xy,
+        cell_of=cell_of,
+        rows=cells // grid,
+        cols=cells % grid,
+        counts=counts,
+        directions=directions,
+        dominant=dominant,
+        share=share,
+        correct=correct,
         images_nhwc=fv.to_uint8(result.images_nhwc, result.input_range),
-        start=result.start, reached=result.reached, class_names=tuple(str(c) for c in class_names),
+        start=result.start,
+        reached=result.reached,
+        class_names=tuple(str(c) for c in class_names),
     )

@@ -10,16 +10,16 @@ import functools
 import io
 import struct
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vizcore.data.sources import Source, read_source
 from vizcore.errors import ImageLoadError
-from vizcore.sources import Source, read_source
 
 # ----------------------------------------------------------------------------------------------
 # Loading user images
@@ -142,8 +142,7 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS, name:
             looks_text = all(b in b"\t\n\r" or 32 <= b < 127 or b >= 128 for b in head)
             what = "it looks like a text file" if looks_text else "its contents are not a known image format"
             raise ImageLoadError(
-                f"{name} is not an image ConvLens can read: {what}. Upload a PNG, JPEG, GIF, BMP, "
-                f"TIFF or WebP file."
+                f"{name} is not an image ConvLens can read: {what}. Upload a PNG, JPEG, GIF, BMP, TIFF or WebP file."
             ) from err
         width, height = image.size
         if width * height > max_pixels:
@@ -269,7 +268,7 @@ def _pad_to_aspect(image_hwc: np.ndarray, target_h: int, target_w: int) -> np.nd
     canvas = np.empty((new_h, new_w, c), dtype=np.uint8)
     canvas[:] = _border_colour(image_hwc)
     top, left = (new_h - h) // 2, (new_w - w) // 2
-    canvas[top:top + h, left:left + w] = image_hwc
+    canvas[top : top + h, left : left + w] = image_hwc
     return canvas
 
 
@@ -387,11 +386,11 @@ def looks_inverted(image_uint8: np.ndarray) -> bool:
     border = np.concatenate(
         [gray_hw[:b].ravel(), gray_hw[-b:].ravel(), gray_hw[b:-b, :b].ravel(), gray_hw[b:-b, -b:].ravel()]
     )
-    centre = gray_hw[h // 4: h - h // 4, w // 4: w - w // 4]
+    centre = gray_hw[h // 4 : h - h // 4, w // 4 : w - w // 4]
     return bool(border.mean() > centre.mean() + 1.0)
 
 
-SAMPLE_PHOTOS_DIR = Path(__file__).with_name("assets") / "photos"
+SAMPLE_PHOTOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"
 
 
 @functools.lru_cache(maxsize=1)

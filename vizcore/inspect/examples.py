@@ -20,9 +20,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from vizcore import batches, graph, render
 from vizcore.cache import per_model
 from vizcore.errors import InputShapeError
+from vizcore.models import batches, graph
+from vizcore.present import render
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
@@ -69,15 +70,19 @@ class ReceptiveField:
         y1 = np.max([a.end + y * a.jump for a in self.rows], axis=0)
         x0 = np.min([a.start + x * a.jump for a in self.cols], axis=0)
         x1 = np.max([a.end + x * a.jump for a in self.cols], axis=0)
-        return np.stack([np.clip(x0, 0, width), np.clip(y0, 0, height), np.clip(x1, 0, width), np.clip(y1, 0, height)], axis=-1)
+        return np.stack(
+            [np.clip(x0, 0, width), np.clip(y0, 0, height), np.clip(x1, 0, width), np.clip(y1, 0, height)], axis=-1
+        )
 
     @property
     def size(self) -> tuple[int, int]:
         """(height, width) of one position's field before clipping."""
         if self.whole:
             return self.image_hw
-        return (max(a.end for a in self.rows) - min(a.start for a in self.rows),
-                max(a.end for a in self.cols) - min(a.start for a in self.cols))
+        return (
+            max(a.end for a in self.rows) - min(a.start for a in self.rows),
+            max(a.end for a in self.cols) - min(a.start for a in self.cols),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,9 @@ def _union(axes) -> tuple[Axis, ...]:
     return tuple(by_jump.values())
 
 
-def _window(axes: tuple[Axis, ...], n: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple[tuple[Axis, ...], int]:
+def _window(
+    axes: tuple[Axis, ...], n: int, kernel: int, stride: int, dilation: int, padding: str
+) -> tuple[tuple[Axis, ...], int]:
     """The axes after a sliding window over a tensor of size ``n``, and the output size (Keras's rules)."""
     span = dilation * (kernel - 1) + 1
     if padding == "same":
@@ -111,7 +118,8 @@ def _window(axes: tuple[Axis, ...], n: int, kernel: int, stride: int, dilation: 
         out = (n - span) // stride + 1
         before = 0
     shifted = tuple(
-        Axis(jump=a.jump * stride, start=a.start - before * a.jump, end=a.end + (span - 1 - before) * a.jump) for a in axes
+        Axis(jump=a.jump * stride, start=a.start - before * a.jump, end=a.end + (span - 1 - before) * a.jump)
+        for a in axes
     )
     return _union(shifted), out
 
@@ -136,13 +144,19 @@ def _through(layer: keras.layers.Layer, fields: list[_Field], out_shape: tuple) 
     if isinstance(layer, keras.layers.ZeroPadding2D):
         (top, _), (left, _) = layer.padding
         hw = (f.hw[0] + sum(layer.padding[0]), f.hw[1] + sum(layer.padding[1]))
-        return _Field(tuple(Axis(a.jump, a.start - top * a.jump, a.end - top * a.jump) for a in f.rows),
-                      tuple(Axis(a.jump, a.start - left * a.jump, a.end - left * a.jump) for a in f.cols), hw)
+        return _Field(
+            tuple(Axis(a.jump, a.start - top * a.jump, a.end - top * a.jump) for a in f.rows),
+            tuple(Axis(a.jump, a.start - left * a.jump, a.end - left * a.jump) for a in f.cols),
+            hw,
+        )
     if isinstance(layer, keras.layers.Cropping2D):
         (top, _), (left, _) = layer.cropping
         hw = (f.hw[0] - sum(layer.cropping[0]), f.hw[1] - sum(layer.cropping[1]))
-        return _Field(tuple(Axis(a.jump, a.start + top * a.jump, a.end + top * a.jump) for a in f.rows),
-                      tuple(Axis(a.jump, a.start + left * a.jump, a.end + left * a.jump) for a in f.cols), hw)
+        return _Field(
+            tuple(Axis(a.jump, a.start + top * a.jump, a.end + top * a.jump) for a in f.rows),
+            tuple(Axis(a.jump, a.start + left * a.jump, a.end + left * a.jump) for a in f.cols),
+            hw,
+        )
     # pass-through (BatchNorm, activations, Dropout, Add, Concatenate, ...): same positions, union over inputs
     out_hw = tuple(out_shape[1:3])
     if not isinstance(layer, _RESAMPLING) and all(g.hw == f.hw for g in fields) and out_hw in (f.hw, (None, None)):
@@ -171,7 +185,9 @@ def receptive_field(model: keras.Model, layer: str, image_hw: tuple[int, int] | 
     spec = graph.input_spec(model)
     if image_hw is None:
         if spec.height is None or spec.width is None:
-            raise InputShapeError(f"Model '{model.name}' takes images of any size; give the image size to find a receptive field.")
+            raise InputShapeError(
+                f"Model '{model.name}' takes images of any size; give the image size to find a receptive field."
+            )
         image_hw = (spec.height, spec.width)
     image_hw = (int(image_hw[0]), int(image_hw[1]))
     traced = graph.trace(model)
@@ -179,7 +195,9 @@ def receptive_field(model: keras.Model, layer: str, image_hw: tuple[int, int] | 
     fields: dict[str, _Field] = {"input": _Field(start, start, image_hw)}
     for t in traced.layers:
         if t.is_model:  # a nested model's output is its last inner layer's
-            inner = next(u.path for u in traced.layers if u.path.startswith(t.path + graph.SEP) and u.output is t.output)
+            inner = next(
+                u.path for u in traced.layers if u.path.startswith(t.path + graph.SEP) and u.output is t.output
+            )
             fields[t.path] = fields[inner]
         else:
             fields[t.path] = _through(t.layer, [fields[p] for p in t.inbound if p in fields], tuple(t.output.shape))
@@ -223,21 +241,34 @@ def _reducer(model: keras.Model, path: str) -> keras.Model:
         traced = graph.trace(model)
         out = traced[path].output
         if len(out.shape) == 4:
-            flat = ops.reshape(out, (-1, out.shape[1] * out.shape[2], out.shape[3])) if out.shape[1] and out.shape[2] else None
+            flat = (
+                ops.reshape(out, (-1, out.shape[1] * out.shape[2], out.shape[3]))
+                if out.shape[1] and out.shape[2]
+                else None
+            )
             if flat is None:  # any-size model: flatten positions with the runtime shape
                 flat = keras.layers.Reshape((-1, out.shape[3]))(out)
             best, where = ops.max(flat, axis=1), ops.argmax(flat, axis=1)
         elif len(out.shape) == 2:
             best, where = out, ops.zeros_like(out, dtype="int32")
         else:
-            raise InputShapeError(f"Layer '{path}' outputs shape {tuple(out.shape)}; examples need a feature map or a vector.")
+            raise InputShapeError(
+                f"Layer '{path}' outputs shape {tuple(out.shape)}; examples need a feature map or a vector."
+            )
         return keras.Model(traced.input, [best, where], name=f"{model.name}_examples")
 
     return per_model(model, ("examples.reducer", path), build, limit=8)
 
 
-def _merge(top_scores: np.ndarray, top_index: np.ndarray, top_where: np.ndarray,
-           scores: np.ndarray, index: np.ndarray, where: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merge(
+    top_scores: np.ndarray,
+    top_index: np.ndarray,
+    top_where: np.ndarray,
+    scores: np.ndarray,
+    index: np.ndarray,
+    where: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep the k best of the running top (channels, k') and a batch (channels, b); ties go to the lower index."""
     s = np.concatenate([top_scores, scores], axis=1)
     i = np.concatenate([top_index, index], axis=1)
@@ -246,8 +277,15 @@ def _merge(top_scores: np.ndarray, top_index: np.ndarray, top_where: np.ndarray,
     return np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1), np.take_along_axis(w, order, 1)
 
 
-def top_examples(model: keras.Model, layer: str, images_nhwc: np.ndarray, k: int = 9, *, batch_size: int = 500,
-                 on_progress: Progress | None = None) -> TopExamples:
+def top_examples(
+    model: keras.Model,
+    layer: str,
+    images_nhwc: np.ndarray,
+    k: int = 9,
+    *,
+    batch_size: int = 500,
+    on_progress: Progress | None = None,
+) -> TopExamples:
     """The top-k images and receptive-field boxes of every channel of ``layer``, in one batched pass.
 
     Args:
@@ -271,7 +309,7 @@ def top_examples(model: keras.Model, layer: str, images_nhwc: np.ndarray, k: int
     top_i = np.empty((channels, 0), np.int64)
     top_w = np.empty((channels, 0), np.int64)
     for lo in range(0, n, batch_size):
-        best, where = reducer.predict_on_batch(x[lo:lo + batch_size])
+        best, where = reducer.predict_on_batch(x[lo : lo + batch_size])
         best, where = np.asarray(best, np.float32).T, np.asarray(where, np.int64).T  # (channels, b)
         index = np.broadcast_to(np.arange(lo, lo + best.shape[1], dtype=np.int64), best.shape)
         top_s, top_i, top_w = _merge(top_s, top_i, top_w, best, index, where, k)
@@ -308,7 +346,9 @@ def draw_box(image_hwc: np.ndarray, box: np.ndarray, colour: tuple[int, int, int
     return out
 
 
-def card_tiles(display_nhwc: np.ndarray, examples: TopExamples, channel: int, *, tile_px: int = 96) -> tuple[np.ndarray, np.ndarray]:
+def card_tiles(
+    display_nhwc: np.ndarray, examples: TopExamples, channel: int, *, tile_px: int = 96
+) -> tuple[np.ndarray, np.ndarray]:
     """A channel's examples as two uint8 RGB stacks (k, tile, tile, 3): whole images with the box drawn, and the patches.
 
     ``display_nhwc`` are the uint8 images the model saw (``evaluation.prepare(...).display_nhwc``).

@@ -8,23 +8,29 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from vizcore import render
+from vizcore.present import render
 
 DIVERGING = "RdBu_r"
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), height=height, margin=_MARGIN, template="plotly_white")
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left"), height=height, margin=_MARGIN, template="plotly_white"
+    )
     return fig
 
 
-def matrix_figure(values_hw: np.ndarray, title: str, *, diverging: bool = True, height: int = 320, fmt: str = ".4f") -> go.Figure:
+def matrix_figure(
+    values_hw: np.ndarray, title: str, *, diverging: bool = True, height: int = 320, fmt: str = ".4f"
+) -> go.Figure:
     """A small matrix as a heatmap with every value on hover (kernels, feature maps, patches)."""
     values_hw = np.asarray(values_hw, dtype=np.float64)
     bound = float(np.max(np.abs(values_hw))) or 1.0
     kwargs = dict(zmid=0.0, zmin=-bound, zmax=bound, colorscale=DIVERGING) if diverging else dict(colorscale="Viridis")
-    fig = go.Figure(go.Heatmap(z=values_hw, hovertemplate=f"row %{{y}}, col %{{x}}<br>value %{{z:{fmt}}}<extra></extra>", **kwargs))
+    fig = go.Figure(
+        go.Heatmap(z=values_hw, hovertemplate=f"row %{{y}}, col %{{x}}<br>value %{{z:{fmt}}}<extra></extra>", **kwargs)
+    )
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
     fig.update_xaxes(constrain="domain")
     return _layout(fig, title, height)
@@ -33,19 +39,37 @@ def matrix_figure(values_hw: np.ndarray, title: str, *, diverging: bool = True, 
 def histogram_figure(counts: np.ndarray, edges: np.ndarray, title: str, *, x_title: str = "weight") -> go.Figure:
     """Bars from precomputed histogram counts and bin edges."""
     centres = (edges[:-1] + edges[1:]) / 2
-    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color="#3b5bdb",
-                           hovertemplate="%{x:.4f}: %{y}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=centres,
+            y=counts,
+            width=np.diff(edges),
+            marker_color="#3b5bdb",
+            hovertemplate="%{x:.4f}: %{y}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title="count")
     return _layout(fig, title, 260)
 
 
-def bar_figure(labels: Sequence[str], values: Sequence[float], title: str, *, flagged: Sequence[bool] | None = None,
-               y_title: str = "", height: int = 260, horizontal: bool = False) -> go.Figure:
+def bar_figure(
+    labels: Sequence[str],
+    values: Sequence[float],
+    title: str,
+    *,
+    flagged: Sequence[bool] | None = None,
+    y_title: str = "",
+    height: int = 260,
+    horizontal: bool = False,
+) -> go.Figure:
     """Bars, with flagged ones (dead filters, the target class) in a warning colour."""
     colours = ["#e8590c" if f else "#3b5bdb" for f in (flagged if flagged is not None else [False] * len(values))]
-    bar = go.Bar(y=list(labels), x=list(values), orientation="h", marker_color=colours) if horizontal else go.Bar(
-        x=list(labels), y=list(values), marker_color=colours)
+    bar = (
+        go.Bar(y=list(labels), x=list(values), orientation="h", marker_color=colours)
+        if horizontal
+        else go.Bar(x=list(labels), y=list(values), marker_color=colours)
+    )
     fig = go.Figure(bar)
     if horizontal:
         fig.update_yaxes(autorange="reversed", type="category")
@@ -56,17 +80,33 @@ def bar_figure(labels: Sequence[str], values: Sequence[float], title: str, *, fl
     return _layout(fig, title, height)
 
 
-def probabilities_figure(class_names: Sequence[str], probs: np.ndarray, *, k: int = 5, highlight: int | None = None) -> go.Figure:
+def probabilities_figure(
+    class_names: Sequence[str], probs: np.ndarray, *, k: int = 5, highlight: int | None = None
+) -> go.Figure:
     """Top-k predicted classes with their probabilities."""
     order = np.argsort(probs)[::-1][:k]
-    fig = bar_figure([class_names[i] for i in order], [float(probs[i]) for i in order], "Top predictions",
-                     flagged=[i == highlight for i in order], y_title="probability", horizontal=True, height=60 + 30 * len(order))
+    fig = bar_figure(
+        [class_names[i] for i in order],
+        [float(probs[i]) for i in order],
+        "Top predictions",
+        flagged=[i == highlight for i in order],
+        y_title="probability",
+        horizontal=True,
+        height=60 + 30 * len(order),
+    )
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     return fig
 
 
-def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, *, x_title: str, y_title: str,
-                  height: int = 300, y_range: tuple[float, float] | None = None) -> go.Figure:
+def curves_figure(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    *,
+    x_title: str,
+    y_title: str,
+    height: int = 300,
+    y_range: tuple[float, float] | None = None,
+) -> go.Figure:
     """Named line series ``{name: (x, y)}`` on one plot (training curves, deletion/insertion)."""
     fig = go.Figure()
     for name, (x, y) in series.items():
@@ -80,8 +120,17 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], ti
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figure:
     """A confusion matrix (rows: true class, columns: predicted), counts on hover and in cells."""
     names = list(class_names)
-    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", text=matrix, texttemplate="%{text}",
-                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=names,
+            y=names,
+            colorscale="Blues",
+            text=matrix,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", title="true", type="category")
     fig.update_xaxes(title="predicted", type="category")
     return _layout(fig, "Confusion matrix", 420)
@@ -101,9 +150,18 @@ def embedding_figure(xy: np.ndarray, groups: Sequence[str], hover: Sequence[str]
     """
     fig = go.Figure()
     for idx in _group_rows(groups):
-        fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=str(np.asarray(groups)[idx[0]]),
-                                   customdata=idx, text=[hover[i] for i in idx], hovertemplate="%{text}<extra></extra>",
-                                   marker=dict(size=5, opacity=0.75)))
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[idx, 0],
+                y=xy[idx, 1],
+                mode="markers",
+                name=str(np.asarray(groups)[idx[0]]),
+                customdata=idx,
+                text=[hover[i] for i in idx],
+                hovertemplate="%{text}<extra></extra>",
+                marker=dict(size=5, opacity=0.75),
+            )
+        )
     fig.update_layout(dragmode="zoom", legend=dict(itemsizing="constant"))
     return _layout(fig, title, 520)
 
@@ -127,8 +185,19 @@ def selectable(fig: go.Figure, ys, xs, *, box: bool = False) -> go.Figure:
     nearest of these. ``box`` starts in box-select mode (drag a box) instead of zoom.
     """
     hidden = dict(marker=dict(opacity=0))
-    fig.add_trace(go.Scatter(x=np.ravel(xs), y=np.ravel(ys), mode="markers", marker=dict(size=8, opacity=0),
-                             selected=hidden, unselected=hidden, hoverinfo="none", showlegend=False, name="cells"))  # "skip" would also drop clicks
+    fig.add_trace(
+        go.Scatter(
+            x=np.ravel(xs),
+            y=np.ravel(ys),
+            mode="markers",
+            marker=dict(size=8, opacity=0),
+            selected=hidden,
+            unselected=hidden,
+            hoverinfo="none",
+            showlegend=False,
+            name="cells",
+        )
+    )  # "skip" would also drop clicks
     fig.update_layout(clickmode="event+select", dragmode="select" if box else "zoom")
     return fig
 
@@ -139,7 +208,9 @@ def cell_points(rows: int, cols: int, step: int = 1) -> tuple[np.ndarray, np.nda
     return ys.ravel(), xs.ravel()
 
 
-def tile_points(grid_shape_hw: tuple[int, int], tiles: int, *, columns: int | None = None, pad: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def tile_points(
+    grid_shape_hw: tuple[int, int], tiles: int, *, columns: int | None = None, pad: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """The centres (ys, xs) of the tiles of a ``render.montage`` grid image, row-major."""
     columns = columns or int(np.ceil(np.sqrt(tiles)))
     rows = int(np.ceil(tiles / columns))
@@ -198,8 +269,12 @@ def selected_patch(event, shape_hw: tuple[int, int], patch: int) -> tuple[int, i
         y0, x0, y1, x1 = box
         y0, y1 = sorted((y0, y1))
         x0, x1 = sorted((x0, x1))
-        out = (int(np.clip(np.ceil(y0), 0, h)), int(np.clip(np.ceil(x0), 0, w)),  # the pixels whose centres are inside
-               int(np.clip(np.floor(y1) + 1, 0, h)), int(np.clip(np.floor(x1) + 1, 0, w)))
+        out = (
+            int(np.clip(np.ceil(y0), 0, h)),
+            int(np.clip(np.ceil(x0), 0, w)),  # the pixels whose centres are inside
+            int(np.clip(np.floor(y1) + 1, 0, h)),
+            int(np.clip(np.floor(x1) + 1, 0, w)),
+        )
         return out if out[2] > out[0] and out[3] > out[1] else None
     cell = selected_cell(event, shape_hw)
     if cell is None:
@@ -210,7 +285,9 @@ def selected_patch(event, shape_hw: tuple[int, int], patch: int) -> tuple[int, i
     return y0, x0, y0 + patch, x0 + patch
 
 
-def selected_tile(event, grid_shape_hw: tuple[int, int], tiles: int, *, columns: int | None = None, pad: int = 1) -> int | None:
+def selected_tile(
+    event, grid_shape_hw: tuple[int, int], tiles: int, *, columns: int | None = None, pad: int = 1
+) -> int | None:
     """The index of the tile clicked on a ``render.montage`` grid image (row-major); None off the tiles."""
     cell = selected_cell(event, grid_shape_hw)
     if cell is None or tiles < 1:

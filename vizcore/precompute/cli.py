@@ -5,7 +5,7 @@
 
 Runs the functions the Dataset page calls (``examples.top_examples``, ``featurevis.optimize``,
 ``evaluation.report``, ``embedding.layer_features`` and ``project``, ``atlas.atlas``) and writes what they return to
-``vizcore.precomputed``'s folder for the model and dataset, under the keys the app uses, so the page
+``vizcore.precompute.store``'s folder for the model and dataset, under the keys the app uses, so the page
 shows it at once. Each step of ``STEPS`` computes one kind of artifact; a new view adds a step.
 """
 
@@ -21,10 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vizcore import archive, atlas, blocks, datasets, embedding, evaluation, examples, models
 from vizcore import featurevis as fv
+from vizcore import models
+from vizcore.data import archive, datasets
 from vizcore.errors import ConvLensError
-from vizcore.precomputed import SHAPES, K, Projection, Store, pick, sample_photos
+from vizcore.featurevis import atlas
+from vizcore.inspect import embedding, evaluation, examples
+from vizcore.models import blocks
+from vizcore.precompute.store import SHAPES, K, Projection, Store, pick, sample_photos
 
 FV_BATCH = 64  # filters optimized together (a 224x224 network's 1,280 at once would not fit)
 MODEL_FORMS = "a model file, bundled:NAME, preset:NAME or app:NAME:imagenet"
@@ -95,7 +99,12 @@ def filter_cards(job: Job) -> None:
     """Each layer's top examples per filter, and every filter's gradient-ascent image."""
     model = job.loaded.model
     for layer in job.layers:
-        ex = _timed(job, "examples", lambda: examples.top_examples(model, layer, job.x_nhwc, k=min(K, len(job.x_nhwc))), layer=layer)
+        ex = _timed(
+            job,
+            "examples",
+            lambda: examples.top_examples(model, layer, job.x_nhwc, k=min(K, len(job.x_nhwc))),
+            layer=layer,
+        )
         _timed(job, "featurevis", lambda: _synthesize(job.loaded, layer, ex.channels), layer=layer)
 
 
@@ -127,29 +136,60 @@ def embed(job: Job) -> None:
         feats = embedding.layer_features(job.loaded.model, layer, job.x_nhwc)
         for method in job.projections:
             share = float(embedding.explained_variance(feats).sum()) if method == "PCA" else float("nan")
-            proj = _timed(job, "embedding", lambda: Projection(embedding.project(feats, method, seed=0), int(feats.shape[1]), share),
-                          layer=layer, method=method)
+            proj = _timed(
+                job,
+                "embedding",
+                lambda: Projection(embedding.project(feats, method, seed=0), int(feats.shape[1]), share),
+                layer=layer,
+                method=method,
+            )
             try:
-                _timed(job, "atlas", lambda: atlas.atlas(
-                    job.loaded, layer, job.x_nhwc, grid=grid, min_points=atlas.MIN_POINTS, coords=proj.xy, features=feats,
-                    labels=job.labels, predicted=predicted, class_names=job.class_names, steps=steps),
-                    layer=layer, method=method, grid=grid, min_points=atlas.MIN_POINTS, steps=steps)
+                _timed(
+                    job,
+                    "atlas",
+                    lambda: atlas.atlas(
+                        job.loaded,
+                        layer,
+                        job.x_nhwc,
+                        grid=grid,
+                        min_points=atlas.MIN_POINTS,
+                        coords=proj.xy,
+                        features=feats,
+                        labels=job.labels,
+                        predicted=predicted,
+                        class_names=job.class_names,
+                        steps=steps,
+                    ),
+                    layer=layer,
+                    method=method,
+                    grid=grid,
+                    min_points=atlas.MIN_POINTS,
+                    steps=steps,
+                )
             except ConvLensError as err:  # e.g. too few images for any cell
                 job.log(f"  atlas skipped: {err}")
 
 
-STEPS: dict[str, Callable[[Job], None]] = {"cards": filter_cards, "evaluation": evaluate, "embedding": embed}  # name -> step
+STEPS: dict[str, Callable[[Job], None]] = {
+    "cards": filter_cards,
+    "evaluation": evaluate,
+    "embedding": embed,
+}  # name -> step
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m vizcore.precompute", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help=MODEL_FORMS)
     p.add_argument("--dataset", required=True, help=f"{', '.join(DATASETS)}, or a .zip of class folders")
-    p.add_argument("--limit", type=int, default=5000, help="images at most, as the page's 'Images (at most)' (default 5000)")
+    p.add_argument(
+        "--limit", type=int, default=5000, help="images at most, as the page's 'Images (at most)' (default 5000)"
+    )
     p.add_argument("--layers", nargs="+", help="layers of the filter cards (default: every layer the page offers)")
     p.add_argument("--embedding-layers", nargs="+", help="layers of the embedding (default: the page's default layer)")
     p.add_argument("--projections", nargs="+", default=["PCA"], choices=embedding.PROJECTIONS)
-    p.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS), help="what to compute (default: all)")
+    p.add_argument(
+        "--steps", nargs="+", default=list(STEPS), choices=list(STEPS), help="what to compute (default: all)"
+    )
     p.add_argument("--out", type=Path, help="cache root (default: $CONVLENS_PRECOMPUTED or precomputed/)")
     return p.parse_args(argv)
 
@@ -170,14 +210,28 @@ def main(argv: Sequence[str] | None = None) -> Store:
     for asked, offered in ((args.layers, cards), (args.embedding_layers, emb)):
         wrong = [name for name in asked or () if name not in offered]
         if wrong:
-            raise SystemExit(f"Layer {wrong[0]!r} is not offered by the Dataset view for this model; choose from {', '.join(offered)}.")
+            raise SystemExit(
+                f"Layer {wrong[0]!r} is not offered by the Dataset view for this model; choose from {', '.join(offered)}."
+            )
     log(f"{loaded.label} ({loaded.key}) on {ds_key}: preparing {len(ds):,} images…")
     x = evaluation.prepare(loaded, ds.x_nhwc).x_nhwc
     y = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
-    store = Store.create(loaded.key, ds_key, args.out, label=loaded.label, images=len(ds), command="python -m vizcore.precompute")
+    store = Store.create(
+        loaded.key, ds_key, args.out, label=loaded.label, images=len(ds), command="python -m vizcore.precompute"
+    )
     labels, names = (y, loaded.class_names) if y is not None else (ds.y, ds.class_names)
-    job = Job(loaded, x, y, labels, tuple(names), store, tuple(args.layers or cards), tuple(args.embedding_layers or (embedding.default_layer(loaded.model),)),
-              tuple(args.projections), log)
+    job = Job(
+        loaded,
+        x,
+        y,
+        labels,
+        tuple(names),
+        store,
+        tuple(args.layers or cards),
+        tuple(args.embedding_layers or (embedding.default_layer(loaded.model),)),
+        tuple(args.projections),
+        log,
+    )
     for i, name in enumerate(args.steps, 1):
         log(f"[{i}/{len(args.steps)}] {name}")
         STEPS[name](job)

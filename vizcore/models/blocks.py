@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import keras
 
-from vizcore import graph
 from vizcore.cache import per_model
 from vizcore.errors import NotAnImageModelError
+from vizcore.models import graph
 
 # (pattern on a layer's own name, group name from its first group); the first match wins
 PATTERNS = (
@@ -46,15 +46,34 @@ PATTERNS = (
 # identity at inference: never a block's output, never the default
 PASS_THROUGH = frozenset(
     {
-        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
-        "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Identity",
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "AlphaDropout",
+        "GaussianDropout",
+        "GaussianNoise",
+        "ActivityRegularization",
+        "Identity",
     }
 )
 POOLING = frozenset({"MaxPooling2D", "AveragePooling2D"})
 NORMALIZATION = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization"})
 # what may follow a convolution and still be "its output": normalization, activation, merges
 AFTER_CONV = NORMALIZATION | frozenset(
-    {"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Add", "Concatenate", "Multiply", "Maximum", "Average"}
+    {
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "Softmax",
+        "Add",
+        "Concatenate",
+        "Multiply",
+        "Maximum",
+        "Average",
+    }
 )
 STAGE_DROP = 1.5  # a layer whose maps are this much smaller than the previous ones starts a stage
 BN_WINDOW = 4  # a BatchNormalization this close after a convolution normalizes it
@@ -182,8 +201,7 @@ def _facts(model: keras.Model) -> tuple[tuple[str, ...], str]:
     default = _followed(rows, convs[-1])
     normalized = _normalized(rows, convs)
     plain = [
-        rows[i].path for i in convs
-        if i not in normalized and _is_map(rows[i]) and rows[i].output_shape[1:3] != (1, 1)
+        rows[i].path for i in convs if i not in normalized and _is_map(rows[i]) and rows[i].output_shape[1:3] != (1, 1)
     ]
     wanted = set(plain) | set(block_outputs(model)) | {default}
     return tuple(r.path for r in rows if r.path in wanted), default

@@ -26,15 +26,26 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vizcore import batches, blocks, graph, profile, render
+from vizcore import profile
 from vizcore.cache import per_model
+from vizcore.models import batches, blocks, graph
+from vizcore.present import render
 
 SCALES = ("map", "layer", "global")
 # Layers that are the identity at inference (their output repeats their input) or only reshape.
 SKIPPED_TYPES = frozenset(
     {
-        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
-        "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Flatten", "Reshape", "Identity",
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "AlphaDropout",
+        "GaussianDropout",
+        "GaussianNoise",
+        "ActivityRegularization",
+        "Flatten",
+        "Reshape",
+        "Identity",
     }
 )
 SIGNED_PAD, UNSIGNED_PAD = 40, 255  # grid gaps: dark grey by a diverging map (white = 0), else white
@@ -99,12 +110,16 @@ def get_activations_batch(
         {path: float32 (N, ...)} in the order of ``layers``.
     """
     names = tuple(activation_layers(model) if layers is None else layers)
-    paths = per_model(model, ("activations.paths", names), lambda: tuple(dict.fromkeys(graph.resolve_layer(model, n) for n in names)))
+    paths = per_model(
+        model, ("activations.paths", names), lambda: tuple(dict.fromkeys(graph.resolve_layer(model, n) for n in names))
+    )
     batch = batches.as_batch(model, batch_nhwc)
     return dict(zip(paths, _runner(model, paths)(batch)))
 
 
-def get_activations(model: keras.Model, image_hwc: np.ndarray, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def get_activations(
+    model: keras.Model, image_hwc: np.ndarray, layers: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Outputs of the requested layers for one image, in one forward pass.
 
     Returns:
@@ -226,7 +241,13 @@ def activation_bounds(acts: Mapping[str, np.ndarray], layers: Sequence[str] | No
     return float(min(a.min() for a in arrays)), float(max(a.max() for a in arrays))
 
 
-def _to_unit(values_chw: np.ndarray, scale: str, signed: bool, global_bounds: tuple[float, float] | None, all_chw: np.ndarray | None = None) -> np.ndarray:
+def _to_unit(
+    values_chw: np.ndarray,
+    scale: str,
+    signed: bool,
+    global_bounds: tuple[float, float] | None,
+    all_chw: np.ndarray | None = None,
+) -> np.ndarray:
     """Scale (c, h, w) values to [0, 1] per map, per layer (``all_chw``) or between global bounds."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore import graph
 from vizcore.errors import InputShapeError
+from vizcore.models import graph
 
 
 def _fits(spec: graph.InputSpec, shape_hwc: tuple[int, ...]) -> bool:

@@ -4,7 +4,7 @@ One folder per model key and dataset key (the keys the Dataset page uses, e.g. `
 ``mnist_sample:5000``) under the root ``$CONVLENS_PRECOMPUTED`` (default ``precomputed/`` beside
 ``vizcore``). Each artifact is one ``.npz`` written atomically; ``manifest.json`` says what is there, by
 kind and parameters, with the versions that made it. ``KINDS`` maps an artifact kind to how it is
-saved and read; ``STEPS`` (in ``vizcore.precompute``) compute them. A new view adds one of each, as
+saved and read; ``STEPS`` (in ``vizcore.precompute.cli``) compute them. A new view adds one of each, as
 the atlas did: ``register(Kind("atlas", *flat_dataclass(Atlas)))`` and a step that puts ``atlas(...)``.
 
 Example:
@@ -25,21 +25,22 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from vizcore import datasets, images, render
-from vizcore.atlas import Atlas
-from vizcore.evaluation import Report
-from vizcore.examples import TopExamples
+from vizcore.data import datasets, images
+from vizcore.featurevis.atlas import Atlas
+from vizcore.inspect.evaluation import Report
+from vizcore.inspect.examples import TopExamples
+from vizcore.present import render
 from vizcore.training.evaluate import Evaluation
 
 ROOT_ENV = "CONVLENS_PRECOMPUTED"
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "precomputed"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "precomputed"
 FORMAT = 1  # bumped when a saved layout changes; other formats are not read
 K = 9  # examples per filter on a filter card
 MEMORY_BUDGET = 600e6  # bytes of prepared images one dataset may take (float32 for the model + uint8 for display)
@@ -120,8 +121,13 @@ def flat_dataclass(cls) -> tuple[Callable, Callable]:
 def _encode_report(rep: Report) -> dict[str, np.ndarray]:
     ev = rep.evaluation
     out = {f"evaluation.{f.name}": np.asarray(getattr(ev, f.name)) for f in dataclasses.fields(Evaluation)}
-    out.update(top_k_k=np.array(list(rep.top_k), np.int64), top_k_value=np.array(list(rep.top_k.values()), np.float64),
-               precision=rep.precision, recall=rep.recall, support=rep.support)
+    out.update(
+        top_k_k=np.array(list(rep.top_k), np.int64),
+        top_k_value=np.array(list(rep.top_k.values()), np.float64),
+        precision=rep.precision,
+        recall=rep.recall,
+        support=rep.support,
+    )
     return out
 
 
@@ -151,7 +157,9 @@ def register(kind: Kind) -> None:
 
 
 register(Kind("examples", *flat_dataclass(TopExamples)))  # params: layer
-register(Kind("featurevis", lambda images: {"images": np.asarray(images, np.uint8)}, lambda a: a["images"]))  # layer; uint8 (channels, H, W, C)
+register(
+    Kind("featurevis", lambda images: {"images": np.asarray(images, np.uint8)}, lambda a: a["images"])
+)  # layer; uint8 (channels, H, W, C)
 register(Kind("report", _encode_report, _decode_report))  # no params
 register(Kind("embedding", *flat_dataclass(Projection)))  # layer, method
 register(Kind("atlas", *flat_dataclass(Atlas)))  # layer, method, grid, min_points, steps
@@ -176,9 +184,14 @@ class Store:
         """Open the folder for writing (what it already holds stays), recording ``about`` in the manifest."""
         path = cls.folder(model_key, dataset_key, base)
         found = cls.find(model_key, dataset_key, base)
-        manifest = found.manifest if found else {"format": FORMAT, "model": model_key, "dataset": dataset_key, "artifacts": []}
-        manifest.update(about, created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                        versions={"numpy": np.__version__, "keras": keras.__version__})
+        manifest = (
+            found.manifest if found else {"format": FORMAT, "model": model_key, "dataset": dataset_key, "artifacts": []}
+        )
+        manifest.update(
+            about,
+            created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            versions={"numpy": np.__version__, "keras": keras.__version__},
+        )
         store = cls(path, manifest)
         store._save_manifest()
         return store
@@ -191,7 +204,11 @@ class Store:
             manifest = json.loads((path / "manifest.json").read_text())
         except (OSError, ValueError):
             return None
-        if manifest.get("format") != FORMAT or manifest.get("model") != model_key or manifest.get("dataset") != dataset_key:
+        if (
+            manifest.get("format") != FORMAT
+            or manifest.get("model") != model_key
+            or manifest.get("dataset") != dataset_key
+        ):
             return None
         return cls(path, manifest)
 
@@ -226,7 +243,9 @@ class Store:
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         write_atomic(self.path / name, buf.getvalue())
-        self.manifest["artifacts"] = [e for e in self.manifest["artifacts"] if not (e["kind"] == kind and e["params"] == params)]
+        self.manifest["artifacts"] = [
+            e for e in self.manifest["artifacts"] if not (e["kind"] == kind and e["params"] == params)
+        ]
         entry = {"kind": kind, "params": params, "file": name}
         if seconds is not None:
             entry["seconds"] = round(seconds, 2)

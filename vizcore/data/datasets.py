@@ -3,7 +3,7 @@
 Datasets hold NHWC images (``ImageDataset``): float32 in [0, 1], or uint8 for the large
 keras.datasets (CIFAR-10's training split is 150 MB as uint8, 614 MB as float32), cast per batch by
 ``floats``; Keras is imported only inside
-``load_keras_dataset``. Images one by one (uploads, preprocessing) are in ``vizcore.images``.
+``load_keras_dataset``. Images one by one (uploads, preprocessing) are in ``vizcore.data.images``.
 
 Example:
     >>> data = load_mnist_sample()
@@ -17,16 +17,16 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 
 from vizcore.errors import DatasetUnavailableError
 
-MNIST_SAMPLE_PATH = Path(__file__).with_name("assets") / "mnist_5k.npz"
+MNIST_SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "mnist_5k.npz"
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 # ----------------------------------------------------------------------------------------------
@@ -184,26 +184,31 @@ _TF_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_DATASETS: Mapping[str, KerasDatasetInfo] = MappingProxyType(
     {
         "mnist": KerasDatasetInfo(
-            "mnist", "MNIST handwritten digits", DIGIT_CLASSES, (28, 28, 1),
+            "mnist",
+            "MNIST handwritten digits",
+            DIGIT_CLASSES,
+            (28, 28, 1),
             (("mnist.npz", _TF_DATASETS + "mnist.npz"),),
         ),
         "fashion_mnist": KerasDatasetInfo(
             "fashion_mnist",
             "Fashion-MNIST clothing",
-            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
             (28, 28, 1),
             tuple(
                 (f"fashion-mnist/{f}", _TF_DATASETS + f)
-                for f in ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-                          "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+                for f in (
+                    "train-labels-idx1-ubyte.gz",
+                    "train-images-idx3-ubyte.gz",
+                    "t10k-labels-idx1-ubyte.gz",
+                    "t10k-images-idx3-ubyte.gz",
+                )
             ),
         ),
         "cifar10": KerasDatasetInfo(
             "cifar10",
             "CIFAR-10 small photos",
-            ("airplane", "automobile", "bird", "cat", "deer",
-             "dog", "frog", "horse", "ship", "truck"),
+            ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
             (32, 32, 3),
             # keras.datasets.cifar10 stores the .tar.gz under this odd name, then extracts it
             (("cifar-10-batches-py-target_archive", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),),
@@ -220,6 +225,7 @@ def keras_cache_dir(subdir: str = "datasets") -> str:
     """
     try:
         from keras.src.backend.config import keras_home  # what Keras really uses
+
         home = keras_home()
     except ImportError:  # private path moved: same rule as Keras documents
         home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
@@ -263,8 +269,10 @@ def load_keras_dataset(name: str, *, split: str = "test") -> ImageDataset:
     x_nhw_c, y = (x_train, y_train) if split == "train" else (x_test, y_test)
     x_nhwc = np.ascontiguousarray(x_nhw_c.reshape((len(x_nhw_c),) + info.image_shape), dtype=np.uint8)
     return ImageDataset(
-        x_nhwc=x_nhwc, y=np.asarray(y).reshape(-1).astype(np.int64),
-        class_names=info.class_names, name=f"{name}_{split}",
+        x_nhwc=x_nhwc,
+        y=np.asarray(y).reshape(-1).astype(np.int64),
+        class_names=info.class_names,
+        name=f"{name}_{split}",
     )
 
 

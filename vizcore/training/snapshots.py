@@ -22,8 +22,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vizcore.datasets import ImageDataset
-from vizcore.graph import conv_layers
+from vizcore.data.datasets import ImageDataset
+from vizcore.models.graph import conv_layers
 
 FORMAT_VERSION = 1
 MAX_LAYERS = 8  # conv layers whose maps are kept by default (evenly spaced, first and last included)

@@ -14,7 +14,7 @@ import re
 import keras
 import numpy as np
 
-from vizcore import graph
+from vizcore.models import graph
 
 RAW_MAX_SCALE = 1 / 50  # a Rescaling that divides by more than 50 expects pixels in 0..255
 
