@@ -1,4 +1,5 @@
-"""Activation Atlas: the whole ``atlas()`` call (features, PCA, binning, one batched optimization) vs one optimize() per cell.
+"""Activation Atlas: the whole ``atlas()`` call (features, PCA, binning, one batched optimization)
+vs one optimize() per cell.
 
 Both sides run the same pipeline on the bundled MNIST CNN over the 5,000 bundled digits at the
 defaults (the page's default layer, PCA, 8x8 grid, >= 8 images per cell, the default steps); the
@@ -61,7 +62,8 @@ def run() -> list[Row]:
     return [
         Row(
             "atlas",
-            f"Activation Atlas, MNIST CNN {layer} over {len(x):,} digits, {atlas.GRID}x{atlas.GRID} grid, >= {atlas.MIN_POINTS} "
+            f"Activation Atlas, MNIST CNN {layer} over {len(x):,} digits, "
+            f"{atlas.GRID}x{atlas.GRID} grid, >= {atlas.MIN_POINTS} "
             f"per cell ({len(a.rows)} cells), {steps} steps: whole atlas() call, one batch",
             batched_ms,
             "same pipeline, one optimize() per cell",
@@ -70,7 +72,8 @@ def run() -> list[Row]:
         ),
         Row(
             "atlas",
-            f"the same {len(a.rows)} cells' images only (the page's Run: features and points already computed), one optimize() call",
+            f"the same {len(a.rows)} cells' images only "
+            "(the page's Run: features and points already computed), one optimize() call",
             images_ms,
             "one optimize() per cell",
             images_loop_ms,

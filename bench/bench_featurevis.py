@@ -151,7 +151,8 @@ def run() -> list[Row]:
     rows.append(
         Row(
             "featurevis",
-            f"MNIST CNN conv2, {MNIST_FILTERS} filters, {steps} steps, one batch, each image computing its own channel only",
+            f"MNIST CNN conv2, {MNIST_FILTERS} filters, {steps} steps, one batch, "
+            "each image computing its own channel only",
             batched,
             "same batch computing all 64 channels of conv2 for every image",
             full,
@@ -172,7 +173,8 @@ def run() -> list[Row]:
             f"MobileNetV2 (untrained) block_6_expand_relu, {MOBILENET_FILTERS} filters, 128x128x3, "
             f"{fv.capped_steps(MOBILENET_STEPS)} steps, one batch",
             batched,
-            f"same algorithm, one filter per call ({MOBILENET_LOOP_SAMPLE} timed, x{MOBILENET_FILTERS // MOBILENET_LOOP_SAMPLE})",
+            f"same algorithm, one filter per call "
+            f"({MOBILENET_LOOP_SAMPLE} timed, x{MOBILENET_FILTERS // MOBILENET_LOOP_SAMPLE})",
             loop,
             note=f"few steps for the bench; the default at this size is {default.steps}",
         )
@@ -224,8 +226,10 @@ def keras_io_rows() -> list[Row]:
     def versus(k):
         return (
             f"mean activation {means[k].mean():.4f} vs loop {means['loop'].mean():.4f} ({clipped.mean():.4f} clipped); "
-            f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, >= clipped loop on {(means[k] >= clipped).sum()} "
-            f"(worst filter {(means[k] / clipped).min():.2f}x the clipped loop's); raised above the start: {raised[k]}/{len(filters)}"
+            f">= loop on {(means[k] >= means['loop']).sum()}/{len(filters)} filters, "
+            f">= clipped loop on {(means[k] >= clipped).sum()} "
+            f"(worst filter {(means[k] / clipped).min():.2f}x the clipped loop's); "
+            f"raised above the start: {raised[k]}/{len(filters)}"
         )
 
     gallery = fv.optimize(model, fv.Channel(layer), range(GALLERY_FILTERS), preprocess="symmetric")  # traces once
@@ -261,11 +265,13 @@ def keras_io_rows() -> list[Row]:
         ),
         Row(
             "featurevis",
-            f"{name}, {GALLERY_FILTERS}-filter gallery, default settings ({fv.capped_steps(default.steps)} steps, {side} px)",
+            f"{name}, {GALLERY_FILTERS}-filter gallery, "
+            f"default settings ({fv.capped_steps(default.steps)} steps, {side} px)",
             gallery_ms,
             "goal: 30 s on 2 cores",
             30_000.0,
-            note=f"dead {int(gallery.dead.sum())}; fitted size, as a texture: {_recipe(gallery.settings)}; {GALLERY_PNG.name}",
+            note=f"dead {int(gallery.dead.sum())}; "
+            f"fitted size, as a texture: {_recipe(gallery.settings)}; {GALLERY_PNG.name}",
         ),
     ]
 

@@ -111,7 +111,8 @@ def run() -> list[Row]:
             before = presses(browser, page_name, link, *BASELINE)
             after = presses(browser, page_name, link, {})
             print(
-                f"# {page_name}, {model}: wall {before[0]:.2f} -> {after[0]:.2f} s, server CPU {before[1]:.2f} -> {after[1]:.2f} s",
+                f"# {page_name}, {model}: wall {before[0]:.2f} -> {after[0]:.2f} s, "
+                f"server CPU {before[1]:.2f} -> {after[1]:.2f} s",
                 file=sys.stderr,
                 flush=True,
             )

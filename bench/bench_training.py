@@ -137,7 +137,10 @@ def run() -> list[Row]:
     def row(name: str, title: str, extra: str) -> Row:
         over_wall = (wall[name] / wall["plain"] - 1.0) * 100.0
         over_cpu = (cpu[name] / cpu["plain"] - 1.0) * 100.0
-        note = f"overhead {over_wall:+.1f}% wall, {over_cpu:+.1f}% CPU time ({cpu[name]:.0f} vs {cpu['plain']:.0f} ms); {extra}"
+        note = (
+            f"overhead {over_wall:+.1f}% wall, {over_cpu:+.1f}% CPU time "
+            f"({cpu[name]:.0f} vs {cpu['plain']:.0f} ms); {extra}"
+        )
         return Row("training", title, wall[name], label, wall["plain"], note)
 
     return [

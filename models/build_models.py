@@ -98,7 +98,10 @@ def describe(dataset: str, train: datasets.ImageDataset, test: datasets.ImageDat
             f"bundled MNIST sample (5,000 real digits): {len(train):,} for training, {len(test):,} held out "
             f"(stratified, validation_fraction={VALIDATION_FRACTION}, seed={SEED})"
         )
-    return f"synthetic shapes: {len(train):,} training images (seed {SHAPES_TRAIN['seed']}), {len(test):,} held out (seed {SHAPES_TEST['seed']})"
+    return (
+        f"synthetic shapes: {len(train):,} training images (seed {SHAPES_TRAIN['seed']}), "
+        f"{len(test):,} held out (seed {SHAPES_TEST['seed']})"
+    )
 
 
 def atomic_save(model: keras.Model, path: Path, fresh: Callable[[], keras.Model]) -> None:
@@ -183,9 +186,12 @@ def write_readme() -> None:
             "",
             f"- Data: {card['dataset']}",
             f"- Training: {card['training']}",
-            f"- Held-out accuracy: **{card['test_accuracy']:.2%}** on {card['test_images']:,} images not used in training",
-            f"- Input: {'x'.join(map(str, card['input_shape']))}, values in [0, 1]; classes: {', '.join(card['class_names'])}",
-            f"- {card['parameters']:,} parameters, {card['file_bytes'] / 1e6:.2f} MB; built with Keras {card['versions']['keras']}",
+            f"- Held-out accuracy: **{card['test_accuracy']:.2%}** "
+            f"on {card['test_images']:,} images not used in training",
+            f"- Input: {'x'.join(map(str, card['input_shape']))}, values in [0, 1]; "
+            f"classes: {', '.join(card['class_names'])}",
+            f"- {card['parameters']:,} parameters, {card['file_bytes'] / 1e6:.2f} MB; "
+            f"built with Keras {card['versions']['keras']}",
             "",
         ]
     lines += [

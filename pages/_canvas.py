@@ -35,8 +35,10 @@ export default function(component) {
     return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
   canvas.addEventListener('pointerdown', (e) => { drawing = true; canvas.setPointerCapture(e.pointerId);
     const [x, y] = pos(e); ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + 0.1, y + 0.1); ctx.stroke(); });
-  canvas.addEventListener('pointermove', (e) => { if (!drawing) return; const [x, y] = pos(e); ctx.lineTo(x, y); ctx.stroke(); });
-  const finish = () => { if (!drawing) return; drawing = false; setStateValue('image', canvas.toDataURL('image/png')); };
+  canvas.addEventListener('pointermove', (e) => { if (!drawing) return;
+    const [x, y] = pos(e); ctx.lineTo(x, y); ctx.stroke(); });
+  const finish = () => { if (!drawing) return; drawing = false;
+    setStateValue('image', canvas.toDataURL('image/png')); };
   canvas.addEventListener('pointerup', finish);
   canvas.addEventListener('pointerleave', finish);
   button.addEventListener('click', () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height);

@@ -63,7 +63,8 @@ def _deletion_insertion(loaded, picked, label, target, layer, options: tuple) ->
     passes = attribution.Cost(
         (1 + len(metrics.BASELINE_MAPS)) * 2 * (steps + 2)
     )  # per map: two curves of steps + 1 images, and the class
-    curves = _attribution_parts.on_demand(  # ~130 forward passes: from a button on a large model, kept until an input changes
+    # ~130 forward passes: from a button on a large model, kept until an input changes
+    curves = _attribution_parts.on_demand(
         "faith.curves",
         (loaded.key, picked.key, label, target, layer, options, steps),
         "deletion and insertion",
@@ -160,7 +161,8 @@ def _pointing_game(loaded, label, layer, options: tuple) -> None:
     n = st.slider("Images", 20, 300, 100, 20, key="faith.n")
     size = loaded.spec.height or 64
     st.caption(
-        f"A hit: a peak of the map (any of them, when several pixels tie) within {metrics.pointing_tolerance(size, size):.1f} px "
+        "A hit: a peak of the map (any of them, when several pixels tie) "
+        f"within {metrics.pointing_tolerance(size, size):.1f} px "
         "of the object's box (Zhang et al., 2018: 15 px at 224 px, scaled). A flat map counts as a miss."
     )
     inputs = (loaded.key, label, layer, options, n)

@@ -124,8 +124,8 @@ def choices(base: models.LoadedModel, loaded: models.LoadedModel) -> None:
         )
         if hint == "raw":
             st.caption(
-                "💡 This model has a `Rescaling` layer before its first convolution: it most likely takes raw 0..255 pixels, "
-                "so `raw` was chosen when it was loaded."
+                "💡 This model has a `Rescaling` layer before its first convolution: "
+                "it most likely takes raw 0..255 pixels, so `raw` was chosen when it was loaded."
             )
         elif known:
             st.caption(f"The model's own range is `{base.preprocess}`.")

@@ -213,7 +213,8 @@ def add_upload(data: bytes, filename: str) -> Choice:
 
 
 def working_model() -> models.LoadedModel:
-    """The session's working model, with the range and names chosen for it; falls back to the default when it cannot be opened."""
+    """The session's working model, with the range and names chosen for it; falls back to the default
+    when it cannot be opened."""
     init_state()
     choice = st.session_state[WORKING]
     try:

@@ -133,7 +133,8 @@ if tab_layer.open:
         c3.metric("Most active", ", ".join(map(str, stats.top[:4])))
         if len(dead):
             st.caption(
-                f"Zero everywhere on this input: channels {', '.join(map(str, dead[:30]))}{' …' if len(dead) > 30 else ''}"
+                "Zero everywhere on this input: "
+                f"channels {', '.join(map(str, dead[:30]))}{' …' if len(dead) > 30 else ''}"
             )
         z1, z2 = st.columns(2)
         with z1:

@@ -26,8 +26,9 @@ LABELS = {
 _shared.init_state()
 st.title("🏗️ Builder")
 st.caption(
-    "Start from a preset or from scratch, then add, remove, reorder and edit layers. Shapes and parameter counts update "
-    "as you type; a choice that cannot work is explained on its row. The built model becomes the working model."
+    "Start from a preset or from scratch, then add, remove, reorder and edit layers. "
+    "Shapes and parameter counts update as you type; a choice that cannot work is explained on its row. "
+    "The built model becomes the working model."
 )
 st.session_state.setdefault(SPECS, builder.specs_to_json(builder.specs_from_preset("lenet5")))
 st.session_state.setdefault(VERSION, 0)

@@ -177,5 +177,6 @@ else:
     )
     st.plotly_chart(fig, key="conv.activation")
     st.markdown(
-        f"{d.function}({d.input_value:+.6f}) = **{d.output_value:+.6f}** · value in the feature map = {d.feature_map_value:+.6f}"
+        f"{d.function}({d.input_value:+.6f}) = **{d.output_value:+.6f}** · "
+        f"value in the feature map = {d.feature_map_value:+.6f}"
     )

@@ -66,7 +66,8 @@ noted: list[str] = []  # the precomputed kinds this run used
 
 
 def _precomputed(kind: str, **params):
-    """The artifact ``python -m vizcore.precompute`` saved for this model and these images (None: compute it), with a note."""
+    """The artifact ``python -m vizcore.precompute`` saved for this model and these images
+    (None: compute it), with a note."""
     store = precomputed.Store.find(loaded.key, ds_key)
     if store is None or not store.has(kind, **params):
         return None
@@ -98,7 +99,8 @@ def _with_progress(loaded, key: tuple, text: str, compute):
 
 
 def _from_link(short: str, key: str, value_of):
-    """Take a short link value (``?layer=conv2&ch=5``, as the Kernels, Activations and Filters pages link here) on every visit."""
+    """Take a short link value (``?layer=conv2&ch=5``, as the Kernels, Activations and Filters pages
+    link here) on every visit."""
     if short in st.query_params:
         raw = st.query_params[short]
         del st.query_params[short]
@@ -162,7 +164,8 @@ pick = precomputed.pick(len(full), full.image_shape, spec, limit)  # evenly spac
 n = len(pick)
 if n < min(limit, len(full)):
     st.caption(
-        f"Using {n:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs would not fit in memory."
+        f"Using {n:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs "
+        "would not fit in memory."
     )
 ds = full.subset(pick) if n < len(full) else full
 ds_key = f"{ds_name}:{n}"
@@ -280,7 +283,8 @@ elif view == "evaluate":
     if not labels_fit:
         st.warning(
             f"The dataset's classes ({', '.join(ds.class_names[:6])}{', …' if ds.num_classes > 6 else ''}) are not the "
-            f"model's {len(loaded.class_names)} classes, so there is nothing to score. Pick a dataset with the model's classes."
+            f"model's {len(loaded.class_names)} classes, so there is nothing to score. "
+            "Pick a dataset with the model's classes."
         )
         st.stop()
     rep = _report()
@@ -416,7 +420,8 @@ else:
         )
     else:
         st.caption(
-            "Click a point to see its image; pick the lasso or box tool (top right of the plot) to see a gallery of a selection."
+            "Click a point to see its image; pick the lasso or box tool (top right of the plot) "
+            "to see a gallery of a selection."
         )
     _atlas_view.show(
         loaded,

@@ -79,7 +79,8 @@ flag = stats.dead | stats.near_dead
 if flag.any():
     st.warning(
         f"{int(stats.dead.sum())} dead and {int(stats.near_dead.sum())} near-dead filter(s): "
-        f"{', '.join(map(str, np.flatnonzero(flag)[:20]))}. Their weights are (almost) all zero, so they barely respond."
+        f"{', '.join(map(str, np.flatnonzero(flag)[:20]))}. "
+        "Their weights are (almost) all zero, so they barely respond."
     )
 
 left, right = st.columns(2)

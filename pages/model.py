@@ -43,7 +43,8 @@ if source == "bundled":
             names,
             index=names.index(current.name) if current.kind == "bundled" and current.name in names else 0,
             format_func=lambda n: (
-                f"{cards[n]['label']} — {cards[n]['test_accuracy']:.1%} held-out accuracy on {cards[n]['dataset_id'].replace('_', ' ')}"
+                f"{cards[n]['label']} — {cards[n]['test_accuracy']:.1%} held-out accuracy "
+                f"on {cards[n]['dataset_id'].replace('_', ' ')}"
             ),
             key="model.bundled",
         )
@@ -151,7 +152,8 @@ if loaded.card:
         card = loaded.card
         st.markdown(
             f"**Data**: {card['dataset']}  \n**Training**: {card['training']}  \n"
-            f"**Held-out accuracy**: {card['test_accuracy']:.1%} on {card['test_images']:,} images never seen in training  \n"
+            f"**Held-out accuracy**: {card['test_accuracy']:.1%} "
+            f"on {card['test_images']:,} images never seen in training  \n"
             f"**Classes**: {', '.join(card['class_names'])}"
         )
 

@@ -135,11 +135,13 @@ with st.expander("Settings", expanded=not running):
     tensorboard = st.checkbox("Also write TensorBoard logs", key="train.tb", disabled=running)
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
         st.caption(
-            "⚠️ TensorBoard logs need the `tensorboard` package (`pip install tensorboard`); without it none are written."
+            "⚠️ TensorBoard logs need the `tensorboard` package (`pip install tensorboard`); "
+            "without it none are written."
         )
     elif tensorboard:
         st.caption(
-            f"Logs go to `{RUNS_DIR.name}/<session>/<run>/tensorboard`; view them with `tensorboard --logdir {RUNS_DIR.name}`."
+            f"Logs go to `{RUNS_DIR.name}/<session>/<run>/tensorboard`; "
+            f"view them with `tensorboard --logdir {RUNS_DIR.name}`."
         )
 
 config = training.TrainConfig.from_dict({field: st.session_state[key] for field, key in FIELDS.items()})

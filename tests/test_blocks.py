@@ -1,4 +1,5 @@
-"""vizcore.models.blocks on real keras.applications (untrained, 96x96), a Teachable-Machine-shaped nest and the bundled CNNs.
+"""vizcore.models.blocks on real keras.applications (untrained, 96x96), a Teachable-Machine-shaped nest
+and the bundled CNNs.
 
 The structural oracle is Keras's own saved config: the inbound links it records, read without vizcore.
 """

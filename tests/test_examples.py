@@ -216,7 +216,8 @@ def test_card_tiles_draw_the_box_and_crop_the_patch():
 
 
 def test_resnet50_field_is_the_published_483():
-    # Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks" (Distill, 2019): ResNet-50, 483 pixels
+    # Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks" (Distill, 2019):
+    # ResNet-50, 483 pixels
     model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
     rf = examples.receptive_field(model, "conv5_block3_out")
     assert rf.size == (483, 483) and rf.out_hw == (7, 7)

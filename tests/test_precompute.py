@@ -197,7 +197,8 @@ def test_an_artifact_that_fails_to_encode_writes_nothing(tmp_path):
     [
         (
             ["--model", "bundled:mnist_cnn", "--dataset", "imagenet"],
-            "Unknown dataset 'imagenet': give one of mnist_sample, shapes, photos, keras:mnist, keras:fashion_mnist, keras:cifar10 "
+            "Unknown dataset 'imagenet': give one of mnist_sample, shapes, photos, "
+            "keras:mnist, keras:fashion_mnist, keras:cifar10 "
             "or a .zip of class folders.",
         ),
         (["--model", "bundled:nope", "--dataset", "mnist_sample"], "Unknown model 'bundled:nope': give a model file"),

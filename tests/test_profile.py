@@ -107,7 +107,8 @@ def test_hosted_profile_bounds_tensorflow_threads_and_training_slots():
         "import tensorflow as tf\n"
         "tf.constant(1.0) + 1.0\n"
         "from vizcore import training\n"
-        "print(tf.config.threading.get_intra_op_parallelism_threads(), tf.config.threading.get_inter_op_parallelism_threads(),"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads(),"
         " training.MAX_CONCURRENT, profile.heavy_slots().size,"
         " profile.configure_threads(profile.from_env({'CONVLENS_PROFILE': 'hosted', 'CONVLENS_TF_THREADS': '2'})))\n"
     )
@@ -149,7 +150,8 @@ print(round(grown - before), round(rss_mb() - before))
 
 
 def test_hosted_profile_hands_freed_large_blocks_back_to_the_system():
-    """glibc's sliding mmap threshold keeps freed 2 MB blocks in the heap; the hosted profile's fixed one returns them."""
+    """glibc's sliding mmap threshold keeps freed 2 MB blocks in the heap; the hosted profile's fixed one
+    returns them."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     held = {}
     for name in ("default", "hosted"):

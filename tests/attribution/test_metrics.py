@@ -231,7 +231,7 @@ def test_metrics_use_the_method_options():
     assert pointing_game(model, dataset, occlusion, options=opts) == pytest.approx(np.mean(hits))
 
 
-# ----------------------------------------------------------------------------- randomization by the layer's own initializer
+# ------------------------------------------------------------------------- randomization by the layer's own initializer
 
 
 def test_randomization_draws_from_each_layers_initializer_on_a_copy():

@@ -35,7 +35,8 @@ def minmax(m: np.ndarray) -> np.ndarray:
 
 
 def every_relu_model() -> keras.Model:
-    """6x6x1 net with each kind of ReLU: fused in Conv2D, ReLU(max_value=6), Activation, keras.ops.relu, fused in Dense."""
+    """6x6x1 net with each kind of ReLU: fused in Conv2D, ReLU(max_value=6), Activation, keras.ops.relu,
+    fused in Dense."""
     inputs = keras.Input((6, 6, 1))
     x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="c1")(inputs)
     x = keras.layers.ReLU(max_value=6.0, name="r6")(keras.layers.Conv2D(3, 3, padding="same", name="c2")(x))

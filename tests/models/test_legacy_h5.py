@@ -1,4 +1,5 @@
-"""Legacy .h5 files written by the real tf.keras 2 (tests/fixtures/make_legacy_fixtures.py): repaired, same predictions."""
+"""Legacy .h5 files written by the real tf.keras 2 (tests/fixtures/make_legacy_fixtures.py):
+repaired, same predictions."""
 
 from __future__ import annotations
 

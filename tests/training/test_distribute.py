@@ -118,15 +118,19 @@ def test_stop_behaves_the_same_on_two_replicas(report):
     )
 
 
-WORKER = """
+WORKER = (
+    """
 import json, sys
 sys.path.insert(0, {root!r})
 from vizcore.training import distribute
 strategy = distribute.strategy_for()
 import tensorflow as tf
-print(json.dumps({{"multi_worker": isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), "replicas": distribute.replicas(strategy), "chief": distribute.is_chief(strategy),
-                  "path": str(distribute.write_path("/runs/a.keras", strategy)), "once": distribute.strategy_for() is strategy}}))
 """
+    'print(json.dumps({{"multi_worker": isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), '
+    '"replicas": distribute.replicas(strategy), "chief": distribute.is_chief(strategy),\n'
+    '                  "path": str(distribute.write_path("/runs/a.keras", strategy)), '
+    '"once": distribute.strategy_for() is strategy}}))\n'
+)
 
 
 def _free_ports(n: int) -> list[int]:

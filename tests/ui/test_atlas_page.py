@@ -17,7 +17,8 @@ GRID, LEAST = 6, 8
 
 
 def _cells_by_hand() -> int:
-    """Cells of a GRID x GRID lattice over the PCA of fc holding >= LEAST images (eigh PCA; a flipped axis keeps the count)."""
+    """Cells of a GRID x GRID lattice over the PCA of fc holding >= LEAST images
+    (eigh PCA; a flipped axis keeps the count)."""
     model = models.open_bundled("mnist_cnn").model
     ds = datasets.load_mnist_sample()
     x = np.rint(np.asarray(ds.x_nhwc[np.linspace(0, len(ds) - 1, N).astype(int)]) * 255).astype(np.float32) / 255.0

@@ -21,7 +21,8 @@ def test_clicking_the_feature_map_picks_the_position(browser):
         assert f"output ({row}, {col})" not in before
         # the cell's centre on screen, from Plotly's own axes (data -> pixels)
         x, y = chart.locator(".js-plotly-plot").first.evaluate(
-            """(gd, [row, col]) => { const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+            "(gd, [row, col]) => { const r = gd.getBoundingClientRect(), "
+            """xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
                return [r.left + xa._offset + xa.l2p(col), r.top + ya._offset + ya.l2p(row)]; }""",
             [row, col],
         )

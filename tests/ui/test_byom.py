@@ -29,7 +29,8 @@ TM_LAYER = "sequential_1/mobilenetv2_0.35_224/out_relu"  # the nested base's las
 
 
 def tfjs_zip(replace: dict[str, bytes | None] | None = None) -> bytes:
-    """Teachable Machine's TF.js download (model.json, weights.bin, metadata.json) as one ZIP; ``replace`` changes or drops files."""
+    """Teachable Machine's TF.js download (model.json, weights.bin, metadata.json) as one ZIP;
+    ``replace`` changes or drops files."""
     files = {p.name: p.read_bytes() for p in sorted((FIXTURES / "tm_tfjs").iterdir())}
     files.update(replace or {})
     buf = io.BytesIO()
@@ -179,7 +180,8 @@ def test_a_bad_upload_keeps_the_teachable_model():
         (
             "two_labels.zip",
             lambda: converted_zip(b"0 cat\n1 dog\n"),
-            "The class list of 'two_labels.zip' has 2 names but the model has 3 outputs, so the classes are numbered instead of named.",
+            "The class list of 'two_labels.zip' has 2 names but the model has 3 outputs, "
+            "so the classes are numbered instead of named.",
         ),
         (
             "no_labels.zip",

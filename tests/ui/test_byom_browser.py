@@ -21,7 +21,8 @@ def server():
 
 
 def _settled(page: Page) -> None:
-    """Wait until the script run has finished: no running indicator, and no element of the last run left greyed (stale)."""
+    """Wait until the script run has finished: no running indicator, and no element of the last run
+    left greyed (stale)."""
     page.wait_for_timeout(300)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=90_000)
     expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=120_000)

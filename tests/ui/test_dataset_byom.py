@@ -24,7 +24,8 @@ SIDE = 224
 
 
 def _crops(photo: str) -> list[np.ndarray]:
-    """PER_CLASS square crops of a bundled photo, each resized to SIDE x SIDE (what the archive reads back unchanged)."""
+    """PER_CLASS square crops of a bundled photo, each resized to SIDE x SIDE
+    (what the archive reads back unchanged)."""
     img = Image.fromarray(images.load_sample_photos()[photo]).convert("RGB")
     w, h = img.size
     s = min(w, h) * 3 // 4

@@ -52,7 +52,8 @@ def shown(page: Page) -> dict:
         "sliders": [s.get_attribute("aria-valuenow") for s in main.get_by_role("slider").all()],
         "images": images,
         "figures": page.evaluate(
-            "() => [...document.querySelectorAll('.js-plotly-plot')].map(g => JSON.stringify({data: g.data, layout: g.layout}))"
+            "() => [...document.querySelectorAll('.js-plotly-plot')]"
+            ".map(g => JSON.stringify({data: g.data, layout: g.layout}))"
         ),
         "text": main.inner_text(),
         "pixels": np.asarray(Image.open(io.BytesIO(main.screenshot(animations="disabled"))).convert("RGB")),

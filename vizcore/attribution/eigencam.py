@@ -2,7 +2,8 @@
 
 The activations A (h*w, k) of a layer, each channel's spatial mean subtracted as pytorch-grad-cam
 does (``center=False``: the paper's plain SVD), are projected on their first right-singular
-vector v1 (A v1, computed from the smaller of the Gram matrices A A^T and A^T A). An SVD's sign is arbitrary: it is fixed so the map correlates positively with the mean
+vector v1 (A v1, computed from the smaller of the Gram matrices A A^T and A^T A).
+An SVD's sign is arbitrary: it is fixed so the map correlates positively with the mean
 activation over channels. ReLU, then upsampled to the input. No gradients and no target: the map
 is the same for every class, and it works on any model.
 

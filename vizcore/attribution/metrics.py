@@ -16,7 +16,8 @@ they score the same map a page shows.
 
 Example:
     >>> heatmap_hw = gradcam(model, x_hwc)
-    >>> deletion_curve(model, x_hwc, heatmap_hw, steps=20).auc < deletion_curve(model, x_hwc, random_map(model, x_hwc)).auc
+    >>> (deletion_curve(model, x_hwc, heatmap_hw, steps=20).auc
+    ...  < deletion_curve(model, x_hwc, random_map(model, x_hwc)).auc)
     True
 """
 

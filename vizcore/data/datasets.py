@@ -75,7 +75,8 @@ class ImageDataset:
         return len(self.x_nhwc)
 
     def floats(self, indices=None) -> np.ndarray:
-        """float32 (n, H, W, C) in [0, 1] of the images at ``indices`` (all: None); uint8 images are cast here, per call.
+        """float32 (n, H, W, C) in [0, 1] of the images at ``indices`` (all: None); uint8 images are cast
+        here, per call.
 
         Example:
             >>> load_keras_dataset("cifar10").floats(np.arange(64)).dtype   # one batch, not the whole set

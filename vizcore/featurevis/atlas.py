@@ -245,7 +245,8 @@ def atlas(
     cells, counts = cells[keep], counts[keep]
     if not len(cells):
         raise AtlasError(
-            f"No cell of the {grid}x{grid} grid holds {min_points} of the {n} points; use a coarser grid or more images."
+            f"No cell of the {grid}x{grid} grid holds {min_points} of the {n} points; "
+            "use a coarser grid or more images."
         )
     members = [np.flatnonzero(cell_of == c) for c in cells]
     directions = np.stack([features[m].mean(axis=0) for m in members]).astype(np.float32)

@@ -302,7 +302,8 @@ def pool_detail(
     kind = next((k for cls, k in _POOLS.items() if isinstance(obj, cls)), None)
     if kind is None:
         raise ValueError(
-            f"'{path}' is a {type(obj).__name__}; pool_detail explains MaxPooling2D, AveragePooling2D and global pooling."
+            f"'{path}' is a {type(obj).__name__}; "
+            "pool_detail explains MaxPooling2D, AveragePooling2D and global pooling."
         )
     _channels_last(obj)
     if isinstance(obj, (keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling2D)):

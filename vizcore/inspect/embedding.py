@@ -63,7 +63,8 @@ def embedding_layers(model: keras.Model) -> tuple[str, ...]:
 
 
 def default_layer(model: keras.Model) -> str:
-    """The last vector layer narrower or wider than the scores (a pooled or dense layer, not a dropout), else the last choice."""
+    """The last vector layer narrower or wider than the scores (a pooled or dense layer, not a dropout),
+    else the last choice."""
     choices = embedding_layers(model)
     traced = graph.trace(model)
     units = traced.output.shape[-1]
@@ -123,7 +124,8 @@ def explained_variance(features: np.ndarray, dims: int = 2) -> np.ndarray:
 
 
 def tsne(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """float32 (N, 2) t-SNE of the features (openTSNE: FFT-accelerated, PCA start); a perplexity too big for N is lowered."""
+    """float32 (N, 2) t-SNE of the features (openTSNE: FFT-accelerated, PCA start); a perplexity too big
+    for N is lowered."""
     from openTSNE import TSNE  # imported on use: a page that shows PCA only never pays for it
 
     x = np.asarray(features, np.float64)

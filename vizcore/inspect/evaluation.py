@@ -24,7 +24,8 @@ from vizcore.training.evaluate import Evaluation, evaluate
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
-    """A dataset's images made ready for a model: ``x_nhwc`` float32 in its range, ``display_nhwc`` uint8, same pixels."""
+    """A dataset's images made ready for a model: ``x_nhwc`` float32 in its range, ``display_nhwc`` uint8,
+    same pixels."""
 
     x_nhwc: np.ndarray
     display_nhwc: np.ndarray

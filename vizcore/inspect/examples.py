@@ -349,7 +349,8 @@ def draw_box(image_hwc: np.ndarray, box: np.ndarray, colour: tuple[int, int, int
 def card_tiles(
     display_nhwc: np.ndarray, examples: TopExamples, channel: int, *, tile_px: int = 96
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A channel's examples as two uint8 RGB stacks (k, tile, tile, 3): whole images with the box drawn, and the patches.
+    """A channel's examples as two uint8 RGB stacks (k, tile, tile, 3): whole images with the box drawn,
+    and the patches.
 
     ``display_nhwc`` are the uint8 images the model saw (``evaluation.prepare(...).display_nhwc``).
     """

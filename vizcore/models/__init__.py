@@ -162,7 +162,8 @@ def open_application(name: str, *, weights: str | None = "imagenet") -> LoadedMo
 def open_upload(
     data: bytes, filename: str, key: str, *, labels: Sequence[str] | bytes | str | None = None
 ) -> LoadedModel:
-    """A user's uploaded model file (or ZIP) as a working model, with the class names and preprocessing that came with it.
+    """A user's uploaded model file (or ZIP) as a working model, with the class names and preprocessing
+    that came with it.
 
     Args:
         data: the file's bytes: .keras, .h5, a TF.js model.json, or a .zip holding one of them.

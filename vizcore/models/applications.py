@@ -59,7 +59,8 @@ def load_application(name: str, *, weights: str | None = "imagenet") -> keras.Mo
 
 
 IMAGENET_CLASS_INDEX = "imagenet_class_index.json"
-IMAGENET_CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"  # as keras.applications.imagenet_utils
+# as keras.applications.imagenet_utils
+IMAGENET_CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
 IMAGENET_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 
 

@@ -50,6 +50,7 @@ def as_batch(model: keras.Model, batch_nhwc: np.ndarray) -> np.ndarray:
     batch = np.asarray(batch_nhwc, dtype=np.float32)
     if batch.ndim != 4 or len(batch) == 0 or not _fits(spec, batch.shape[1:]):
         raise InputShapeError(
-            f"Model '{model.name}' takes a non-empty batch of {_shown(spec)} images (N, H, W, C); got an array of shape {batch.shape}."
+            f"Model '{model.name}' takes a non-empty batch of {_shown(spec)} images (N, H, W, C); "
+            f"got an array of shape {batch.shape}."
         )
     return batch

@@ -131,7 +131,8 @@ def _read_entries(data: bytes, label: str) -> dict[str, bytes]:
                 continue
             if info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
                 raise ModelLoadError(
-                    f"'{label}' was refused: '{path[:80]}' would expand {info.file_size // max(info.compress_size, 1)}-fold (a possible decompression bomb)."
+                    f"'{label}' was refused: '{path[:80]}' would expand "
+                    f"{info.file_size // max(info.compress_size, 1)}-fold (a possible decompression bomb)."
                 )
             try:
                 files[path] = zf.read(info)
@@ -162,7 +163,8 @@ def read_zip(data: bytes, label: str) -> Bundle:
         raise ModelLoadError(f"'{label}' holds no model (.keras, .h5 or TF.js model.json); it contains {shown}.")
     if len(models) > 1:
         raise ModelLoadError(
-            f"'{label}' holds {len(models)} models ({', '.join(sorted(p for p, _ in models)[:4])}); put one model in the ZIP."
+            f"'{label}' holds {len(models)} models ({', '.join(sorted(p for p, _ in models)[:4])}); "
+            "put one model in the ZIP."
         )
     path, kind = models[0]
     folder = posixpath.dirname(path)

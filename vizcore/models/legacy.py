@@ -31,14 +31,18 @@ LAMBDA_REFUSED = (
 
 REPAIRS: dict[str, str] = {
     "groups": "drop `groups` from DepthwiseConv2D (tf.keras/TF.js write it; Keras 3 refuses the keyword)",
-    "batch_input_shape": "`batch_input_shape` -> `batch_shape` on InputLayer; on another layer -> an InputLayer before it",
+    "batch_input_shape": (
+        "`batch_input_shape` -> `batch_shape` on InputLayer; on another layer -> an InputLayer before it"
+    ),
     "initializer_dtype": "drop `dtype` from initializer configs (tf.keras 1.x wrote it; Keras 3 refuses it)",
     "policy_dtype": "a `Policy` dtype dict -> its name string (mixed-precision era tf.keras)",
     "single_output_list": "a functional model's one input/output stored as a one-element list -> the entry itself",
     "model_class": "class `Model` (tfjs-layers, tf.keras 1.x) -> `Functional`",
     "legacy_module": "drop `module`/`registered_name` that point into tf_keras/tensorflow",
     "bn_axis_list": "BatchNormalization `axis` as a one-element list -> the int",
-    "sequential_list": "a Sequential config that is a bare list of layers (Keras 2.0, tfjs-layers 1.x) -> {name, layers}",
+    "sequential_list": (
+        "a Sequential config that is a bare list of layers (Keras 2.0, tfjs-layers 1.x) -> {name, layers}"
+    ),
 }
 
 # legacy variable name -> Keras 3 variable name, per layer class

@@ -91,7 +91,8 @@ def read_weights(doc: dict, read: Callable[[str], bytes | None], label: str) -> 
                 shards = group["paths"]
                 held = f"the shard {shards[0]} holds" if len(shards) == 1 else f"the shards {', '.join(shards)} hold"
                 raise ModelLoadError(
-                    f"'{label}' has weight files that are too short (a download cut off?): '{spec['name']}' needs bytes "
+                    f"'{label}' has weight files that are too short (a download cut off?): "
+                    f"'{spec['name']}' needs bytes "
                     f"up to {offset + size:,} but {held} {len(data):,}."
                 )
             value = np.frombuffer(data, DTYPES[stored_dtype], count, offset).reshape(spec["shape"])

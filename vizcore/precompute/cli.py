@@ -211,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> Store:
         wrong = [name for name in asked or () if name not in offered]
         if wrong:
             raise SystemExit(
-                f"Layer {wrong[0]!r} is not offered by the Dataset view for this model; choose from {', '.join(offered)}."
+                f"Layer {wrong[0]!r} is not offered by the Dataset view for this model; "
+                f"choose from {', '.join(offered)}."
             )
     log(f"{loaded.label} ({loaded.key}) on {ds_key}: preparing {len(ds):,} images…")
     x = evaluation.prepare(loaded, ds.x_nhwc).x_nhwc

@@ -57,7 +57,8 @@ def _slug(text: str) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``: readers see the old file or the new one."""
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``: readers see the old file
+    or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -141,7 +142,8 @@ def _decode_report(a: dict[str, np.ndarray]) -> Report:
 
 @dataclass(frozen=True)
 class Projection:
-    """A layer's 2-D embedding: ``xy`` (N, 2), the layer's feature count, and the share of variance PCA keeps (NaN otherwise)."""
+    """A layer's 2-D embedding: ``xy`` (N, 2), the layer's feature count, and the share of variance
+    PCA keeps (NaN otherwise)."""
 
     xy: np.ndarray
     features: int

@@ -262,7 +262,8 @@ def selected_box(event) -> tuple[float, float, float, float] | None:
 
 
 def selected_patch(event, shape_hw: tuple[int, int], patch: int) -> tuple[int, int, int, int] | None:
-    """The pixels a selection covers, (y0, x0, y1, x1) half-open: a dragged box, else a ``patch`` square around a click."""
+    """The pixels a selection covers, (y0, x0, y1, x1) half-open: a dragged box, else a ``patch`` square
+    around a click."""
     h, w = shape_hw
     box = selected_box(event)
     if box is not None:

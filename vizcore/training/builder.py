@@ -23,7 +23,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from vizcore.errors import ModelBuildError
 
@@ -115,7 +115,7 @@ class Dense:
     type: ClassVar[str] = "dense"
 
 
-LayerSpec = Union[Conv, MaxPool, AvgPool, BatchNorm, Dropout, Flatten, GlobalAvgPool, Dense]
+LayerSpec = Conv | MaxPool | AvgPool | BatchNorm | Dropout | Flatten | GlobalAvgPool | Dense
 SPEC_TYPES: dict[str, type] = {
     cls.type: cls for cls in (Conv, MaxPool, AvgPool, BatchNorm, Dropout, Flatten, GlobalAvgPool, Dense)
 }
@@ -449,7 +449,10 @@ def infer(
         logits_shape, logits_params = (num_classes,), shape[0] * num_classes + num_classes
         total = sum(r.params for r in rows) + logits_params
         if total > MAX_PARAMS:
-            head_problem = f"The model would have {total:,} parameters; the builder allows {MAX_PARAMS:,}. Use fewer units or more pooling."
+            head_problem = (
+                f"The model would have {total:,} parameters; the builder allows {MAX_PARAMS:,}. "
+                "Use fewer units or more pooling."
+            )
     rows.append(Row(len(specs), "logits", "Dense", logits_shape, logits_params, head_problem))
     rows.append(Row(len(specs) + 1, "probs", "Activation", logits_shape, 0))
     return rows

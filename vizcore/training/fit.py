@@ -77,7 +77,7 @@ def fit(
     model: keras.Model,
     train: ImageDataset,
     val: ImageDataset | None = None,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     *,
     on_progress: Callable[[Record], object] | None = None,
     stop: threading.Event | None = None,
@@ -111,6 +111,8 @@ def fit(
     Raises:
         TrainingError: the data does not fit the model, or the settings cannot work.
     """
+    if config is None:
+        config = TrainConfig()
     strategy = model.distribute_strategy  # the one the model was made in; the default: one device
     saved_config, config = config, config.replace(batch_size=global_batch(config, strategy))
     problems = check_compat(model, train, config, val=val, split=False)
@@ -182,13 +184,15 @@ def _outcome(guard: StopGuard, spe: int) -> tuple[str, str]:
     if guard.reason == "non_finite":
         epoch, batch = guard.where
         return "diverged", (
-            f"The loss or the weights became NaN or infinite in epoch {epoch + 1} (batch {batch + 1} of {spe}), so training stopped and "
+            f"The loss or the weights became NaN or infinite in epoch {epoch + 1} (batch {batch + 1} of {spe}), "
+            "so training stopped and "
             "the weights of the last good epoch were kept. Try a learning rate 10 times smaller."
         )
     if guard.reason == "requested":
         epoch, batch = guard.where
         return (
             "stopped",
-            f"Stopped in epoch {epoch + 1} after batch {min(batch + 1, spe)} of {spe}; the weights trained so far are kept.",
+            f"Stopped in epoch {epoch + 1} after batch {min(batch + 1, spe)} of {spe}; "
+            "the weights trained so far are kept.",
         )
     return "completed", "Training finished."

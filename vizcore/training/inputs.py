@@ -97,21 +97,25 @@ def check_compat(
             )
         if data.y.size and (int(data.y.min()) < 0 or int(data.y.max()) >= data.num_classes):
             out.append(
-                f"The {label} labels must be 0..{data.num_classes - 1}, one per class name; found {int(data.y.min())}..{int(data.y.max())}."
+                f"The {label} labels must be 0..{data.num_classes - 1}, one per class name; "
+                f"found {int(data.y.min())}..{int(data.y.max())}."
             )
     if val is not None and (val.num_classes != dataset.num_classes or val.image_shape != dataset.image_shape):
         out.append(
-            f"The validation data ({val.num_classes} classes, {val.image_shape[1]}x{val.image_shape[0]}x{val.image_shape[2]}) "
+            f"The validation data ({val.num_classes} classes, "
+            f"{val.image_shape[1]}x{val.image_shape[0]}x{val.image_shape[2]}) "
             f"does not match the training data ({dataset.num_classes} classes, "
             f"{dataset.image_shape[1]}x{dataset.image_shape[0]}x{dataset.image_shape[2]})."
         )
     if head == "sigmoid" and units > 1:
         out.append(
-            f"Model '{model.name}' ends in {units} independent sigmoid units (multi-label); ConvLens trains one-label classifiers."
+            f"Model '{model.name}' ends in {units} independent sigmoid units (multi-label); "
+            "ConvLens trains one-label classifiers."
         )
     elif head == "sigmoid" and dataset.num_classes != 2:
         out.append(
-            f"Model '{model.name}' has a single sigmoid output (2 classes) but the data has {dataset.num_classes} classes."
+            f"Model '{model.name}' has a single sigmoid output (2 classes) "
+            f"but the data has {dataset.num_classes} classes."
         )
     elif head != "sigmoid" and units != dataset.num_classes:
         names = ", ".join(dataset.class_names[:5]) + (", ..." if dataset.num_classes > 5 else "")
@@ -131,7 +135,8 @@ def check_compat(
             )
         if config.batch_size > n_train > 0:
             out.append(
-                f"The batch size ({config.batch_size}) is larger than the {n_train} training images; choose at most {n_train}."
+                f"The batch size ({config.batch_size}) is larger than the {n_train} training images; "
+                f"choose at most {n_train}."
             )
     return out
 

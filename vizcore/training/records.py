@@ -18,7 +18,7 @@ import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class EpochRecord:
         return self.epoch + 1.0
 
 
-Record = Union[BatchRecord, EpochRecord]
+Record = BatchRecord | EpochRecord
 
 
 def record_dict(record: Record) -> dict[str, Any]:

@@ -44,11 +44,13 @@ from vizcore.training.storage import load_checkpoint, save_trained
 
 MAX_CONCURRENT = profile.current().training_slots
 SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
-"""At most ``MAX_CONCURRENT`` trainings at once on this server (two; one in the hosted profile), whatever the number of sessions."""
+"""At most ``MAX_CONCURRENT`` trainings at once on this server (two; one in the hosted profile),
+whatever the number of sessions."""
 
 BUSY = (
     f"Other sessions are training right now and this server trains "
-    f"{ {1: 'one model', 2: 'two models'}.get(MAX_CONCURRENT, f'{MAX_CONCURRENT} models') } at a time; try again in a moment."
+    f"{ {1: 'one model', 2: 'two models'}.get(MAX_CONCURRENT, f'{MAX_CONCURRENT} models') } "
+    "at a time; try again in a moment."
 )
 SESSION_ID = re.compile(r"^[0-9a-f]{12}$")
 TOKEN = re.compile(r"^([0-9a-f]{12})\.([0-9a-f]{8})$")
