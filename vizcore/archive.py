@@ -19,6 +19,7 @@ import re
 import stat
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +144,90 @@ def _common_size(shapes: list[tuple[int, int]]) -> tuple[int, int]:
     return Counter(shapes).most_common(1)[0][0]
 
 
+@dataclass(frozen=True, eq=False)
+class ClassImages:
+    """The images of a ZIP of class folders as they are: each its own size, uint8 HxWxC (C = 1 or 3).
+
+    Attributes:
+        class_names: folder names, sorted.
+        images: one uint8 array per readable image (after ``transform``), in class then file order.
+        y: int64 class index of each image.
+        files: the archive path of each image.
+        notes: what was skipped (unreadable or non-image files, links, files outside the folders).
+    """
+
+    class_names: tuple[str, ...]
+    images: tuple[np.ndarray, ...]
+    y: np.ndarray
+    files: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def read_class_images(
+    data: bytes,
+    *,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    max_files: int = MAX_FILES,
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+    max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+) -> ClassImages:
+    """Read a ZIP of class folders into its images, each kept at its own size (``load_image_zip`` resizes them).
+
+    Args:
+        data: the ZIP file's bytes.
+        transform: applied to each image as soon as it is decoded (e.g. a downscale), so that at most
+            one full-size image is in memory at a time.
+        max_files, max_total_pixels, max_uncompressed_bytes: as ``load_image_zip``.
+
+    Raises:
+        ArchiveError: as ``load_image_zip``.
+    """
+    with _open(data) as zf:
+        files, folders, notes = _entries(zf, max_files, max_uncompressed_bytes)
+        classes, more = _split_classes(files, folders)
+        notes += more
+        if len(classes) < 2:
+            found = f"only the folder '{next(iter(classes))}'" if classes else "no class folders"
+            raise ArchiveError(
+                f"The ZIP has {found}: training needs at least 2 classes, one folder of images per class "
+                "(for example cats/001.png and dogs/001.png)."
+            )
+        class_names = tuple(sorted(classes))
+        images, labels, paths, unreadable = [], [], [], []
+        pixels = 0
+        for label, cls in enumerate(class_names):
+            readable = 0
+            for info, path in sorted(classes[cls], key=lambda e: e[1]):
+                try:
+                    with zf.open(info) as f:
+                        raw = f.read(info.file_size + 1)
+                    image = load_image(raw, name=path)
+                except (ImageLoadError, zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
+                    unreadable.append(path)
+                    continue
+                pixels += image.shape[0] * image.shape[1]
+                if pixels > max_total_pixels:
+                    raise ArchiveError(
+                        f"The images hold more than {max_total_pixels / 1e6:,.0f} megapixels in all; "
+                        "use fewer or smaller images."
+                    )
+                images.append(image if transform is None else transform(image))
+                labels.append(label)
+                paths.append(path)
+                readable += 1
+            if readable == 0:
+                tried = len(classes[cls])
+                raise ArchiveError(
+                    f"The class folder '{cls}' has no readable image "
+                    + (f"({tried} file{'s' if tried != 1 else ''} could not be read as images). " if tried else "(it is empty). ")
+                    + "Remove the folder or add PNG/JPEG images to it."
+                )
+    if unreadable:
+        listed = ", ".join(unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
+        notes.append(f"skipped {len(unreadable)} unreadable file{'s' if len(unreadable) > 1 else ''} ({listed})")
+    return ClassImages(class_names, tuple(images), np.asarray(labels, dtype=np.int64), tuple(paths), tuple(notes))
+
+
 def load_image_zip(
     data: bytes,
     *,
@@ -175,49 +260,9 @@ def load_image_zip(
     """
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels}")
-    with _open(data) as zf:
-        files, folders, notes = _entries(zf, max_files, max_uncompressed_bytes)
-        classes, more = _split_classes(files, folders)
-        notes += more
-        if len(classes) < 2:
-            found = f"only the folder '{next(iter(classes))}'" if classes else "no class folders"
-            raise ArchiveError(
-                f"The ZIP has {found}: training needs at least 2 classes, one folder of images per class "
-                "(for example cats/001.png and dogs/001.png)."
-            )
-        class_names = tuple(sorted(classes))
-        images, labels, paths, unreadable = [], [], [], []
-        pixels = 0
-        for label, cls in enumerate(class_names):
-            readable = 0
-            for info, path in sorted(classes[cls], key=lambda e: e[1]):
-                try:
-                    with zf.open(info) as f:
-                        raw = f.read(info.file_size + 1)
-                    image = load_image(raw, name=path)
-                except (ImageLoadError, zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
-                    unreadable.append(path)
-                    continue
-                pixels += image.shape[0] * image.shape[1]
-                if pixels > max_total_pixels:
-                    raise ArchiveError(
-                        f"The images hold more than {max_total_pixels / 1e6:,.0f} megapixels in all; "
-                        "use fewer or smaller images."
-                    )
-                images.append(image)
-                labels.append(label)
-                paths.append(path)
-                readable += 1
-            if readable == 0:
-                tried = len(classes[cls])
-                raise ArchiveError(
-                    f"The class folder '{cls}' has no readable image "
-                    + (f"({tried} file{'s' if tried != 1 else ''} could not be read as images). " if tried else "(it is empty). ")
-                    + "Remove the folder or add PNG/JPEG images to it."
-                )
-    if unreadable:
-        listed = ", ".join(unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
-        notes.append(f"skipped {len(unreadable)} unreadable file{'s' if len(unreadable) > 1 else ''} ({listed})")
+    read = read_class_images(data, max_files=max_files, max_total_pixels=max_total_pixels,
+                             max_uncompressed_bytes=max_uncompressed_bytes)
+    images, notes = read.images, list(read.notes)
     target = tuple(size) if size else _common_size([im.shape[:2] for im in images])
     ch = channels or (1 if all(im.shape[-1] == 1 for im in images) else 3)
     array_bytes = len(images) * target[0] * target[1] * ch * 4
@@ -239,6 +284,6 @@ def load_image_zip(
         what = "grayscale" if ch == 1 else "RGB"
         notes.append(f"converted {converted} image{'s' if converted > 1 else ''} to {what}")
     return ZipImageDataset(
-        x_nhwc=x_nhwc, y=np.asarray(labels, dtype=np.int64), class_names=class_names, name=name,
-        notes=tuple(notes), files=tuple(paths),
+        x_nhwc=x_nhwc, y=read.y, class_names=read.class_names, name=name,
+        notes=tuple(notes), files=read.files,
     )
