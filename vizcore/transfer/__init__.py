@@ -12,7 +12,7 @@ optional second phase fine-tunes the base's last blocks (keras.io's recipe). No 
     run = transfer.start_teach(base, dataset, settings, session=training.new_session_id())  # in a job: Stop, slots
 
 Layout: ``settings`` (TeachSettings), ``features`` (the feature layer, the images fitted to the base,
-the one pass), ``teach`` (the two phases, TeachResult), ``collect`` (class cards to a dataset),
+the one pass), ``phases`` (teach: the two phases, TeachResult), ``collect`` (class cards to a dataset),
 ``export`` (.keras + labels.txt + metadata.json, .tflite), ``run`` (a teach run as a training job).
 """
 
@@ -21,7 +21,7 @@ from vizcore.transfer.export import FORMATS, bundle_zip, export, tflite_bytes
 from vizcore.transfer.features import Augmenter, extract, feature_layer, feature_part, fit_images
 from vizcore.transfer.run import TeachRun, start_teach
 from vizcore.transfer.settings import TeachSettings
-from vizcore.transfer.teach import FeatureRecord, TeachResult, check_classes, fine_tune_layers, head_layers, split, teach
+from vizcore.transfer.phases import FeatureRecord, TeachResult, check_classes, fine_tune_layers, head_layers, split, teach
 
 __all__ = [
     "FORMATS", "KEEP_SIDE", "Augmenter", "FeatureRecord", "TeachResult", "TeachRun", "TeachSettings", "bundle_zip",

@@ -20,7 +20,7 @@ from PIL import Image
 
 from vizcore.datasets import ImageDataset
 from vizcore.transfer.features import fit_images
-from vizcore.transfer.teach import check_classes
+from vizcore.transfer.phases import check_classes
 
 KEEP_SIDE = 320  # pixels on the short side a collected photo is kept at (a 224 input crops from it)
 

@@ -58,14 +58,14 @@ def metadata(loaded) -> dict:
 
 
 def tflite_bytes(model) -> bytes:
-    """The model as a float32 TFLite flatbuffer (TensorFlow's converter; input (batch, H, W, C) float32)."""
+    """The model as a float32 TFLite flatbuffer: a SavedModel (Keras's ``export``, any batch size) through TensorFlow's converter."""
     import tensorflow as tf
 
     spec = input_spec(model)
-    fn = tf.function(lambda x: model(x, training=False),
-                     input_signature=[tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
-    return converter.convert()
+    signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)]
+    with tempfile.TemporaryDirectory(prefix="convlens_tflite_") as tmp:
+        model.export(tmp, format="tf_saved_model", verbose=False, input_signature=signature)
+        return tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
 
 
 def export(loaded, folder: str | os.PathLike, formats: Sequence[str] = FORMATS) -> tuple[Path, ...]:

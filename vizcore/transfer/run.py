@@ -23,7 +23,7 @@ from vizcore.models import LoadedModel
 from vizcore.training import SLOTS, FitResult, TrainingJob
 from vizcore.training.run import BUSY, SESSION_ID
 from vizcore.transfer.settings import TeachSettings
-from vizcore.transfer.teach import TeachResult, teach
+from vizcore.transfer.phases import TeachResult, teach
 
 
 @dataclass(eq=False)

@@ -37,6 +37,7 @@ from vizcore.datasets import ImageDataset, stratified_split
 from vizcore.errors import TrainingError, TransferError
 from vizcore.models import LoadedModel
 from vizcore.training import ProgressReporter, StopGuard, history_dict, trainable_copy
+from vizcore.training.evaluate import evaluation_of
 from vizcore.transfer.features import Augmenter, extract, feature_layer, feature_part, fit_images
 from vizcore.transfer.settings import TeachSettings
 
@@ -308,9 +309,12 @@ def teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = Te
     t_fine = time.perf_counter() - t0 - t_features - t_head
 
     report = None
-    if len(val_idx):
+    if len(val_idx) and fine_tuned:  # the base changed: run the whole model over the validation images
         report = evaluation.report(model, images.to_model_range(pixels[val_idx], base.preprocess), y[val_idx],
                                    dataset.class_names, ks=(1,))
+    elif len(val_idx):  # the same function as the model on the images, from the features computed once
+        probs = keras.ops.convert_to_numpy(head(every[val_idx], training=False))
+        report = evaluation.report_of(evaluation_of(probs, y[val_idx], dataset.class_names), ks=(1,))
     names = tuple(str(n).strip() for n in dataset.class_names)
     shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
     loaded = LoadedModel(model, f"trained:teach.{uuid.uuid4().hex[:8]}", f"{shown} (taught on {base.label})", names,
