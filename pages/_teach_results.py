@@ -97,6 +97,7 @@ def panel(run: transfer.TeachRun) -> None:
                  help="Make it the working model on every page: Kernels, Activations, Attribution, Filters, Dataset view"):
         _shared.set_working(_shared.add_session_model("trained", result.loaded))
         st.session_state["teach.explored"] = run.id
+        st.rerun()  # the sidebar, drawn first, names the new working model
     c2.download_button("Download .keras + labels (ZIP)", functools.partial(transfer.bundle_zip, result.loaded),
                        "convlens_teach_keras.zip", "application/zip", key="teach.download_zip",
                        help="model.keras, labels.txt and metadata.json: reopens on the Model page with its names and preprocessing")

@@ -18,10 +18,24 @@ the one pass), ``phases`` (teach: the two phases, TeachResult), ``collect`` (cla
 
 from vizcore.transfer.collect import KEEP_SIDE, dataset_from_classes, shrink
 from vizcore.transfer.export import FORMATS, bundle_zip, export, tflite_bytes
-from vizcore.transfer.features import Augmenter, extract, feature_layer, feature_part, fit_images
+from vizcore.transfer.features import (
+    Augmenter,
+    extract,
+    feature_layer,
+    feature_part,
+    fit_images,
+)
+from vizcore.transfer.phases import (
+    FeatureRecord,
+    TeachResult,
+    check_classes,
+    fine_tune_layers,
+    head_layers,
+    split,
+    teach,
+)
 from vizcore.transfer.run import TeachRun, start_teach
 from vizcore.transfer.settings import TeachSettings
-from vizcore.transfer.phases import FeatureRecord, TeachResult, check_classes, fine_tune_layers, head_layers, split, teach
 
 __all__ = [
     "FORMATS", "KEEP_SIDE", "Augmenter", "FeatureRecord", "TeachResult", "TeachRun", "TeachSettings", "bundle_zip",

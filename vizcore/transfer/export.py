@@ -45,7 +45,7 @@ def metadata(loaded) -> dict:
     return {
         "packageName": "ConvLens Teach",
         "modelName": loaded.label,
-        "timeStamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "timeStamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "labels": list(loaded.class_names),
         "imageSize": spec.height if spec.height == spec.width else None,
         "imageShape": [spec.height, spec.width, spec.channels],

@@ -38,12 +38,19 @@ from vizcore.errors import TrainingError, TransferError
 from vizcore.models import LoadedModel
 from vizcore.training import ProgressReporter, StopGuard, history_dict, trainable_copy
 from vizcore.training.evaluate import evaluation_of
-from vizcore.transfer.features import Augmenter, extract, feature_layer, feature_part, fit_images
+from vizcore.transfer.features import (
+    Augmenter,
+    extract,
+    feature_layer,
+    feature_part,
+    fit_images,
+)
 from vizcore.transfer.settings import TeachSettings
 
 HIDDEN, SCORES = "teach_hidden", "teach_scores"
 NORMALIZATION = (keras.layers.BatchNormalization,)
 HEAD_COST = 0.01  # one feature vector through the head, in base passes of one image (for progress only)
+DEFAULT_SETTINGS = TeachSettings()
 STOPPED_EARLY = "Stopped while the base was computing the features; nothing was trained yet."
 
 
@@ -220,7 +227,7 @@ def _image_dataset(pixels, y, mode: str, settings: TeachSettings, *, training: b
     return ds.map(lambda xb, yb: (to_range(xb), yb)).prefetch(2)
 
 
-def teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = TeachSettings(), on_progress=None,
+def teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = DEFAULT_SETTINGS, on_progress=None,
           should_stop: Callable[[], bool] | None = None) -> TeachResult:
     """Teach a classifier of ``dataset``'s classes on top of ``base``; ``base.model`` is never changed.
 

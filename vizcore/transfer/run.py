@@ -22,8 +22,8 @@ from vizcore.errors import TrainingError
 from vizcore.models import LoadedModel
 from vizcore.training import SLOTS, FitResult, TrainingJob
 from vizcore.training.run import BUSY, SESSION_ID
+from vizcore.transfer.phases import DEFAULT_SETTINGS, TeachResult, teach
 from vizcore.transfer.settings import TeachSettings
-from vizcore.transfer.phases import TeachResult, teach
 
 
 @dataclass(eq=False)
@@ -55,7 +55,7 @@ class TeachRun:
         return FitResult(result.status, result.message, result.records, result.timings["total"])
 
 
-def start_teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = TeachSettings(), *, session: str,
+def start_teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = DEFAULT_SETTINGS, *, session: str,
                 slots: threading.Semaphore = SLOTS) -> TeachRun:
     """Take a training slot and start ``teach(base, dataset, settings)`` on a worker thread.
 
