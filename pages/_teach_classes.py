@@ -91,7 +91,8 @@ def _card(card: dict, disabled: bool) -> None:
     top = st.columns([3, 1])
     top[0].text_input("Class name", key=key, disabled=disabled, on_change=_rename, args=(card, key))
     card["name"] = st.session_state[key]
-    top[1].button("Remove class", key=f"teach.drop.{card['id']}", disabled=disabled, on_click=_remove_card, args=(card["id"],))
+    top[1].button("Remove class", key=f"teach.drop.{card['id']}", disabled=disabled, on_click=_remove_card,
+                  args=(card["id"],))
     left, right = st.columns(2)
     files = left.file_uploader("Upload images", type=TYPES, accept_multiple_files=True, key=f"teach.up.{card['id']}",
                                disabled=disabled)

@@ -13,7 +13,8 @@ from pages import _cache, _links, _shared
 from vizcore import figures, images, render, transfer
 from vizcore.errors import ImageLoadError
 
-EXPLORE_ON = ("pages/kernels.py", "pages/activations.py", "pages/attribution.py", "pages/filters.py", "pages/dataset.py")
+EXPLORE_ON = ("pages/kernels.py", "pages/activations.py", "pages/attribution.py", "pages/filters.py",
+              "pages/dataset.py")
 
 
 def _confusion(run: transfer.TeachRun) -> None:
@@ -21,8 +22,9 @@ def _confusion(run: transfer.TeachRun) -> None:
     report = result.validation
     ev = report.evaluation
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.bar_figure(list(names), np.nan_to_num(ev.per_class_accuracy), "Accuracy per class (validation)",
-                                       y_title="accuracy"), key="teach.per_class")
+    per_class = figures.bar_figure(list(names), np.nan_to_num(ev.per_class_accuracy), "Accuracy per class (validation)",
+                                   y_title="accuracy")
+    c1.plotly_chart(per_class, key="teach.per_class")
     cells = figures.selectable(figures.confusion_figure(ev.confusion, names), np.repeat(names, len(names)),
                                np.tile(names, len(names)))
     event = c2.plotly_chart(cells, on_select="rerun", selection_mode="points", key="teach.confusion")
@@ -35,8 +37,8 @@ def _confusion(run: transfer.TeachRun) -> None:
         return
     t, p = names.index(true_name), names.index(pred_name)
     cell = report.cell(t, p)
-    st.caption(f"{len(cell)} validation image(s) of {true_name} predicted as {pred_name}, most confident first; Grad-CAM "
-               f"for the predicted class and for the true class.")
+    st.caption(f"{len(cell)} validation image(s) of {true_name} predicted as {pred_name}, most confident first; "
+               "Grad-CAM for the predicted class and for the true class.")
     loaded, layer = result.loaded, _cache.cam_choices(result.loaded)[1]
     for j in cell[:6]:
         i = int(result.validation_indices[j])
@@ -55,8 +57,11 @@ def _preview(run: transfer.TeachRun) -> None:
     st.subheader("Try it")
     how = st.radio("Image", ["upload", "webcam"], horizontal=True, key="teach.preview_how",
                    format_func={"upload": "Upload", "webcam": "Webcam"}.get)
-    source = (st.file_uploader("An image to classify", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="teach.preview")
-              if how == "upload" else st.camera_input("Show it something", key="teach.preview_cam"))
+    if how == "upload":
+        source = st.file_uploader("An image to classify", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
+                                  key="teach.preview")
+    else:
+        source = st.camera_input("Show it something", key="teach.preview_cam")
     if source is None:
         return
     try:
@@ -69,7 +74,8 @@ def _preview(run: transfer.TeachRun) -> None:
     probs = _cache.probabilities(loaded, key, prepared.image_hwc)
     c1, c2 = st.columns([1, 2])
     c1.image(render.resize(render.to_rgb(prepared.display_hwc), (200, 200)), caption="As the model sees it")
-    c2.plotly_chart(figures.probabilities_figure(list(loaded.class_names), probs, k=min(5, len(probs))), key="teach.preview_probs")
+    top = figures.probabilities_figure(list(loaded.class_names), probs, k=min(5, len(probs)))
+    c2.plotly_chart(top, key="teach.preview_probs")
 
 
 def panel(run: transfer.TeachRun) -> None:
@@ -86,7 +92,8 @@ def panel(run: transfer.TeachRun) -> None:
         st.caption(f"ℹ️ {note}")
     if result.validation is not None:
         st.metric("Validation accuracy", f"{result.validation.accuracy:.1%}",
-                  help=f"On {len(result.validation_indices)} images held out of training ({run.settings.validation_fraction:.0%} of each class)")
+                  help=f"On {len(result.validation_indices)} images held out of training "
+                       f"({run.settings.validation_fraction:.0%} of each class)")
         _confusion(run)
     else:
         st.caption("No validation images (a validation share of 0, or one image per class), so no accuracy to show.")
@@ -94,13 +101,15 @@ def panel(run: transfer.TeachRun) -> None:
     st.subheader("Use it")
     c1, c2, c3 = st.columns(3)
     if c1.button("🔍 Explore this model", key="teach.explore", type="primary",
-                 help="Make it the working model on every page: Kernels, Activations, Attribution, Filters, Dataset view"):
+                 help="Make it the working model on every page: Kernels, Activations, Attribution, Filters, "
+                      "Dataset view"):
         _shared.set_working(_shared.add_session_model("trained", result.loaded))
         st.session_state["teach.explored"] = run.id
         st.rerun()  # the sidebar, drawn first, names the new working model
     c2.download_button("Download .keras + labels (ZIP)", functools.partial(transfer.bundle_zip, result.loaded),
                        "convlens_teach_keras.zip", "application/zip", key="teach.download_zip",
-                       help="model.keras, labels.txt and metadata.json: reopens on the Model page with its names and preprocessing")
+                       help="model.keras, labels.txt and metadata.json: reopens on the Model page with its names "
+                            "and preprocessing")
     c3.download_button("Download .tflite", functools.partial(transfer.tflite_bytes, result.model), "model.tflite",
                        "application/octet-stream", key="teach.download_tflite")
     if st.session_state.get("teach.explored") == run.id:

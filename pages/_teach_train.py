@@ -31,7 +31,8 @@ def under_the_hood(base, *, disabled: bool) -> transfer.TeachSettings:
                           help="Passes of the head over the features; the base runs once, whatever this is")
         c[1].number_input("Batch size", 1, 512, key="teach.batch", disabled=disabled)
         c[2].number_input("Learning rate", 1e-6, 1.0, format="%.5f", key="teach.lr", disabled=disabled)
-        c[3].number_input("Head units", 1, 2048, key="teach.units", disabled=disabled, help="Dense(units, relu), then the classes")
+        c[3].number_input("Head units", 1, 2048, key="teach.units", disabled=disabled,
+                          help="Dense(units, relu), then the classes")
         c = st.columns(4)
         c[0].number_input("Blocks to fine-tune", 0, 50, key="teach.blocks", disabled=disabled,
                           help="0: Teachable Machine's recipe. 1 or more: a second phase trains the base's last blocks "
@@ -42,12 +43,14 @@ def under_the_hood(base, *, disabled: bool) -> transfer.TeachSettings:
         c = st.columns(4)
         c[0].checkbox("Augmentation", key="teach.augment", disabled=disabled,
                       help="Flipped, slightly cropped and turned copies of each training image, computed once")
-        c[1].number_input("Copies per image", 1, 10, key="teach.copies", disabled=disabled or not st.session_state["teach.augment"])
+        c[1].number_input("Copies per image", 1, 10, key="teach.copies",
+                          disabled=disabled or not st.session_state["teach.augment"])
         layer = None
         if base is not None:
             choices, auto = _teach_base.layer_choices(base)
             picked = c[2].selectbox("Feature layer", list(choices), list(choices).index(auto) if auto in choices else 0,
-                                    key=f"teach.layer.{base.key}", disabled=disabled, help="Its output, averaged over positions, feeds the head")
+                                    key=f"teach.layer.{base.key}", disabled=disabled,
+                                    help="Its output, averaged over positions, feeds the head")
             layer = None if picked == auto else picked
     values = {field: st.session_state[key] for field, key in FIELDS.items()}
     return transfer.TeachSettings.from_dict({**values, "feature_layer": layer})
@@ -95,7 +98,7 @@ def _view() -> None:
         return
     state = run.job.snapshot()
     st.progress(1.0 if state.status == "done" else min(1.0, state.progress), text=_status(state, run))
-    if not state.finished and st.button("Stop", key="teach.stop", help="Ends after the current batch; keeps the weights"):
+    if not state.finished and st.button("Stop", key="teach.stop", help="Ends after the current batch; keeps the weights so far"):
         run.stop()
     if state.error:
         st.error(state.error)

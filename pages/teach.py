@@ -1,4 +1,4 @@
-"""Teach page: your own photos, a pretrained base, a classifier in seconds (Teachable Machine's recipe), then explore it."""
+"""Teach page: your photos, a pretrained base, a classifier in seconds (Teachable Machine's recipe), then explore it."""
 
 import streamlit as st
 

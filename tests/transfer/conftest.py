@@ -25,7 +25,8 @@ def digits_cnn(classes: int = 5, *, seed: int = 0) -> keras.Model:
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dropout(0.3, name="drop")(x)
     x = keras.layers.Dense(128, activation="relu", name="fc")(x)
-    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax", name="predictions")(x), name="digits_0_4")
+    outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="digits_0_4")
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,7 @@ def digits_base(mnist) -> models.LoadedModel:
 
 
 def few_digits(mnist, *, per_class: int = 20, seed: int = 0) -> tuple[datasets.ImageDataset, datasets.ImageDataset]:
-    """(``per_class`` images of each digit 5-9 to teach from, every other 5-9 digit of the sample held out), labels 0-4."""
+    """(``per_class`` images of each digit 5-9 to teach from, every other 5-9 digit held out), labels 0-4."""
     rng = np.random.default_rng(seed)
     pick = np.concatenate([rng.permutation(np.flatnonzero(mnist.y == d))[:per_class] for d in range(5, 10)])
     rest = np.setdiff1d(np.flatnonzero(mnist.y >= 5), pick)

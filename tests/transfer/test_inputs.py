@@ -1,4 +1,4 @@
-"""Bad input gets one sentence: classes, names, non-image files, bombs, grey photos, bases without features, offline weights."""
+"""Bad input gets one sentence: classes, names, non-image files, bombs, grey photos, featureless bases, no weights."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from PIL import Image
 
 from vizcore import archive, datasets, models, transfer
 from vizcore.errors import LayerNotFoundError, TransferError, WeightsUnavailableError
+
+GREY_NOTE = "1 grey image was converted to colour (the grey channel repeated), as this colour base takes colour."
 
 
 def one_sentence(message: str) -> bool:
@@ -41,8 +43,8 @@ def test_a_base_without_spatial_features_is_refused_in_one_sentence(few):
     mlp = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(inputs)), name="mlp")
     with pytest.raises(TransferError) as info:
         transfer.teach(models.LoadedModel(mlp, "test:mlp", "mlp", tuple("01234")), few[0])
-    assert str(info.value) == ("Model 'mlp' has no spatial features to teach from (no convolution layer on an image input); "
-                               "pick a CNN such as MobileNetV2 as the base.")
+    assert str(info.value) == ("Model 'mlp' has no spatial features to teach from (no convolution layer on an image "
+                               "input); pick a CNN such as MobileNetV2 as the base.")
 
 
 def test_the_feature_layer_can_be_chosen(digits_base, few):
@@ -57,7 +59,7 @@ def test_teachable_machines_base_and_the_keras_applications_pick_out_relu():
     base = models.open_application(models.applications.TEACHABLE_BASE, weights=None)
     assert base.preprocess == "symmetric" and base.spec.size == (224, 224)
     assert transfer.feature_layer(base.model) == "out_relu"
-    assert transfer.feature_part(base.model, "out_relu").output_shape == (None, 1280)  # alpha 0.35 keeps 1,280 at the top
+    assert transfer.feature_part(base.model, "out_relu").output_shape == (None, 1280)  # alpha 0.35: 1,280 at the top
 
 
 def test_imagenet_weights_unreachable_name_the_file_and_the_folder(monkeypatch, tmp_path):
@@ -101,8 +103,8 @@ def test_a_grey_photo_for_a_colour_base_is_converted_with_a_note():
         keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(inputs))))
     base = models.LoadedModel(cnn, "test:colour", "colour", ("a", "b"), "unit")
     grey = np.full((40, 40), 200, np.uint8)
-    dataset, notes = transfer.dataset_from_classes([("light", [grey]), ("dark", [np.zeros((32, 32, 3), np.uint8)])], base)
+    classes = [("light", [grey]), ("dark", [np.zeros((32, 32, 3), np.uint8)])]
+    dataset, notes = transfer.dataset_from_classes(classes, base)
     assert isinstance(dataset, datasets.ImageDataset) and dataset.x_nhwc.shape == (2, 32, 32, 3)
     assert (dataset.x_nhwc[0] == 200).all()
-    assert notes == ("1 grey image was converted to colour (the grey channel repeated), as this colour base takes colour.",
-                     "1 image was resized to the base's 32x32 input.")
+    assert notes == (GREY_NOTE, "1 image was resized to the base's 32x32 input.")

@@ -115,7 +115,7 @@ def test_stop_keeps_the_head_trained_so_far(digits_base, few):
     assert result.status == "stopped" and 2 <= len(result.history["loss"]) <= 3
     assert result.model.predict(few[1].x_nhwc[:4], verbose=0).shape == (4, 5)
     progress = [r.progress for r in seen if hasattr(r, "progress")]
-    features = 100 / (100 + transfer.phases.HEAD_COST * 40 * 85)  # the base's pass: 100 images; the head: 40 epochs of 85
+    features = 100 / (100 + transfer.phases.HEAD_COST * 40 * 85)  # base: 100 images; head: 40 epochs of 85
     assert progress == sorted(progress)  # over the whole run, not restarting per stage
     assert features <= progress[-1] < features + (1 - features) * 4 / 40
 
@@ -124,7 +124,8 @@ def test_a_teach_run_is_a_training_job_with_a_slot(digits_base, few):
     import threading
 
     slots = threading.BoundedSemaphore(1)
-    run = transfer.start_teach(digits_base, few[0], transfer.TeachSettings(epochs=200), session="0123456789ab", slots=slots)
+    run = transfer.start_teach(digits_base, few[0], transfer.TeachSettings(epochs=200), session="0123456789ab",
+                               slots=slots)
     from vizcore.errors import TrainingError
 
     with pytest.raises(TrainingError, match="at a time"):

@@ -8,7 +8,7 @@ optional second phase fine-tunes the base's last blocks (keras.io's recipe). No 
     dataset, notes = transfer.dataset_from_classes([("cat", cat_photos), ("dog", dog_photos)])
     result = transfer.teach(base, dataset, transfer.TeachSettings(epochs=50))
     result.history["val_accuracy"][-1], result.feature_layer          # (0.97, 'out_relu')
-    transfer.export(result.loaded, "out/")                             # model.keras, labels.txt, metadata.json, model.tflite
+    transfer.export(result.loaded, "out/")        # model.keras, labels.txt, metadata.json, model.tflite
     run = transfer.start_teach(base, dataset, settings, session=training.new_session_id())  # in a job: Stop, slots
 
 Layout: ``settings`` (TeachSettings), ``features`` (the feature layer, the images fitted to the base,

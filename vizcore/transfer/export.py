@@ -12,7 +12,8 @@ tensorflow-decision-forests versions, which do not install beside TensorFlow 2.2
 
 Example:
     >>> export(result.loaded, "out/")
-    (PosixPath('out/model.keras'), PosixPath('out/labels.txt'), PosixPath('out/metadata.json'), PosixPath('out/model.tflite'))
+    (PosixPath('out/model.keras'), PosixPath('out/labels.txt'), PosixPath('out/metadata.json'),
+     PosixPath('out/model.tflite'))
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def metadata(loaded) -> dict:
 
 
 def tflite_bytes(model) -> bytes:
-    """The model as a float32 TFLite flatbuffer: a SavedModel (Keras's ``export``, any batch size) through TensorFlow's converter."""
+    """The model as a float32 TFLite flatbuffer: Keras's SavedModel export (any batch size), TensorFlow's converter."""
     import tensorflow as tf
 
     spec = input_spec(model)

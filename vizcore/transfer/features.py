@@ -91,7 +91,8 @@ def fit_images(base, dataset: ImageDataset) -> tuple[np.ndarray, tuple[str, ...]
         colour += any(n.startswith("converted colour") for n in prepared.notes)
         fitted += any(n.startswith(("resized", "centre-cropped", "padded")) for n in prepared.notes)
     notes: list[str] = []
-    _counted(notes, grey, "{k} grey image{s} {were} converted to colour (the grey channel repeated), as this colour base takes colour.")
+    _counted(notes, grey, "{k} grey image{s} {were} converted to colour (the grey channel repeated), "
+                          "as this colour base takes colour.")
     _counted(notes, colour, "{k} colour image{s} {were} converted to grey, as this base takes one channel.")
     how = {"crop": "centre-cropped and resized", "pad": "padded and resized"}.get(base.fit, "resized")
     _counted(notes, fitted, f"{{k}} image{{s}} {{were}} {how} to the base's {w}x{h} input.")

@@ -81,7 +81,8 @@ class TeachResult:
         records: every progress record sent.
         notes: what was done to the images, one sentence each (grey made colour, cropped, ...).
         validation: the model on the validation images (``evaluation.Report``), None without them.
-        timings: seconds of ``features`` (the base's pass), ``head`` (phase 1), ``fine_tune`` and ``total``.
+        timings: seconds of ``features`` (fitting the images and the base's pass), ``head`` (phase 1), ``fine_tune``
+            and ``total``; ``features_cpu`` and ``head_cpu``: the process's CPU seconds of the first two.
         base_images: images the base ran on before phase 1 (each image once, plus the augmented copies).
         fine_tuned: paths of the base layers phase 2 trained.
     """
@@ -147,8 +148,8 @@ def fine_tune_layers(model: keras.Model, layer: str, n_blocks: int) -> tuple[str
     groups = [g for g in blocks.layer_groups(model) if any(p in upto for p in g.layers)]
     kinds = {path: lay for path, lay, _ in graph.iter_layers(model)}
     chosen = groups[-n_blocks:] if n_blocks > 0 else []
-    return tuple(p for g in chosen for p in g.layers
-                 if p in upto and not isinstance(kinds.get(p), NORMALIZATION) and kinds.get(p) is not None and kinds[p].weights)
+    trainable = {p for p, layer in kinds.items() if layer.weights and not isinstance(layer, NORMALIZATION)}
+    return tuple(p for g in chosen for p in g.layers if p in upto and p in trainable)
 
 
 class _Progress:
@@ -192,7 +193,8 @@ def _fit(model, train, val, *, n_rows: int, settings: TeachSettings, lr: float, 
               callbacks=[reporter, guard], verbose=0, shuffle=False)
     done = sum(1 for r in reporter.records if getattr(r, "kind", "") == "epoch")
     if guard.reason == "non_finite":
-        return "diverged", "The loss became NaN or infinite, so training stopped with the last good weights; try a smaller learning rate.", done
+        return "diverged", ("The loss became NaN or infinite, so training stopped with the last good weights; "
+                            "try a smaller learning rate."), done
     if guard.reason == "requested":
         return "stopped", f"Stopped after {initial_epoch + done} epoch(s); the weights trained so far are kept.", done
     return "completed", "Teaching finished.", done
@@ -249,7 +251,7 @@ def teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = DE
     check_classes(dataset.class_names, dataset.y)
     path = feature_layer(base.model, settings.feature_layer)
     stop = should_stop or (lambda: False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     copy = trainable_copy(base.model)  # the base (often shared by a cache) is never touched
     part = feature_part(copy, path)
     pixels, notes = fit_images(base, dataset)
@@ -283,17 +285,17 @@ def teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = DE
             raise TrainingError(STOPPED_EARLY)
         x_rows.append(more)
         y_rows.append(y[train_idx])
-    t_features = time.perf_counter() - t0
+    t_features, c_features = time.perf_counter() - t0, time.process_time() - c0
 
     # phase 1: the head on the cached features
     progress.stage = "head"
     hidden, scores = head_layers(dataset.num_classes, settings.head_units, seed=settings.seed)
     head = keras.Sequential([keras.Input((every.shape[1],)), hidden, scores], name="teach_head")
     val = _feature_dataset(every[val_idx], y[val_idx], settings, training=False) if len(val_idx) else None
-    status, message, epochs = _fit(head, _feature_dataset(np.concatenate(x_rows), np.concatenate(y_rows), settings, training=True),
-                                   val, n_rows=n_rows, settings=settings, lr=settings.learning_rate, epochs=settings.epochs,
-                                   initial_epoch=0, sink=progress, should_stop=stop)
-    t_head = time.perf_counter() - t0 - t_features
+    rows = _feature_dataset(np.concatenate(x_rows), np.concatenate(y_rows), settings, training=True)
+    status, message, epochs = _fit(head, rows, val, n_rows=n_rows, settings=settings, lr=settings.learning_rate,
+                                   epochs=settings.epochs, initial_epoch=0, sink=progress, should_stop=stop)
+    t_head, c_head = time.perf_counter() - t0 - t_features, time.process_time() - c0 - c_features
 
     # one model: the base's feature part (frozen) and the head
     for _, layer, _ in graph.iter_layers(copy):
@@ -307,8 +309,9 @@ def teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = DE
         by_path = {p: layer for p, layer, _ in graph.iter_layers(copy)}
         for p in fine_tuned:
             by_path[p].trainable = True  # BatchNormalization stays frozen: inference mode, statistics unchanged
-        train = _image_dataset(pixels[train_idx], y[train_idx], base.preprocess, settings, training=True, augment=augment)
-        val_images = (_image_dataset(pixels[val_idx], y[val_idx], base.preprocess, settings, training=False, augment=None)
+        mode = base.preprocess
+        train = _image_dataset(pixels[train_idx], y[train_idx], mode, settings, training=True, augment=augment)
+        val_images = (_image_dataset(pixels[val_idx], y[val_idx], mode, settings, training=False, augment=None)
                       if len(val_idx) else None)
         status, message, _ = _fit(model, train, val_images, n_rows=len(train_idx), settings=settings,
                                   lr=settings.fine_tune_learning_rate, epochs=settings.fine_tune_epochs,
@@ -325,8 +328,10 @@ def teach(base: LoadedModel, dataset: ImageDataset, settings: TeachSettings = DE
     names = tuple(str(n).strip() for n in dataset.class_names)
     shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
     loaded = LoadedModel(model, f"trained:teach.{uuid.uuid4().hex[:8]}", f"{shown} (taught on {base.label})", names,
-                         base.preprocess, fit=base.fit, origin={"format": "taught here", "base": base.label, "feature_layer": path})
+                         base.preprocess, fit=base.fit,
+                         origin={"format": "taught here", "base": base.label, "feature_layer": path})
     return TeachResult(model, loaded, history_dict(progress.records), val_idx, path, train_idx, status, message,
                        tuple(progress.records), notes, report,
-                       {"features": t_features, "head": t_head, "fine_tune": t_fine, "total": time.perf_counter() - t0},
+                       {"features": t_features, "head": t_head, "fine_tune": t_fine, "total": time.perf_counter() - t0,
+                        "features_cpu": c_features, "head_cpu": c_head},
                        n_base, fine_tuned)
