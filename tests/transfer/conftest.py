@@ -57,3 +57,9 @@ def few_digits(mnist, *, per_class: int = 20, seed: int = 0) -> tuple[datasets.I
 @pytest.fixture(scope="session")
 def few(mnist):
     return few_digits(mnist)
+
+
+@pytest.fixture(scope="session")
+def draw(mnist):
+    """``draw(seed=...)``: another 20-per-class draw of 5-9 and its held-out rest."""
+    return lambda **kwargs: few_digits(mnist, **kwargs)

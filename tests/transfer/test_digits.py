@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from conftest import few_digits
 
 from vizcore import transfer
 
@@ -27,11 +26,11 @@ def accuracy(model, held_out) -> float:
     return float(np.mean(model.predict(held_out.x_nhwc, batch_size=512, verbose=0).argmax(axis=1) == held_out.y))
 
 
-def test_a_base_that_knows_0_to_4_teaches_5_to_9_better_than_the_head_from_scratch(digits_base, mnist):
+def test_a_base_that_knows_0_to_4_teaches_5_to_9_better_than_the_head_from_scratch(digits_base, draw):
     settings = transfer.TeachSettings()  # Teachable Machine's recipe: 50 epochs, batch 16, Adam 1e-3, 15% validation
     taught, scratch, sizes = [], [], []
     for seed in (0, 1):
-        few, held_out = few_digits(mnist, seed=seed)
+        few, held_out = draw(seed=seed)
         result = transfer.teach(digits_base, few, settings)
         assert result.status == "completed" and len(result.train_indices) == 85 and len(result.validation_indices) == 15
         keras.utils.set_random_seed(seed)
