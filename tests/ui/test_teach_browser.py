@@ -56,7 +56,7 @@ def test_two_classes_by_upload_train_see_the_curves_and_explore(server, browser,
     _settled(page)
     start = time.perf_counter()
     page.get_by_role("button", name="🎓 Train").click()
-    expect(page.get_by_text("Validation accuracy")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Validation accuracy").first).to_be_visible(timeout=180_000)
     _settled(page)
     print(f"\nbrowser: taught 2 classes of 12 digits on the MNIST CNN in {time.perf_counter() - start:.1f} s")
     charts = page.get_by_test_id("stPlotlyChart")
@@ -71,6 +71,7 @@ def test_two_classes_by_upload_train_see_the_curves_and_explore(server, browser,
     expect(page.get_by_test_id("stSidebar")).to_contain_text("taught on")
     page.get_by_test_id("stSidebarNav").get_by_text("Activations", exact=True).click()
     expect(page.get_by_test_id("stSidebar")).to_contain_text("taught on", timeout=120_000)
+    expect(page.get_by_role("tab", name="Overview")).to_be_visible(timeout=120_000)  # its feature maps computed
     _settled(page)
     assert page.locator(EXCEPTION).count() == 0
     page.screenshot(path=str(SHOTS / "teach_explored.png"), full_page=True)

@@ -95,8 +95,10 @@ def test_teach_on_the_working_model_see_results_and_explore_it():
     choice = at.session_state["working_model"]
     assert choice.kind == "trained" and choice.name == run.result.loaded.key
     assert any("is now the working model" in s.value for s in at.success)
-    at.switch_page("pages/kernels.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    for page in ("model", "kernels", "activations", "attribution", "filters", "dataset"):  # it opens everywhere
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert at.session_state["working_model"] == choice
     for a, b in zip(before, shared.get_weights()):  # teaching worked on a copy
         np.testing.assert_array_equal(a, b)
 
