@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from vizcore import graph, transfer
+from vizcore import attribution, blocks, graph, transfer
 
 FAST = transfer.TeachSettings(epochs=3)
 
@@ -46,6 +46,10 @@ def test_the_head_is_teachable_machines_and_reads_the_pooled_last_block(digits_b
     assert np.bincount(train.y[result.validation_indices]).tolist() == [3] * 5
     assert not set(result.validation_indices) & set(result.train_indices)
     assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"} and len(result.history["loss"]) == 3
+    # the taught model is explained like any other: Grad-CAM at its default layer, the feature layer
+    assert blocks.default_target_layer(model) == "block4_relu"
+    heat = attribution.METHODS["Grad-CAM"](model, train.x_nhwc[0], layer="block4_relu")
+    assert heat.shape == (28, 28) and np.isfinite(heat).all() and heat.max() == pytest.approx(1.0)
 
 
 def test_the_base_stays_bit_identical_and_so_does_its_part_in_the_taught_model(digits_base, few):
