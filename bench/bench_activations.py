@@ -19,7 +19,7 @@ from bench.common import Row, timeit
 from vizcore import models
 from vizcore.data import datasets
 from vizcore.inspect import activations
-from vizcore.models import graph
+from vizcore.models import features
 
 AREA = "activations"
 
@@ -55,12 +55,12 @@ def _model_rows(name: str) -> list[Row]:
     def naive_cold() -> None:
         new = fresh.pop()
         for layer in layers:
-            graph.feature_model(new, [layer]).predict(image[None])
+            features.feature_model(new, [layer]).predict(image[None])
 
     cold = timeit(ours_cold, repeat=3, warmup=1)
     cold_naive = timeit(naive_cold, repeat=3, warmup=1)
 
-    per_layer = [graph.feature_model(model, [layer]).model for layer in layers]
+    per_layer = [features.feature_model(model, [layer]).model for layer in layers]
     batch = image[None]
 
     def naive_warm() -> None:

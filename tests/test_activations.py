@@ -13,7 +13,7 @@ from helpers import nested_mobilenet
 
 from vizcore import cache
 from vizcore.inspect import activations
-from vizcore.models import graph
+from vizcore.models import features, graph
 from vizcore.present import render
 
 
@@ -93,8 +93,8 @@ def test_activations_equal_a_numpy_forward_pass(hand_model):
 def test_one_cached_sub_model_per_layer_list(monkeypatch):
     hand_model = build_hand_model()
     calls = []
-    real = graph.feature_model
-    monkeypatch.setattr(graph, "feature_model", lambda m, layers: calls.append(tuple(layers)) or real(m, layers))
+    real = features.feature_model
+    monkeypatch.setattr(features, "feature_model", lambda m, layers: calls.append(tuple(layers)) or real(m, layers))
     first = activations.get_activations(hand_model, _image(1))
     again = activations.get_activations(hand_model, _image(1), layers=None)
     other = activations.get_activations(hand_model, _image(2), ["conv2", "conv1"])
@@ -221,7 +221,7 @@ def test_nested_model_all_layers_in_one_pass(nested, rng):
     acts = activations.get_activations(nested, x)
     assert len(acts) == len(layers) > 100
     target = graph.last_conv_layer(nested)
-    eager, _ = graph.feature_model(nested, [target]).predict(x[None])
+    eager, _ = features.feature_model(nested, [target]).predict(x[None])
     np.testing.assert_allclose(acts[target], eager[target][0], rtol=1e-4, atol=1e-4)
     grid = activations.feature_grid(acts[target], scale="map")
     assert grid.dtype == np.uint8 and grid.ndim == 3

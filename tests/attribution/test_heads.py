@@ -11,7 +11,7 @@ from helpers import tiny_functional
 from vizcore import attribution
 from vizcore.errors import InputShapeError
 from vizcore.inspect import activations
-from vizcore.models import batches, graph, heads
+from vizcore.models import batches, features, heads
 from vizcore.training import predict_probabilities
 
 # name -> (units, activation of the Dense layer, a separate softmax layer after it)
@@ -71,7 +71,7 @@ def test_every_path_to_probabilities_agrees_with_numpy(kind, images):
     if act is not None or separate:
         outputs = model.predict(images, verbose=0)  # the oracle agrees with Keras where Keras gives probabilities
         np.testing.assert_allclose(expected[:, -outputs.shape[1] :], outputs, atol=1e-5)
-    fm = graph.feature_model(model)
+    fm = features.feature_model(model)
     _, scores = fm.predict(images)
     np.testing.assert_allclose(heads.probabilities(scores, fm.head), expected, atol=1e-5)
     np.testing.assert_allclose(predict_probabilities(model, images), expected, atol=1e-5)  # training.evaluate

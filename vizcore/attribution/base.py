@@ -23,7 +23,7 @@ such as LIME, gets the callback instead). A callback that returns True stops the
 ``AttributionCancelled`` (a ``threading.Event`` works too: ``on_progress=lambda d, t: stop.is_set()``).
 ``pass_seconds`` measures one forward pass per image, once per model, to turn a cost into seconds.
 
-The score of a target is the pre-softmax score (``graph.feature_model``); a binary head
+The score of a target is the pre-softmax score (``features.feature_model``); a binary head
 (``heads.is_binary``: one sigmoid or linear unit) has targets 0 and 1: target 1 -> +logit,
 target 0 -> -logit, top class 1 when the logit is > 0.
 
@@ -51,7 +51,7 @@ import tensorflow as tf
 
 from vizcore.cache import per_model
 from vizcore.errors import ConvLensError
-from vizcore.models import blocks, graph, heads
+from vizcore.models import blocks, features, graph, heads
 from vizcore.models.batches import as_batch, as_image
 from vizcore.present.render import resize_map
 
@@ -203,7 +203,7 @@ Rewrite = Callable[
 ]  # sub-model -> a copy with the same inputs and outputs sharing its layers
 
 
-def _build(fm: graph.FeatureModel, kind: str, spec: graph.InputSpec, rewrite: Rewrite | None = None) -> Engine:
+def _build(fm: features.FeatureModel, kind: str, spec: graph.InputSpec, rewrite: Rewrite | None = None) -> Engine:
     sub = (
         fm.model if rewrite is None else rewrite(fm.model)
     )  # the sub-model only: nothing below may reach the original model
@@ -227,7 +227,7 @@ def engine(model: keras.Model, kind: str, layer: str | None = None, rewrite: Rew
     """
 
     def build() -> Engine:
-        return _build(graph.feature_model(model, (layer,) if layer else ()), kind, graph.input_spec(model), rewrite)
+        return _build(features.feature_model(model, (layer,) if layer else ()), kind, graph.input_spec(model), rewrite)
 
     key = (f"attribution.{kind}", layer) if rewrite is None else (f"attribution.{kind}", layer, rewrite)
     return per_model(model, key, build, limit=ENGINES_PER_KIND)

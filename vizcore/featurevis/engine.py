@@ -10,7 +10,7 @@ One gradient rule on every route (the channel-slicing fast path or the whole lay
 own ReLU passes Lucid's redirected gradient for the first ``settings.redirect_steps`` steps, the
 ordinary one after, so a filter reaches the same image whichever route computes it. An early layer
 of a large network is optimized as a texture at twice its receptive field when the network up to
-it is convolutional (``settings.fit_receptive_field``, ``texture_settings``).
+it is convolutional (``settings.fit_receptive_field``, ``fitting.fitted_size``, ``texture_settings``).
 
 Seeding is per image: the initial variables and the random transform draws of image i come from
 ``(seed, target, copy)``, so filter 7 gets the same image whether it is optimized alone or with
@@ -37,18 +37,18 @@ import tensorflow as tf
 
 from vizcore.cache import per_model
 from vizcore.featurevis import slicing
+from vizcore.featurevis.fitting import fitted_size
 from vizcore.featurevis.objectives import (
     Channel,
     ClassLogit,
     Direction,
     Diversity,
-    Neuron,
     Objective,
     Outputs,
     crop_border,
     unique_names,
 )
-from vizcore.featurevis.ranges import InputRange, input_range
+from vizcore.featurevis.ranges import InputRange, input_range, model_and_mode
 from vizcore.featurevis.settings import Settings, capped_steps, default_settings, texture_settings
 from vizcore.featurevis.transforms import apply_transforms
 from vizcore.models import graph, heads
@@ -291,69 +291,6 @@ def _engine(
     )
 
 
-MIN_FITTED_SIDE = 64
-
-
-def _fitted(model: keras.Model, objective: Objective, h: int, w: int) -> tuple[int, int, int] | None:
-    """(h, w, stride) of the images to optimize as a texture: twice the receptive field of the
-    objective's layers (a multiple of 16, at least MIN_FITTED_SIDE), and their largest stride;
-    None when that is not smaller or the network does not run at that size."""
-    if objective.needs_scores or not objective.layers:
-        return None
-    if any(isinstance(o, Neuron) and (o.y, o.x) != (None, None) for _, _, o in objective.terms()):
-        return None  # a position in the model's own map
-    paths = tuple(graph.resolve_layer(model, name) for name in objective.layers)
-    field, stride = (max(v) for v in zip(*(slicing.field_and_stride(model, p) for p in paths)))
-    side = max(MIN_FITTED_SIDE, -(-2 * field // 16) * 16)
-    if side >= min(h, w):
-        return None
-    runs = per_model(model, ("featurevis.runs_at", paths, side), lambda: slicing.runs_at(model, paths, side), limit=16)
-    return (side, side, stride) if runs else None
-
-
-def texture_size(model: Any, objective: Objective, *, image_size: int = 224) -> tuple[int, int, int] | None:
-    """(h, w, stride) when ``optimize`` (with ``fit_receptive_field`` on) treats ``objective`` as a
-    texture of an early layer (``texture_settings``), else None; for a page to say so.
-
-    Example:
-        >>> texture_size(mobilenet_v2_224, Channel("block_1_project"))
-        (64, 64, 4)
-    """
-    keras_model, _ = _unwrap(model, None)
-    spec = graph.input_spec(keras_model)
-    return _fitted(keras_model, objective, spec.height or image_size, spec.width or image_size)
-
-
-GALLERY_FILTERS = 16  # a large network's default gallery: 16 textures at MIN_FITTED_SIDE in well under 30 s on 2 cores
-LARGE_INPUT = 96  # inputs wider than this make a network "large" for the Filters page's defaults
-
-
-def gallery_default(model: Any, conv_layers: Iterable[str]) -> tuple[str, int]:
-    """The Filters page's default (layer, number of filters).
-
-    A small input: the last conv layer and up to 64 filters (a few seconds). A large input (over
-    ``LARGE_INPUT`` px, e.g. an ImageNet network at 224): the deepest conv layer still optimized as
-    a texture at ``MIN_FITTED_SIDE`` px, and ``GALLERY_FILTERS`` filters, so the default gallery is
-    seconds instead of minutes (the last conv of MobileNetV2 at 224 px costs about 0.9 s a step).
-    """
-    keras_model, _ = _unwrap(model, None)
-    convs = list(conv_layers)
-    spec = graph.input_spec(keras_model)
-    if max(spec.height or 0, spec.width or 0) <= LARGE_INPUT:
-        return convs[-1], 64
-    small = [
-        c for c in convs if (size := texture_size(keras_model, Channel(c))) is not None and size[0] <= MIN_FITTED_SIDE
-    ]
-    return (small[-1] if small else convs[-1]), GALLERY_FILTERS
-
-
-def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
-    """A keras.Model or a LoadedModel (whose preprocess mode is the default)."""
-    if isinstance(model, keras.Model):
-        return model, preprocess or "unit"
-    return model.model, preprocess or getattr(model, "preprocess", "unit")
-
-
 def _draws(settings: Settings, seeds: list[tuple[int, int, int]], steps: int) -> np.ndarray:
     """(steps, N, n_draws) uniforms; transform j of image i draws from stream (seed, target, copy, 1 + j)."""
     columns = []
@@ -408,11 +345,11 @@ def optimize(
         ValueError: a target out of range, bad settings or CONVLENS_MAX_STEPS.
         LayerNotFoundError: the objective names a layer the model does not have.
     """
-    keras_model, mode = _unwrap(model, preprocess)
+    keras_model, mode = model_and_mode(model, preprocess)
     spec = graph.input_spec(keras_model)
     settings = settings or default_settings(spec)
     h, w, c = spec.height or settings.image_size, spec.width or settings.image_size, spec.channels
-    fitted = _fitted(keras_model, objective, h, w) if settings.fit_receptive_field else None
+    fitted = fitted_size(keras_model, objective, h, w) if settings.fit_receptive_field else None
     if fitted is not None:
         h, w, stride = fitted
         settings = texture_settings(settings, stride)
@@ -502,7 +439,7 @@ def real_activation(
         layer: layer path or unique name.
         images_nhwc: real images (N, H, W, C), already in the model's input range.
     """
-    keras_model, _ = _unwrap(model, None)
+    keras_model, _ = model_and_mode(model, None)
     path = graph.resolve_layer(keras_model, layer)
     forward = tf.function(slicing.layers_model(keras_model, (path,), False))
     total, count = None, 0

@@ -1,6 +1,6 @@
 """Feature maps: every requested layer's output in one forward pass, as grids and statistics.
 
-``get_activations`` builds one sub-model (``graph.feature_model``) that outputs all requested
+``get_activations`` builds one sub-model (``features.feature_model``) that outputs all requested
 layers, caches it per model and layer list, and runs the image through it once. Passes run
 eagerly; when one takes longer than ``COMPILE_AFTER_MS`` (deep models), later passes use Keras's
 compiled ``predict_on_batch`` (traced once, then several times faster; same numbers), so small
@@ -28,7 +28,7 @@ import numpy as np
 
 from vizcore import profile
 from vizcore.cache import per_model
-from vizcore.models import batches, blocks, graph
+from vizcore.models import batches, blocks, features, graph
 from vizcore.present import render
 
 SCALES = ("map", "layer", "global")
@@ -77,7 +77,7 @@ def activation_layers(model: keras.Model) -> tuple[str, ...]:
 class _Runner:
     """A cached sub-model and whether its passes are slow enough to be worth compiling."""
 
-    fm: graph.FeatureModel
+    fm: features.FeatureModel
     compiled: bool = False
 
     def __call__(self, batch_nhwc: np.ndarray) -> list[np.ndarray]:
@@ -93,7 +93,7 @@ class _Runner:
 
 def _runner(model: keras.Model, paths: tuple[str, ...]) -> _Runner:
     """The sub-model for these layers, cached per model (it holds the layers, never the model)."""
-    return per_model(model, ("activations.runner", paths), lambda: _Runner(graph.feature_model(model, paths)))
+    return per_model(model, ("activations.runner", paths), lambda: _Runner(features.feature_model(model, paths)))
 
 
 def get_activations_batch(

@@ -14,7 +14,7 @@ import numpy as np
 
 from vizcore.data.datasets import ImageDataset
 from vizcore.models import heads
-from vizcore.models.graph import feature_model
+from vizcore.models.features import feature_model
 
 
 @dataclass(frozen=True)

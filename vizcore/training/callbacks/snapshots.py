@@ -22,7 +22,8 @@ import keras
 import numpy as np
 
 from vizcore.models import heads
-from vizcore.models.graph import conv_layers, feature_model, iter_layers
+from vizcore.models.features import feature_model
+from vizcore.models.graph import conv_layers, iter_layers
 from vizcore.training.snapshots import FORMAT_VERSION, default_layers
 from vizcore.training.storage import atomic_save_npz
 
