@@ -26,6 +26,7 @@ from vizcore.present import render
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
+
 @dataclass(frozen=True, eq=False)
 class TopExamples:
     """The top-k images of each channel of a layer over a dataset, best first.
