@@ -102,9 +102,9 @@ def _lime_row(label: str, model, x_hwc: np.ndarray, repeat: int, **options) -> R
 
 
 def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row]:
-    from vizcore.attribution import gradcam, predict_probabilities, resolve_target
+    from vizcore.attribution import gradcam, resolve_target
     from vizcore.attribution.interactive import occlude, occlude_boxes
-    from vizcore.models import blocks
+    from vizcore.models import blocks, predict
 
     layer = blocks.default_target_layer(model)
     target = resolve_target(model, x_hwc)
@@ -118,7 +118,7 @@ def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[R
 
     def separate():
         occluded = occlude(x_hwc, next(it))
-        return predict_probabilities(model, occluded), gradcam(model, occluded, target=target, layer=layer)
+        return predict.image_probabilities(model, occluded), gradcam(model, occluded, target=target, layer=layer)
 
     separate_ms = timeit(separate, repeat=repeat)
     return [

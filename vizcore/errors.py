@@ -60,3 +60,11 @@ class InputShapeError(ConvLensError, ValueError):
 
 class AtlasError(ConvLensError, ValueError):
     """An activation atlas that cannot be laid out: too few points for any cell, or inputs of different lengths."""
+
+
+class AttributionError(ConvLensError, ValueError):
+    """A request an attribution method cannot honour (bad target, non-spatial layer, bad option)."""
+
+
+class AttributionCancelled(ConvLensError):
+    """The ``on_progress`` callback asked a running attribution method to stop."""
