@@ -8,8 +8,7 @@ import os
 import streamlit as st
 
 from vizcore import models
-from vizcore.inspect import activations
-from vizcore.present import figures
+from vizcore.present import figures, grids
 from vizcore.training import replay
 
 
@@ -63,7 +62,7 @@ def activation_replay(loaded: models.LoadedModel, *, scale: str, cmap: str) -> N
         i = _step_slider(snaps, "replay.step", "At")
         maps = snaps.feature_maps(i, layer)[probe]
         st.image(
-            activations.feature_grid(maps, scale=scale, cmap=cmap, tile=48),
+            grids.feature_grid(maps, scale=scale, cmap=cmap, tile=48),
             caption=f"{layer} at epoch {snaps.epoch_floats[i]:.2f}",
         )
         st.plotly_chart(
