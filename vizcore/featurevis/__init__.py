@@ -16,7 +16,6 @@ Example:
 """
 
 from vizcore.featurevis.engine import (
-    FeatureVis,
     ProgressFn,
     optimize,
     real_activation,
@@ -29,6 +28,7 @@ from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Divers
 from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
+from vizcore.featurevis.result import FeatureVis
 from vizcore.featurevis.settings import (
     MAX_STEPS_ENV,
     TEXTURE_LEARNING_RATE,
