@@ -67,3 +67,11 @@ class TransferError(ConvLensError, ValueError):
 
     Too few classes, a class without images, a base without features.
     """
+
+
+class AttributionError(ConvLensError, ValueError):
+    """A request an attribution method cannot honour (bad target, non-spatial layer, bad option)."""
+
+
+class AttributionCancelled(ConvLensError):
+    """The ``on_progress`` callback asked a running attribution method to stop."""
