@@ -60,3 +60,7 @@ class InputShapeError(ConvLensError, ValueError):
 
 class AtlasError(ConvLensError, ValueError):
     """An activation atlas that cannot be laid out: too few points for any cell, or inputs of different lengths."""
+
+
+class RobustnessError(ConvLensError, ValueError):
+    """An attack that cannot run: ε outside 0..1, no steps, a target already predicted, no gradient to the input."""
