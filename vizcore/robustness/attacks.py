@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from vizcore import graph, heads
+from vizcore.attribution import base
 from vizcore.batches import as_batch
 from vizcore.cache import per_model
 from vizcore.errors import ConvLensError, RobustnessError
@@ -103,7 +104,7 @@ def check_steps(steps: int) -> int:
     return int(steps)
 
 
-def pgd_step(eps: float, steps: int, step: float | None = None) -> float:
+def step_size(eps: float, steps: int, step: float | None = None) -> float:
     """The step of PGD as a fraction of the range: ``step``, or 2.5 * ε / steps when None."""
     if step is None:
         return MADRY_STEP * eps / steps
@@ -118,26 +119,16 @@ def pgd_step(eps: float, steps: int, step: float | None = None) -> float:
 
 @dataclass(frozen=True)
 class Engine:
-    """What is cached per model: compiled functions over a sub-model that shares its layers (never the model)."""
+    """What is cached per model: the compiled gradient over a sub-model that shares its layers (never the model).
 
-    scores: Any  # (x) -> pre-softmax scores (N, K)
-    fgsm: Any  # (x, labels, delta_n11c, low, high) -> x_adv
-    pgd_step: Any  # (x_adv, x0, labels, step_n11c, radius_n11c, low, high) -> x_adv; step < 0: targeted
-    fgsm_survivors: Any  # (x, labels, deltas_e11c, low, high) -> bool (E, n): still the label at each ε
+    Only the gradient is traced (a gradient graph of a 224 px network takes seconds to trace): the steps
+    around it are a few elementwise ops, run eagerly, and scores come from ``attribution.base.forward``,
+    the forward pass the pages already trace for the probabilities.
+    """
+
+    gradient_sign: Any  # (x, labels) -> sign(d loss / d x), float32 like x
     binary: bool
     classes: int  # classes of a prediction (a binary head: 2)
-    name: str
-
-
-def _scores(sub: keras.Model, x: tf.Tensor) -> tf.Tensor:
-    outs = sub(x, training=False)
-    return outs[-1] if isinstance(outs, (list, tuple)) else outs
-
-
-def _predicted(scores: tf.Tensor, binary: bool) -> tf.Tensor:
-    if binary:
-        return tf.cast(scores[:, 0] > 0, tf.int32)
-    return tf.argmax(scores, axis=1, output_type=tf.int32)
 
 
 def _loss(scores: tf.Tensor, labels: tf.Tensor, binary: bool) -> tf.Tensor:
@@ -150,62 +141,44 @@ def _loss(scores: tf.Tensor, labels: tf.Tensor, binary: bool) -> tf.Tensor:
 def _gradient_sign(sub: keras.Model, binary: bool, x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = tf.reduce_sum(_loss(_scores(sub, x), labels, binary))  # a sum: each image's gradient is its own
+        outs = sub(x, training=False)
+        scores = outs[-1] if isinstance(outs, (list, tuple)) else outs
+        loss = tf.reduce_sum(_loss(scores, labels, binary))  # a sum: each image's gradient is its own
     grad = tape.gradient(loss, x)
     if grad is None:  # found while tracing (autograph off, so the typed error is not wrapped)
         raise RobustnessError(no_gradient_message(sub.name.removesuffix("_features")))
     return tf.sign(grad)
 
 
-def _fgsm(sub, binary, x, labels, delta, low, high):
-    return tf.clip_by_value(x + delta * _gradient_sign(sub, binary, x, labels), low, high)
-
-
-def _pgd_step(sub, binary, x_adv, x0, labels, step, radius, low, high):
-    """One step as ART takes it: move by the step, clip to the range, project onto the ε ball around x0."""
-    x_adv = tf.clip_by_value(x_adv + step * _gradient_sign(sub, binary, x_adv, labels), low, high)
-    return x0 + tf.clip_by_value(x_adv - x0, -radius, radius)
-
-
-def _fgsm_survivors(sub, binary, x, labels, deltas, low, high):
-    """One gradient, then every ε of ``deltas`` in one forward pass: (E, n) bool, still predicted ``labels``."""
-    g = _gradient_sign(sub, binary, x, labels)
-    e, n = tf.shape(deltas)[0], tf.shape(x)[0]
-    xs = tf.clip_by_value(x[None] + deltas[:, None] * g[None], low, high)  # (E, n, H, W, C)
-    preds = _predicted(_scores(sub, tf.reshape(xs, tf.concat([[e * n], tf.shape(x)[1:]], 0))), binary)
-    return tf.reshape(tf.equal(preds, tf.tile(labels, [e])), tf.stack([e, n]))
-
-
-def _scores_fn(sub, x):
-    return _scores(sub, x)
-
-
 def engine(model: keras.Model) -> Engine:
-    """The compiled attack functions of a model (cached per model; traced once for any batch size)."""
+    """The compiled gradient of a model (cached per model; traced once for any batch size)."""
 
     def build() -> Engine:
         fm = graph.feature_model(model)
-        sub, spec = fm.model, graph.input_spec(model)
-        classes = int(sub.outputs[-1].shape[-1])
+        spec = graph.input_spec(model)
+        classes = int(fm.model.outputs[-1].shape[-1])
         binary = heads.is_binary(fm.head, classes)
-        image = tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)
-        labels = tf.TensorSpec((None,), tf.int32)
-        per_image = tf.TensorSpec((None, 1, 1, spec.channels), tf.float32)
-        channel = tf.TensorSpec((spec.channels,), tf.float32)
-
-        def compiled(fn, *signature):  # a partial, not a closure: one trace per engine (see attribution.base)
-            bound = functools.partial(fn, sub) if fn is _scores_fn else functools.partial(fn, sub, binary)
-            return tf.function(bound, input_signature=list(signature), autograph=False)
-
-        return Engine(
-            scores=compiled(_scores_fn, image),
-            fgsm=compiled(_fgsm, image, labels, per_image, channel, channel),
-            pgd_step=compiled(_pgd_step, image, image, labels, per_image, per_image, channel, channel),
-            fgsm_survivors=compiled(_fgsm_survivors, image, labels, per_image, channel, channel),
-            binary=binary, classes=2 if binary else classes, name=model.name,
-        )
+        signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
+                     tf.TensorSpec((None,), tf.int32)]
+        # a partial, not a closure: one trace per engine (see attribution.base)
+        fn = tf.function(functools.partial(_gradient_sign, fm.model, binary), input_signature=signature,
+                         autograph=False)
+        return Engine(fn, binary, 2 if binary else classes)
 
     return per_model(model, "robustness.engine", build, limit=1)
+
+
+def fgsm_step(eng: Engine, x: tf.Tensor, labels: tf.Tensor, delta: tf.Tensor, low: tf.Tensor,
+              high: tf.Tensor) -> tf.Tensor:
+    """x + delta * sign(gradient), clipped to the range; ``delta`` (N, 1, 1, C) absolute."""
+    return tf.clip_by_value(x + delta * eng.gradient_sign(x, labels), low, high)
+
+
+def pgd_step(eng: Engine, x_adv: tf.Tensor, x0: tf.Tensor, labels: tf.Tensor, step: tf.Tensor, radius: tf.Tensor,
+             low: tf.Tensor, high: tf.Tensor) -> tf.Tensor:
+    """One step as ART takes it: move by ``step`` (negative: targeted), clip to the range, project onto the ball."""
+    x_adv = tf.clip_by_value(x_adv + step * eng.gradient_sign(x_adv, labels), low, high)
+    return x0 + tf.clip_by_value(x_adv - x0, -radius, radius)
 
 
 def batch_size_for(x_nhwc: np.ndarray, batch_size: int | None = None) -> int:
@@ -219,10 +192,9 @@ def batch_size_for(x_nhwc: np.ndarray, batch_size: int | None = None) -> int:
 
 
 def scores(model: keras.Model, x_nhwc: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
-    """Pre-softmax scores of a batch, float32 (N, K)."""
+    """Pre-softmax scores of a batch, float32 (N, K) (``attribution.base.forward``)."""
     x = as_batch(model, x_nhwc)
-    eng, size = engine(model), batch_size_for(x, batch_size)
-    return np.concatenate([np.asarray(eng.scores(tf.constant(x[i:i + size]))) for i in range(0, len(x), size)])
+    return base.forward(model, x, batch_size=batch_size_for(x, batch_size))[-1]
 
 
 def predict(model: keras.Model, x_nhwc: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
@@ -291,13 +263,13 @@ def perturb(model: keras.Model, x_nhwc: np.ndarray, labels: np.ndarray, eps_n: n
         y = tf.constant(labels[i:i + size], tf.int32)
         radius = tf.constant(radius_all[i:i + size])
         if steps is None:
-            out.append(np.asarray(eng.fgsm(x0, y, radius, low, high)))
+            out.append(np.asarray(fgsm_step(eng, x0, y, radius, low, high)))
             tracker.add(len(x0))
             continue
         step = tf.constant(amounts(step_n[i:i + size], bounds.width) * (-1.0 if targeted else 1.0))
         x_adv = x0 if noise_nhwc is None else tf.clip_by_value(x0 + noise_nhwc[i:i + size] * radius, low, high)
         for _ in range(steps):
-            x_adv = eng.pgd_step(x_adv, x0, y, step, radius, low, high)
+            x_adv = pgd_step(eng, x_adv, x0, y, step, radius, low, high)
             tracker.add(len(x0))
         out.append(np.asarray(tf.clip_by_value(x_adv, low, high)))  # x0 + a clipped change can be one ulp outside
     return np.concatenate(out)
@@ -353,7 +325,7 @@ def pgd(model: keras.Model, x_nhwc: np.ndarray, y: Any = None, *, eps: float, st
             a model with no gradient to its input.
     """
     eps, steps = check_eps(eps), check_steps(steps)
-    step = pgd_step(eps, steps, step)
+    step = step_size(eps, steps, step)
     x = as_batch(model, x_nhwc)
     if target is None:
         labels, targeted = labels_of(model, x, y, batch_size=batch_size), False

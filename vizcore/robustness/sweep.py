@@ -45,7 +45,7 @@ def _options(attack: str, options: dict[str, Any]) -> dict[str, Any]:
     if attack == "pgd":
         opts["steps"] = attacks.check_steps(opts["steps"])
         if opts["step"] is not None:
-            attacks.pgd_step(0.0, opts["steps"], opts["step"])  # checked here, before any work
+            attacks.step_size(0.0, opts["steps"], opts["step"])  # checked here, before any work
     return opts
 
 
@@ -78,7 +78,10 @@ def survivors(model: keras.Model, x_nhwc: np.ndarray, labels: np.ndarray, epsilo
     for i in range(0, len(x_nhwc), chunk):
         x, y = x_nhwc[i:i + chunk], labels[i:i + chunk]
         if attack == "fgsm":
-            out.append(np.asarray(eng.fgsm_survivors(tf.constant(x), tf.constant(y, tf.int32), deltas, low, high)))
+            g = eng.gradient_sign(tf.constant(x), tf.constant(y, tf.int32))  # one gradient for every ε
+            xs = tf.clip_by_value(x[None] + deltas[:, None] * g[None], low, high)  # (E, n, H, W, C)
+            preds = attacks.predict(model, np.asarray(xs).reshape(-1, *x.shape[1:]), batch_size=batch_size)
+            out.append((preds == np.tile(y, n_eps)).reshape(n_eps, len(x)))
             tracker.add(len(x))
             continue
         n = len(x)
