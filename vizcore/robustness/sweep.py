@@ -67,7 +67,8 @@ def survivors(model: keras.Model, x_nhwc: np.ndarray, labels: np.ndarray, epsilo
     eps_e = np.asarray(epsilons, np.float32)
     n_eps = len(eps_e)
     eng = attacks.engine(model)
-    chunk = max(1, attacks.batch_size_for(x_nhwc, batch_size) // n_eps)  # images per batch of (E x chunk)
+    size = attacks.batch_size_for(x_nhwc, batch_size)
+    chunk = size if attack == "fgsm" else max(1, size // n_eps)  # PGD steps (E x chunk) images at once
     per_image = 1 if attack == "fgsm" else n_eps * opts["steps"]
     total, done = len(x_nhwc) * per_image, 0
     tracker = attacks.Tracker(on_progress, total) if attack == "fgsm" else None
