@@ -18,6 +18,7 @@ ATTACKS = {"fgsm": "FGSM", "pgd": "PGD", "pgd_target": "PGD targeted"}
 SOURCES = {"mnist_sample": "Bundled MNIST digits", "shapes": "Generated shapes", "photos": "Bundled colour photos",
            **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()}}
 MAX_EPS = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)  # the dataset tab's largest ε
+SIDE = 224  # pixels of each image shown
 TOP_FRACTION = 0.1  # the top-k overlap of two maps: their top 10% pixels
 
 
@@ -52,7 +53,7 @@ def display(loaded: models.LoadedModel, x_hwc: np.ndarray) -> np.ndarray:
     return images.deprocess(x_hwc, loaded.preprocess)
 
 
-def big(image_hwc: np.ndarray, side: int = 224) -> np.ndarray:
+def big(image_hwc: np.ndarray, side: int = SIDE) -> np.ndarray:
     """An image scaled up (nearest) to about ``side`` pixels for display."""
     return render.upscale(render.to_rgb(image_hwc), max(1, side // image_hwc.shape[0]))
 
@@ -69,8 +70,7 @@ def layer_links(loaded: models.LoadedModel, layer: str, channel: int, where) -> 
     before = [p for p in order[: order.index(layer) + 1] if p in convs] if layer in order else []
     if before:
         conv = before[-1]
-        text = f"filters of {conv}" + ("" if conv == layer else f" (channel {channel})")
-        _links.link(right, "pages/filters.py", text, {"fv.layer": name(conv)})
+        _links.link(right, "pages/filters.py", f"filter {channel} of {conv}", {"fv.layer": name(conv)})
 
 
 def busiest(loaded: models.LoadedModel, changes) -> int:

@@ -72,12 +72,13 @@ if tab_one.open:
         adv_top = int(np.argmax(probs_adv))
         shown_adv = parts.display(loaded, x_adv)
         pert, scale = rb.perturbation_image(picked.image_hwc, x_adv, bounds)
-        cols = st.columns(3)
-        cols[0].image(parts.big(picked.display_hwc), caption=f"Original: {names[top]} ({probs[top]:.1%})")
         moved = bool(np.any(pert != 128))
-        cols[1].image(parts.big(pert), caption=f"Perturbation ×{scale:.1f}: grey = unchanged, black / white = "
-                      f"±{127.5 / scale:.1f} levels" if moved else "Perturbation: none")
-        cols[2].image(parts.big(shown_adv), caption=f"Adversarial: {names[adv_top]} ({probs_adv[adv_top]:.1%})")
+        panels = ((picked.display_hwc, f"Original: {names[top]} ({probs[top]:.1%})"),
+                  (pert, f"Perturbation ×{scale:.1f}: grey = unchanged, black / white = ±{127.5 / scale:.1f} levels"
+                   if moved else "Perturbation: none"),
+                  (shown_adv, f"Adversarial: {names[adv_top]} ({probs_adv[adv_top]:.1%})"))
+        for col, (image, caption) in zip(st.columns(3), panels):
+            col.image(parts.big(image), width=parts.SIDE, caption=caption)
         if adv_top != top:
             st.success(f"The prediction changed: {names[top]} → {names[adv_top]}.", icon="⚠️")
         else:
