@@ -75,3 +75,7 @@ class AttributionError(ConvLensError, ValueError):
 
 class AttributionCancelled(ConvLensError):
     """The ``on_progress`` callback asked a running attribution method to stop."""
+
+
+class RobustnessError(ConvLensError, ValueError):
+    """An attack that cannot run: ε outside 0..1, no steps, a target already predicted, no gradient to the input."""
