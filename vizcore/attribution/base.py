@@ -49,6 +49,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vizcore import profile
 from vizcore.cache import per_model
 from vizcore.errors import ConvLensError
 from vizcore.models import blocks, graph, heads
@@ -296,8 +297,16 @@ def probabilities(model: keras.Model, batch_nhwc: np.ndarray, *, batch_size: int
 
 
 def predict_probabilities(model: keras.Model, image: np.ndarray) -> np.ndarray:
-    """Class probabilities of ONE image, float64 (K,) (binary head: (2,) = [P(class 0), P(class 1)])."""
-    return probabilities(model, as_image(model, image)[None])[0]
+    """Class probabilities of ONE image, float64 (K,) (binary head: (2,) = [P(class 0), P(class 1)]).
+
+    Where the profile compiles no single pass (hosted), an eager pass with a bounded peak
+    (``graph.FeatureModel.predict_lean``): no compiled forward function is kept for the network.
+    """
+    if profile.current().compile_single_passes:
+        return probabilities(model, as_image(model, image)[None])[0]
+    fm = per_model(model, "attribution.lean_forward", lambda: graph.feature_model(model), limit=1)
+    _, scores = fm.predict_lean(as_image(model, image)[None])
+    return heads.probabilities(scores, fm.head)[0]
 
 
 def top_k(model: keras.Model, image: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
