@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from pages._sessions import ClosedSessionReaper
@@ -79,3 +80,23 @@ def test_forced_every_closed_tab_goes_at_once():
     manager.close_tab("b")
     assert reaper.reap() == []
     assert reaper.reap(force=True) == ["a", "b"] and manager.connected == {"c"}
+
+
+def test_a_hosted_server_releases_a_closed_tabs_session(browser, monkeypatch):
+    """The reaper on a real server (Streamlit's own session manager and event loop): a closed tab's session goes."""
+    from chromium import SHOTS, served
+
+    monkeypatch.setenv("CONVLENS_PROFILE", "hosted")
+    monkeypatch.setenv("CONVLENS_CLOSED_SESSION_S", "1")
+    log = SHOTS / "closed_sessions_server.log"
+    with served(log_name=log.name) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{url}/?model=bundled:mnist_cnn")
+        page.get_by_text("Parameters").first.wait_for(timeout=120_000)
+        assert "released the session" not in log.read_text()
+        context.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "released the session" not in log.read_text():
+            time.sleep(0.5)
+        assert "released the session of a tab closed" in log.read_text()
