@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 
+from vizcore.errors import NotAnImageModelError
 from vizcore.models import graph
 
 ADDS_CHANNEL = ("Reshape", "ExpandDims")  # a Keras 3 layer, and the op of keras.ops.expand_dims
@@ -39,12 +40,12 @@ def _adds_channel(op: Any, height: int, width: int) -> bool:
 
 
 def as_image_model(model: keras.Model) -> keras.Model | None:
-    """The model on a ``(H, W, 1)`` image input when it takes ``(H, W)`` and first adds the channel; else None.
-
-    Raises:
-        NotAnImageModelError: the model was never built or has several inputs (``graph.input_shape``).
-    """
-    shape = graph.input_shape(model)
+    """The model on a ``(H, W, 1)`` image input when it takes ``(H, W)`` and first adds the channel; else None
+    (also for a model never built or with several inputs: ``loading.check_image_model`` says what it is)."""
+    try:
+        shape = graph.input_shape(model)
+    except NotAnImageModelError:
+        return None
     if len(shape) != 3 or shape[1] is None or shape[2] is None:
         return None
     _, height, width = shape
