@@ -204,7 +204,8 @@ def _from_camera(loaded: models.LoadedModel) -> Picked | None:
 def _from_photos(loaded: models.LoadedModel) -> Picked | None:
     photos = images.load_sample_photos()
     names = list(photos)
-    _shared.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
+    kept = _shared.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
+    st.session_state["input.photo"] = kept  # as the source: the same photo on every page
     name = st.selectbox("Photo", names, key="input.photo", help="CC0 / public-domain photos from scikit-image")
     prepared = _prepare(photos[name], loaded)
     return Picked(
@@ -240,7 +241,8 @@ def input_picker(loaded: models.LoadedModel) -> Picked | None:
         st.session_state.pop("input.source", None)
         st.session_state.pop("_kept.input.source", None)
     st.session_state["input.source_for"] = loaded.key
-    _shared.keep("input.source", default, param="input", options=list(sources))
+    kept = _shared.keep("input.source", default, param="input", options=list(sources))
+    st.session_state["input.source"] = kept  # on another page the radio is another widget, which would start afresh
     source = st.radio("Input", list(sources), format_func=SOURCE_LABELS.get, horizontal=True, key="input.source")
     picked = sources[source](loaded)
     if picked is not None:

@@ -356,7 +356,6 @@ def keep(key: str, default, *, param: str | None = None, legacy: str | None = No
             notice(f"The link's {param}={from_link!r} is not available for this model; showing {_encode(default)!r}.")
         st.session_state[key] = value = default
     st.session_state[store] = value
-    st.session_state[key] = value  # set, not only kept: on another page the widget has another id and starts afresh
     if param:
         st.query_params[param] = _encode(value)
     return value
