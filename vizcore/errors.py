@@ -60,3 +60,7 @@ class InputShapeError(ConvLensError, ValueError):
 
 class AtlasError(ConvLensError, ValueError):
     """An activation atlas that cannot be laid out: too few points for any cell, or inputs of different lengths."""
+
+
+class ConceptError(ConvLensError, ValueError):
+    """A concept request that cannot be honoured: a layer CRAFT cannot factorize, too few images, a bad target."""
