@@ -12,6 +12,7 @@ PAGES = (  # (file, title, icon)
     ("pages/activations.py", "Activations", "🔥"),
     ("pages/convolution.py", "Convolution", "🔍"),
     ("pages/attribution.py", "Attribution", "🎯"),
+    ("pages/concepts.py", "Concepts", "💡"),
     ("pages/filters.py", "Filters", "✨"),
     ("pages/dataset.py", "Dataset view", "🗂️"),
 )

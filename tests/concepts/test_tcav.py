@@ -70,8 +70,16 @@ def test_scores_match_an_independent_gradient_at_an_earlier_layer(shapes_cnn, se
 def test_a_sweep_finds_each_layers_cavs_once_and_agrees_with_single_calls(shapes_cnn, sets):
     concept, random, by_class = sets
     seen = []
-    out = concepts.sweep(shapes_cnn, ["pool1", "pool2"], concept, random, [by_class[TRIANGLE], by_class[CIRCLE]],
-                         [TRIANGLE, CIRCLE], runs=3, on_progress=lambda d, t: seen.append((d, t)))
+    out = concepts.sweep(
+        shapes_cnn,
+        ["pool1", "pool2"],
+        concept,
+        random,
+        [by_class[TRIANGLE], by_class[CIRCLE]],
+        [TRIANGLE, CIRCLE],
+        runs=3,
+        on_progress=lambda d, t: seen.append((d, t)),
+    )
     assert list(out) == ["pool1", "pool2"] and [t.target for t in out["pool2"]] == [TRIANGLE, CIRCLE]
     single = concepts.tcav(shapes_cnn, "pool1", concept, random, by_class[CIRCLE], CIRCLE, runs=3)
     np.testing.assert_array_equal(out["pool1"][1].scores, single.scores)
@@ -79,8 +87,16 @@ def test_a_sweep_finds_each_layers_cavs_once_and_agrees_with_single_calls(shapes
     total = 2 * (50 + 200 + 200)
     assert seen[0] == (0, total) and seen[-1] == (total, total)
     with pytest.raises(concepts.Cancelled):
-        concepts.sweep(shapes_cnn, ["pool2"], concept, random, [by_class[TRIANGLE]], [TRIANGLE], runs=2,
-                       on_progress=lambda d, t: d > 0)
+        concepts.sweep(
+            shapes_cnn,
+            ["pool2"],
+            concept,
+            random,
+            [by_class[TRIANGLE]],
+            [TRIANGLE],
+            runs=2,
+            on_progress=lambda d, t: d > 0,
+        )
 
 
 def test_typed_errors(shapes_cnn, sets):

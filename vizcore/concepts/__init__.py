@@ -18,11 +18,33 @@ Example:
 
 from vizcore.attribution.base import AttributionCancelled
 from vizcore.concepts.craft import Craft, concept_importances, craft
-from vizcore.concepts.split import craft_layers, fitted_patch
+from vizcore.concepts.craft import cost as craft_cost
+from vizcore.concepts.craft import estimate_seconds as craft_seconds
+from vizcore.concepts.split import channel_source, craft_layers, fitted_patch
 from vizcore.concepts.tcav import SIGNIFICANCE, Cavs, Tcav, cavs, derivatives, score, sweep, tcav
+from vizcore.concepts.tcav import estimate_seconds as tcav_seconds
 from vizcore.errors import ConceptError
 
 Cancelled = AttributionCancelled
 
-__all__ = ["SIGNIFICANCE", "Cancelled", "Cavs", "ConceptError", "Craft", "Tcav", "cavs", "concept_importances", "craft",
-           "craft_layers", "derivatives", "fitted_patch", "score", "sweep", "tcav"]
+__all__ = [
+    "SIGNIFICANCE",
+    "Cancelled",
+    "Cavs",
+    "ConceptError",
+    "Craft",
+    "Tcav",
+    "cavs",
+    "channel_source",
+    "concept_importances",
+    "craft",
+    "craft_cost",
+    "craft_layers",
+    "craft_seconds",
+    "derivatives",
+    "fitted_patch",
+    "score",
+    "sweep",
+    "tcav",
+    "tcav_seconds",
+]

@@ -1,8 +1,8 @@
 """CRAFT (Fel et al., CVPR 2023): the concepts a layer uses for a class, their importance, crops and heatmaps.
 
-1. Crops of every image of the class (a grid, side fitted to the layer's receptive field, stride
-   0.8 of the side), each resized to the input size and run to the layer; activations averaged
-   over positions: one row per crop.
+1. Crops of every image of the class (a grid covering the image, side fitted to the layer's receptive
+   field, starts at most 0.8 of the side apart), each resized to the input size (bicubic) and run
+   to the layer; activations averaged over positions: one row per crop.
 2. Non-negative factorization of those rows, A ~ U W (``nmf``): W's rows are the concepts, U says
    how much of each a crop holds.
 3. Importance: on each image, the concepts' coefficients at every position of the layer are
@@ -113,8 +113,10 @@ class Cost:
     layer: str
 
     def __str__(self) -> str:
-        return (f"{self.crops:,} crops and {self.images:,} images through the model, "
-                f"{self.masked:,} masked copies of {self.layer} through the layers after it")
+        return (
+            f"{self.crops:,} crops and {self.images:,} images through the model, "
+            f"{self.masked:,} masked copies of {self.layer} through the layers after it"
+        )
 
     @property
     def steps(self) -> int:
@@ -132,8 +134,16 @@ def _patch(model: keras.Model, layer: str, image_hw: tuple[int, int], patch: int
     return int(patch)
 
 
-def cost(model: keras.Model, layer: str, n_images: int, image_hw: tuple[int, int], *, n_concepts: int = 10,
-         patch: int | None = None, nb_design: int = sobol.NB_DESIGN) -> Cost:
+def cost(
+    model: keras.Model,
+    layer: str,
+    n_images: int,
+    image_hw: tuple[int, int],
+    *,
+    n_concepts: int = 10,
+    patch: int | None = None,
+    nb_design: int = sobol.NB_DESIGN,
+) -> Cost:
     """What ``craft`` with these arguments costs."""
     halves = split.split(model, layer)
     side = _patch(model, halves.layer, image_hw, patch)
@@ -171,8 +181,15 @@ def _crop_activations(model: keras.Model, layer: str, x: np.ndarray, patch: int,
     return np.concatenate(parts)
 
 
-def concept_importances(model: keras.Model, layer: str, u_nhwr: np.ndarray, w_rk: np.ndarray, target: int, *,
-                        nb_design: int = sobol.NB_DESIGN) -> np.ndarray:
+def concept_importances(
+    model: keras.Model,
+    layer: str,
+    u_nhwr: np.ndarray,
+    w_rk: np.ndarray,
+    target: int,
+    *,
+    nb_design: int = sobol.NB_DESIGN,
+) -> np.ndarray:
     """Sobol total-order index of each concept for the class score, per image (N, r).
 
     Image i's coefficients ``u_nhwr[i]`` (at every position of the layer) are masked concept by
@@ -202,9 +219,18 @@ def concept_importances(model: keras.Model, layer: str, u_nhwr: np.ndarray, w_rk
     return sobol.jansen_total(scores[:, :nb_design], scores[:, nb_design:].reshape(n, r, nb_design))
 
 
-def craft(model: keras.Model, layer: str, images: np.ndarray, target: int, *, n_concepts: int = 10,
-          patch: int | None = None, seed: int = 0, on_progress: Progress | None = None,
-          nb_design: int = sobol.NB_DESIGN) -> Craft:
+def craft(
+    model: keras.Model,
+    layer: str,
+    images: np.ndarray,
+    target: int,
+    *,
+    n_concepts: int = 10,
+    patch: int | None = None,
+    seed: int = 0,
+    on_progress: Progress | None = None,
+    nb_design: int = sobol.NB_DESIGN,
+) -> Craft:
     """Find ``n_concepts`` concepts of ``layer`` in images of class ``target`` and rank them for that class.
 
     Args:
@@ -234,14 +260,17 @@ def craft(model: keras.Model, layer: str, images: np.ndarray, target: int, *, n_
     side = _patch(model, halves.layer, hw, patch)
     boxes = split.crop_boxes(hw, side)
     if len(x) * len(boxes) < n_concepts:
-        raise ConceptError(f"{len(x) * len(boxes)} crops cannot make {n_concepts} concepts; "
-                           "give more images or fewer concepts.")
+        raise ConceptError(
+            f"{len(x) * len(boxes)} crops cannot make {n_concepts} concepts; give more images or fewer concepts."
+        )
     total = cost(model, halves.layer, len(x), hw, n_concepts=n_concepts, patch=side, nb_design=nb_design).steps
     with progress_to(on_progress, total):
         acts = _crop_activations(model, halves.layer, x, side, len(boxes))
         if acts.min() < -1e-5 * max(1.0, float(acts.max())):
-            raise ConceptError(f"Layer '{halves.layer}' has negative activations (down to {acts.min():.3g}); "
-                               "CRAFT factorizes non-negative maps: pick a layer after a ReLU.")
+            raise ConceptError(
+                f"Layer '{halves.layer}' has negative activations (down to {acts.min():.3g}); "
+                "CRAFT factorizes non-negative maps: pick a layer after a ReLU."
+            )
         fac = nmf.factorize(np.maximum(acts, 0.0), n_concepts, seed=seed)
         image_acts = forward(model, x, halves.layer)[0]
         u_img = fac.transform(np.maximum(image_acts, 0.0).reshape(-1, image_acts.shape[-1]))
@@ -251,5 +280,17 @@ def craft(model: keras.Model, layer: str, images: np.ndarray, target: int, *, n_
     crop_box = np.tile(boxes, (len(x), 1))
     typical = np.argsort(-fac.u, axis=0, kind="stable")[:CROPS_KEPT].T  # (r, kept)
     crops = tuple(tuple((int(crop_image[i]), tuple(int(v) for v in crop_box[i])) for i in rows) for rows in typical)
-    return Craft(halves.layer, int(target), side, importances, crops, fac.w, fac.u, crop_image, crop_box, fac.error,
-                 fac, weakref.ref(model))
+    return Craft(
+        halves.layer,
+        int(target),
+        side,
+        importances,
+        crops,
+        fac.w,
+        fac.u,
+        crop_image,
+        crop_box,
+        fac.error,
+        fac,
+        weakref.ref(model),
+    )

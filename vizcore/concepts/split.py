@@ -28,11 +28,21 @@ from vizcore.cache import per_model
 from vizcore.errors import ConceptError
 
 NONNEGATIVE = frozenset({"relu", "relu6", "sigmoid", "softmax", "softplus", "hard_sigmoid", "exponential"})
-SIGN_KEEPING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Dropout,
-                keras.layers.SpatialDropout2D, keras.layers.ZeroPadding2D, keras.layers.Cropping2D,
-                keras.layers.UpSampling2D, keras.layers.Concatenate, keras.layers.Add, keras.layers.Identity)
+SIGN_KEEPING = (
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout2D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.Cropping2D,
+    keras.layers.UpSampling2D,
+    keras.layers.Concatenate,
+    keras.layers.Add,
+    keras.layers.Identity,
+)
 SPLITS_KEPT = 8  # per model: a handful of layers tried in one session
-STRIDE = 0.8  # crops overlap by a fifth, as Xplique's CraftTf (stride int(0.8 * patch), VALID windows)
+STRIDE = 0.8  # crops overlap by at least a fifth (Xplique's CraftTf: stride int(0.8 * patch), VALID windows)
+MAX_PATCH = 0.3  # of the image side
 CROP_BATCH = 64  # crops through the model per call
 MASKED_BYTES = 32 * 2**20  # masked activations per call of the Sobol pass
 
@@ -63,17 +73,27 @@ def _build(model: keras.Model, path: str) -> Halves:
     fm = graph.feature_model(model, (path,))
     acts, scores = fm.model.outputs
     if len(acts.shape) != 4:
-        raise ConceptError(f"Layer '{path}' outputs shape {tuple(acts.shape)}; concepts need a layer with feature maps "
-                           "(batch, height, width, channels), such as a convolution's ReLU.")
+        raise ConceptError(
+            f"Layer '{path}' outputs shape {tuple(acts.shape)}; concepts need a layer with feature maps "
+            "(batch, height, width, channels), such as a convolution's ReLU."
+        )
     try:
         h = keras.Model(acts, scores, name=f"{model.name}_after")
     except ValueError:
-        raise ConceptError(f"The network cannot be cut at '{path}': a later layer also reads an earlier one (a "
-                           "residual connection). Pick a layer between blocks, such as a block's expand ReLU or the "
-                           "last ReLU.") from None
+        raise ConceptError(
+            f"The network cannot be cut at '{path}': a later layer also reads an earlier one (a "
+            "residual connection). Pick a layer between blocks, such as a block's expand ReLU or the "
+            "last ReLU."
+        ) from None
     classes = int(scores.shape[-1])
-    return Halves(path, keras.Model(fm.model.inputs, acts, name=f"{model.name}_upto"), h,
-                  heads.is_binary(fm.head, classes), classes, tuple(acts.shape))
+    return Halves(
+        path,
+        keras.Model(fm.model.inputs, acts, name=f"{model.name}_upto"),
+        h,
+        heads.is_binary(fm.head, classes),
+        classes,
+        tuple(acts.shape),
+    )
 
 
 def split(model: keras.Model, layer: str) -> Halves:
@@ -139,32 +159,35 @@ def craft_layers(model: keras.Model) -> tuple[str, ...]:
 
 
 def fitted_patch(model: keras.Model, layer: str, image_hw: tuple[int, int]) -> int:
-    """The crop side fitted to the layer: its receptive field, kept between an eighth and half of the image
-    (at least 8 pixels): a concept is a part of an object, as large as what one unit of the layer sees."""
+    """The crop side fitted to the layer: its receptive field, kept between an eighth of the image (at least 8
+    pixels) and 0.3 of it (Xplique's 64 of 224): a concept is a part of an object, about what one unit sees."""
     side = int(min(image_hw))
     field = examples.receptive_field(model, layer, image_hw)
     size = side if field.whole else max(field.size)
-    return int(np.clip(size, min(side, max(8, side // 8)), max(1, side // 2)))
+    lo = min(side, max(8, side // 8))
+    return int(min(max(size, lo), max(lo, round(MAX_PATCH * side))))
 
 
-def crop_stride(patch: int) -> int:
-    """Xplique's stride between crops: int(0.8 * patch), at least 1."""
-    return max(1, int(patch * STRIDE))
+def _starts(length: int, patch: int) -> np.ndarray:
+    """Evenly spaced crop starts from 0 to length - patch, at most ``STRIDE * patch`` apart: the edges are covered."""
+    if length <= patch:
+        return np.zeros(1, np.int64)
+    n = int(np.ceil((length - patch) / max(1, int(STRIDE * patch)))) + 1
+    return np.round(np.linspace(0, length - patch, n)).astype(np.int64)
 
 
 def crop_boxes(image_hw: tuple[int, int], patch: int) -> np.ndarray:
-    """int64 (P, 4) boxes (x0, y0, x1, y1) of an image's crops, row by row (``tf.image.extract_patches``' order)."""
-    stride = crop_stride(patch)
-    ys = np.arange(0, image_hw[0] - patch + 1, stride)
-    xs = np.arange(0, image_hw[1] - patch + 1, stride)
-    y0, x0 = np.meshgrid(ys, xs, indexing="ij")
+    """int64 (P, 4) boxes (x0, y0, x1, y1) of an image's crops, row by row; neighbours overlap by at least a fifth."""
+    y0, x0 = np.meshgrid(_starts(image_hw[0], patch), _starts(image_hw[1], patch), indexing="ij")
     return np.stack([x0.ravel(), y0.ravel(), x0.ravel() + patch, y0.ravel() + patch], axis=1).astype(np.int64)
 
 
-def _crop_step(g: keras.Model, patch: int, stride: int, size_hw: tuple[int, int], x: tf.Tensor) -> tf.Tensor:
-    """Pooled activations (B * P, k) of every crop of a batch, each resized to the input size (bicubic, as Xplique)."""
-    crops = tf.image.extract_patches(x, [1, patch, patch, 1], [1, stride, stride, 1], [1, 1, 1, 1], "VALID")
-    crops = tf.reshape(crops, (-1, patch, patch, x.shape[-1]))
+def _crop_step(g: keras.Model, boxes: tuple[tuple[int, int, int, int], ...], size_hw: tuple[int, int],
+               x: tf.Tensor) -> tf.Tensor:
+    """Pooled activations (B * P, k) of every crop of a batch, image by image, each resized to the input size
+    (bicubic, as Xplique)."""
+    crops = tf.stack([x[:, y0:y1, x0:x1] for x0, y0, x1, y1 in boxes], axis=1)  # (B, P, p, p, C)
+    crops = tf.reshape(crops, (-1, *crops.shape[2:]))
     acts = g(tf.image.resize(crops, size_hw, method="bicubic"), training=False)
     return tf.reduce_mean(acts, axis=(1, 2))
 
@@ -176,14 +199,16 @@ def crop_function(model: keras.Model, layer: str, image_hwc: tuple[int, int, int
 
     def build():
         # A partial, not a closure: one trace per engine, not "retracing" of one code object
-        step = functools.partial(_crop_step, halves.g, patch, crop_stride(patch), (h, w))
+        boxes = tuple(tuple(int(v) for v in b) for b in crop_boxes((h, w), patch))
+        step = functools.partial(_crop_step, halves.g, boxes, (h, w))
         return tf.function(step, input_signature=[tf.TensorSpec((None, h, w, c), tf.float32)])
 
     return per_model(model, ("concepts.crops", halves.layer, patch, h, w, c), build, limit=SPLITS_KEPT)
 
 
-def _masked_step(h: keras.Model, u_bhwr: tf.Tensor, masks_mr: tf.Tensor, w_rk: tf.Tensor,
-                 column: tf.Tensor) -> tf.Tensor:
+def _masked_step(
+    h: keras.Model, u_bhwr: tf.Tensor, masks_mr: tf.Tensor, w_rk: tf.Tensor, column: tf.Tensor
+) -> tf.Tensor:
     """Scores (B, M) of the class column for every image's concepts under every mask: h(sum_r m_r u_r w_r)."""
     a = tf.einsum("bhwr,mr,rk->bmhwk", u_bhwr, masks_mr, w_rk)
     shape = tf.shape(a)
@@ -197,8 +222,46 @@ def masked_function(model: keras.Model, layer: str):
     _, hh, ww, k = halves.layer_shape
 
     def build():
-        sig = [tf.TensorSpec((None, hh, ww, None), tf.float32), tf.TensorSpec((None, None), tf.float32),
-               tf.TensorSpec((None, k), tf.float32), tf.TensorSpec((), tf.int32)]
+        sig = [
+            tf.TensorSpec((None, hh, ww, None), tf.float32),
+            tf.TensorSpec((None, None), tf.float32),
+            tf.TensorSpec((None, k), tf.float32),
+            tf.TensorSpec((), tf.int32),
+        ]
         return tf.function(functools.partial(_masked_step, halves.h), input_signature=sig)
 
     return per_model(model, ("concepts.masked", halves.layer), build, limit=SPLITS_KEPT)
+
+
+CHANNEL_KEEPING = (
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.BatchNormalization,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout2D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.Cropping2D,
+)
+CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+
+
+def channel_source(model: keras.Model, layer: str) -> str | None:
+    """The convolution whose channel c is the layer's channel c (through pooling, BatchNorm, activations); None
+    when another kind of layer mixes the channels on the way (an add, a concatenation, a dense layer).
+
+    Example:
+        >>> channel_source(shapes_cnn, "pool2"), channel_source(mobilenet_v2, "out_relu")
+        ('conv2_2', 'Conv_1')
+    """
+    traced = graph.trace(model)
+    path = graph.resolve_layer(model, layer)
+    while path in traced:
+        t = traced[path]
+        if isinstance(t.layer, CONVS):
+            return path
+        if t.is_model or not isinstance(t.layer, CHANNEL_KEEPING) or len(t.inbound) != 1:
+            return None
+        path = t.inbound[0]
+    return None

@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,13 +35,23 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import train_test_split
 
 from vizcore import graph
-from vizcore.attribution.base import DEFAULT_BATCH, Progress, advance, engine, forward, progress_to
+from vizcore.attribution.base import (
+    DEFAULT_BATCH,
+    PASSES,
+    Progress,
+    advance,
+    engine,
+    forward,
+    pass_seconds,
+    progress_to,
+)
 from vizcore.batches import as_batch
 from vizcore.errors import ConceptError
 
 SIGNIFICANCE = 0.05  # two-sided t-test level
 MIN_IMAGES = 5  # per side of a CAV: 4 to fit on, 1 to check
 TEST_FRACTION = 0.2
+MAX_ACTIVATION_BYTES = 256 * 2**20  # the flattened activations of the concept and random images, kept for the fits
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,8 +120,15 @@ def _flat_acts(model: keras.Model, x: np.ndarray, path: str) -> np.ndarray:
     return acts.reshape(len(acts), -1)
 
 
-def cavs(model: keras.Model, layer: str, concept_images: np.ndarray, random_images: np.ndarray, *, runs: int = 10,
-         seed: int = 0) -> Cavs:
+def cavs(
+    model: keras.Model,
+    layer: str,
+    concept_images: np.ndarray,
+    random_images: np.ndarray,
+    *,
+    runs: int = 10,
+    seed: int = 0,
+) -> Cavs:
     """One concept CAV and one random CAV per run, each on a fresh random set.
 
     Each run takes m = min(#concept, #random // 2) images of each set: m concept images against a
@@ -122,10 +141,19 @@ def cavs(model: keras.Model, layer: str, concept_images: np.ndarray, random_imag
     xc, xr = as_batch(model, concept_images), as_batch(model, random_images)
     m = min(len(xc), len(xr) // 2)
     if m < MIN_IMAGES:
-        raise ConceptError(f"TCAV needs at least {MIN_IMAGES} concept images and {2 * MIN_IMAGES} random images; "
-                           f"got {len(xc)} and {len(xr)}.")
+        raise ConceptError(
+            f"TCAV needs at least {MIN_IMAGES} concept images and {2 * MIN_IMAGES} random images; "
+            f"got {len(xc)} and {len(xr)}."
+        )
     if runs < 2:
         raise ConceptError(f"TCAV needs at least 2 runs for its t-test, got {runs}.")
+    features = int(np.prod(engine(model, "forward", path).layer_shape[1:]))
+    if features * (len(xc) + len(xr)) * 4 > MAX_ACTIVATION_BYTES:
+        raise ConceptError(
+            f"The activations of {len(xc) + len(xr)} images at '{path}' ({features:,} values each) "
+            f"would take more than {MAX_ACTIVATION_BYTES // 2**20} MB; use fewer images or a deeper "
+            "layer."
+        )
     ac, ar = _flat_acts(model, xc, path), _flat_acts(model, xr, path)
     rng = np.random.default_rng(seed)
     out: list[tuple[np.ndarray, float, np.ndarray, float]] = []
@@ -144,8 +172,15 @@ def _check_target(model: keras.Model, target: int) -> None:
         raise ConceptError(f"target must be a class index in 0..{limit - 1}, got {target}.")
 
 
-def derivatives(model: keras.Model, layer: str, class_images: np.ndarray, target: int, vectors: np.ndarray, *,
-                batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+def derivatives(
+    model: keras.Model,
+    layer: str,
+    class_images: np.ndarray,
+    target: int,
+    vectors: np.ndarray,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+) -> np.ndarray:
     """Directional derivatives (N, V) of the class's pre-softmax score along each vector (V, F) at ``layer``.
 
     A binary head's target 1 is its logit, target 0 minus it (as the attribution methods).
@@ -181,8 +216,17 @@ def score(model: keras.Model, c: Cavs, class_images: np.ndarray, target: int) ->
     return Tcav(c.layer, int(target), scores, random_scores, _t_test(scores, random_scores), float(c.accuracy.mean()))
 
 
-def tcav(model: keras.Model, layer: str, concept_images: np.ndarray, random_images: np.ndarray,
-         class_images: np.ndarray, target: int, *, runs: int = 10, seed: int = 0) -> Tcav:
+def tcav(
+    model: keras.Model,
+    layer: str,
+    concept_images: np.ndarray,
+    random_images: np.ndarray,
+    class_images: np.ndarray,
+    target: int,
+    *,
+    runs: int = 10,
+    seed: int = 0,
+) -> Tcav:
     """TCAV of a concept for class ``target`` at ``layer``: ``runs`` CAVs, each on a fresh random set.
 
     Args:
@@ -200,9 +244,18 @@ def cost(n_concept: int, n_random: int, n_class: int, layers: int = 1) -> int:
     return layers * (n_concept + n_random + n_class)
 
 
-def sweep(model: keras.Model, layers: Sequence[str], concept_images: np.ndarray, random_images: np.ndarray,
-          class_images: Sequence[np.ndarray], targets: Sequence[int], *, runs: int = 10, seed: int = 0,
-          on_progress: Progress | None = None) -> dict[str, list[Tcav]]:
+def sweep(
+    model: keras.Model,
+    layers: Sequence[str],
+    concept_images: np.ndarray,
+    random_images: np.ndarray,
+    class_images: Sequence[np.ndarray],
+    targets: Sequence[int],
+    *,
+    runs: int = 10,
+    seed: int = 0,
+    on_progress: Progress | None = None,
+) -> dict[str, list[Tcav]]:
     """TCAV at every layer for several classes: {layer: [Tcav per target]}; the CAVs of a layer are found once.
 
     ``class_images[i]`` are the images of ``targets[i]``. ``on_progress(done, total) -> True to cancel``
@@ -219,3 +272,27 @@ def sweep(model: keras.Model, layers: Sequence[str], concept_images: np.ndarray,
             c = cavs(model, layer, concept_images, random_images, runs=runs, seed=seed)
             out[c.layer] = [score(model, c, x, t) for x, t in zip(class_images, targets)]
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def fit_seconds(features: int, m: int) -> float:
+    """Seconds of one CAV fit on m against m rows of ``features`` values, measured once per size (on at most
+    20,000 features, scaled linearly beyond)."""
+    measured = min(features, 20_000)
+    rng = np.random.default_rng(0)
+    pos, neg = rng.random((m, measured), np.float32), rng.random((m, measured), np.float32)
+    start = time.perf_counter()
+    _cav(pos + 0.05, neg, 0)
+    return (time.perf_counter() - start) * features / measured
+
+
+def estimate_seconds(
+    model: keras.Model, layers: Sequence[str], n_concept: int, n_random: int, n_class: int, *, runs: int = 10
+) -> float:
+    """An estimate of ``sweep``'s seconds on this machine: measured passes, gradients and CAV fits."""
+    spec = graph.input_spec(model)
+    per_pass = pass_seconds(model, (spec.height or 224, spec.width or 224))
+    m = max(MIN_IMAGES, min(n_concept, n_random // 2))
+    sizes = [int(np.prod(engine(model, "forward", layer).layer_shape[1:])) for layer in layers]
+    fits = sum(2 * runs * fit_seconds(features, m) for features in sizes)
+    return len(layers) * (n_concept + n_random + PASSES["gradient"] * n_class) * per_pass + fits
