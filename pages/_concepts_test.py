@@ -123,8 +123,10 @@ def _shown(what: str, labels, results: list[concepts.Tcav], concept: str, key: s
         key=f"{key}.figure",
     )
     for label, t in zip(labels, results):
+        way = "more" if t.score > np.mean(t.random_scores) else "less"
         verdict = (
-            f"significant (p = {t.p_value:.2g} < {concepts.SIGNIFICANCE})"
+            f"significant (p = {t.p_value:.2g} < {concepts.SIGNIFICANCE}): the score rises along the concept {way} "
+            "often than along random directions"
             if t.significant
             else f"not significant (p = {t.p_value:.2g}): within what random directions give"
         )

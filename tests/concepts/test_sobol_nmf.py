@@ -87,7 +87,8 @@ def test_factorization_is_non_negative_and_reconstructs():
     f = nmf.factorize(a, 4, seed=0)
     assert f.u.shape == (400, 4) and f.w.shape == (4, 12)
     assert f.u.min() >= 0 and f.w.min() >= 0
-    error = np.linalg.norm(a - f.u @ f.w) / np.linalg.norm(a)
+    assert f.scale == 10.0 ** np.round(np.log10(np.sqrt(np.mean(a.astype(np.float64) ** 2))))  # RMS ~5: units of 10
+    error = np.linalg.norm(a - f.scale * f.u @ f.w) / np.linalg.norm(a)
     assert error == pytest.approx(f.error, rel=1e-4)
     assert error < 0.05  # rank-4 data, 4 components (the small penalty alpha_W=0.01 keeps it above 0)
     noisy = a + rng.uniform(0, 0.5, a.shape).astype(np.float32)
@@ -95,10 +96,24 @@ def test_factorization_is_non_negative_and_reconstructs():
     assert 0.05 < f2.error < 0.5  # too few components: a real, bounded error
     again = f.transform(a[:50])  # U for W fixed: the same coefficients back
     assert again.min() >= 0
-    assert np.linalg.norm(again @ f.w - a[:50]) / np.linalg.norm(a[:50]) < 0.05
+    assert np.linalg.norm(f.scale * again @ f.w - a[:50]) / np.linalg.norm(a[:50]) < 0.05
     assert np.linalg.norm(again - f.u[:50]) / np.linalg.norm(f.u[:50]) < 0.1
+
+
+def test_tiny_activations_are_factorized_in_their_own_units():
+    """An untrained network's deep layer holds values near 1e-11: the penalty must not zero every concept."""
+    rng = np.random.default_rng(2)
+    a = (rng.gamma(1.0, 1.0, (300, 3)) @ rng.gamma(1.0, 1.0, (3, 8))).astype(np.float32)
+    f, tiny = nmf.factorize(a, 3), nmf.factorize(a * 1e-11, 3)
+    assert tiny.scale == pytest.approx(1e-11 * f.scale, rel=1e-6)
+    assert tiny.error == pytest.approx(f.error, rel=1e-3) and tiny.error < 0.05
+    np.testing.assert_allclose(tiny.w, f.w, rtol=1e-3, atol=1e-4)
+    assert nmf.unit_of(0.614) == nmf.unit_of(3.1) == 1.0 and nmf.unit_of(3.3) == 10.0
+    assert nmf.unit_of(4e-11) == pytest.approx(1e-10)
 
 
 def test_factorization_refuses_negative_activations():
     with pytest.raises(ValueError, match="non-negative"):
         nmf.factorize(np.array([[1.0, -0.5], [0.2, 0.3], [0.4, 0.1]]), 1)
+    with pytest.raises(ValueError, match="all zero"):
+        nmf.factorize(np.zeros((4, 3)), 2)

@@ -21,7 +21,7 @@ from vizcore.concepts.craft import Craft, concept_importances, craft
 from vizcore.concepts.craft import cost as craft_cost
 from vizcore.concepts.craft import estimate_seconds as craft_seconds
 from vizcore.concepts.split import channel_source, craft_layers, fitted_patch
-from vizcore.concepts.tcav import SIGNIFICANCE, Cavs, Tcav, cavs, derivatives, score, sweep, tcav
+from vizcore.concepts.tcav import SIGNIFICANCE, Cavs, Tcav, cavs, derivatives, run_sets, score, sweep, tcav
 from vizcore.concepts.tcav import estimate_seconds as tcav_seconds
 from vizcore.errors import ConceptError
 
@@ -43,6 +43,7 @@ __all__ = [
     "craft_seconds",
     "derivatives",
     "fitted_patch",
+    "run_sets",
     "score",
     "sweep",
     "tcav",

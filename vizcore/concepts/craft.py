@@ -53,7 +53,7 @@ class Craft:
         importances: float64 (r,) Sobol total-order index of each concept for the class score.
         crops: per concept, (image index, box) of its most typical crops, most typical first.
         bank_w: float32 (r, k) the concepts over the layer's channels (W).
-        crops_u: float32 (n_crops, r) each crop's coefficients (U).
+        crops_u: float32 (n_crops, r) each crop's coefficients (U): a crop's pooled activations ~ scale * U W.
         crop_image: int64 (n_crops,) the image of each crop; ``crop_box`` int64 (n_crops, 4) its box.
         error: relative reconstruction error of the crops' activations, ||A - U W|| / ||A||.
     """
@@ -266,7 +266,12 @@ def craft(
     total = cost(model, halves.layer, len(x), hw, n_concepts=n_concepts, patch=side, nb_design=nb_design).steps
     with progress_to(on_progress, total):
         acts = _crop_activations(model, halves.layer, x, side, len(boxes))
-        if acts.min() < -1e-5 * max(1.0, float(acts.max())):
+        if not acts.max() > 0:
+            raise ConceptError(
+                f"Layer '{halves.layer}' stays at zero on every crop of these images: there is no "
+                "concept to find (an untrained network, or a layer too deep for them)."
+            )
+        if acts.min() < -1e-5 * float(acts.max()):
             raise ConceptError(
                 f"Layer '{halves.layer}' has negative activations (down to {acts.min():.3g}); "
                 "CRAFT factorizes non-negative maps: pick a layer after a ReLU."
@@ -275,7 +280,8 @@ def craft(
         image_acts = forward(model, x, halves.layer)[0]
         u_img = fac.transform(np.maximum(image_acts, 0.0).reshape(-1, image_acts.shape[-1]))
         u_img = u_img.reshape(*image_acts.shape[:3], n_concepts)
-        importances = concept_importances(model, halves.layer, u_img, fac.w, target, nb_design=nb_design).mean(axis=0)
+        w_rk = fac.w * np.float32(fac.scale)  # back in the layer's units
+        importances = concept_importances(model, halves.layer, u_img, w_rk, target, nb_design=nb_design).mean(axis=0)
     crop_image = np.repeat(np.arange(len(x)), len(boxes))
     crop_box = np.tile(boxes, (len(x), 1))
     typical = np.argsort(-fac.u, axis=0, kind="stable")[:CROPS_KEPT].T  # (r, kept)

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import qmc
 
 NB_DESIGN = 32  # Xplique's default for CRAFT
-EPS = 1e-12  # floor of Var(f(A)), as Xplique
+EPS = 1e-12  # floor of Var(f(A)) relative to mean(f(A)^2) (Xplique: 1e-12 absolute)
 
 
 def design(dim: int, nb_design: int = NB_DESIGN) -> tuple[np.ndarray, np.ndarray]:
@@ -45,5 +45,5 @@ def jansen_total(f_a: np.ndarray, f_c: np.ndarray) -> np.ndarray:
     """Total-order indices from the outputs on A (..., n) and on every C_i (..., dim, n); returns (..., dim)."""
     f_a, f_c = np.asarray(f_a, np.float64), np.asarray(f_c, np.float64)
     n = f_a.shape[-1]
-    var = np.maximum(f_a.var(axis=-1, ddof=1), EPS)
+    var = np.maximum(f_a.var(axis=-1, ddof=1), EPS * np.maximum(np.mean(f_a**2, axis=-1), 1e-300))
     return ((f_a[..., None, :] - f_c) ** 2).sum(axis=-1) / (2.0 * n * var[..., None])

@@ -43,7 +43,7 @@ SIGN_KEEPING = (
 SPLITS_KEPT = 8  # per model: a handful of layers tried in one session
 STRIDE = 0.8  # crops overlap by at least a fifth (Xplique's CraftTf: stride int(0.8 * patch), VALID windows)
 MAX_PATCH = 0.3  # of the image side
-CROP_BATCH = 64  # crops through the model per call
+CROP_BATCH = 32  # crops through the model per call (attribution's batch: MobileNetV2 224 peaks near 150 MB)
 MASKED_BYTES = 32 * 2**20  # masked activations per call of the Sobol pass
 
 
@@ -182,8 +182,9 @@ def crop_boxes(image_hw: tuple[int, int], patch: int) -> np.ndarray:
     return np.stack([x0.ravel(), y0.ravel(), x0.ravel() + patch, y0.ravel() + patch], axis=1).astype(np.int64)
 
 
-def _crop_step(g: keras.Model, boxes: tuple[tuple[int, int, int, int], ...], size_hw: tuple[int, int],
-               x: tf.Tensor) -> tf.Tensor:
+def _crop_step(
+    g: keras.Model, boxes: tuple[tuple[int, int, int, int], ...], size_hw: tuple[int, int], x: tf.Tensor
+) -> tf.Tensor:
     """Pooled activations (B * P, k) of every crop of a batch, image by image, each resized to the input size
     (bicubic, as Xplique)."""
     crops = tf.stack([x[:, y0:y1, x0:x1] for x0, y0, x1, y1 in boxes], axis=1)  # (B, P, p, p, C)

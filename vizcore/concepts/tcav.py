@@ -3,7 +3,9 @@
 A concept activation vector (CAV) is the normal of a linear classifier between the layer's
 activations of concept images and of random images (scikit-learn's ``SGDClassifier`` with the
 official TCAV / Xplique settings: hinge loss, alpha 0.01, 1,000 iterations, tol 1e-3, fit on 80%,
-the other 20% giving its accuracy). The TCAV score of a class is the fraction of the class's
+the other 20% giving its accuracy), on activations in units of the power of ten nearest their root
+mean square (``nmf.unit_of``: the official units for a layer whose RMS is between 0.32 and 3.2), so
+that the penalty weighs about the same in any layer. The TCAV score of a class is the fraction of the class's
 images whose pre-softmax score rises along the CAV (a positive directional derivative
 grad_layer(score) . CAV). Each run draws a fresh random set; random-against-random CAVs (two
 disjoint random sets) give the scores chance alone produces, and a two-sided t-test compares
@@ -46,6 +48,7 @@ from vizcore.attribution.base import (
     progress_to,
 )
 from vizcore.batches import as_batch
+from vizcore.concepts.nmf import unit_of
 from vizcore.errors import ConceptError
 
 SIGNIFICANCE = 0.05  # two-sided t-test level
@@ -120,6 +123,21 @@ def _flat_acts(model: keras.Model, x: np.ndarray, path: str) -> np.ndarray:
     return acts.reshape(len(acts), -1)
 
 
+def run_sets(
+    n_concept: int, n_random: int, runs: int, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per run, (concept rows, random set A, random set B): m = min(n_concept, n_random // 2) rows each, A and B
+    disjoint; the concept CAV separates the concept rows from A, the random CAV B from A."""
+    m = min(n_concept, n_random // 2)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(runs):
+        pick = rng.choice(n_concept, m, replace=False)
+        a, b = np.split(rng.permutation(n_random)[: 2 * m], 2)
+        out.append((pick, a, b))
+    return out
+
+
 def cavs(
     model: keras.Model,
     layer: str,
@@ -155,11 +173,11 @@ def cavs(
             "layer."
         )
     ac, ar = _flat_acts(model, xc, path), _flat_acts(model, xr, path)
-    rng = np.random.default_rng(seed)
+    rms = float(np.sqrt(np.mean(np.square(np.concatenate([ac, ar]), dtype=np.float64))))
+    scale = unit_of(rms) if rms > 0 else 1.0
+    ac, ar = ac / np.float32(scale), ar / np.float32(scale)
     out: list[tuple[np.ndarray, float, np.ndarray, float]] = []
-    for run in range(runs):  # one fit per run: the images themselves went through in batches above
-        pick = rng.choice(len(xc), m, replace=False)
-        a, b = np.split(rng.permutation(len(xr))[: 2 * m], 2)
+    for run, (pick, a, b) in enumerate(run_sets(len(xc), len(xr), runs, seed)):  # the images went through above
         out.append((*_cav(ac[pick], ar[a], seed * 1000 + run), *_cav(ar[b], ar[a], seed * 1000 + runs + run)))
     v, acc, vr, acc_r = zip(*out)
     return Cavs(path, np.stack(v), np.stack(vr), np.array(acc), np.array(acc_r))
