@@ -1,4 +1,4 @@
-"""Pieces of the Concepts page: the images it runs on, costly runs behind a Run button, crop tiles, CSV."""
+"""Pieces of the Concepts page: the images it runs on, costly runs behind a Run button, crop tiles, TCAV results."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _shared
-from vizcore import render
+from vizcore import concepts, figures, render
 from vizcore.attribution import base
 from vizcore.errors import ConvLensError
 
@@ -102,3 +102,68 @@ def csv_bytes(header: list[str], rows: list[list]) -> bytes:
     writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue().encode()
+
+
+def _table(labels, results: list[concepts.Tcav]) -> list[list]:
+    return [
+        [
+            label,
+            round(t.score, 4),
+            round(float(np.mean(t.random_scores)), 4),
+            round(float(np.std(t.random_scores)), 4),
+            float(f"{t.p_value:.3g}"),
+            t.significant,
+            round(t.accuracy, 3),
+            " ".join(f"{s:.3f}" for s in t.scores),
+            " ".join(f"{s:.3f}" for s in t.random_scores),
+        ]
+        for label, t in zip(labels, results)
+    ]
+
+
+HEADER = [
+    "",
+    "TCAV score",
+    "random mean",
+    "random sd",
+    "p-value",
+    "significant",
+    "CAV accuracy",
+    "scores per run",
+    "random scores per run",
+]
+
+
+def tcav_results(what: str, labels, results: list[concepts.Tcav], concept: str, key: str, stem: str) -> None:
+    """TCAV results per class or per layer: the scores beside the random ones, a sentence each, a table and a CSV."""
+    st.plotly_chart(
+        figures.tcav_figure(
+            labels,
+            [t.scores for t in results],
+            [t.random_scores for t in results],
+            [t.p_value for t in results],
+            f"TCAV of '{concept}' per {what}, beside random CAVs",
+        ),
+        key=f"{key}.figure",
+    )
+    for label, t in zip(labels, results):
+        way = "more" if t.score > np.mean(t.random_scores) else "less"
+        verdict = (
+            f"significant (p = {t.p_value:.2g} < {concepts.SIGNIFICANCE}): the score rises along the concept {way} "
+            "often than along random directions"
+            if t.significant
+            else f"not significant (p = {t.p_value:.2g}): within what random directions give"
+        )
+        st.markdown(
+            f"- **{label}**: TCAV {t.score:.2f} against random {np.mean(t.random_scores):.2f} "
+            f"± {np.std(t.random_scores):.2f}, {verdict}"
+        )
+    rows = _table(labels, results)
+    st.dataframe({h or what: [r[i] for r in rows] for i, h in enumerate(HEADER)}, hide_index=True, key=f"{key}.table")
+    st.download_button(
+        f"TCAV per {what} (CSV)",
+        csv_bytes([what, *HEADER[1:]], rows),
+        f"{stem}.csv",
+        "text/csv",
+        key=f"{key}.csv",
+    )

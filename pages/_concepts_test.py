@@ -9,7 +9,7 @@ import streamlit as st
 
 from pages import _cache, _concepts_parts, _layers, _shared
 from pages._concepts_parts import Images
-from vizcore import archive, blocks, concepts, evaluation, figures, images, render
+from vizcore import archive, blocks, concepts, evaluation, images, render
 from vizcore.errors import ConvLensError
 
 SOURCES = {"zip": "A ZIP of concept images", "files": "Concept images (upload)", "class": "A class of this dataset"}
@@ -21,6 +21,12 @@ def _from_zip(loaded, digest: str, _data: bytes):
     ds = archive.load_images_zip(_data, name="concept")
     ready = evaluation.prepare(loaded, ds.x_nhwc)
     return ready.x_nhwc, ready.display_nhwc, ds.class_names[0], ds.notes
+
+
+@st.cache_resource(show_spinner="Reading the concept images…", max_entries=4, hash_funcs=_cache.BY_KEY)
+def _from_files(loaded, digest: str, _raws: tuple[tuple[str, bytes], ...]):
+    ready = [loaded.prepare(images.load_image(raw, name=name)) for name, raw in _raws]
+    return np.stack([p.image_hwc for p in ready]), np.stack([p.display_hwc for p in ready])
 
 
 def _concept(loaded, data: Images):
@@ -67,82 +73,10 @@ def _concept(loaded, data: Images):
     if not files:
         st.info("Upload images of the concept: 20 to 100 work well.")
         return None
-    ready, digest = [], hashlib.sha1()
-    for f in files:
-        raw = f.getvalue()
-        digest.update(raw)
-        ready.append(loaded.prepare(images.load_image(raw, name=f.name)))
-    return (
-        np.stack([p.image_hwc for p in ready]),
-        np.stack([p.display_hwc for p in ready]),
-        "concept",
-        none,
-        f"files:{digest.hexdigest()[:12]}",
-    )
-
-
-def _table(labels, results: list[concepts.Tcav]) -> list[list]:
-    return [
-        [
-            label,
-            round(t.score, 4),
-            round(float(np.mean(t.random_scores)), 4),
-            round(float(np.std(t.random_scores)), 4),
-            float(f"{t.p_value:.3g}"),
-            t.significant,
-            round(t.accuracy, 3),
-            " ".join(f"{s:.3f}" for s in t.scores),
-            " ".join(f"{s:.3f}" for s in t.random_scores),
-        ]
-        for label, t in zip(labels, results)
-    ]
-
-
-HEADER = [
-    "",
-    "TCAV score",
-    "random mean",
-    "random sd",
-    "p-value",
-    "significant",
-    "CAV accuracy",
-    "scores per run",
-    "random scores per run",
-]
-
-
-def _shown(what: str, labels, results: list[concepts.Tcav], concept: str, key: str, stem: str) -> None:
-    st.plotly_chart(
-        figures.tcav_figure(
-            labels,
-            [t.scores for t in results],
-            [t.random_scores for t in results],
-            [t.p_value for t in results],
-            f"TCAV of '{concept}' per {what}, beside random CAVs",
-        ),
-        key=f"{key}.figure",
-    )
-    for label, t in zip(labels, results):
-        way = "more" if t.score > np.mean(t.random_scores) else "less"
-        verdict = (
-            f"significant (p = {t.p_value:.2g} < {concepts.SIGNIFICANCE}): the score rises along the concept {way} "
-            "often than along random directions"
-            if t.significant
-            else f"not significant (p = {t.p_value:.2g}): within what random directions give"
-        )
-        st.markdown(
-            f"- **{label}**: TCAV {t.score:.2f} against random {np.mean(t.random_scores):.2f} "
-            f"± {np.std(t.random_scores):.2f}, {verdict}"
-        )
-    rows = _table(labels, results)
-    st.dataframe({h or what: [r[i] for r in rows] for i, h in enumerate(HEADER)}, hide_index=True, key=f"{key}.table")
-    st.download_button(
-        f"TCAV per {what} (CSV)",
-        _concepts_parts.csv_bytes([what, *HEADER[1:]], rows),
-        f"{stem}.csv",
-        "text/csv",
-        key=f"{key}.csv",
-    )
+    raws = tuple((f.name, f.getvalue()) for f in files)
+    digest = hashlib.sha1(b"".join(raw for _, raw in raws)).hexdigest()[:12]
+    x, display = _from_files(loaded, digest, raws)
+    return x, display, "concept", none, f"files:{digest}"
 
 
 def _sweep_layers(loaded) -> tuple[str, ...]:
@@ -216,7 +150,7 @@ def show(loaded, data: Images) -> None:
             ),
         )
         if out is not None:
-            _shown(
+            _concepts_parts.tcav_results(
                 "class",
                 [names[c] for c in targets],
                 out[next(iter(out))],
@@ -232,7 +166,11 @@ def show(loaded, data: Images) -> None:
     if not len(rows):
         st.caption(f"No images of {names[cls]} here.")
         return
-    layers = _sweep_layers(loaded)
+    layers = tuple(la for la in _sweep_layers(loaded) if concepts.tcav_fits(loaded.model, la, len(xc) + len(xr)))
+    if skipped := [la for la in _sweep_layers(loaded) if la not in layers]:
+        st.caption(
+            f"Left out, their activations for {len(xc) + len(xr)} images too large to keep: {', '.join(skipped)}."
+        )
     out = _concepts_parts.run(
         "concepts.sweep",
         (*base, cls, layers),
@@ -244,7 +182,7 @@ def show(loaded, data: Images) -> None:
         ),
     )
     if out is not None:
-        _shown(
+        _concepts_parts.tcav_results(
             "layer",
             list(out),
             [v[0] for v in out.values()],

@@ -7,7 +7,7 @@ import pytest
 
 from vizcore import datasets, models
 
-TRIANGLE, CIRCLE, SQUARE = 2, 0, 1
+TRIANGLE = datasets.SHAPE_CLASSES.index("triangle")
 
 
 @pytest.fixture(scope="session")

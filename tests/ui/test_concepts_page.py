@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
 from helpers import ROOT
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from vizcore import blocks, concepts, datasets, evaluation, models, precomputed
+from vizcore import archive, blocks, concepts, datasets, evaluation, models, precomputed
 
 TIMEOUT = 240
 N = 600  # images the page takes: evenly spaced over the 3,000 shapes it generates (seed 1)
@@ -114,3 +117,42 @@ def test_test_a_concept_shows_what_a_direct_tcav_sweep_gives(page_data):
     text = "\n".join(m.value for m in at.markdown)
     for layer_name, (t,) in sweep.items():
         assert f"**{layer_name}**: TCAV {t.score:.2f} against random {np.mean(t.random_scores):.2f}" in text
+
+
+def _triangles_zip(n: int = 40) -> bytes:
+    """A ZIP of n triangle PNGs (shapes of another seed than the page's), in a folder named after the concept."""
+    shapes = datasets.make_shapes(4 * n, seed=9)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k, i in enumerate(np.flatnonzero(shapes.y == TRIANGLE)[:n]):
+            png = io.BytesIO()
+            Image.fromarray(shapes.pixels(int(i))).save(png, format="PNG")
+            zf.writestr(f"triangles/{k:03d}.png", png.getvalue())
+    return buf.getvalue()
+
+
+def test_a_zip_of_concept_images_gives_a_significant_score(page_data):
+    model, x, y, _ = page_data
+    data = _triangles_zip()
+    at = _open()
+    at.radio(key="concepts.view").set_value("test").run()
+    at.file_uploader(key="concepts.concept_zip").set_value(("triangles.zip", data, "application/zip")).run()
+    at.number_input(key="concepts.random").set_value(60)
+    at.number_input(key="concepts.per_class").set_value(20)
+    at.slider(key="concepts.runs").set_value(5).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("40 concept images ('triangles')" in c for img in at.get("image") for c in img.captions)
+    at.button(key="concepts.tcav.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    loaded = models.open_bundled("shapes_cnn")
+    concept = evaluation.prepare(loaded, archive.load_images_zip(data).x_nhwc).x_nhwc
+    xr = x[np.sort(np.random.default_rng(0).choice(N, 60, replace=False))]
+    sets = [x[np.flatnonzero(y == c)[:20]] for c in range(3)]
+    layer = blocks.default_target_layer(model)
+    want = concepts.sweep(model, [layer], concept, xr, sets, [0, 1, 2], runs=5)[layer]
+    assert want[TRIANGLE].score >= 0.9 and want[TRIANGLE].significant
+    text = "\n".join(m.value for m in at.markdown)
+    for name, t in zip(("circle", "square", "triangle"), want):
+        assert f"**{name}**: TCAV {t.score:.2f} against random {np.mean(t.random_scores):.2f}" in text
+    line = text.split("**triangle**", 1)[1].split("\n")[0]
+    assert "significant (p = " in line and "not significant" not in line

@@ -23,6 +23,7 @@ from vizcore.concepts.craft import estimate_seconds as craft_seconds
 from vizcore.concepts.split import channel_source, craft_layers, fitted_patch
 from vizcore.concepts.tcav import SIGNIFICANCE, Cavs, Tcav, cavs, derivatives, run_sets, score, sweep, tcav
 from vizcore.concepts.tcav import estimate_seconds as tcav_seconds
+from vizcore.concepts.tcav import fits as tcav_fits
 from vizcore.errors import ConceptError
 
 Cancelled = AttributionCancelled
@@ -47,5 +48,6 @@ __all__ = [
     "score",
     "sweep",
     "tcav",
+    "tcav_fits",
     "tcav_seconds",
 ]

@@ -123,6 +123,16 @@ def _flat_acts(model: keras.Model, x: np.ndarray, path: str) -> np.ndarray:
     return acts.reshape(len(acts), -1)
 
 
+def _features(model: keras.Model, path: str) -> int:
+    return int(np.prod(engine(model, "forward", path).layer_shape[1:]))
+
+
+def fits(model: keras.Model, layer: str, n_images: int) -> bool:
+    """Whether the flattened activations of ``n_images`` concept and random images at ``layer`` stay within
+    ``MAX_ACTIVATION_BYTES`` (the CAV fits need them all at once)."""
+    return _features(model, graph.resolve_layer(model, layer)) * n_images * 4 <= MAX_ACTIVATION_BYTES
+
+
 def run_sets(
     n_concept: int, n_random: int, runs: int, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -165,8 +175,8 @@ def cavs(
         )
     if runs < 2:
         raise ConceptError(f"TCAV needs at least 2 runs for its t-test, got {runs}.")
-    features = int(np.prod(engine(model, "forward", path).layer_shape[1:]))
-    if features * (len(xc) + len(xr)) * 4 > MAX_ACTIVATION_BYTES:
+    features = _features(model, path)
+    if not fits(model, path, len(xc) + len(xr)):
         raise ConceptError(
             f"The activations of {len(xc) + len(xr)} images at '{path}' ({features:,} values each) "
             f"would take more than {MAX_ACTIVATION_BYTES // 2**20} MB; use fewer images or a deeper "
@@ -311,6 +321,6 @@ def estimate_seconds(
     spec = graph.input_spec(model)
     per_pass = pass_seconds(model, (spec.height or 224, spec.width or 224))
     m = max(MIN_IMAGES, min(n_concept, n_random // 2))
-    sizes = [int(np.prod(engine(model, "forward", layer).layer_shape[1:])) for layer in layers]
+    sizes = [_features(model, graph.resolve_layer(model, layer)) for layer in layers]
     fits = sum(2 * runs * fit_seconds(features, m) for features in sizes)
     return len(layers) * (n_concept + n_random + PASSES["gradient"] * n_class) * per_pass + fits
