@@ -79,3 +79,7 @@ class AttributionCancelled(ConvLensError):
 
 class RobustnessError(ConvLensError, ValueError):
     """An attack that cannot run: ε outside 0..1, no steps, a target already predicted, no gradient to the input."""
+
+
+class ConceptError(ConvLensError, ValueError):
+    """A concept request that cannot be honoured: a layer CRAFT cannot factorize, too few images, a bad target."""
