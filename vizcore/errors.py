@@ -60,3 +60,7 @@ class InputShapeError(ConvLensError, ValueError):
 
 class AtlasError(ConvLensError, ValueError):
     """An activation atlas that cannot be laid out: too few points for any cell, or inputs of different lengths."""
+
+
+class ReportError(ConvLensError, ValueError):
+    """A report cannot be built or written (vizcore.report); the message is one sentence for the user."""
