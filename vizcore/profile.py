@@ -58,6 +58,9 @@ class Limits:
         activations_at_once_mb: a model whose all-layer outputs for one image fit in this many MB gets
             every layer in one forward pass; a larger one only the layers a page shows
             (``activations.ActivationStore``).
+        report_images: images a report built in the app uses at most (``vizcore.report.build``'s ``limit``).
+        report_budget: the report's extra work, a key of ``vizcore.report.BUDGETS`` ('light': fewer images
+            attacked and explained, fewer and shorter filter syntheses).
     """
 
     name: str
@@ -77,6 +80,8 @@ class Limits:
     malloc_arenas: int = 0
     activations_at_once_mb: float = math.inf
     drop_unused_applications: bool = False
+    report_images: int = 5000
+    report_budget: str = "full"
 
     def offers(self, application: str) -> bool:
         """Whether this profile offers the keras.applications network ``application``."""
@@ -117,6 +122,8 @@ PROFILES = {
         malloc_arenas=2,
         activations_at_once_mb=32.0,
         drop_unused_applications=True,
+        report_images=1000,
+        report_budget="light",
     ),
 }
 OVERRIDES = {  # environment variable -> field, for a host that needs other numbers
