@@ -57,8 +57,8 @@ class Budget:
 
     explained: int = 3
     filters: int = 16
-    filters_large: int = 8
-    steps_large: int = 64
+    filters_large: int = 6
+    steps_large: int = 32
     example_filters: int = 4
     example_k: int = 6
     robust_images: int = 5000

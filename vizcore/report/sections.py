@@ -304,15 +304,12 @@ def limitations(ctx) -> Section:
     card = loaded.card or {}
     size = f"{info.input.height or 'any'}×{info.input.width or 'any'}"
     colour = "grey" if info.input.channels == 1 else "colour"
-    use = (
-        f"Built for {size} {colour} images of {len(loaded.class_names)} classes. "
-        + (
-            f"It was trained on {card['dataset']}; images unlike those are outside what it has seen. "
-            * bool(card.get("dataset"))
-        )
-        + ("Its weights are random, so it is a subject for study, not a classifier. " if _untrained(loaded) else "")
-        + "This report describes the model as it is; it does not say the model is fit for a given use."
-    )
+    use = [f"Built for {size} {colour} images of {len(loaded.class_names)} classes."]
+    if card.get("dataset"):
+        use.append(f"It was trained on {card['dataset']}; images unlike those are outside what it has seen.")
+    if _untrained(loaded):
+        use.append("Its weights are random, so it is a subject for study, not a classifier.")
+    use.append("This report describes the model as it is; it does not say the model is fit for a given use.")
     matched = (
         "The dataset's classes are not the model's, so nothing is scored against labels."
         if im.y is None
@@ -342,7 +339,7 @@ def limitations(ctx) -> Section:
         "Limitations",
         (
             Text("Intended use", "h3"),
-            Text(use),
+            Text(" ".join(use)),
             Text("The data behind the figures", "h3"),
             Text(data_text),
             Text("What these checks cannot tell", "h3"),
