@@ -75,7 +75,14 @@ class Svg:
     caption: str = ""
 
 
-Block = Text | Items | Table | Picture | Gallery | Plot | Svg
+@dataclass(frozen=True, eq=False)
+class Columns:
+    """Blocks side by side on a wide page (one under the other on a narrow one or in print)."""
+
+    blocks: tuple[Text | Items | Table | Picture | Gallery | Plot | Svg, ...]
+
+
+Block = Text | Items | Table | Picture | Gallery | Plot | Svg | Columns
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,8 @@
 Boxes come from ``vizcore.models.summary.architecture_diagram``, the same boxes and arrows the Model page
 draws with Graphviz. Each box sits on the row of its longest path from the input; rows stack downwards
 and wrap into a new column after ``ROWS`` rows, so a deep network stays on a page. An arrow between
-neighbouring rows is a straight line; a longer one (a skip, or the jump to the next column) is a curve.
+neighbouring rows is a straight line, a skip down a column bends out to its right, and the jump to the
+next column runs down the gap between the columns and comes in from above.
 
 Example:
     >>> svg(models.summary.architecture_diagram(model, by_block=True))[:4]
@@ -20,7 +21,7 @@ BOX_W, BOX_H = 200, 38  # px
 GAP_X, GAP_Y = 24, 22  # between boxes in a row, between rows
 COLUMN_GAP = 56
 ROWS = 12  # rows per column
-MARGIN = 8
+MARGIN = 14  # room above the first row for an arrow that comes from the previous column
 NAME_CHARS = 28
 
 
@@ -60,7 +61,7 @@ def layout(diagram: Diagram) -> tuple[dict[str, tuple[float, float]], float, flo
             for i, name in enumerate(names):
                 where[name] = (left + i * (BOX_W + GAP_X), y)
         x0 += width + COLUMN_GAP
-    height = MARGIN * 2 + min(n_rows, ROWS) * (BOX_H + GAP_Y) - GAP_Y
+    height = MARGIN * 2 + min(n_rows, ROWS) * (BOX_H + GAP_Y)  # a gap below the last row: the way to the next column
     return where, x0 - COLUMN_GAP + MARGIN, height
 
 
@@ -73,6 +74,12 @@ def _edge(a: tuple[float, float], b: tuple[float, float]) -> str:
         x1, y1, x2, y2 = a[0] + BOX_W, a[1] + BOX_H / 2, b[0] + BOX_W, b[1] + BOX_H / 2
         bend = x1 + 30 + 0.15 * (y2 - y1) ** 0.8
         return f'<path d="M{x1:.1f},{y1:.1f} C{bend:.1f},{y1:.1f} {bend:.1f},{y2:.1f} {x2 + 2:.1f},{y2:.1f}"/>'
+    if x2 - x1 > BOX_W and y2 < y1:  # on to the next column: down, along the gap between columns, in from above
+        low, high, gap = y1 + GAP_Y / 2, y2 - GAP_Y / 2, b[0] - COLUMN_GAP / 2
+        return (
+            f'<path d="M{x1:.1f},{y1:.1f} L{x1:.1f},{low:.1f} L{gap:.1f},{low:.1f} L{gap:.1f},{high:.1f} '
+            f'L{x2:.1f},{high:.1f} L{x2:.1f},{y2 - 2:.1f}"/>'
+        )
     return f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + 40:.1f} {x2:.1f},{y2 - 40:.1f} {x2:.1f},{y2 - 2:.1f}"/>'
 
 

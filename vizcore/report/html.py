@@ -20,7 +20,7 @@ import numpy as np
 import plotly.offline
 
 from vizcore.present import render
-from vizcore.report.content import Block, Gallery, Items, Picture, Plot, Report, Section, Svg, Table, Text
+from vizcore.report.content import Block, Columns, Gallery, Items, Picture, Plot, Report, Section, Svg, Table, Text
 
 PLOTLY_CONFIG = {"displaylogo": False, "typesetMath": False, "responsive": True, "showTips": False}
 PIXELATED_BELOW = 96  # px: smaller images are drawn with crisp pixels when scaled up
@@ -59,6 +59,7 @@ img { display: block; max-width: 100%; height: auto; }
 img.px { image-rendering: pixelated; }
 svg.diagram { max-width: 100%; height: auto; }
 .plot { max-width: 720px; }
+.columns { display: flex; flex-wrap: wrap; gap: 8px 36px; align-items: flex-start; }
 footer { color: var(--muted); font-size: 12.5px; padding-top: 12px; padding-bottom: 40px; }
 @media print {
   @page { size: A4; margin: 14mm 12mm; }
@@ -141,6 +142,8 @@ def _block(block: Block, figures: _Figures) -> str:
         return f'<figure><div class="gallery">{inner}</div>{caption}</figure>'
     if isinstance(block, Plot):
         return figures.html(block)
+    if isinstance(block, Columns):
+        return '<div class="columns">' + "".join(f"<div>{_block(b, figures)}</div>" for b in block.blocks) + "</div>"
     if isinstance(block, Svg):
         caption = f"<figcaption>{escape(block.caption)}</figcaption>" if block.caption else ""
         return f"<figure>{block.markup}{caption}</figure>"

@@ -22,7 +22,7 @@ from vizcore.models import blocks
 from vizcore.present import figures, render
 from vizcore.report import data
 from vizcore.report.content import Gallery, Picture, Plot, Section, Table, Text
-from vizcore.report.sections import number, percent, show_width
+from vizcore.report.sections import number, percent, share, show_width, untrained
 
 CAM, GRADIENT = "Grad-CAM", "Saliency"  # the two methods explained, by their registry labels
 BASELINE = "Random"  # the bar a faithful map should clear (metrics.BASELINE_MAPS)
@@ -93,6 +93,17 @@ def explanations(ctx) -> Section:
             "beside a random map."
         )
     ]
+    chance = 2.0 / len(names)  # twice a uniform guess
+    mean_top = float(np.mean(confidence[correct + wrong]))
+    if mean_top < chance:
+        blocks.append(
+            Text(
+                f"The model's answers are near chance (a mean top probability of {share(mean_top)} over {len(names)} "
+                "classes), so removing or restoring pixels barely moves them: the areas below cannot tell a faithful "
+                "map from a random one.",
+                "note",
+            )
+        )
     for title, rows in (("Correct", correct), ("Wrong", wrong)):
         if not rows:
             continue
@@ -105,7 +116,7 @@ def explanations(ctx) -> Section:
                 Picture(
                     image,
                     (f"#{ctx.images.pick[r]}: {names[true[r]]}" if true is not None else f"#{ctx.images.pick[r]}")
-                    + f" → {names[target]} ({confidence[r]:.0%})",
+                    + f" → {names[target]} ({share(confidence[r])})",
                     "the image",
                 )
             ]
@@ -244,11 +255,16 @@ def features(ctx) -> Section:
     n = b.filters_large if large else b.filters
     steps = b.steps_large if large else None
     blocks: list[Any] = [
+        *(
+            [Text("The weights are random: these images show how little an untrained network responds to.", "note")]
+            if untrained(ctx.loaded)
+            else []
+        ),
         Text(
             "For each layer, the images that excite its most active filters most (gradient ascent on the input, "
             "vizcore.featurevis), then a few of those filters' top images in the dataset, with a box where the "
             "filter peaks."
-        )
+        ),
     ]
     for layer in layers:
         ctx.tick()
@@ -393,18 +409,18 @@ def _adversarial(ctx, rows: np.ndarray, x: np.ndarray, y: np.ndarray | None) -> 
         Text(
             f"Image #{index}, attacked at the smallest ε that changes its answer (the median of {len(candidates)} "
             f"images tried): ε {found.eps:.3f}, {found.eps * 255:.1f} of 255 levels. The model's answer moves from "
-            f"{names[c0]} ({before[c0]:.0%}) to {names[c1]} ({after[c1]:.0%}); {overlap:.0%} of Grad-CAM's top 10% "
-            "pixels stay in its top 10%."
+            f"{names[c0]} ({share(before[c0])}) to {names[c1]} ({share(after[c1])}); {overlap:.0%} of Grad-CAM's top "
+            "10% pixels stay in its top 10%."
         ),
         Gallery(
             (
-                Picture(big(original), f"original: {names[c0]} ({before[c0]:.0%})", "original image"),
+                Picture(big(original), f"original: {names[c0]} ({share(before[c0])})", "original image"),
                 Picture(
                     big(render.to_rgb(found.perturbation)),
                     f"the change ×{found.scale:.0f} (grey: none)",
                     "the perturbation, amplified",
                 ),
-                Picture(big(adversarial), f"adversarial: {names[c1]} ({after[c1]:.0%})", "adversarial image"),
+                Picture(big(adversarial), f"adversarial: {names[c1]} ({share(after[c1])})", "adversarial image"),
                 Picture(render.overlay(big(original), cam0), f"Grad-CAM before ({names[c0]})", "CAM before"),
                 Picture(render.overlay(big(adversarial), cam1), f"Grad-CAM after ({names[c1]})", "CAM after"),
             ),

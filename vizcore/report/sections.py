@@ -22,7 +22,7 @@ from vizcore.models import graph
 from vizcore.models.summary import architecture_diagram
 from vizcore.present import figures, render
 from vizcore.report import diagram
-from vizcore.report.content import Gallery, Items, Picture, Plot, Section, Svg, Table, Text
+from vizcore.report.content import Columns, Gallery, Items, Picture, Plot, Section, Svg, Table, Text
 from vizcore.training.records import EpochRecord
 from vizcore.training.run import CHECKPOINT
 from vizcore.training.storage import read_history
@@ -38,6 +38,11 @@ BY_BLOCK_FROM = 40  # layers: from here the diagram has one box per block, as on
 
 def percent(value: float) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.1%}"
+
+
+def share(value: float) -> str:
+    """A probability as a percentage, with a decimal below 1% (an untrained ImageNet network says 0.1%)."""
+    return f"{value:.0%}" if value >= 0.01 else f"{value:.1%}"
 
 
 def number(value: float, digits: int = 3) -> str:
@@ -137,14 +142,12 @@ def evaluation(ctx) -> Section:
         )
         for c in present
     )
-    blocks.append(
-        Table(
-            ("class", "precision", "recall", "F1", "images"),
-            rows,
-            "Precision: of the images predicted as the class, the share that are. Recall: of the class's images, "
-            "the share found. F1: their harmonic mean. n/a: never predicted, or no image.",
-            (False, True, True, True, True),
-        )
+    scores = Table(
+        ("class", "precision", "recall", "F1", "images"),
+        rows,
+        "Precision: of the images predicted as the class, the share that are. Recall: of the class's images, "
+        "the share found. F1: their harmonic mean. n/a: never predicted, or no image.",
+        (False, True, True, True, True),
     )
     shown = present
     if len(present) > MAX_MATRIX:
@@ -156,7 +159,9 @@ def evaluation(ctx) -> Section:
     caption = "Rows: the true class; columns: the predicted class; the diagonal is right."
     if len(shown) < len(present):
         caption += f" The {len(shown)} classes with the most mistakes of {len(present)}."
-    blocks.append(Plot(fig, caption))
+    blocks.append(Columns((scores, Plot(fig, caption))) if len(rows) <= 12 else scores)
+    if len(rows) > 12:
+        blocks.append(Plot(fig, caption))
     blocks += _confusions(ctx, rep, names)
     return Section("evaluation", "Evaluation", tuple(blocks))
 
@@ -226,12 +231,16 @@ def architecture(ctx) -> Section:
         "Architecture",
         (
             facts,
-            Svg(
-                diagram.svg(drawing, title=f"{ctx.loaded.label}: {what}"),
-                f"Block diagram, {what}: name, then type (or layer count) and output shape. Blue boxes convolve, "
-                "green ones pool, yellow ones are dense.",
+            Columns(
+                (
+                    Svg(
+                        diagram.svg(drawing, title=f"{ctx.loaded.label}: {what}"),
+                        f"Block diagram, {what}: name, then type (or layer count) and output shape. Blue boxes "
+                        "convolve, green ones pool, yellow ones are dense.",
+                    ),
+                    table,
+                )
             ),
-            table,
         ),
     )
 
@@ -286,12 +295,12 @@ def training(ctx) -> Section:
         ]
     else:
         ctx.numbers["training"] = None
-        how = "untrained: its weights are random" if _untrained(loaded) else "loaded without a training history"
+        how = "untrained: its weights are random" if untrained(loaded) else "loaded without a training history"
         blocks.append(Text(f"No training history is known for this model ({how})."))
     return Section("training", "Training", tuple(blocks))
 
 
-def _untrained(loaded) -> bool:
+def untrained(loaded) -> bool:
     return loaded.key.startswith(("preset:", "built:")) or loaded.key.endswith(":None")
 
 
@@ -307,7 +316,7 @@ def limitations(ctx) -> Section:
     use = [f"Built for {size} {colour} images of {len(loaded.class_names)} classes."]
     if card.get("dataset"):
         use.append(f"It was trained on {card['dataset']}; images unlike those are outside what it has seen.")
-    if _untrained(loaded):
+    if untrained(loaded):
         use.append("Its weights are random, so it is a subject for study, not a classifier.")
     use.append("This report describes the model as it is; it does not say the model is fit for a given use.")
     matched = (
@@ -404,7 +413,7 @@ def _paragraph(ctx, ident: dict[str, Any]) -> str:
         f"{len(info.conv_layers)} of them convolutions. It takes {info.input.height or 'any'}×"
         f"{info.input.width or 'any'} {colour} images and sorts them into {len(names)} classes ({listed})."
     ]
-    if _untrained(loaded):
+    if untrained(loaded):
         text.append("Its weights are untrained (random), so what follows shows an untrained network.")
     rep = ctx.results.get("evaluation")
     if rep is not None:
@@ -412,11 +421,9 @@ def _paragraph(ctx, ident: dict[str, Any]) -> str:
         np.fill_diagonal(conf, 0)
         t, p = np.unravel_index(int(np.argmax(conf)), conf.shape)
         text.append(f"On {dataset_words(ctx)} it is right {percent(rep.accuracy)} of the time")
-        text[-1] += (
-            f"; its most frequent mistake is taking a {names[t]} for a {names[p]} ({conf[t, p]} times)."
-            if conf[t, p]
-            else "."
-        )
+        times = "once" if conf[t, p] == 1 else f"{conf[t, p]} times"
+        mistake = f"; its most frequent mistake is taking a {names[t]} for a {names[p]} ({times})"
+        text[-1] += (mistake if conf[t, p] else "") + "."
     else:
         text.append(f"The images used ({dataset_words(ctx)}) are not labelled with its classes, so it is not scored.")
     robust = ctx.numbers.get("robustness")
