@@ -8,6 +8,7 @@ PAGES = (  # (file, title, icon)
     ("pages/model.py", "Model", "🧠"),
     ("pages/builder.py", "Builder", "🏗️"),
     ("pages/training.py", "Training", "📈"),
+    ("pages/teach.py", "Teach", "🎓"),
     ("pages/kernels.py", "Kernels", "🧩"),
     ("pages/activations.py", "Activations", "🔥"),
     ("pages/convolution.py", "Convolution", "🔍"),

@@ -16,10 +16,9 @@ from vizcore.present import figures, render
 def curves(state: training.JobState, metric: str):
     """Per-batch (smoothed) and per-epoch curves of loss or accuracy, for training and validation."""
     batches, epochs = state.batches, state.epochs
-    spe = batches[-1].steps_per_epoch if batches else 1
     series = {}
     if batches:
-        xs = [b.epoch + (b.batch + 1) / spe for b in batches]
+        xs = [b.epoch_float for b in batches]  # each its own steps per epoch (a teach run's two phases differ)
         series[f"train {metric} (per batch, smoothed)"] = (xs, [getattr(b, f"smooth_{metric}") for b in batches])
     if epochs:
         xs = [e.epoch + 1 for e in epochs]

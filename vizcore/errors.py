@@ -62,5 +62,12 @@ class AtlasError(ConvLensError, ValueError):
     """An activation atlas that cannot be laid out: too few points for any cell, or inputs of different lengths."""
 
 
+class TransferError(ConvLensError, ValueError):
+    """Images or a base that transfer learning cannot use.
+
+    Too few classes, a class without images, a base without features.
+    """
+
+
 class ReportError(ConvLensError, ValueError):
     """A report cannot be built or written (vizcore.report); the message is one sentence for the user."""

@@ -19,6 +19,7 @@ import re
 import stat
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,38 +154,44 @@ def _common_size(shapes: list[tuple[int, int]]) -> tuple[int, int]:
     return Counter(shapes).most_common(1)[0][0]
 
 
-def load_image_zip(
+@dataclass(frozen=True, eq=False)
+class ClassImages:
+    """The images of a ZIP of class folders as they are: each its own size, uint8 HxWxC (C = 1 or 3).
+
+    Attributes:
+        class_names: folder names, sorted.
+        images: one uint8 array per readable image (after ``transform``), in class then file order.
+        y: int64 class index of each image.
+        files: the archive path of each image.
+        notes: what was skipped (unreadable or non-image files, links, files outside the folders).
+    """
+
+    class_names: tuple[str, ...]
+    images: tuple[np.ndarray, ...]
+    y: np.ndarray
+    files: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def read_class_images(
     data: bytes,
     *,
-    size: tuple[int, int] | None = None,
-    channels: int | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
     max_files: int = MAX_FILES,
     max_total_pixels: int = MAX_TOTAL_PIXELS,
     max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
-    name: str = "upload",
-) -> ZipImageDataset:
-    """Read a ZIP of class folders into a dataset, float32 NHWC in [0, 1].
+) -> ClassImages:
+    """Read a ZIP of class folders into its images, each kept at its own size (``load_image_zip`` resizes them).
 
     Args:
-        data: the ZIP file's bytes (e.g. ``uploaded_file.getvalue()``).
-        size: (height, width) every image is resized to; None: the most common size in the archive.
-        channels: 1 or 3; None: 1 when every image is grayscale, else 3.
-        max_files: most files read (checked from the ZIP directory, before reading).
-        max_total_pixels: most decoded pixels over all images.
-        max_uncompressed_bytes: most bytes the declared entries may expand to.
-        name: the dataset's name.
-
-    Returns:
-        ZipImageDataset with class names = folder names (sorted), ``notes`` saying what was
-        skipped or converted, and ``files`` naming each image's entry.
+        data: the ZIP file's bytes.
+        transform: applied to each image as soon as it is decoded (e.g. a downscale), so that at most
+            one full-size image is in memory at a time.
+        max_files, max_total_pixels, max_uncompressed_bytes: as ``load_image_zip``.
 
     Raises:
-        ArchiveError: not a ZIP; an absolute or '..' path (zip-slip); too many files or bytes
-            (a likely decompression bomb); fewer than 2 class folders; a class without one
-            readable image; a result too large for memory.
+        ArchiveError: as ``load_image_zip``.
     """
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None, got {channels}")
     with _open(data) as zf:
         files, folders, notes = _entries(zf, max_files, max_uncompressed_bytes)
         classes, more = _split_classes(files, folders)
@@ -222,7 +229,7 @@ def load_image_zip(
                         f"The images hold more than {max_total_pixels / 1e6:,.0f} megapixels in all; "
                         "use fewer or smaller images."
                     )
-                images.append(image)
+                images.append(image if transform is None else transform(image))
                 labels.append(label)
                 paths.append(path)
                 readable += 1
@@ -240,6 +247,45 @@ def load_image_zip(
     if unreadable:
         listed = ", ".join(unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
         notes.append(f"skipped {len(unreadable)} unreadable file{'s' if len(unreadable) > 1 else ''} ({listed})")
+    return ClassImages(class_names, tuple(images), np.asarray(labels, dtype=np.int64), tuple(paths), tuple(notes))
+
+
+def load_image_zip(
+    data: bytes,
+    *,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    max_files: int = MAX_FILES,
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+    max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+    name: str = "upload",
+) -> ZipImageDataset:
+    """Read a ZIP of class folders into a dataset, float32 NHWC in [0, 1].
+
+    Args:
+        data: the ZIP file's bytes (e.g. ``uploaded_file.getvalue()``).
+        size: (height, width) every image is resized to; None: the most common size in the archive.
+        channels: 1 or 3; None: 1 when every image is grayscale, else 3.
+        max_files: most files read (checked from the ZIP directory, before reading).
+        max_total_pixels: most decoded pixels over all images.
+        max_uncompressed_bytes: most bytes the declared entries may expand to.
+        name: the dataset's name.
+
+    Returns:
+        ZipImageDataset with class names = folder names (sorted), ``notes`` saying what was
+        skipped or converted, and ``files`` naming each image's entry.
+
+    Raises:
+        ArchiveError: not a ZIP; an absolute or '..' path (zip-slip); too many files or bytes
+            (a likely decompression bomb); fewer than 2 class folders; a class without one
+            readable image; a result too large for memory.
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    read = read_class_images(
+        data, max_files=max_files, max_total_pixels=max_total_pixels, max_uncompressed_bytes=max_uncompressed_bytes
+    )
+    images, notes = read.images, list(read.notes)
     target = tuple(size) if size else _common_size([im.shape[:2] for im in images])
     ch = channels or (1 if all(im.shape[-1] == 1 for im in images) else 3)
     array_bytes = len(images) * target[0] * target[1] * ch * 4
@@ -262,9 +308,9 @@ def load_image_zip(
         notes.append(f"converted {converted} image{'s' if converted > 1 else ''} to {what}")
     return ZipImageDataset(
         x_nhwc=x_nhwc,
-        y=np.asarray(labels, dtype=np.int64),
-        class_names=class_names,
+        y=read.y,
+        class_names=read.class_names,
         name=name,
         notes=tuple(notes),
-        files=tuple(paths),
+        files=read.files,
     )

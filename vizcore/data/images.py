@@ -211,6 +211,20 @@ def _to_model_range(image_hwc: np.ndarray, mode: str) -> np.ndarray:
     return x  # raw
 
 
+def to_model_range(pixels: np.ndarray, mode: str) -> np.ndarray:
+    """uint8-valued images (HxWxC or a batch NxHxWxC) mapped into a model's value range, float32.
+
+    The value mapping of ``preprocess`` alone, for images already at the model's size and channels.
+
+    Example:
+        >>> to_model_range(np.full((2, 4, 4, 3), 255, np.uint8), "symmetric").max()
+        1.0
+    """
+    x = np.asarray(pixels)
+    _check_mode(mode, x.shape[-1])
+    return _to_model_range(x, mode)
+
+
 def deprocess(image_hwc: np.ndarray, mode: str) -> np.ndarray:
     """Map an image from a model's value range back to uint8 for display (inverse of preprocess).
 

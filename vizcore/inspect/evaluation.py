@@ -128,6 +128,10 @@ def report(
         class_names=tuple(class_names),
         name="evaluation",
     )
-    ev = evaluate(model, dataset, batch_size=batch_size)
+    return report_of(evaluate(model, dataset, batch_size=batch_size), ks=ks)
+
+
+def report_of(ev: Evaluation, *, ks: Sequence[int] = (1, 5)) -> Report:
+    """The Report of an ``Evaluation`` already made (``training.evaluate`` or ``training.evaluate.evaluation_of``)."""
     precision, recall, support = precision_recall(ev.confusion)
     return Report(ev, {int(k): top_k_accuracy(ev.probabilities, ev.true, k) for k in ks}, precision, recall, support)

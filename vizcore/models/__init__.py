@@ -173,7 +173,8 @@ def open_upload(
             JSON list. They override those in the file.
 
     Returns:
-        LoadedModel; a Teachable Machine model gets preprocess "symmetric" and fit "crop". A class
+        LoadedModel; a Teachable Machine model gets preprocess "symmetric" and fit "crop", unless a
+        metadata.json says its own ``preprocess`` and ``fit`` (as ConvLens's Teach export does). A class
         list whose count does not match the outputs is not used: ``notes`` says so and the classes
         are numbered.
     """
@@ -194,13 +195,14 @@ def open_upload(
     origin = {"format": found.format, "teachable_machine": teachable}
     if found.image_size:
         origin["image_size"] = found.image_size
+    preprocess = found.preprocess or ("symmetric" if teachable else hints.input_hint(found.model) or "unit")
     return LoadedModel(
         found.model,
         key,
         filename,
         class_names,
-        "symmetric" if teachable else hints.input_hint(found.model) or "unit",
-        fit="crop" if teachable else "stretch",
+        preprocess,
+        fit=found.fit or ("crop" if teachable else "stretch"),
         notes=tuple(notes),
         origin=origin,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -16,6 +17,8 @@ from vizcore.errors import WeightsUnavailableError
 
 # --------------------------------------------------------------------------- keras.applications
 
+TEACHABLE_BASE = "MobileNetV2_0.35"
+
 
 @dataclass(frozen=True)
 class Application:
@@ -28,6 +31,8 @@ class Application:
 
 APPLICATIONS: dict[str, Application] = {
     "MobileNetV2": Application(keras.applications.MobileNetV2, 224, "symmetric"),
+    # Teachable Machine's base: the width multiplier alpha 0.35 (1.7 M parameters, 1,280 features at out_relu)
+    TEACHABLE_BASE: Application(functools.partial(keras.applications.MobileNetV2, alpha=0.35), 224, "symmetric"),
     "ResNet50": Application(keras.applications.ResNet50, 224, "caffe"),
     "VGG16": Application(keras.applications.VGG16, 224, "caffe"),
     "EfficientNetB0": Application(keras.applications.EfficientNetB0, 224, "raw"),

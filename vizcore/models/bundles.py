@@ -21,12 +21,14 @@ import zipfile
 from dataclasses import dataclass, field
 
 from vizcore.data.archive import IGNORED, MAX_RATIO, UnsafeEntry, entry_path
+from vizcore.data.images import PREPROCESS_MODES
 from vizcore.errors import ModelLoadError
 
 MAX_ENTRIES = 2_000
 MAX_BYTES = 2_000_000_000  # uncompressed, all entries together
 MODEL_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
 TM_LINE = re.compile(r"^\s*(\d+)\s+(.*\S)\s*$")
+FITS = ("stretch", "pad", "crop")  # as models.FIT_MODES
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +43,7 @@ class Bundle:
         image_size: ``imageSize`` from metadata.json, or None.
         teachable: made by Teachable Machine (its metadata, or keras_model.h5 with labels.txt).
         notes: warnings a page can show, one sentence each.
+        preprocess, fit: the input range and fit a metadata.json states (``parse_input``), or None.
     """
 
     model_path: str
@@ -50,6 +53,8 @@ class Bundle:
     image_size: int | None = None
     teachable: bool = False
     notes: tuple[str, ...] = ()
+    preprocess: str | None = None
+    fit: str | None = None
 
     def read(self, relative: str) -> bytes | None:
         """An entry beside the model (a TF.js shard path as the manifest writes it), or None."""
@@ -85,6 +90,23 @@ def parse_metadata(
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         return None, size, teachable, f"'{label}' has no \"labels\" list, so the classes are numbered instead of named."
     return tuple(labels), size, teachable, None
+
+
+def parse_input(text: bytes | str) -> tuple[str | None, str | None]:
+    """(preprocess, fit) a metadata.json states, each None when absent or unknown.
+
+    Teachable Machine's metadata says neither (its models take [-1, 1] and a centre crop); ConvLens's
+    Teach export writes ``"preprocess"`` (a ``vizcore.data.images.PREPROCESS_MODES`` key) and ``"fit"``
+    ("stretch", "pad" or "crop") so the model reopens with the preprocessing it was taught with.
+    """
+    try:
+        meta = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(meta, dict):
+        return None, None
+    preprocess, fit = meta.get("preprocess"), meta.get("fit")
+    return (preprocess if preprocess in PREPROCESS_MODES else None), (fit if fit in FITS else None)
 
 
 def parse_class_list(data: bytes | str, label: str = "class list") -> tuple[tuple[str, ...] | None, str | None]:
@@ -172,11 +194,12 @@ def read_zip(data: bytes, label: str) -> Bundle:
     def beside(name: str) -> bytes | None:
         return files.get(posixpath.join(folder, name) if folder else name, files.get(name))
 
-    labels, size, teachable, notes = None, None, False, []
+    labels, size, teachable, notes, preprocess, fit = None, None, False, [], None, None
     if (meta := beside("metadata.json")) is not None:
         labels, size, teachable, note = parse_metadata(meta, "metadata.json")
         notes += [note] if note else []
+        preprocess, fit = parse_input(meta)
     if (text := beside("labels.txt")) is not None and parse_labels_txt(text):
         labels, notes = parse_labels_txt(text), []
         teachable = teachable or posixpath.basename(path) == "keras_model.h5"
-    return Bundle(path, kind, files, labels, size, teachable, tuple(notes))
+    return Bundle(path, kind, files, labels, size, teachable, tuple(notes), preprocess, fit)

@@ -128,6 +128,7 @@ class ModelFile:
         image_size: ``imageSize`` of a metadata.json, or None.
         teachable: made by Teachable Machine.
         notes: warnings a page can show, one sentence each.
+        preprocess, fit: the input range and fit its metadata.json states, or None.
     """
 
     model: keras.Model
@@ -136,6 +137,8 @@ class ModelFile:
     image_size: int | None = None
     teachable: bool = False
     notes: tuple[str, ...] = ()
+    preprocess: str | None = None
+    fit: str | None = None
 
 
 def _load_keras(target: Path, label: str) -> keras.Model:
@@ -170,7 +173,16 @@ def _from_bundle(bundle: bundles.Bundle, tmp: Path, label: str) -> ModelFile:
         target = tmp / ("inner.keras" if bundle.kind == "keras" else "inner.h5")
         target.write_bytes(bundle.files[bundle.model_path])
         model = (_load_keras if bundle.kind == "keras" else _load_h5)(target, inner)
-    return ModelFile(model, bundle.kind, bundle.labels, bundle.image_size, bundle.teachable, bundle.notes)
+    return ModelFile(
+        model,
+        bundle.kind,
+        bundle.labels,
+        bundle.image_size,
+        bundle.teachable,
+        bundle.notes,
+        bundle.preprocess,
+        bundle.fit,
+    )
 
 
 def _beside(folder: Path) -> Callable[[str], bytes | None]:
@@ -189,13 +201,14 @@ def _beside(folder: Path) -> Callable[[str], bytes | None]:
 def _tfjs_folder(model_json: Path, label: str) -> ModelFile:
     read = _beside(model_json.parent)
     model = _load_tfjs(model_json.read_bytes(), read, label)
-    labels, size, teachable, notes = None, None, False, []
+    labels, size, teachable, notes, preprocess, fit = None, None, False, [], None, None
     if (meta := read("metadata.json")) is not None:
         labels, size, teachable, note = bundles.parse_metadata(meta)
         notes += [note] if note else []
+        preprocess, fit = bundles.parse_input(meta)
     if (text := read("labels.txt")) is not None and bundles.parse_labels_txt(text):
         labels, notes = bundles.parse_labels_txt(text), []
-    return ModelFile(model, "tfjs", labels, size, teachable, tuple(notes))
+    return ModelFile(model, "tfjs", labels, size, teachable, tuple(notes), preprocess, fit)
 
 
 def read_model(

@@ -75,9 +75,15 @@ def evaluate(model, dataset: ImageDataset, *, batch_size: int = 256) -> Evaluati
             for i in range(0, max(1, len(dataset)), chunk)
         ]
     )
-    k = max(dataset.num_classes, probs.shape[-1])
+    return evaluation_of(probs, dataset.y, dataset.class_names)
+
+
+def evaluation_of(probabilities: np.ndarray, y: np.ndarray, class_names: tuple[str, ...]) -> Evaluation:
+    """The Evaluation of class probabilities (N, K) already computed for true labels ``y``."""
+    probs = np.asarray(probabilities, np.float32)
+    k = max(len(class_names), probs.shape[-1])
     predicted = probs.argmax(axis=-1).astype(np.int64)
-    true = dataset.y.astype(np.int64)
+    true = np.asarray(y).astype(np.int64)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (true, predicted), 1)
     support = confusion.sum(axis=1)
@@ -93,5 +99,5 @@ def evaluate(model, dataset: ImageDataset, *, batch_size: int = 256) -> Evaluati
         predicted=predicted,
         true=true,
         misclassified=wrong.astype(np.int64),
-        class_names=dataset.class_names,
+        class_names=tuple(class_names),
     )

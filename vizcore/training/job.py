@@ -63,6 +63,9 @@ class TrainingJob:
     The model is trained in place: pass a private copy (``trainable_copy``). Batch records beyond
     ``max_batch_records`` are thinned (every second old one dropped); epoch records are all kept.
     ``on_finish`` is called in the worker thread when the job ends, however it ends, before ``wait`` returns.
+    ``fit_fn`` is the work the thread does (default ``fit``); another recipe (``vizcore.transfer``) passes its
+    own with ``fit``'s signature and result. Any record with a ``progress`` (not only a BatchRecord) sets
+    the job's progress and ETA.
     """
 
     def __init__(
@@ -77,10 +80,12 @@ class TrainingJob:
         on_progress=None,
         on_finish: Callable[[], object] | None = None,
         max_batch_records: int = 4000,
+        fit_fn: Callable[..., FitResult] = fit,
         **fit_kwargs,
     ):
         self.model, self.train, self.val, self.config = model, train, val, config
         self._fit_kwargs = dict(checkpoint_path=checkpoint_path, snapshot_path=snapshot_path, **fit_kwargs)
+        self._fit_fn = fit_fn
         self._user_sink = on_progress
         self._on_finish = on_finish
         self._max_batch = max_batch_records
@@ -123,7 +128,7 @@ class TrainingJob:
     def _run(self) -> None:
         status, error, result = "failed", None, None
         try:
-            result = fit(
+            result = self._fit_fn(
                 self.model,
                 self.train,
                 self.val,
@@ -158,7 +163,9 @@ class TrainingJob:
             status = self._status
             if status == "running" and self._stop.is_set():
                 status = "stopping"
-            last = next((r for r in reversed(records) if isinstance(r, BatchRecord)), None)
+            last = next(
+                (r for r in reversed(records) if hasattr(r, "progress")), None
+            )  # a BatchRecord, or another stage's
             finished = status in ("done", "stopped", "failed")
             progress = 1.0 if status == "done" else (last.progress if last else 0.0)
             eta = 0.0 if finished else (last.eta_s if last else None)
