@@ -19,7 +19,8 @@ from bench.common import Row, timeit
 from vizcore import models
 from vizcore.data import datasets
 from vizcore.inspect import activations
-from vizcore.models import graph
+from vizcore.models import features
+from vizcore.present import grids
 
 AREA = "activations"
 
@@ -55,12 +56,12 @@ def _model_rows(name: str) -> list[Row]:
     def naive_cold() -> None:
         new = fresh.pop()
         for layer in layers:
-            graph.feature_model(new, [layer]).predict(image[None])
+            features.feature_model(new, [layer]).predict(image[None])
 
     cold = timeit(ours_cold, repeat=3, warmup=1)
     cold_naive = timeit(naive_cold, repeat=3, warmup=1)
 
-    per_layer = [graph.feature_model(model, [layer]).model for layer in layers]
+    per_layer = [features.feature_model(model, [layer]).model for layer in layers]
     batch = image[None]
 
     def naive_warm() -> None:
@@ -75,7 +76,7 @@ def _model_rows(name: str) -> list[Row]:
     maps = {p: a for p, a in acts.items() if a.ndim == 3}
     biggest = max(maps, key=lambda p: maps[p].size)
     shape = "x".join(str(d) for d in maps[biggest].shape)
-    bounds = activations.activation_bounds(acts, list(maps))
+    bounds = grids.activation_bounds(acts, list(maps))
     rows = [
         Row(
             AREA,
@@ -90,9 +91,9 @@ def _model_rows(name: str) -> list[Row]:
         ),
     ]
     for scale in ("map", "layer", "global"):
-        ms = timeit(lambda s=scale: activations.feature_grid(maps[biggest], scale=s, global_bounds=bounds), repeat=20)
+        ms = timeit(lambda s=scale: grids.feature_grid(maps[biggest], scale=s, global_bounds=bounds), repeat=20)
         rows.append(Row(AREA, f"switch layer/scale: feature_grid {biggest} {shape}, scale={scale}, {label}", ms))
-    ms = timeit(lambda: activations.overview(acts, layers, scale="global").composite(), repeat=20)
+    ms = timeit(lambda: grids.overview(acts, layers, scale="global").composite(), repeat=20)
     rows.append(Row(AREA, f"overview of all {n} layers as one image, {label}", ms))
     ms = timeit(lambda: [activations.channel_stats(a) for a in acts.values()], repeat=20)
     rows.append(Row(AREA, f"channel_stats of all {n} layers, {label}", ms))

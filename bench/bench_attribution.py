@@ -42,14 +42,14 @@ def _eager_gradcam(fm, x_nhwc, target: int) -> np.ndarray:
 
 def _gradcam_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row]:
     from vizcore.attribution import gradcam, resolve_target
-    from vizcore.models import graph
+    from vizcore.models import features, graph
 
     layer = graph.last_conv_layer(model)
     target = resolve_target(model, x_hwc)
     start = time.perf_counter()
     compiled_map = gradcam(model, x_hwc, target=target, layer=layer)  # first call: builds and traces
     cold_ms = (time.perf_counter() - start) * 1000
-    fm = graph.feature_model(model, [layer])
+    fm = features.feature_model(model, [layer])
     eager_map = _eager_gradcam(fm, x_hwc[None], target)
     assert np.allclose(compiled_map, eager_map, atol=1e-4), "compiled and eager Grad-CAM disagree"
     ms = timeit(lambda: gradcam(model, x_hwc, target=target, layer=layer), repeat=repeat)
@@ -102,9 +102,9 @@ def _lime_row(label: str, model, x_hwc: np.ndarray, repeat: int, **options) -> R
 
 
 def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[Row]:
-    from vizcore.attribution import gradcam, predict_probabilities, resolve_target
+    from vizcore.attribution import gradcam, resolve_target
     from vizcore.attribution.interactive import occlude, occlude_boxes
-    from vizcore.models import blocks
+    from vizcore.models import blocks, predict
 
     layer = blocks.default_target_layer(model)
     target = resolve_target(model, x_hwc)
@@ -118,7 +118,7 @@ def _occlusion_rows(label: str, model, x_hwc: np.ndarray, repeat: int) -> list[R
 
     def separate():
         occluded = occlude(x_hwc, next(it))
-        return predict_probabilities(model, occluded), gradcam(model, occluded, target=target, layer=layer)
+        return predict.image_probabilities(model, occluded), gradcam(model, occluded, target=target, layer=layer)
 
     separate_ms = timeit(separate, repeat=repeat)
     return [
@@ -139,7 +139,7 @@ def run() -> list[Row]:
     from vizcore import models
     from vizcore.attribution import METHOD_INFO, METHODS, noisy_copies, smoothgrad_saliency
     from vizcore.data import datasets
-    from vizcore.models import graph
+    from vizcore.models import features
 
     rows: list[Row] = []
     mnist = models.open_bundled("mnist_cnn").model
@@ -157,7 +157,7 @@ def run() -> list[Row]:
         rows += _occlusion_rows("MNIST CNN 28x28", mnist, x, repeat=30)
         rows += _occlusion_rows("MobileNetV2 224x224 untrained", mobilenet, x224, repeat=10)
 
-    target = int(np.argmax(graph.feature_model(mnist).predict(x[None])[1]))
+    target = int(np.argmax(features.feature_model(mnist).predict(x[None])[1]))
     smoothgrad_saliency(mnist, x, target=target)  # warm
     batched = timeit(lambda: smoothgrad_saliency(mnist, x, target=target, samples=16), repeat=20)
 

@@ -167,7 +167,8 @@ def accuracy_check(epochs: int = 10) -> dict:
     on the bundled sample split 80/20 (stratified, seed 0): held-out accuracy and wall time."""
     from vizcore import models
     from vizcore.data import datasets
-    from vizcore.training import TrainConfig, evaluate, fit, split_for_training
+    from vizcore.inspect.evaluation import evaluate
+    from vizcore.training import TrainConfig, fit, split_for_training
 
     config = TrainConfig(epochs=epochs)
     train, val = split_for_training(datasets.load_mnist_sample(), config)

@@ -9,8 +9,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _cache, _shared
-from vizcore import models
-from vizcore.attribution import base
+from vizcore import attribution, models
 from vizcore.models import blocks
 from vizcore.present import figures, render
 
@@ -18,13 +17,18 @@ T = TypeVar("T")
 ON_DEMAND_SECONDS = 0.5  # estimated work above this waits for a Run button; below, it runs live
 
 
-def estimate(loaded: models.LoadedModel, cost: base.Cost, size_hw: tuple[int, int]) -> float:
+def estimate(loaded: models.LoadedModel, cost: attribution.Cost, size_hw: tuple[int, int]) -> float:
     """Seconds a cost should take on this machine, from one measured forward pass (once per model)."""
-    return 0.0 if cost.count <= 1 else cost.seconds(base.pass_seconds(loaded.model, size_hw))
+    return 0.0 if cost.count <= 1 else cost.seconds(attribution.pass_seconds(loaded.model, size_hw))
 
 
 def on_demand(
-    key: str, inputs: Hashable, what: str, cost: str, seconds: float, compute: Callable[[base.Progress | None], T]
+    key: str,
+    inputs: Hashable,
+    what: str,
+    cost: str,
+    seconds: float,
+    compute: Callable[[attribution.Progress | None], T],
 ) -> T | None:
     """``compute`` live when cheap, else from a Run button; the result is kept until ``inputs`` change.
 
@@ -62,7 +66,7 @@ def on_demand(
             result = compute(sink)
     except Exception as err:  # a click that reruns the page is not an Exception: the mark stays for the next run
         st.session_state.pop(running_key, None)
-        if isinstance(err, base.AttributionCancelled):
+        if isinstance(err, attribution.AttributionCancelled):
             st.info(f"{what} cancelled.")
             return None
         raise

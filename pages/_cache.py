@@ -108,9 +108,9 @@ def global_kernel_bound(loaded: models.LoadedModel) -> float:
 @st.cache_resource(show_spinner=False, max_entries=256, hash_funcs=BY_KEY)
 def probabilities(loaded: models.LoadedModel, input_key: str, _image_hwc) -> np.ndarray:
     """Class probabilities of one input (cached per model and input key; read-only)."""
-    from vizcore import attribution
+    from vizcore.models import predict
 
-    return _read_only(np.asarray(attribution.predict_probabilities(loaded.model, _image_hwc)))
+    return _read_only(np.asarray(predict.image_probabilities(loaded.model, _image_hwc)))
 
 
 @st.cache_resource(

@@ -12,7 +12,7 @@ import streamlit as st
 from pages import _attribution_parts, _cache
 from vizcore import attribution
 from vizcore.attribution import metrics
-from vizcore.attribution.base import progress_to
+from vizcore.attribution.progress import progress_to
 from vizcore.data import datasets
 from vizcore.present import figures, render
 

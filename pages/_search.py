@@ -9,6 +9,7 @@ import streamlit as st
 from pages import _rerun, _shared
 from vizcore import training
 from vizcore.errors import TrainingError
+from vizcore.training import builder
 
 # optuna keeps the ImportErrors of its optional backends: imported here, they would pin the session
 search = _rerun.import_detached("vizcore.training.search")
@@ -33,7 +34,7 @@ def space_form(loaded, disabled: bool) -> search.SearchSpace:
     factor = c[2].slider(
         "factor", 0.05, 1.0, (0.5, 1.0), step=0.05, key="search.step_factor", disabled=disabled or not step
     )
-    chain = search.architecture_of(loaded.model) is not None
+    chain = builder.architecture_of(loaded.model) is not None
     c = st.columns(3)
     filters = c[0].multiselect(
         "Filters (× every conv layer's)", FILTERS, [], key="search.filters", disabled=disabled or not chain

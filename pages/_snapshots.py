@@ -8,17 +8,16 @@ import os
 import streamlit as st
 
 from vizcore import models
-from vizcore.inspect import activations
-from vizcore.present import figures
-from vizcore.training import snapshots
+from vizcore.present import figures, grids
+from vizcore.training import replay
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _load(path: str, mtime: float) -> snapshots.Snapshots:
-    return snapshots.load_snapshots(path)
+def _load(path: str, mtime: float) -> replay.Snapshots:
+    return replay.load_snapshots(path)
 
 
-def recorded(loaded: models.LoadedModel) -> snapshots.Snapshots | None:
+def recorded(loaded: models.LoadedModel) -> replay.Snapshots | None:
     """The snapshots of a model trained here, or None."""
     path = (loaded.card or {}).get("snapshots")
     if not path or not os.path.exists(path):
@@ -26,7 +25,7 @@ def recorded(loaded: models.LoadedModel) -> snapshots.Snapshots | None:
     return _load(path, os.path.getmtime(path))
 
 
-def _step_slider(snaps: snapshots.Snapshots, key: str, label: str) -> int:
+def _step_slider(snaps: replay.Snapshots, key: str, label: str) -> int:
     epochs = snaps.epoch_floats
     return st.select_slider(
         label,
@@ -63,7 +62,7 @@ def activation_replay(loaded: models.LoadedModel, *, scale: str, cmap: str) -> N
         i = _step_slider(snaps, "replay.step", "At")
         maps = snaps.feature_maps(i, layer)[probe]
         st.image(
-            activations.feature_grid(maps, scale=scale, cmap=cmap, tile=48),
+            grids.feature_grid(maps, scale=scale, cmap=cmap, tile=48),
             caption=f"{layer} at epoch {snaps.epoch_floats[i]:.2f}",
         )
         st.plotly_chart(

@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages import _cache, _layers, _links, _picker, _shared, _snapshots
 from vizcore.inspect import activations
-from vizcore.present import figures, render
+from vizcore.present import figures, grids, render
 
 loaded = _shared.working_model()
 _shared.sidebar(loaded)
@@ -29,11 +29,11 @@ with right:
     scales = {"map": "Per map", "layer": "Per layer", "global": "Global"}
     scale = cols[0].radio(
         "Scale",
-        activations.SCALES,
+        grids.SCALES,
         0,
         horizontal=True,
         format_func=scales.get,
-        **_shared.linked("act.scale", "map", activations.SCALES, format_func=scales.get, legacy="scale"),
+        **_shared.linked("act.scale", "map", grids.SCALES, format_func=scales.get, legacy="scale"),
     )
     cmaps = ["viridis", "inferno", "gray", render.DIVERGING]
     cmap = cols[1].selectbox("Colormap", cmaps, 0, **_shared.linked("act.cmap", "viridis", cmaps, legacy="cmap"))
@@ -62,7 +62,7 @@ if tab_overview.open:
         columns = order if every else by_block
         labels = _cache.layer_labels(loaded)  # 'block_3 · block_3_project_BN'
         name = lambda p: labels.get(p, p)  # noqa: E731
-        ov = activations.overview(
+        ov = grids.overview(
             acts.select(columns),
             columns,
             input_display_hwc=picked.display_hwc,
@@ -98,9 +98,9 @@ if tab_layer.open:
             st.stop()
         layer = _layers.select(loaded, st, "Layer", maps, key="act.layer", default=maps[-1], legacy="layer")
         values = acts[layer]
-        bounds = activations.activation_bounds(acts.select(maps)) if scale == "global" else None
+        bounds = grids.activation_bounds(acts.select(maps)) if scale == "global" else None
         n = values.shape[-1]
-        grid = activations.feature_grid(
+        grid = grids.feature_grid(
             values, scale=scale, cmap=cmap, global_bounds=bounds, tile=56 if n <= 64 else 28 if n <= 256 else 16
         )
         stats = activations.channel_stats(values, k=min(8, n))

@@ -15,7 +15,7 @@ from vizcore.cache import per_model
 from vizcore.data import archive, datasets
 from vizcore.errors import ConvLensError
 from vizcore.inspect import embedding, evaluation, examples, kernels
-from vizcore.models import graph
+from vizcore.models import fields, graph
 from vizcore.precompute import store as precomputed
 from vizcore.present import figures, render
 
@@ -211,7 +211,7 @@ if view == "examples":
             "Filter (channel)", 0, ex.channels - 1, 0, **_shared.linked("dataset.ch", 0, range(ex.channels))
         )
     )
-    field = examples.receptive_field(loaded.model, layer, x.shape[1:3])
+    field = fields.receptive_field(loaded.model, layer, x.shape[1:3])
     st.subheader(f"Filter {ch} of {layer}")
     st.caption(
         f"Receptive field {field.size[0]}×{field.size[1]} pixels · top {ex.k} of {len(x):,} images, best first · "

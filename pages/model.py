@@ -147,7 +147,9 @@ st.caption(
 for note in loaded.notes:
     st.warning(note, icon="🏷️")
 
-if loaded.card:
+if loaded.card.get("trained_here"):
+    st.caption(f"Trained in this session ({loaded.card.get('status', 'finished')}).")
+elif loaded.card and "dataset" in loaded.card:  # a bundled model's card
     with st.expander("Model card", expanded=False):
         card = loaded.card
         st.markdown(

@@ -13,8 +13,8 @@ from helpers import nested_mobilenet
 
 from vizcore import cache
 from vizcore.inspect import activations
-from vizcore.models import graph
-from vizcore.present import render
+from vizcore.models import features, graph
+from vizcore.present import grids, render
 
 
 def numpy_conv(
@@ -93,8 +93,8 @@ def test_activations_equal_a_numpy_forward_pass(hand_model):
 def test_one_cached_sub_model_per_layer_list(monkeypatch):
     hand_model = build_hand_model()
     calls = []
-    real = graph.feature_model
-    monkeypatch.setattr(graph, "feature_model", lambda m, layers: calls.append(tuple(layers)) or real(m, layers))
+    real = features.feature_model
+    monkeypatch.setattr(features, "feature_model", lambda m, layers: calls.append(tuple(layers)) or real(m, layers))
     first = activations.get_activations(hand_model, _image(1))
     again = activations.get_activations(hand_model, _image(1), layers=None)
     other = activations.get_activations(hand_model, _image(2), ["conv2", "conv1"])
@@ -148,7 +148,7 @@ def test_feature_grid_shape_and_scalings():
     base = np.linspace(0.0, 1.0, 25, dtype=np.float32).reshape(5, 5)
     maps = np.stack([base * k for k in (1, 2, 3, 4)], axis=-1)  # channel k spans 0..k+1
     lut = render.lut("viridis")
-    grid = activations.feature_grid(maps, scale="map", tile=20)  # factor 4: 20 px tiles, 2x2
+    grid = grids.feature_grid(maps, scale="map", tile=20)  # factor 4: 20 px tiles, 2x2
     assert grid.shape == (41, 41, 3) and grid.dtype == np.uint8
     tiles = [grid[r * 21 : r * 21 + 20, c * 21 : c * 21 + 20] for r in (0, 1) for c in (0, 1)]
     for tile in tiles:  # per map: every tile spans the full colour range
@@ -156,26 +156,26 @@ def test_feature_grid_shape_and_scalings():
         np.testing.assert_array_equal(tile[-1, -1], lut[255])
         np.testing.assert_array_equal(tile[:4, :4], np.broadcast_to(tile[0, 0], (4, 4, 3)))  # crisp
     assert (grid[20] == 255).all()  # white gap
-    layer = activations.feature_grid(maps, scale="layer", tile=5)  # one bound 0..4 for all maps
+    layer = grids.feature_grid(maps, scale="layer", tile=5)  # one bound 0..4 for all maps
     np.testing.assert_array_equal(layer[4, 4], lut[round(255 * 1 / 4)])  # channel 0's max is 1 of 4
     np.testing.assert_array_equal(layer[10, 10], lut[255])
-    glob = activations.feature_grid(maps, scale="global", global_bounds=(0.0, 8.0), tile=5)
+    glob = grids.feature_grid(maps, scale="global", global_bounds=(0.0, 8.0), tile=5)
     np.testing.assert_array_equal(glob[10, 10], lut[round(255 * 4 / 8)])
     with pytest.raises(ValueError, match="global_bounds"):
-        activations.feature_grid(maps, scale="global")
-    picked = activations.feature_grid(maps, channels=[3], scale="layer", tile=5)
+        grids.feature_grid(maps, scale="global")
+    picked = grids.feature_grid(maps, channels=[3], scale="layer", tile=5)
     np.testing.assert_array_equal(picked, layer[6:, 6:])  # 4th tile alone, still on the layer's bound
 
 
 def test_signed_maps_centre_zero_in_a_diverging_colormap():
     maps = np.zeros((3, 3, 2), np.float32)
     maps[0, 0, 0], maps[2, 2, 0], maps[1, 1, 1] = -2.0, 1.0, 0.5
-    grid = activations.feature_grid(maps, scale="layer", cmap=render.DIVERGING, tile=3, columns=2)
+    grid = grids.feature_grid(maps, scale="layer", cmap=render.DIVERGING, tile=3, columns=2)
     lut = render.lut(render.DIVERGING)
     np.testing.assert_array_equal(grid[0, 0], lut[0])
     np.testing.assert_array_equal(grid[1, 1], lut[128])  # zero stays white
     np.testing.assert_array_equal(grid[2, 2], lut[round(255 * 0.75)])
-    np.testing.assert_array_equal(grid[0, 3], activations.SIGNED_PAD)
+    np.testing.assert_array_equal(grid[0, 3], grids.SIGNED_PAD)
 
 
 def test_channel_stats_and_sparsity():
@@ -194,7 +194,7 @@ def test_channel_stats_and_sparsity():
 def test_overview_columns_from_input_to_prediction(hand_model):
     acts = activations.get_activations(hand_model, _image())
     display = (np.random.default_rng(0).random((8, 8, 1)) * 255).astype(np.uint8)
-    ov = activations.overview(acts, list(acts), input_display_hwc=display, tile=24, max_maps=2, pad=2)
+    ov = grids.overview(acts, list(acts), input_display_hwc=display, tile=24, max_maps=2, pad=2)
     assert [c.layer for c in ov.columns] == ["input", "conv1", "pool", "conv2", "pred"]
     conv1 = ov.columns[1]  # 6x6 maps -> factor 4 -> 24 px, 2 of 3 maps shown
     assert conv1.image.shape == (24 * 2 + 2, 24, 3) and conv1.shown == (0, 1) and conv1.total == 3
@@ -204,7 +204,7 @@ def test_overview_columns_from_input_to_prediction(hand_model):
     whole = ov.composite(gap=10)
     assert whole.shape == (50, 24 * 4 + 6 + 10 * 4, 3)
     np.testing.assert_array_equal(whole[:24, :24], render.to_rgb(render.upscale(display, 3)))
-    glob = activations.overview(acts, ["conv1", "conv2"], scale="global")
+    glob = grids.overview(acts, ["conv1", "conv2"], scale="global")
     assert len(glob.columns) == 2
 
 
@@ -221,9 +221,9 @@ def test_nested_model_all_layers_in_one_pass(nested, rng):
     acts = activations.get_activations(nested, x)
     assert len(acts) == len(layers) > 100
     target = graph.last_conv_layer(nested)
-    eager, _ = graph.feature_model(nested, [target]).predict(x[None])
+    eager, _ = features.feature_model(nested, [target]).predict(x[None])
     np.testing.assert_allclose(acts[target], eager[target][0], rtol=1e-4, atol=1e-4)
-    grid = activations.feature_grid(acts[target], scale="map")
+    grid = grids.feature_grid(acts[target], scale="map")
     assert grid.dtype == np.uint8 and grid.ndim == 3
 
 

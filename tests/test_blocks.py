@@ -14,7 +14,7 @@ from helpers import nested_mobilenet, tiny_functional
 from vizcore import models
 from vizcore.errors import NotAnImageModelError
 from vizcore.inspect import activations
-from vizcore.models import blocks, graph
+from vizcore.models import blocks, features, graph
 
 SIZE = (96, 96, 3)
 
@@ -169,7 +169,7 @@ def test_teachable_machine_nest(teachable):
     assert "sequential_1" not in paths and base not in paths  # containers are not layers of a block
     labels = blocks.layer_labels(teachable)
     assert labels[f"{base}/block_3_project_BN"] == f"block_3 · {base}/block_3_project_BN"
-    acts, _ = graph.feature_model(teachable, [default]).predict(np.zeros((1, *SIZE), np.float32))
+    acts, _ = features.feature_model(teachable, [default]).predict(np.zeros((1, *SIZE), np.float32))
     assert acts[default].shape == (1, 3, 3, 1280)
 
 

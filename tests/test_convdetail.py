@@ -11,6 +11,7 @@ import pytest
 
 from vizcore import cache
 from vizcore.inspect import convdetail
+from vizcore.inspect.convdetail import window
 
 GEOMETRIES = [  # (input side, kernel, stride, padding, dilation)
     (8, 3, 1, "valid", 1),
@@ -44,7 +45,7 @@ def _image(side: int, channels: int = 2, seed: int = 0) -> np.ndarray:
 
 
 def _output(model: keras.Model, name: str, image: np.ndarray) -> np.ndarray:
-    return np.asarray(convdetail._layer_io(model, name, image)[3])
+    return np.asarray(window.layer_io(model, name, image)[3])
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: "{}px k{} s{} {} d{}".format(*g))
@@ -186,11 +187,11 @@ def test_reloaded_sequential_and_nested_model(saved_dir, rng):
 
 def test_layer_values_are_cached_bounded_and_free_the_model():
     model = _conv_model(8, 3, 1, "valid", 1)
-    first = convdetail._layer_io(model, "conv", _image(8))
-    assert convdetail._layer_io(model, "conv", _image(8))[3] is first[3]  # same image: no new pass
+    first = window.layer_io(model, "conv", _image(8))
+    assert window.layer_io(model, "conv", _image(8))[3] is first[3]  # same image: no new pass
     for seed in range(1, 20):
-        convdetail._layer_io(model, "stem", _image(8, seed=seed))
-    assert cache.cached_count(model, "convdetail.io_values") == convdetail._KEEP_VALUES
+        window.layer_io(model, "stem", _image(8, seed=seed))
+    assert cache.cached_count(model, "convdetail.io_values") == window.KEEP_VALUES
     assert cache.cached_count(model, "convdetail.io_model") == 2  # one sub-model per layer
     ref = weakref.ref(model)
     del model

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 from helpers import tiny_functional
 
 from vizcore import models
 from vizcore.data import images
+from vizcore.data.datasets import ImageDataset
 from vizcore.inspect import evaluation
 
 # A model whose logits are the image's three pixels: what it predicts is set by hand.
@@ -88,3 +90,25 @@ def test_prepare_takes_uint8_and_float_images_alike():
     np.testing.assert_array_equal(from_uint8.display_nhwc, pixels)
     np.testing.assert_allclose(from_uint8.x_nhwc, from_float.x_nhwc)
     np.testing.assert_allclose(from_uint8.x_nhwc, pixels / 255.0, atol=1e-6)
+
+
+def test_evaluate_counts_exactly_on_a_hand_weighted_model():
+    inputs = keras.Input((2, 2, 1))
+    x = keras.layers.Flatten()(inputs)
+    logits = keras.layers.Dense(3, use_bias=False, name="logits")(x)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(logits))
+    model.get_layer("logits").set_weights([np.array([[5, 0, 0], [0, 5, 0], [0, 0, 5], [0, 0, 0]], np.float32)])
+    # the bright pixel says the predicted class: 0, 1 or 2
+    x_nhwc = np.zeros((6, 2, 2, 1), np.float32)
+    for i, pixel in enumerate([0, 0, 1, 2, 2, 1]):
+        x_nhwc[i].flat[pixel] = 1.0
+    y = np.array([0, 1, 1, 2, 0, 1], np.int64)
+    ev = evaluation.evaluate(model, ImageDataset(x_nhwc, y, ("a", "b", "c"), "hand"))
+    np.testing.assert_array_equal(ev.confusion, [[1, 0, 1], [1, 2, 0], [0, 0, 1]])
+    np.testing.assert_allclose(ev.per_class_accuracy, [0.5, 2 / 3, 1.0])
+    assert ev.accuracy == pytest.approx(4 / 6)
+    assert sorted(ev.misclassified.tolist()) == [1, 4]
+    mistake = ev.mistakes()[0]
+    assert (mistake.true, mistake.predicted) in ((1, 0), (0, 2))
+    assert mistake.confidence == pytest.approx(np.exp(5) / (np.exp(5) + 2))
+    np.testing.assert_allclose(ev.probabilities.sum(axis=1), 1.0, rtol=1e-6)

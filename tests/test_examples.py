@@ -9,7 +9,7 @@ from helpers import tiny_functional
 
 from vizcore.errors import InputShapeError
 from vizcore.inspect import examples
-from vizcore.models import graph
+from vizcore.models import fields, graph
 
 L = keras.layers
 
@@ -88,18 +88,18 @@ def test_progress_reports_every_batch():
 
 def test_hand_computed_fields():
     # conv 3x3 valid -> pool 2x2 stride 2 -> conv 3x3 valid: field 8, jump 2
-    rf = examples.receptive_field(tiny_functional(), "conv_b")
-    assert rf.size == (8, 8)
+    rf = fields.receptive_field(tiny_functional(), "conv_b")
+    assert rf.size == (8, 8) and rf.stride == 2
     np.testing.assert_array_equal(rf.boxes(0, 0), [0, 0, 8, 8])
     np.testing.assert_array_equal(rf.boxes(1, 2), [4, 2, 12, 10])  # x from 2*2, y from 1*2
     # stride 2, 'same' on 21 rows: pad_total = (11-1)*2 + 3 - 21 = 2, one pixel before
-    chain = examples.receptive_field(_linear_chain(), "c1")
+    chain = fields.receptive_field(_linear_chain(), "c1")
     np.testing.assert_array_equal(chain.boxes(0, 0), [0, 0, 2, 2])  # [-1, 2) clipped to [0, 2)
     np.testing.assert_array_equal(
         chain.boxes(10, 9), [17, 19, 19, 21]
     )  # rows [19, 22) clipped to 21, cols [17, 20) to 19
     # the residual add takes the union: 5x5 from the two convs, 1x1 shortcut inside it
-    res = examples.receptive_field(_residual(), "add")
+    res = fields.receptive_field(_residual(), "add")
     np.testing.assert_array_equal(res.boxes(5, 5), [3, 3, 8, 8])
 
 
@@ -158,7 +158,7 @@ def test_residual_zero_padding_and_nested_model():
     for layer in ("add", "zpad", "c3"):
         _check_zeroing(model, layer, x, tight=False)
     # Resizing mixes positions in a way we do not follow: the nested model's layers see the whole image
-    rf = examples.receptive_field(model, "inner")
+    rf = fields.receptive_field(model, "inner")
     assert rf.whole and rf.out_hw == (4, 4)
     np.testing.assert_array_equal(rf.boxes(1, 1), [0, 0, 14, 14])
 
@@ -169,9 +169,9 @@ def test_nested_model_follows_its_inner_layers():
         [keras.Input((16, 16, 1)), L.Conv2D(2, 3, name="i1"), L.MaxPooling2D(name="ip")], name="base"
     )
     model = keras.Sequential([keras.Input((16, 16, 1)), base, L.Conv2D(2, 3, name="top")])
-    top = examples.receptive_field(model, "top")
+    top = fields.receptive_field(model, "top")
     assert top.size == (8, 8)  # 3 -> pool: 4, jump 2 -> conv 3: 4 + 2*2
-    assert examples.receptive_field(model, "base").size == (4, 4)
+    assert fields.receptive_field(model, "base").size == (4, 4)
     x = np.random.default_rng(5).normal(size=(6, 16, 16, 1)).astype(np.float32)
     _check_zeroing(model, "top", x, tight=False)
 
@@ -219,6 +219,6 @@ def test_resnet50_field_is_the_published_483():
     # Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks" (Distill, 2019):
     # ResNet-50, 483 pixels
     model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
-    rf = examples.receptive_field(model, "conv5_block3_out")
+    rf = fields.receptive_field(model, "conv5_block3_out")
     assert rf.size == (483, 483) and rf.out_hw == (7, 7)
     assert len(rf.rows) == 1  # the residual unions collapse to one form per jump

@@ -14,14 +14,14 @@ from helpers import FIXTURES, nested_mobilenet, tiny_functional, tiny_sequential
 
 from vizcore import models
 from vizcore.errors import LayerNotFoundError, NotAnImageModelError
-from vizcore.models import graph
+from vizcore.models import features, graph
 
 
 def _weights(model: keras.Model) -> list[np.ndarray]:
     return [np.array(w) for w in model.get_weights()]
 
 
-def _grad_of_score(fm: graph.FeatureModel, batch: np.ndarray, layer: str, target: int) -> tf.Tensor | None:
+def _grad_of_score(fm: features.FeatureModel, batch: np.ndarray, layer: str, target: int) -> tf.Tensor | None:
     x = tf.constant(batch)
     with tf.GradientTape() as tape:
         acts, scores = fm(x)
@@ -32,7 +32,7 @@ def _grad_of_score(fm: graph.FeatureModel, batch: np.ndarray, layer: str, target
 def test_functional_features_equal_keras_own_submodel(rng):
     model = tiny_functional()
     batch = rng.random((3, 12, 12, 1), dtype=np.float32)
-    fm = graph.feature_model(model, ["conv_a", "conv_b"])
+    fm = features.feature_model(model, ["conv_a", "conv_b"])
     acts, scores = fm.predict(batch)
     # independent path: Keras' own sub-model from the model's graph
     reference = keras.Model(
@@ -49,7 +49,7 @@ def test_functional_features_equal_keras_own_submodel(rng):
 def test_fused_softmax_scores_are_pre_softmax(rng):
     model = tiny_functional(fused=True)
     batch = rng.random((4, 12, 12, 1), dtype=np.float32)
-    _, scores = graph.feature_model(model).predict(batch)
+    _, scores = features.feature_model(model).predict(batch)
     dense = model.get_layer("pred")
     flat = keras.Model(model.input, model.get_layer("flat").output)(batch)
     expected = np.asarray(flat) @ np.asarray(dense.kernel) + np.asarray(dense.bias)
@@ -62,7 +62,7 @@ def test_sequential_reloaded_from_keras_file_gives_gradients(saved_dir, rng):
     with pytest.raises((AttributeError, ValueError)):
         _ = model.output  # the trap this module exists for
     batch = rng.random((2, 12, 12, 1), dtype=np.float32)
-    fm = graph.feature_model(model, ["conv_b"])
+    fm = features.feature_model(model, ["conv_b"])
     grad = _grad_of_score(fm, batch, "conv_b", target=1)
     assert grad is not None and grad.shape == (2, 3, 3, 6)
     assert float(tf.reduce_sum(tf.abs(grad))) > 0
@@ -72,7 +72,7 @@ def test_sequential_reloaded_from_keras_file_gives_gradients(saved_dir, rng):
 
 def test_sequential_built_in_code(rng):
     model = tiny_sequential(channels=3)
-    fm = graph.feature_model(model, ["conv_a"])
+    fm = features.feature_model(model, ["conv_a"])
     acts, _ = fm.predict(rng.random((1, 12, 12, 3), dtype=np.float32))
     assert acts["conv_a"].shape == (1, 10, 10, 4)
 
@@ -81,7 +81,7 @@ def test_nested_base_inside_sequential(rng):
     model = nested_mobilenet("sigmoid")
     target = graph.last_conv_layer(model)
     assert target.endswith("/Conv_1") and target.startswith("mobilenetv2")
-    fm = graph.feature_model(model, [target])
+    fm = features.feature_model(model, [target])
     assert fm.head == "sigmoid"
     batch = rng.random((2, 64, 64, 3), dtype=np.float32)
     grad = _grad_of_score(fm, batch, target, target=0)
@@ -92,7 +92,7 @@ def test_nested_base_inside_sequential(rng):
 
 def test_nested_base_reloaded_from_keras_file(saved_dir, rng):
     model = keras.models.load_model(saved_dir / "nested.keras", safe_mode=True)
-    fm = graph.feature_model(model, ["Conv_1", "block_3_expand"])  # plain names resolve inside the base
+    fm = features.feature_model(model, ["Conv_1", "block_3_expand"])  # plain names resolve inside the base
     assert all(p.startswith("mobilenetv2") for p in fm.layers)
     acts, scores = fm.predict(rng.random((1, 64, 64, 3), dtype=np.float32))
     assert acts[fm.layers[0]].shape == (1, 2, 2, 1280)
@@ -108,7 +108,7 @@ def test_nested_base_inside_functional_with_softmax(rng):
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="cls")(x))
     batch = rng.random((1, 64, 64, 3), dtype=np.float32) * 255
-    fm = graph.feature_model(model, ["Conv1"])
+    fm = features.feature_model(model, ["Conv1"])
     grad = _grad_of_score(fm, batch, fm.layers[0], target=2)
     assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
     _, scores = fm.predict(batch)
@@ -119,7 +119,7 @@ def test_tf_keras2_h5_sequential_loads_predicts_and_explains():
     model = models.loading.load_model(FIXTURES / "tfk2_sequential.h5")
     probe = np.load(FIXTURES / "tfk2_sequential_probe.npz")
     np.testing.assert_allclose(model.predict(probe["x"], verbose=0), probe["probs"], atol=1e-5)
-    fm = graph.feature_model(model, ["conv_b"])
+    fm = features.feature_model(model, ["conv_b"])
     grad = _grad_of_score(fm, probe["x"], "conv_b", target=0)
     assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
 
@@ -128,7 +128,7 @@ def test_tf_keras2_h5_sigmoid_head():
     model = models.loading.load_model(FIXTURES / "tfk2_functional_sigmoid.h5")
     assert graph.head_type(model) == "sigmoid"
     batch = np.random.default_rng(5).random((2, 12, 12, 3), dtype=np.float32)
-    _, scores = graph.feature_model(model, ["conv"]).predict(batch)
+    _, scores = features.feature_model(model, ["conv"]).predict(batch)
     np.testing.assert_allclose(tf.sigmoid(scores).numpy(), model.predict(batch, verbose=0), atol=1e-6)
 
 
@@ -138,7 +138,7 @@ def test_feature_model_never_mutates_the_model(saved_dir, rng):
     before_w, before_cfg = _weights(model), model.get_config()
     before_pred = model.predict(batch, verbose=0)
     before_act = model.get_layer("pred").activation
-    graph.feature_model(model, ["conv_a", "conv_b"])
+    features.feature_model(model, ["conv_a", "conv_b"])
     graph.layer_table(model)
     for a, b in zip(before_w, _weights(model)):
         np.testing.assert_array_equal(a, b)
@@ -238,7 +238,7 @@ def test_trace_is_computed_once_and_frees_the_model(monkeypatch):
     real = model._run_through_graph
     monkeypatch.setattr(model, "_run_through_graph", lambda *a, **k: calls.append(1) or real(*a, **k))  # noqa: F821 (deleted below, after undo)
     first = graph.trace(model)
-    graph.layer_table(model), graph.head_type(model), graph.feature_model(model, ["conv_b"])
+    graph.layer_table(model), graph.head_type(model), features.feature_model(model, ["conv_b"])
     graph.architecture_edges(model), models.summary.summarize(model), models.summary.architecture_dot(model)
     assert graph.trace(model) is first and calls == [1]
     monkeypatch.undo()

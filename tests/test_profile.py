@@ -210,11 +210,11 @@ def test_release_memory_frees_a_dropped_model_with_its_traced_functions():
     import numpy as np
     from helpers import tiny_functional
 
-    from vizcore.attribution import base
+    from vizcore.models import predict
 
     model = tiny_functional(channels=1)
-    base.predict_probabilities(model, np.zeros(model.input_shape[1:], np.float32))  # traces the forward engine
-    fn = base.engine(model, "forward").fn
+    predict.image_probabilities(model, np.zeros(model.input_shape[1:], np.float32))  # traces the compiled scores
+    fn = predict.scorer(model).fn
     traced = [weakref.ref(model.layers[1]), weakref.ref(fn), weakref.ref(fn.get_concrete_function().graph)]
     del model, fn
     profile.release_memory()

@@ -69,5 +69,13 @@ class TransferError(ConvLensError, ValueError):
     """
 
 
+class AttributionError(ConvLensError, ValueError):
+    """A request an attribution method cannot honour (bad target, non-spatial layer, bad option)."""
+
+
+class AttributionCancelled(ConvLensError):
+    """The ``on_progress`` callback asked a running attribution method to stop."""
+
+
 class ReportError(ConvLensError, ValueError):
     """A report cannot be built or written (vizcore.report); the message is one sentence for the user."""

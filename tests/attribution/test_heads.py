@@ -9,10 +9,10 @@ import pytest
 from helpers import tiny_functional
 
 from vizcore import attribution
+from vizcore.data.datasets import ImageDataset
 from vizcore.errors import InputShapeError
-from vizcore.inspect import activations
-from vizcore.models import batches, graph, heads
-from vizcore.training import predict_probabilities
+from vizcore.inspect import activations, evaluation
+from vizcore.models import batches, features, heads, predict
 
 # name -> (units, activation of the Dense layer, a separate softmax layer after it)
 HEADS = {
@@ -71,12 +71,15 @@ def test_every_path_to_probabilities_agrees_with_numpy(kind, images):
     if act is not None or separate:
         outputs = model.predict(images, verbose=0)  # the oracle agrees with Keras where Keras gives probabilities
         np.testing.assert_allclose(expected[:, -outputs.shape[1] :], outputs, atol=1e-5)
-    fm = graph.feature_model(model)
+    fm = features.feature_model(model)
     _, scores = fm.predict(images)
     np.testing.assert_allclose(heads.probabilities(scores, fm.head), expected, atol=1e-5)
-    np.testing.assert_allclose(predict_probabilities(model, images), expected, atol=1e-5)  # training.evaluate
+    np.testing.assert_allclose(predict.probabilities(model, images, batch_size=2), expected, atol=1e-5)
     for x, row in zip(images, expected):
-        np.testing.assert_allclose(attribution.predict_probabilities(model, x), row, atol=1e-5)
+        np.testing.assert_allclose(predict.image_probabilities(model, x), row, atol=1e-5)
+    names = tuple(f"c{k}" for k in range(expected.shape[1]))
+    ev = evaluation.evaluate(model, ImageDataset(images, expected.argmax(axis=1), names, "heads"), batch_size=2)
+    np.testing.assert_allclose(ev.probabilities, expected, atol=1e-5)  # the Train and Dataset pages' numbers
 
 
 def test_one_linear_unit_is_binary_for_targets_too(images):

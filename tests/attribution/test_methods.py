@@ -17,19 +17,20 @@ from vizcore.attribution import (
     METHOD_INFO,
     METHODS,
     AttributionError,
-    base,
+    engines,
+    factory,
     gradcam,
     noisy_copies,
     normalize_map,
     occlusion_cost,
-    predict_probabilities,
     saliency,
     scorecam_cost,
     smoothgrad,
-    top_k,
 )
+from vizcore.attribution.cost import Cost
 from vizcore.cache import cached_count
 from vizcore.errors import InputShapeError
+from vizcore.models import predict
 
 saliency_module = importlib.import_module("vizcore.attribution.saliency")  # the package's `saliency` is the function
 
@@ -297,10 +298,10 @@ def test_target_changes_the_map(rgb_model, rgb_image):
         gradcam(rgb_model, rgb_image, target=3)
 
 
-def test_top_k_and_predict_probabilities_match_the_model(rgb_model, rgb_image):
+def test_top_k_and_image_probabilities_match_the_model(rgb_model, rgb_image):
     probs = rgb_model.predict(rgb_image[None], verbose=0)[0]
-    np.testing.assert_allclose(predict_probabilities(rgb_model, rgb_image), probs, atol=1e-6)
-    pairs = top_k(rgb_model, rgb_image, 2)
+    np.testing.assert_allclose(predict.image_probabilities(rgb_model, rgb_image), probs, atol=1e-6)
+    pairs = predict.top_k(rgb_model, rgb_image, 2)
     assert [c for c, _ in pairs] == list(np.argsort(-probs)[:2])
     assert pairs[0][1] == pytest.approx(probs.max(), abs=1e-6)
 
@@ -345,7 +346,7 @@ def test_sigmoid_head_is_binary(bias):
     assert np.abs(plus).max() > 0
     np.testing.assert_array_equal(raw("Gradient × Input", model, x), plus if top == 1 else minus)
     assert not np.allclose(raw("Grad-CAM", model, x, target=0), raw("Grad-CAM", model, x, target=1))
-    assert top_k(model, x, 2) == [
+    assert predict.top_k(model, x, 2) == [
         (top, pytest.approx(max(p, 1 - p), abs=1e-6)),
         (1 - top, pytest.approx(min(p, 1 - p), abs=1e-6)),
     ]
@@ -452,16 +453,16 @@ def channel_sum_maps(model, batch_nhwc, target, layer, *, offset: float = -0.5):
 
 def test_a_method_is_one_computation_a_display_rule_and_a_cost(rgb_model, rgb_image):
     def cost(model, size_hw, layer, *, offset, **options):
-        return base.Cost(size_hw[0] * size_hw[1], "forward pass")
+        return Cost(size_hw[0] * size_hw[1], "forward pass")
 
-    option = base.Option("offset", "float", -0.5, "added to every pixel")
+    option = factory.Option("offset", "float", -0.5, "added to every pixel")
     signed_sum = rgb_image.sum(-1) - 0.5
     for display, shown in (
         ("signed", signed_sum),
         ("absolute", np.abs(signed_sum)),
         ("relu", np.maximum(signed_sum, 0)),
     ):
-        info = base.method(
+        info = factory.method(
             "channel_sum", channel_sum_maps, display=display, uses_layer=False, cost=cost, options=(option,)
         )
         assert info.fn.__name__ == "channel_sum" and info.fn.info is info and info.defaults == {"offset": -0.5}
@@ -476,16 +477,16 @@ def test_a_method_is_one_computation_a_display_rule_and_a_cost(rgb_model, rgb_im
     smooth = smoothgrad(info.fn, samples=4)
     assert smooth.info.cost_of(rgb_model, (3, 4)).count == 48 and smooth.info.defaults["samples"] == 4
     with pytest.raises(TypeError, match="offset"):  # a page option must be a keyword of the computation, same default
-        base.method(
+        factory.method(
             "channel_sum",
             channel_sum_maps,
             display="relu",
             uses_layer=False,
             cost=cost,
-            options=(base.Option("offset", "float", 0.0),),
+            options=(factory.Option("offset", "float", 0.0),),
         )
     with pytest.raises(ValueError, match="display"):
-        base.method("channel_sum", channel_sum_maps, display="square", uses_layer=False, cost=cost)
+        factory.method("channel_sum", channel_sum_maps, display="square", uses_layer=False, cost=cost)
     with pytest.raises(AttributionError, match="smoothgrad wraps"):
         smoothgrad(lambda model, image, **kw: image)
 
@@ -497,7 +498,7 @@ def test_compiled_function_is_reused_and_dropped_with_the_model():
     model = tiny_functional()
     x = np.random.default_rng(8).random((12, 12, 1)).astype(np.float32)
     gradcam(model, x)
-    eng = base.engine(model, "cam", "conv_b")
+    eng = engines.engine(model, "cam", "conv_b")
     assert eng.fn.experimental_get_tracing_count() == 1
     for target in (0, 1, 2):
         gradcam(model, x * 0.5, target=target)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from vizcore.attribution import METHOD_INFO, METHODS, AttributionError, rise_masks
 from vizcore.attribution.eigencam import first_component
 from vizcore.attribution.guided_backprop import GuidedGate, guided
-from vizcore.models import graph
+from vizcore.models import features, graph
 
 NEW = ("Guided Backprop", "Guided Grad-CAM", "EigenCAM", "RISE")
 FEW_MASKS = {"RISE": {"n_masks": 48}}  # enough to run; the values are checked on small models
@@ -154,7 +154,7 @@ def test_every_relu6_of_a_nested_mobilenet_is_gated_and_the_scores_are_the_same(
     model = nested_mobilenet()
     relus = [t for t in graph.trace(model).layers if isinstance(t.layer, keras.layers.ReLU)]
     assert len(relus) > 30 and all(t.layer.max_value == 6 for t in relus)
-    sub = graph.feature_model(model).model
+    sub = features.feature_model(model).model
     copy = guided(sub)
     assert sum(isinstance(op, GuidedGate) for op in copy.operations) == len(relus)
     x = np.random.default_rng(3).random((2, 64, 64, 3)).astype(np.float32) * 2 - 1

@@ -9,7 +9,9 @@ import pytest
 from helpers import tiny_functional
 
 from vizcore.attribution import METHOD_INFO, Cost
-from vizcore.attribution.base import AttributionCancelled, pass_seconds, progress_to
+from vizcore.attribution.cost import pass_seconds
+from vizcore.attribution.progress import progress_to
+from vizcore.errors import AttributionCancelled
 
 
 @pytest.fixture(scope="module")

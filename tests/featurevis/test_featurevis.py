@@ -25,7 +25,7 @@ from vizcore.errors import LayerNotFoundError
 from vizcore.featurevis import engine, slicing
 from vizcore.featurevis.params import COLOR_CORRELATION, decorrelate_colors, spectrum_scale
 from vizcore.featurevis.transforms import apply_transforms
-from vizcore.models import graph
+from vizcore.models import features, fields, graph
 
 STEPS = 48
 
@@ -332,7 +332,7 @@ def test_nested_base_by_plain_layer_name(rng):
     assert (
         result.images_nhwc.shape == (2, 64, 64, 3) and result.images_nhwc.min() >= -1 and result.images_nhwc.max() <= 1
     )
-    acts, _ = graph.feature_model(model, [path]).predict(result.images_nhwc)
+    acts, _ = features.feature_model(model, [path]).predict(result.images_nhwc)
     b = fv.objectives.auto_border(32, 32)
     want = acts[path][[0, 1], b : 32 - b, b : 32 - b, [0, 5]].mean(axis=(1, 2))
     np.testing.assert_allclose(result.reached, want, rtol=1e-4, atol=1e-5)
@@ -566,11 +566,14 @@ def _wide_cnn() -> keras.Model:
 
 def test_receptive_field_by_hand():
     model = _wide_cnn()
-    assert [slicing.receptive_field(model, p) for p in ("c1", "c2", "pool")] == [3, 5, 5 + 7]  # pool 8: +7 at jump 1
+    sizes = [fields.receptive_field(model, p).size for p in ("c1", "c2", "pool")]
+    assert sizes == [(3, 3), (5, 5), (5 + 7, 5 + 7)]  # pool 8: +7 at jump 1
     nested = nested_mobilenet()  # Conv1 3x3 s2 -> depthwise 3x3 (jump 2) -> 1x1 expand: 3 + 2 * 2
-    assert slicing.receptive_field(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == 7
-    assert slicing.field_and_stride(nested, graph.resolve_layer(nested, "block_1_expand_relu")) == (7, 2)
-    assert slicing.field_and_stride(_strided_cnn(), "s2") == (7, 4)  # 3 + 2 * 2, strides 2 x 2
+    rf = fields.receptive_field(nested, graph.resolve_layer(nested, "block_1_expand_relu"))
+    assert (rf.size, rf.stride) == ((7, 7), 2)
+    rf = fields.receptive_field(_strided_cnn(), "s2")
+    assert (rf.size, rf.stride) == ((7, 7), 4)  # 3 + 2 * 2, strides 2 x 2
+    assert fields.receptive_field(_strided_cnn(), "out").whole  # after global pooling: the whole image
     assert slicing.runs_at(model, ("c2",), 64) and not slicing.runs_at(model, ("out",), 64)
 
 
@@ -660,7 +663,7 @@ def test_gallery_default_picks_the_deepest_texture_layer_of_a_large_network():
         x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name=f"conv{i}")(x)
     model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
     convs = [f"conv{i}" for i in range(1, 6)]
-    assert fv.gallery_default(model, convs) == ("conv4", fv.engine.GALLERY_FILTERS)
+    assert fv.gallery_default(model, convs) == ("conv4", fv.settings.GALLERY_FILTERS)
     assert fv.texture_size(model, fv.Channel("conv5")) is None  # 126 px of field would not be smaller than the input
 
     small = keras.Sequential(

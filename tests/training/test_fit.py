@@ -1,5 +1,5 @@
 """Tests of vizcore.training: config and schedules, compatibility, fit with progress / Stop / checkpoints,
-the three callbacks (one test group each), the polled job, evaluation and saving.
+the three callbacks (one test group each), the polled job and saving.
 
 Models are tiny (one 4-filter conv) and data is a few hundred bundled MNIST digits, so each fit
 takes about two seconds, most of it TensorFlow tracing; shared fits are module-scoped fixtures.
@@ -31,7 +31,6 @@ from vizcore.training import (
     TrainConfig,
     builder,
     check_compat,
-    evaluate,
     fit,
 )
 
@@ -547,29 +546,7 @@ def test_trainable_copy_never_changes_the_original(digits):
     assert getattr(training.trainable_copy(original), "optimizer", None) is None  # compile state is not copied
 
 
-# --------------------------------------------------------------------------- evaluate, CSV, save
-
-
-def test_evaluate_counts_exactly_on_a_hand_weighted_model():
-    inputs = keras.Input((2, 2, 1))
-    x = keras.layers.Flatten()(inputs)
-    logits = keras.layers.Dense(3, use_bias=False, name="logits")(x)
-    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(logits))
-    model.get_layer("logits").set_weights([np.array([[5, 0, 0], [0, 5, 0], [0, 0, 5], [0, 0, 0]], np.float32)])
-    # the bright pixel says the predicted class: 0, 1 or 2
-    x_nhwc = np.zeros((6, 2, 2, 1), np.float32)
-    for i, pixel in enumerate([0, 0, 1, 2, 2, 1]):
-        x_nhwc[i].flat[pixel] = 1.0
-    y = np.array([0, 1, 1, 2, 0, 1], np.int64)
-    ev = evaluate(model, ImageDataset(x_nhwc, y, ("a", "b", "c"), "hand"))
-    np.testing.assert_array_equal(ev.confusion, [[1, 0, 1], [1, 2, 0], [0, 0, 1]])
-    np.testing.assert_allclose(ev.per_class_accuracy, [0.5, 2 / 3, 1.0])
-    assert ev.accuracy == pytest.approx(4 / 6)
-    assert sorted(ev.misclassified.tolist()) == [1, 4]
-    mistake = ev.mistakes()[0]
-    assert (mistake.true, mistake.predicted) in ((1, 0), (0, 2))
-    assert mistake.confidence == pytest.approx(np.exp(5) / (np.exp(5) + 2))
-    np.testing.assert_allclose(ev.probabilities.sum(axis=1), 1.0, rtol=1e-6)
+# --------------------------------------------------------------------------- CSV, save
 
 
 def test_history_csv_of_mixed_records():

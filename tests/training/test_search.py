@@ -199,7 +199,7 @@ def test_no_validation_no_slot_and_no_chain_are_refused(digits, lenet, tmp_path)
     x = keras.layers.Add()([x, x])
     x = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
     residual = LoadedModel(keras.Model(inputs, x), "upload:x", "residual", tuple("0123456789"))
-    assert search.architecture_of(residual.model) is None
+    assert builder.architecture_of(residual.model) is None
     with pytest.raises(TrainingError, match="plain chain"):
         search.run_study(
             residual,
@@ -214,7 +214,7 @@ def test_no_validation_no_slot_and_no_chain_are_refused(digits, lenet, tmp_path)
 
 @pytest.mark.parametrize("preset", ["lenet5", "mnist_cnn", "cifar_cnn"])
 def test_the_architecture_of_a_preset_is_its_builder_specs(preset):
-    assert search.architecture_of(models.presets.build_preset(preset)) == builder.specs_from_preset(preset)
+    assert builder.architecture_of(models.presets.build_preset(preset)) == builder.specs_from_preset(preset)
 
 
 def test_architecture_settings_build_each_trial_its_own_model(digits, lenet, tmp_path):

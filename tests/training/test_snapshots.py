@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from vizcore.data.datasets import ImageDataset, load_mnist_sample, make_shapes
-from vizcore.models.graph import feature_model
+from vizcore.models.features import feature_model
 from vizcore.training import TrainConfig, builder, fit
 from vizcore.training.callbacks import SnapshotRecorder
-from vizcore.training.snapshots import Snapshots, choose_probes, default_layers, load_snapshots
+from vizcore.training.replay import Snapshots, choose_probes, default_layers, load_snapshots
 
 SPECS = (
     builder.Conv(4, 3, name="conv1"),

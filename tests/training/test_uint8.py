@@ -7,6 +7,7 @@ from helpers import tiny_sequential
 
 from vizcore import training
 from vizcore.data.datasets import ImageDataset
+from vizcore.inspect import evaluation
 
 
 def _twins(n: int = 40):
@@ -37,7 +38,7 @@ def test_training_batches_and_evaluation_match_the_float_twin():
         np.testing.assert_allclose(xg, xw, atol=1e-7)
         np.testing.assert_array_equal(yg, yw)
     model = tiny_sequential()
-    ev_u8 = training.evaluate(model, as_uint8, batch_size=4)  # 16*4 = 64-image chunks: one chunk
-    ev_f = training.evaluate(model, as_float, batch_size=1)  # 16-image chunks: three chunks
+    ev_u8 = evaluation.evaluate(model, as_uint8, batch_size=4)  # 16*4 = 64-image chunks: one chunk
+    ev_f = evaluation.evaluate(model, as_float, batch_size=1)  # 16-image chunks: three chunks
     np.testing.assert_allclose(ev_u8.probabilities, ev_f.probabilities, atol=1e-6)
     assert ev_u8.accuracy == ev_f.accuracy

@@ -70,6 +70,9 @@ def test_train_one_epoch_then_explore_and_save(tmp_path):
     at.switch_page("pages/activations.py").run()
     assert not at.exception
     assert "(trained here)" in at.sidebar.markdown[0].value
+    at.switch_page("pages/model.py").run()  # a trained model's card has no bundled fields (it raised KeyError)
+    assert not at.exception
+    assert any("Trained in this session" in c.value for c in at.caption)
 
     # the tab is closed; reopening the training's address offers the last checkpoint
     again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)

@@ -6,15 +6,17 @@ Every method is ``fn(model, image_hwc, *, target=None, layer=None, **options) ->
 is the last conv layer (CAM methods; the others ignore it). Scores are pre-softmax; a binary head
 (one sigmoid or linear unit) has targets 1 (+logit) and 0 (-logit).
 
-Each method is defined once, in its own file, by ``method`` (see ``base``), from its raw batched
-computation, its display rule and its cost. ``METHOD_INFO`` (label -> MethodInfo, in display
-order) is the registry: ``info.fn`` the public function, ``info.batch`` the raw maps of a batch,
-``info.cost_of`` what a run costs, ``info.options`` the options a page offers. ``METHODS`` is
-label -> function, for a selectbox.
+Each method is defined once, in its own file, by ``method`` (``factory``), from its raw batched
+computation (the compiled steps of ``engines``), its display rule and its cost (``cost``); every
+method reports progress and can be cancelled (``progress``). ``METHOD_INFO`` (label -> MethodInfo,
+in display order) is the registry: ``info.fn`` the public function, ``info.batch`` the raw maps of
+a batch, ``info.cost_of`` what a run costs, ``info.options`` the options a page offers. ``METHODS``
+is label -> function, for a selectbox. What the model predicts is ``vizcore.models.predict``.
 
 Example:
-    >>> from vizcore.attribution import METHODS, METHOD_INFO, top_k
-    >>> [(c, round(p, 2)) for c, p in top_k(model, x_hwc, 3)]
+    >>> from vizcore.attribution import METHODS, METHOD_INFO
+    >>> from vizcore.models import predict
+    >>> [(c, round(p, 2)) for c, p in predict.top_k(model, x_hwc, 3)]
     [(7, 0.98), (2, 0.01), (3, 0.0)]
     >>> heatmap_hw = METHODS["Grad-CAM"](model, x_hwc, target=7, layer="conv2")
     >>> str(METHOD_INFO["Score-CAM"].cost_of(model, x_hwc.shape[:2], layer="conv2"))
@@ -26,21 +28,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from vizcore.attribution.base import (
-    DISPLAYS,
-    AttributionError,
-    Cost,
-    Method,
-    MethodInfo,
-    Option,
-    method,
-    normalize_map,
-    one_gradient,
-    predict_probabilities,
-    resolve_target,
-    top_k,
-)
+from vizcore.attribution.cost import Cost, one_gradient, pass_seconds
 from vizcore.attribution.eigencam import EIGENCAM, eigencam
+from vizcore.attribution.engines import resolve_target
+from vizcore.attribution.factory import DISPLAYS, Method, MethodInfo, Option, method, normalize_map
 from vizcore.attribution.gradcam import GRADCAM, gradcam
 from vizcore.attribution.gradcam_plus_plus import GRADCAM_PLUS_PLUS, gradcam_plus_plus
 from vizcore.attribution.gradient_x_input import GRADIENT_X_INPUT, gradient_x_input
@@ -52,10 +43,12 @@ from vizcore.attribution.lime import (
     LIME,
 )  # the module stays `attribution.lime` (explain, view); its function is METHODS["LIME"]
 from vizcore.attribution.occlusion import OCCLUSION, occlusion, occlusion_cost
+from vizcore.attribution.progress import Progress
 from vizcore.attribution.rise import RISE, rise, rise_masks
 from vizcore.attribution.saliency import SALIENCY, saliency
 from vizcore.attribution.scorecam import SCORECAM, scorecam, scorecam_cost
 from vizcore.attribution.smoothgrad import noisy_copies, smoothgrad
+from vizcore.errors import AttributionCancelled, AttributionError
 
 smoothgrad_saliency = smoothgrad(saliency)
 
@@ -83,11 +76,13 @@ __all__ = [
     "DISPLAYS",
     "METHODS",
     "METHOD_INFO",
+    "AttributionCancelled",
     "AttributionError",
     "Cost",
     "Method",
     "MethodInfo",
     "Option",
+    "Progress",
     "eigencam",
     "gradcam",
     "gradcam_plus_plus",
@@ -102,7 +97,7 @@ __all__ = [
     "occlusion",
     "occlusion_cost",
     "one_gradient",
-    "predict_probabilities",
+    "pass_seconds",
     "resolve_target",
     "rise",
     "rise_masks",
@@ -111,5 +106,4 @@ __all__ = [
     "scorecam_cost",
     "smoothgrad",
     "smoothgrad_saliency",
-    "top_k",
 ]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import Cost, Option, cam_layer, forward, method, upsample
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.engines import cam_layer, forward, upsample
+from vizcore.attribution.factory import Option, method
 
 
 def first_component(acts_hwk: np.ndarray, *, center: bool = True) -> np.ndarray:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import cam_maps, method, one_gradient
+from vizcore.attribution.cost import one_gradient
+from vizcore.attribution.engines import cam_maps
+from vizcore.attribution.factory import method
 
 
 def combine(acts_nhwk: np.ndarray, grads_nhwk: np.ndarray) -> np.ndarray:

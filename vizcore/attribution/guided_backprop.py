@@ -21,7 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore.attribution.base import input_gradients, method, one_gradient
+from vizcore.attribution.cost import one_gradient
+from vizcore.attribution.engines import input_gradients
+from vizcore.attribution.factory import method
 
 RELU_NAMES = ("relu", "relu6")
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import Cost, method
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.factory import method
 from vizcore.attribution.gradcam import gradcam_maps
 from vizcore.attribution.guided_backprop import guided_backprop_maps
 

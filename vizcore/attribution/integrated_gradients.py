@@ -11,15 +11,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import (
-    DEFAULT_BATCH,
-    AttributionError,
-    Cost,
-    Option,
-    input_gradients,
-    method,
-    resolve_target,
-)
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.engines import DEFAULT_BATCH, input_gradients, resolve_target
+from vizcore.attribution.factory import Option, method
+from vizcore.errors import AttributionError
 
 BASELINES = ("black", "zeros")
 

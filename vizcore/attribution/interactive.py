@@ -18,8 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore.attribution.base import AttributionError, cam_layer, engine, normalize_map, resolve_target, upsample
+from vizcore.attribution.engines import cam_layer, engine, resolve_target, upsample
+from vizcore.attribution.factory import normalize_map
 from vizcore.attribution.gradcam import combine
+from vizcore.errors import AttributionError
 from vizcore.models import heads
 from vizcore.models.batches import as_image
 

@@ -35,16 +35,12 @@ import numpy as np
 from skimage.color import gray2rgb
 from skimage.segmentation import find_boundaries, quickshift, slic
 
-from vizcore.attribution.base import (
-    DEFAULT_BATCH,
-    AttributionError,
-    Cost,
-    Option,
-    method,
-    normalize_map,
-    probabilities,
-    resolve_target,
-)
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.engines import DEFAULT_BATCH, resolve_target
+from vizcore.attribution.factory import Option, method, normalize_map
+from vizcore.attribution.progress import advance
+from vizcore.errors import AttributionError
+from vizcore.models import predict
 from vizcore.models.batches import as_image
 
 SEGMENTATIONS = ("slic", "quickshift")
@@ -224,7 +220,7 @@ def explain(
     probs = []
     for start in range(0, samples, batch_size):  # build and score one batch of perturbed images at a time
         block = perturbed(x, hidden, segments_hw, on_ns[start : start + batch_size])
-        probs.append(probabilities(model, block, batch_size=batch_size)[:, t])
+        probs.append(predict.probabilities(model, block, batch_size=batch_size, on_chunk=advance)[:, t])
         if on_progress is not None:
             on_progress(min(start + batch_size, samples), samples)
     probs_n = np.concatenate(probs)

@@ -31,9 +31,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from vizcore.attribution.base import AttributionError, Method, normalize_map, probabilities, resolve_target
+from vizcore.attribution.engines import resolve_target
+from vizcore.attribution.factory import Method, normalize_map
+from vizcore.attribution.progress import advance
 from vizcore.data.datasets import ImageDataset
-from vizcore.models import graph
+from vizcore.errors import AttributionError
+from vizcore.models import graph, predict
 from vizcore.models.batches import as_image
 
 CURVE_STEPS = 20  # default number of equal shares of pixels a deletion or insertion curve moves
@@ -92,7 +95,7 @@ def _curve(model, start_hwc, end_hwc, heatmap_hw, target, steps, batch_size) -> 
     rank_hw = rank_hw.reshape(h, w)
     moved_nhw = rank_hw[None] < counts[:, None, None]  # (steps + 1, H, W)
     batch = np.where(moved_nhw[..., None], end_hwc[None], start_hwc[None]).astype(np.float32)
-    probs = probabilities(model, batch, batch_size=batch_size)[:, target]
+    probs = predict.probabilities(model, batch, batch_size=batch_size, on_chunk=advance)[:, target]
     return Curve(fractions, probs, float(np.trapezoid(probs, fractions)))
 
 

@@ -12,15 +12,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import (
-    DEFAULT_BATCH,
-    AttributionError,
-    Cost,
-    Option,
-    method,
-    resolve_target,
-    target_scores,
-)
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.engines import DEFAULT_BATCH, resolve_target, target_scores
+from vizcore.attribution.factory import Option, method
+from vizcore.errors import AttributionError
 
 
 def _positions(size: int, patch: int, stride: int) -> list[int]:

@@ -18,15 +18,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import (
-    DEFAULT_BATCH,
-    AttributionError,
-    Cost,
-    Option,
-    method,
-    probabilities,
-    resolve_target,
-)
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.engines import DEFAULT_BATCH, resolve_target
+from vizcore.attribution.factory import Option, method
+from vizcore.attribution.progress import advance
+from vizcore.errors import AttributionError
+from vizcore.models import predict
 from vizcore.present.render import resize_map
 
 
@@ -63,7 +60,7 @@ def _one(
     total = np.zeros(x.shape[:2])
     for start in range(0, n_masks, batch_size):  # build and score one batch of masks at a time
         masks = rise_masks(x.shape[:2], n_masks, grid=grid, p=p, seed=seed, start=start, stop=start + batch_size)
-        probs = probabilities(model, x[None] * masks[..., None], batch_size=batch_size)[:, t]
+        probs = predict.probabilities(model, x[None] * masks[..., None], batch_size=batch_size, on_chunk=advance)[:, t]
         total += np.tensordot(probs, masks, axes=1)
     return (total / (n_masks * p)).astype(np.float32)
 

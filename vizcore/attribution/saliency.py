@@ -5,7 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import input_gradients, method, one_gradient
+from vizcore.attribution.cost import one_gradient
+from vizcore.attribution.engines import input_gradients
+from vizcore.attribution.factory import method
 
 
 def saliency_maps(model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None) -> np.ndarray:

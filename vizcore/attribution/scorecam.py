@@ -12,20 +12,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import (
-    DEFAULT_BATCH,
-    AttributionError,
-    Cost,
-    Option,
-    cam_layer,
-    engine,
-    forward,
-    method,
-    normalize_map,
-    probabilities,
-    resolve_target,
-    upsample,
-)
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.engines import DEFAULT_BATCH, cam_layer, engine, forward, resolve_target, upsample
+from vizcore.attribution.factory import Option, method, normalize_map
+from vizcore.attribution.progress import advance
+from vizcore.errors import AttributionError
+from vizcore.models import predict
 
 RANKINGS = ("variance", "mean")
 
@@ -59,7 +51,8 @@ def _one(
         rank = acts_hwk.var(axis=(0, 1)) if rank_by == "variance" else acts_hwk.mean(axis=(0, 1))
         keep = np.sort(np.argsort(-rank, kind="stable")[:max_channels])
     masks_mhw = np.stack([normalize_map(upsample(acts_hwk[..., c], x.shape[:2])) for c in keep])
-    probs_m = probabilities(model, x[None] * masks_mhw[..., None], batch_size=batch_size)[:, t]
+    masked_mhwc = x[None] * masks_mhw[..., None]
+    probs_m = predict.probabilities(model, masked_mhwc, batch_size=batch_size, on_chunk=advance)[:, t]
     probs_m = np.where(masks_mhw.max(axis=(1, 2)) > 0, probs_m, 0.0)  # a constant channel masks nothing: no weight
     cam_hw = np.maximum(np.tensordot(acts_hwk[..., keep], probs_m, axes=([-1], [0])), 0.0)
     return upsample(cam_hw, x.shape[:2])

@@ -16,7 +16,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from vizcore.attribution.base import AttributionError, Cost, Method, MethodInfo, Option, method, resolve_target
+from vizcore.attribution.cost import Cost
+from vizcore.attribution.engines import resolve_target
+from vizcore.attribution.factory import Method, MethodInfo, Option, method
+from vizcore.errors import AttributionError
 
 
 def noisy_copies(image_hwc: np.ndarray, samples: int, noise: float, seed: int) -> np.ndarray:

@@ -16,26 +16,26 @@ Example:
 """
 
 from vizcore.featurevis.engine import (
-    FeatureVis,
     ProgressFn,
-    gallery_default,
     optimize,
     real_activation,
-    texture_size,
     visualize_classes,
     visualize_filters,
 )
 from vizcore.featurevis.export import export_zip, to_uint8
+from vizcore.featurevis.fitting import texture_size
 from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Diversity, Neuron, Objective, Outputs, Sum
 from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
+from vizcore.featurevis.result import FeatureVis
 from vizcore.featurevis.settings import (
     MAX_STEPS_ENV,
     TEXTURE_LEARNING_RATE,
     Settings,
     capped_steps,
     default_settings,
+    gallery_default,
     settings_from_json,
     settings_json,
     texture_settings,

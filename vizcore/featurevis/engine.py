@@ -10,7 +10,7 @@ One gradient rule on every route (the channel-slicing fast path or the whole lay
 own ReLU passes Lucid's redirected gradient for the first ``settings.redirect_steps`` steps, the
 ordinary one after, so a filter reaches the same image whichever route computes it. An early layer
 of a large network is optimized as a texture at twice its receptive field when the network up to
-it is convolutional (``settings.fit_receptive_field``, ``texture_settings``).
+it is convolutional (``settings.fit_receptive_field``, ``fitting.fitted_size``, ``texture_settings``).
 
 Seeding is per image: the initial variables and the random transform draws of image i come from
 ``(seed, target, copy)``, so filter 7 gets the same image whether it is optimized alone or with
@@ -28,7 +28,6 @@ import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -37,79 +36,25 @@ import tensorflow as tf
 
 from vizcore.cache import per_model
 from vizcore.featurevis import slicing
+from vizcore.featurevis.fitting import fitted_size
 from vizcore.featurevis.objectives import (
     Channel,
     ClassLogit,
     Direction,
     Diversity,
-    Neuron,
     Objective,
     Outputs,
     crop_border,
     unique_names,
 )
-from vizcore.featurevis.ranges import InputRange, input_range
+from vizcore.featurevis.ranges import InputRange, input_range, model_and_mode
+from vizcore.featurevis.result import FeatureVis
 from vizcore.featurevis.settings import Settings, capped_steps, default_settings, texture_settings
 from vizcore.featurevis.transforms import apply_transforms
 from vizcore.models import graph, heads
 
 ProgressFn = Callable[[int, int, "np.ndarray | None"], None]
-DEAD_TOLERANCE = 1e-6  # of the batch's largest reached activation: scale-free (untrained nets have tiny ones)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: arrays inside
-class FeatureVis:
-    """The result of one optimization.
-
-    Attributes:
-        images_nhwc: float32 (N, H, W, C) in the model's input range; image i is for ``targets[i]``.
-        targets: the filter (or class) of each image; with k images per target, each target
-            appears k times in a row.
-        loss_terms: name -> float32 (steps, N), the value of each term at each step, for every
-            image: each objective term by its name (maximized, e.g. 'channel'), 'diversity' when
-            used, each regularizer's penalty by its name (minimized, unweighted, e.g. 'tv'), and
-            'loss', the minimized total: -objective + sum(weight * penalty) + diversity weight * diversity.
-            Values are measured on the transformed image the step saw.
-        start: float32 (N,), the objective of each initial image (no transforms).
-        reached: float32 (N,), the objective of each final image (no transforms): for filters,
-            the channel's mean activation, border excluded, comparable to ``real_activation``.
-        responsive: bool (N,), the objective's gradient on the image was non-zero at some step
-            (for some transform draw): the optimization could move the image.
-        steps: steps run (after the CONVLENS_MAX_STEPS cap).
-        seed: the seed.
-        settings: the settings used: for an early layer at its fitted size, ``texture_settings`` of those given.
-        input_range: the map between [0, 1] and the model's inputs (``to_unit`` for display).
-    """
-
-    images_nhwc: np.ndarray
-    targets: tuple[int, ...]
-    loss_terms: Mapping[str, np.ndarray]
-    start: np.ndarray
-    reached: np.ndarray
-    responsive: np.ndarray
-    steps: int
-    seed: int
-    settings: Settings
-    input_range: InputRange
-
-    @property
-    def dead(self) -> np.ndarray:
-        """bool (N,): the optimization truly could not raise the objective from zero.
-
-        Dead means all three: its gradient on the image was zero at every step and transform draw
-        (with the redirected ReLU of the first steps), the reached value did not rise above the
-        start, and it is zero. "Zero" and "rise" are relative to the batch: DEAD_TOLERANCE times
-        the largest reached value, so an untrained network whose activations are all around 1e-5
-        does not look dead.
-        """
-        scale = float(np.max(np.abs(self.reached))) if self.reached.size else 0.0
-        tol = DEAD_TOLERANCE * max(scale, 1e-6)
-        return ~self.responsive & (self.reached <= self.start + tol) & (np.abs(self.reached) <= tol)
-
-    def curves(self) -> dict[str, np.ndarray]:
-        """name -> (steps,), each loss term averaged over the images (what a plot shows)."""
-        return {name: values.mean(axis=1) for name, values in self.loss_terms.items()}
 
 
 class _Engine:
@@ -291,69 +236,6 @@ def _engine(
     )
 
 
-MIN_FITTED_SIDE = 64
-
-
-def _fitted(model: keras.Model, objective: Objective, h: int, w: int) -> tuple[int, int, int] | None:
-    """(h, w, stride) of the images to optimize as a texture: twice the receptive field of the
-    objective's layers (a multiple of 16, at least MIN_FITTED_SIDE), and their largest stride;
-    None when that is not smaller or the network does not run at that size."""
-    if objective.needs_scores or not objective.layers:
-        return None
-    if any(isinstance(o, Neuron) and (o.y, o.x) != (None, None) for _, _, o in objective.terms()):
-        return None  # a position in the model's own map
-    paths = tuple(graph.resolve_layer(model, name) for name in objective.layers)
-    field, stride = (max(v) for v in zip(*(slicing.field_and_stride(model, p) for p in paths)))
-    side = max(MIN_FITTED_SIDE, -(-2 * field // 16) * 16)
-    if side >= min(h, w):
-        return None
-    runs = per_model(model, ("featurevis.runs_at", paths, side), lambda: slicing.runs_at(model, paths, side), limit=16)
-    return (side, side, stride) if runs else None
-
-
-def texture_size(model: Any, objective: Objective, *, image_size: int = 224) -> tuple[int, int, int] | None:
-    """(h, w, stride) when ``optimize`` (with ``fit_receptive_field`` on) treats ``objective`` as a
-    texture of an early layer (``texture_settings``), else None; for a page to say so.
-
-    Example:
-        >>> texture_size(mobilenet_v2_224, Channel("block_1_project"))
-        (64, 64, 4)
-    """
-    keras_model, _ = _unwrap(model, None)
-    spec = graph.input_spec(keras_model)
-    return _fitted(keras_model, objective, spec.height or image_size, spec.width or image_size)
-
-
-GALLERY_FILTERS = 16  # a large network's default gallery: 16 textures at MIN_FITTED_SIDE in well under 30 s on 2 cores
-LARGE_INPUT = 96  # inputs wider than this make a network "large" for the Filters page's defaults
-
-
-def gallery_default(model: Any, conv_layers: Iterable[str]) -> tuple[str, int]:
-    """The Filters page's default (layer, number of filters).
-
-    A small input: the last conv layer and up to 64 filters (a few seconds). A large input (over
-    ``LARGE_INPUT`` px, e.g. an ImageNet network at 224): the deepest conv layer still optimized as
-    a texture at ``MIN_FITTED_SIDE`` px, and ``GALLERY_FILTERS`` filters, so the default gallery is
-    seconds instead of minutes (the last conv of MobileNetV2 at 224 px costs about 0.9 s a step).
-    """
-    keras_model, _ = _unwrap(model, None)
-    convs = list(conv_layers)
-    spec = graph.input_spec(keras_model)
-    if max(spec.height or 0, spec.width or 0) <= LARGE_INPUT:
-        return convs[-1], 64
-    small = [
-        c for c in convs if (size := texture_size(keras_model, Channel(c))) is not None and size[0] <= MIN_FITTED_SIDE
-    ]
-    return (small[-1] if small else convs[-1]), GALLERY_FILTERS
-
-
-def _unwrap(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
-    """A keras.Model or a LoadedModel (whose preprocess mode is the default)."""
-    if isinstance(model, keras.Model):
-        return model, preprocess or "unit"
-    return model.model, preprocess or getattr(model, "preprocess", "unit")
-
-
 def _draws(settings: Settings, seeds: list[tuple[int, int, int]], steps: int) -> np.ndarray:
     """(steps, N, n_draws) uniforms; transform j of image i draws from stream (seed, target, copy, 1 + j)."""
     columns = []
@@ -408,11 +290,11 @@ def optimize(
         ValueError: a target out of range, bad settings or CONVLENS_MAX_STEPS.
         LayerNotFoundError: the objective names a layer the model does not have.
     """
-    keras_model, mode = _unwrap(model, preprocess)
+    keras_model, mode = model_and_mode(model, preprocess)
     spec = graph.input_spec(keras_model)
     settings = settings or default_settings(spec)
     h, w, c = spec.height or settings.image_size, spec.width or settings.image_size, spec.channels
-    fitted = _fitted(keras_model, objective, h, w) if settings.fit_receptive_field else None
+    fitted = fitted_size(keras_model, objective, h, w) if settings.fit_receptive_field else None
     if fitted is not None:
         h, w, stride = fitted
         settings = texture_settings(settings, stride)
@@ -502,7 +384,7 @@ def real_activation(
         layer: layer path or unique name.
         images_nhwc: real images (N, H, W, C), already in the model's input range.
     """
-    keras_model, _ = _unwrap(model, None)
+    keras_model, _ = model_and_mode(model, None)
     path = graph.resolve_layer(keras_model, layer)
     forward = tf.function(slicing.layers_model(keras_model, (path,), False))
     total, count = None, 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -77,3 +78,11 @@ def input_range(channels: int, preprocess: str = "unit", value_range: tuple[floa
     return InputRange(
         tuple(1.0 / s for s in _TORCH_STD_RGB), tuple(-m / s for m, s in zip(_TORCH_MEAN_RGB, _TORCH_STD_RGB))
     )
+
+
+def model_and_mode(model: Any, preprocess: str | None) -> tuple[keras.Model, str]:
+    """``(keras.Model, preprocess mode)`` of a keras.Model or a LoadedModel; ``preprocess`` wins when given,
+    then the LoadedModel's own mode, then 'unit'."""
+    if isinstance(model, keras.Model):
+        return model, preprocess or "unit"
+    return model.model, preprocess or getattr(model, "preprocess", "unit")

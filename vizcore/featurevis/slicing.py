@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vizcore.models import graph
+from vizcore.models import features, graph
 
 _CHANNELWISE_ACTIVATIONS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)
 
@@ -46,7 +46,7 @@ def layers_model(
     Without scores it also runs on images of another size when every layer up to there allows it.
     """
     if with_scores:
-        fm = graph.feature_model(model, paths)
+        fm = features.feature_model(model, paths)
         return lambda x: fm(x)
     traced = graph.trace(model)
     sub = keras.Model(traced.input, [traced[p].output for p in paths], name=f"{model.name}_featurevis")
@@ -330,31 +330,6 @@ def _agrees(model: keras.Model, path: str, run: Callable[[Any, Any], Any]) -> bo
     want = tf.gather(full, index, axis=3, batch_dims=1)
     scale = float(tf.reduce_max(tf.abs(want))) + 1e-6
     return bool(float(tf.reduce_max(tf.abs(fast[..., 0] - want))) <= 1e-4 * scale)
-
-
-def receptive_field(model: keras.Model, path: str) -> int:
-    """Side in input pixels of the window one unit of layer ``path`` sees (kernels, pools and strides)."""
-    return field_and_stride(model, path)[0]
-
-
-def field_and_stride(model: keras.Model, path: str) -> tuple[int, int]:
-    """(receptive field side, stride) of layer ``path`` in input pixels; the stride is the distance
-    between neighbouring units (the product of the strides on the way)."""
-    traced = graph.trace(model)
-    field: dict[str, tuple[int, int]] = {"input": (1, 1)}  # path -> (side, jump)
-    for node in traced.layers:
-        ins = [field[p] for p in node.inbound if p in field] or [(1, 1)]
-        side, jump = max(i[0] for i in ins), max(i[1] for i in ins)
-        if node.is_model:
-            inner = [field[t.path] for t in traced.layers if t.output is node.output and t.path in field]
-            side, jump = inner[0] if inner else (side, jump)
-        kernel = getattr(node.layer, "kernel_size", None) or getattr(node.layer, "pool_size", None)
-        if kernel is not None and not node.is_model:
-            dilation = max(getattr(node.layer, "dilation_rate", (1,)) or (1,))
-            side += (max(kernel) - 1) * dilation * jump
-            jump *= max(getattr(node.layer, "strides", None) or kernel)
-        field[node.path] = (side, jump)
-    return field[path]
 
 
 def runs_at(model: keras.Model, paths: tuple[str, ...], side: int) -> bool:

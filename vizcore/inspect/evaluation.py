@@ -1,6 +1,8 @@
 """Evaluate any model on a dataset: accuracy, top-k, per-class precision and recall, confident mistakes.
 
-Builds on ``training.evaluate`` (confusion matrix, probabilities, mistakes) and adds what a report needs.
+``evaluate`` gives the confusion matrix, the probabilities (``vizcore.models.predict``) and the
+mistakes; ``report`` adds what a report needs (top-k, precision, recall). The Train page evaluates
+a finished run with ``evaluate``; the Dataset page and ``python -m vizcore.precompute`` report.
 ``prepare`` turns a dataset's [0, 1] images into what a ``LoadedModel`` takes (its size, channels,
 value range and fit), the same way a single uploaded image is prepared.
 
@@ -19,7 +21,91 @@ import numpy as np
 
 from vizcore.data import images
 from vizcore.data.datasets import ImageDataset
-from vizcore.training.evaluate import Evaluation, evaluate
+from vizcore.models import predict
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One misclassified image: its index in the dataset, true and predicted class, the predicted probability."""
+
+    index: int
+    true: int
+    predicted: int
+    confidence: float
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """How a model does on a dataset.
+
+    Attributes:
+        confusion: int64 (K, K), rows the true class, columns the predicted one.
+        per_class_accuracy: float64 (K,), recall of each class; NaN for a class with no images.
+        accuracy: share of images classified right.
+        probabilities: float32 (N, K).
+        predicted: int64 (N,).
+        misclassified: int64 indices of the wrong ones, most confident mistakes first.
+    """
+
+    confusion: np.ndarray
+    per_class_accuracy: np.ndarray
+    accuracy: float
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    true: np.ndarray
+    misclassified: np.ndarray
+    class_names: tuple[str, ...]
+
+    def mistakes(self, limit: int | None = None) -> list[Mistake]:
+        """The misclassified images as rows, most confident first."""
+        idx = self.misclassified[:limit]
+        return [
+            Mistake(int(i), int(self.true[i]), int(self.predicted[i]), float(self.probabilities[i, self.predicted[i]]))
+            for i in idx
+        ]
+
+
+def evaluate(model, dataset: ImageDataset, *, batch_size: int = 256) -> Evaluation:
+    """Run ``model`` over ``dataset`` (inference mode; the model is not changed).
+
+    Example:
+        >>> ev = evaluate(model, val)
+        >>> ev.accuracy, ev.confusion.shape, ev.mistakes()[0]
+        (0.97, (10, 10), Mistake(index=412, true=4, predicted=9, confidence=0.98))
+    """
+    chunk = 16 * batch_size  # uint8 images are cast a chunk at a time, never the whole set at once
+    probs = np.concatenate(
+        [
+            predict.probabilities(model, dataset.floats(slice(i, i + chunk)), batch_size=batch_size)
+            for i in range(0, max(1, len(dataset)), chunk)
+        ]
+    ).astype(np.float32)
+    return evaluation_of(probs, dataset.y, dataset.class_names)
+
+
+def evaluation_of(probabilities: np.ndarray, y: np.ndarray, class_names: tuple[str, ...]) -> Evaluation:
+    """The Evaluation of class probabilities (N, K) already computed for true labels ``y``."""
+    probs = np.asarray(probabilities, np.float32)
+    k = max(len(class_names), probs.shape[-1])
+    predicted = probs.argmax(axis=-1).astype(np.int64)
+    true = np.asarray(y).astype(np.int64)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (true, predicted), 1)
+    support = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
+    wrong = np.flatnonzero(predicted != true)
+    wrong = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")]
+    return Evaluation(
+        confusion=confusion,
+        per_class_accuracy=per_class,
+        accuracy=float(np.mean(predicted == true)) if len(true) else float("nan"),
+        probabilities=probs,
+        predicted=predicted,
+        true=true,
+        misclassified=wrong.astype(np.int64),
+        class_names=tuple(class_names),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +165,7 @@ def precision_recall(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 
 @dataclass(frozen=True, eq=False)
 class Report:
-    """How a model does on a dataset: ``evaluation`` (training.evaluate) plus top-k, precision and recall.
+    """How a model does on a dataset: ``evaluation`` (``evaluate``) plus top-k, precision and recall.
 
     Attributes:
         top_k: {k: accuracy} for each k asked.
@@ -132,6 +218,6 @@ def report(
 
 
 def report_of(ev: Evaluation, *, ks: Sequence[int] = (1, 5)) -> Report:
-    """The Report of an ``Evaluation`` already made (``training.evaluate`` or ``training.evaluate.evaluation_of``)."""
+    """The Report of an ``Evaluation`` already made (``evaluate`` or ``evaluation_of``)."""
     precision, recall, support = precision_recall(ev.confusion)
     return Report(ev, {int(k): top_k_accuracy(ev.probabilities, ev.true, k) for k in ks}, precision, recall, support)

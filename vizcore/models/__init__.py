@@ -2,13 +2,16 @@
 
 The pieces live in submodules, each with one import path: ``presets`` (untrained classic CNNs),
 ``loading`` (the files people bring), ``applications`` (keras.applications), ``summary`` (figures
-and diagram), and the readers behind loading (``legacy``, ``tfjs``, ``bundles``). Graph functions
-(layer table, sub-models) are in ``vizcore.models.graph``::
+and diagram), and the readers behind loading (``legacy``, ``tfjs``, ``bundles``). What any model
+is made of: ``graph`` (the one trace: layer table, head), ``features`` (sub-models exposing layers
+and the pre-softmax scores), ``fields`` (receptive fields), ``predict`` (scores and probabilities),
+``heads``, ``blocks``, ``batches``, ``hints``::
 
     from vizcore import models
-    from vizcore.models import graph
+    from vizcore.models import features, predict
     loaded = models.open_bundled("mnist_cnn")
-    fm = graph.feature_model(loaded.model, ["conv2"])
+    fm = features.feature_model(loaded.model, ["conv2"])
+    predict.top_k(loaded.model, image_hwc, 3)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Walk any Keras image model on a fresh Input: layer table, conv layers, head, sub-models.
+"""Walk any Keras image model on a fresh Input: layer table, conv layers, head.
 
 ``trace(model)`` replays the model's computation once on a new ``keras.Input`` (cached per model)
 instead of reading ``layer.output``; every function here reads that one trace. It covers the
@@ -9,8 +9,8 @@ models people bring:
   graph node and whose ``model.output`` raises (the layers are called in order);
 * models nested inside models, such as a ``keras.applications`` base inside a Sequential
   (a nested model is traced recursively; its layers get paths like ``"mobilenetv2/Conv_1"``);
-* softmax or sigmoid heads, fused into a Dense layer or separate (the pre-activation scores are
-  recovered without touching the model).
+* softmax or sigmoid heads, fused into a Dense layer or separate (``features.feature_model``
+  recovers the pre-activation scores from the trace without touching the model).
 
 Nothing is mutated: no weight, activation or attribute of the given model changes.
 """
@@ -18,14 +18,12 @@ Nothing is mutated: no weight, activation or attribute of the given model change
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import keras
-import numpy as np
-from keras import ops
 
 from vizcore.cache import per_model
 from vizcore.errors import LayerNotFoundError, NotAnImageModelError
@@ -380,100 +378,6 @@ def head_type(model: keras.Model) -> str:
 def _head_of(layer: Any) -> str:
     name = _activation_name(layer)
     return name if name in ("softmax", "sigmoid") else "linear"
-
-
-class PreActivation(keras.layers.Layer):
-    """The affine part of a Dense layer, sharing its weights: the scores before softmax/sigmoid."""
-
-    def __init__(self, dense: keras.layers.Dense, **kwargs):
-        super().__init__(name=f"{dense.name}_preactivation", **kwargs)
-        self.dense = dense
-
-    def call(self, x):
-        y = ops.matmul(x, self.dense.kernel)
-        if self.dense.bias is not None:
-            y = ops.add(y, self.dense.bias)
-        return y
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.dense.units,)
-
-
-class LogProbabilities(keras.layers.Layer):
-    """log(p): the scores used when a softmax is fused into a layer other than Dense."""
-
-    def call(self, x):
-        return ops.log(ops.maximum(x, 1e-12))
-
-
-class Logit(keras.layers.Layer):
-    """log(p / (1 - p)): exact inverse of a sigmoid fused into a layer other than Dense."""
-
-    def call(self, x):
-        p = ops.clip(x, 1e-7, 1.0 - 1e-7)
-        return ops.log(p / (1.0 - p))
-
-
-@dataclass(frozen=True)
-class FeatureModel:
-    """A sub-model exposing chosen layers' outputs and the pre-softmax scores.
-
-    ``model(batch)`` returns a list: one tensor per entry of ``layers``, then the scores.
-    ``scores_are_logits`` is False only when a softmax is fused into a layer whose affine part
-    cannot be separated; the scores are then log-probabilities.
-    """
-
-    model: keras.Model
-    layers: tuple[str, ...]
-    head: str
-    scores_are_logits: bool = True
-
-    def __call__(self, batch_nhwc: Any) -> tuple[dict[str, Any], Any]:
-        """Run the sub-model; return ``({layer_path: output}, scores)``."""
-        outs = self.model(batch_nhwc, training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        return dict(zip(self.layers, outs[:-1])), outs[-1]
-
-    def predict(self, batch_nhwc: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """NumPy in, NumPy out."""
-        acts, scores = self(np.asarray(batch_nhwc, dtype="float32"))
-        return {k: np.asarray(v) for k, v in acts.items()}, np.asarray(scores)
-
-
-def feature_model(model: keras.Model, layers: Sequence[str] = ()) -> FeatureModel:
-    """Build a sub-model that outputs the given layers and the pre-softmax scores.
-
-    Works on Functional models, Sequential models (also those loaded from ``.keras``), models
-    nested inside models and softmax or sigmoid heads. The given model is not changed.
-
-    Args:
-        model: any single-input image model.
-        layers: layer paths or unique plain names, e.g. ``("conv1", "mobilenetv2/Conv_1")``.
-
-    Returns:
-        FeatureModel whose ``model`` maps an image batch to ``[*layer_outputs, scores]``.
-
-    Example:
-        >>> fm = feature_model(model, ["conv2d_1"])
-        >>> acts, logits = fm(batch_nhwc)
-    """
-    paths = tuple(resolve_layer(model, name) for name in layers)
-    traced = trace(model)
-    head, leaf = traced.head, traced[traced.head.layer]
-    exact = True
-    if head.kind == "linear":
-        scores = traced.output
-    elif not head.fused:
-        scores = leaf.input
-    elif isinstance(leaf.layer, keras.layers.Dense):
-        scores = PreActivation(leaf.layer)(leaf.input)
-    elif head.kind == "softmax":
-        scores, exact = LogProbabilities(name="log_probabilities")(traced.output), False
-    else:  # sigmoid fused into a non-Dense layer: invert it exactly
-        scores = Logit(name="logit")(traced.output)
-    outputs = [traced[p].output for p in paths] + [scores]
-    sub = keras.Model(inputs=traced.input, outputs=outputs, name=f"{model.name}_features")
-    return FeatureModel(model=sub, layers=paths, head=head.kind, scores_are_logits=exact)
 
 
 def architecture_edges(model: keras.Model) -> tuple[list[LayerInfo], list[tuple[str, str]]]:

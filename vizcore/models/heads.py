@@ -1,6 +1,6 @@
 """From a model's scores to class probabilities: one rule for every head.
 
-``scores`` are the pre-activation outputs (``graph.feature_model``); ``head`` is what
+``scores`` are the pre-activation outputs (``features.feature_model``); ``head`` is what
 ``graph.head_type`` says ('softmax', 'sigmoid' or 'linear').
 
 * one unit that is not a softmax (a sigmoid unit, or a linear one) is a binary logit z:

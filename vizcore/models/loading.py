@@ -217,7 +217,7 @@ def read_model(
     """Read a model file safely, with the class names and sizes that came with it.
 
     Opens Keras 3 ``.keras``; ``.h5`` from Keras 3, Keras 2 or tf.keras 1.x-2.x (Teachable Machine's
-    keras_model.h5 included; legacy configs are repaired, see vizcore.legacy); a TF.js Layers
+    keras_model.h5 included; legacy configs are repaired, see vizcore.models.legacy); a TF.js Layers
     ``model.json`` (path: its shards beside it); a ``.zip`` that holds one of these with labels.txt
     or metadata.json (Teachable Machine's converted_keras.zip and TF.js export). The format is read
     from the content, not the name. A Lambda or unknown custom layer is refused, never executed.

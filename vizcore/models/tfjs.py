@@ -1,6 +1,6 @@
 """TF.js Layers models (``model.json`` + weight shards) read with NumPy; no tensorflowjs needed.
 
-The ``modelTopology`` is a tf.keras JSON config (repaired like an old .h5 by vizcore.legacy);
+The ``modelTopology`` is a tf.keras JSON config (repaired like an old .h5 by vizcore.models.legacy);
 the ``weightsManifest`` lists shard paths and, in order, each weight's name, shape and dtype
 over the concatenated shards. float32, int32, float16 and the affine uint8/uint16 quantization
 (``{"dtype": "uint8", "scale": s, "min": m}``) are read.

@@ -34,10 +34,9 @@ import numpy as np
 
 from vizcore.data import datasets, images
 from vizcore.featurevis.atlas import Atlas
-from vizcore.inspect.evaluation import Report
+from vizcore.inspect.evaluation import Evaluation, Report
 from vizcore.inspect.examples import TopExamples
 from vizcore.present import render
-from vizcore.training.evaluate import Evaluation
 
 ROOT_ENV = "CONVLENS_PRECOMPUTED"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "precomputed"

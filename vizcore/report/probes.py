@@ -18,7 +18,7 @@ from vizcore.attribution import metrics
 from vizcore.data import images as image_ops
 from vizcore.featurevis.engine import LARGE_INPUT
 from vizcore.inspect import examples, kernels
-from vizcore.models import blocks
+from vizcore.models import blocks, predict
 from vizcore.present import figures, render
 from vizcore.report import data
 from vizcore.report.content import Gallery, Picture, Plot, Section, Table, Text
@@ -47,7 +47,7 @@ def _pick(ctx) -> tuple[list[int], list[int], np.ndarray, np.ndarray | None, np.
     """Rows to explain (correct ones, wrong ones), each image's predicted class, true class and confidence."""
     rep, n = ctx.results.get("evaluation"), ctx.budget.explained
     if rep is None:
-        probs = attribution.base.probabilities(ctx.loaded.model, ctx.images.x_nhwc[: 8 * n])
+        probs = predict.probabilities(ctx.loaded.model, ctx.images.x_nhwc[: 8 * n])
         predicted = probs.argmax(axis=1)
         return list(range(min(2 * n, len(probs)))), [], predicted, None, probs.max(axis=1)
     ev = rep.evaluation
@@ -371,7 +371,7 @@ def robustness(ctx) -> Section:
 def _adversarial(ctx, rows: np.ndarray, x: np.ndarray, y: np.ndarray | None) -> list[Any]:
     """One image at its smallest changing ε (the median over up to 32 candidates), its CAM before and after."""
     loaded, model, names = ctx.loaded, ctx.loaded.model, ctx.loaded.class_names
-    predicted = attribution.base.probabilities(model, x[:256]).argmax(axis=1)
+    predicted = predict.probabilities(model, x[:256]).argmax(axis=1)
     ok = np.flatnonzero(predicted == y[: len(predicted)]) if y is not None else np.arange(len(predicted))
     candidates = ok[np.linspace(0, len(ok) - 1, min(32, len(ok))).astype(int)] if len(ok) else ok
     if not len(candidates):
@@ -384,8 +384,8 @@ def _adversarial(ctx, rows: np.ndarray, x: np.ndarray, y: np.ndarray | None) -> 
             Text(f"None of {len(candidates)} images changes its answer up to ε {max(ctx.budget.epsilons):g}.", "note")
         ]
     r = int(candidates[found.row])
-    before = attribution.base.probabilities(model, x[r : r + 1])[0]
-    after = attribution.base.probabilities(model, found.x_adv_hwc[None])[0]
+    before = predict.probabilities(model, x[r : r + 1])[0]
+    after = predict.probabilities(model, found.x_adv_hwc[None])[0]
     c0, c1 = int(before.argmax()), int(after.argmax())
     layer = ctx.summary.default_layer
     cam0 = attribution.METHODS[CAM](model, x[r], target=c0, layer=layer)

@@ -19,15 +19,16 @@ Plain Python and Keras, no Streamlit. The page's whole loop::
 Layout, lowest first: ``config`` (TrainConfig, recipes, optimizer and schedule), ``records`` (what
 progress looks like), ``inputs`` (split, tf.data with augmentation, check_compat), ``clone``
 (trainable_copy), ``distribute`` (strategy_for: one device, every GPU, or TF_CONFIG's workers),
-``storage`` (atomic files, checkpoints), ``callbacks/`` (one Keras callback per file), ``fit``, ``job``,
-``evaluate``, ``run`` (Run, start_run, the slots and run folders).
+``storage`` (atomic files, checkpoints), ``replay`` (the probe-image replay file a run records),
+``callbacks/`` (one Keras callback per file), ``fit``, ``job``, ``run`` (Run, start_run, the slots and
+run folders; a finished run is evaluated by ``vizcore.inspect.evaluation``), and beside them
+``builder/`` (layer specs -> model, and back) and ``search/`` (hyperparameter studies with Optuna).
 """
 
 from vizcore.training.callbacks import EpochCheckpoint, ProgressReporter, SnapshotRecorder, StopGuard
 from vizcore.training.clone import trainable_copy
 from vizcore.training.config import OPTIMIZERS, RECOMMENDED, SCHEDULES, TrainConfig, make_optimizer, make_schedule
 from vizcore.training.distribute import global_batch, strategy_for
-from vizcore.training.evaluate import Evaluation, Mistake, evaluate, predict_probabilities
 from vizcore.training.fit import FitResult, fit, loss_and_metric
 from vizcore.training.inputs import augmenter, check_compat, make_dataset, split_for_training, steps_per_epoch
 from vizcore.training.job import JobState, TrainingJob, start_job
@@ -65,10 +66,8 @@ __all__ = [
     "Checkpoint",
     "EpochCheckpoint",
     "EpochRecord",
-    "Evaluation",
     "FitResult",
     "JobState",
-    "Mistake",
     "ProgressReporter",
     "Record",
     "Run",
@@ -82,7 +81,6 @@ __all__ = [
     "atomic_write_text",
     "augmenter",
     "check_compat",
-    "evaluate",
     "find_checkpoint",
     "fit",
     "history_csv",
@@ -94,7 +92,6 @@ __all__ = [
     "make_optimizer",
     "make_schedule",
     "new_session_id",
-    "predict_probabilities",
     "prune_runs",
     "record_dict",
     "recover_run",

@@ -29,7 +29,7 @@ from vizcore.training.config import TrainConfig, make_optimizer
 from vizcore.training.distribute import global_batch, write_path
 from vizcore.training.inputs import check_compat, make_dataset, steps_per_epoch
 from vizcore.training.records import EpochRecord, Record, history_dict
-from vizcore.training.snapshots import choose_probes
+from vizcore.training.replay import choose_probes
 
 
 @dataclass(frozen=True)

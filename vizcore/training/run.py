@@ -33,13 +33,13 @@ import keras
 from vizcore import profile
 from vizcore.data.datasets import ImageDataset
 from vizcore.errors import TrainingError
+from vizcore.inspect.evaluation import Evaluation, evaluate
 from vizcore.models import LoadedModel
 from vizcore.training.clone import trainable_copy
 from vizcore.training.config import TrainConfig
 from vizcore.training.distribute import strategy_for
-from vizcore.training.evaluate import Evaluation, evaluate
 from vizcore.training.job import JobState, TrainingJob
-from vizcore.training.snapshots import load_snapshots
+from vizcore.training.replay import load_snapshots
 from vizcore.training.storage import load_checkpoint, save_trained
 
 MAX_CONCURRENT = profile.current().training_slots

@@ -38,7 +38,6 @@ from vizcore.errors import TrainingError, TransferError
 from vizcore.inspect import evaluation
 from vizcore.models import LoadedModel, blocks, graph
 from vizcore.training import ProgressReporter, StopGuard, history_dict, trainable_copy
-from vizcore.training.evaluate import evaluation_of
 from vizcore.transfer.features import (
     Augmenter,
     extract,
@@ -406,7 +405,7 @@ def teach(
         )
     elif len(val_idx):  # the same function as the model on the images, from the features computed once
         probs = keras.ops.convert_to_numpy(head(every[val_idx], training=False))
-        report = evaluation.report_of(evaluation_of(probs, y[val_idx], dataset.class_names), ks=(1,))
+        report = evaluation.report_of(evaluation.evaluation_of(probs, y[val_idx], dataset.class_names), ks=(1,))
     names = tuple(str(n).strip() for n in dataset.class_names)
     shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
     loaded = LoadedModel(

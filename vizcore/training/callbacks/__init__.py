@@ -2,7 +2,7 @@
 
 from vizcore.training.callbacks.checkpoint import EpochCheckpoint
 from vizcore.training.callbacks.progress import ProgressReporter
-from vizcore.training.callbacks.snapshots import SnapshotRecorder
+from vizcore.training.callbacks.snapshot_recorder import SnapshotRecorder
 from vizcore.training.callbacks.stop import StopGuard
 
 __all__ = ["EpochCheckpoint", "ProgressReporter", "SnapshotRecorder", "StopGuard"]

@@ -3,7 +3,7 @@
 Every N batches and after every epoch it stores the first conv layer's kernels and, for a few
 fixed probe images, each recorded conv layer's feature maps and the predicted probabilities, in
 one compressed ``.npz`` (float16 for kernels, maps and images) written atomically after every
-epoch; ``vizcore.training.snapshots.load_snapshots`` reads it back for the epoch slider.
+epoch; ``vizcore.training.replay.load_snapshots`` reads it back for the epoch slider.
 
 Threading: Keras 3 may run batch-end hooks on a thread pool, but only when every callback leaves
 ``on_train_batch_end`` alone or declares ``async_safe``; this callback overrides it without
@@ -22,8 +22,9 @@ import keras
 import numpy as np
 
 from vizcore.models import heads
-from vizcore.models.graph import conv_layers, feature_model, iter_layers
-from vizcore.training.snapshots import FORMAT_VERSION, default_layers
+from vizcore.models.features import feature_model
+from vizcore.models.graph import conv_layers, iter_layers
+from vizcore.training.replay import FORMAT_VERSION, default_layers
 from vizcore.training.storage import atomic_save_npz
 
 FLOAT16_MAX = 65000.0

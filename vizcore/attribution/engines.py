@@ -1,0 +1,239 @@
+"""The compiled steps every attribution method is built from, cached per model and layer.
+
+* ``cam_maps`` runs the compiled forward + backward to a layer and hands ``(activations,
+  gradients)`` to the method's ``combine`` step (Grad-CAM, Grad-CAM++, LayerCAM), then applies
+  ReLU and upsamples to the input size;
+* ``input_gradients`` gives d(score)/d(input) for a batch (Saliency, Gradient x Input,
+  Integrated Gradients, and so SmoothGrad); with a ``rewrite`` of the sub-model, Guided
+  Backpropagation's gated ReLUs;
+* ``forward`` runs batches to a layer in chunks (Score-CAM, Eigen-CAM); ``target_scores`` and
+  ``resolve_target`` read the scores through ``vizcore.models.predict`` (Occlusion, the metrics),
+  as the probabilities do (``predict.probabilities(..., on_chunk=progress.advance)``).
+
+Each chunk loop counts its images with ``progress.advance``.
+
+The score of a target is the pre-softmax score (``features.feature_model``); a binary head
+(``heads.is_binary``: one sigmoid or linear unit) has targets 0 and 1: target 1 -> +logit,
+target 0 -> -logit, top class 1 when the logit is > 0.
+
+Compiled functions live in ``vizcore.cache.per_model`` (weakly keyed by the model, bounded per
+kind). A value holds the ``tf.function`` and the sub-model it calls (which shares the model's
+layers and variables) but never the model itself. Each is traced once (fixed input signature:
+any batch size, the target as a tensor). The model is never changed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vizcore.attribution.progress import advance
+from vizcore.cache import per_model
+from vizcore.errors import AttributionError
+from vizcore.models import blocks, features, graph, heads, predict
+from vizcore.models.batches import as_batch, as_image
+from vizcore.present.render import resize_map
+
+TOP = -1  # the target passed to compiled functions for "each image's top class"
+DEFAULT_BATCH = predict.DEFAULT_BATCH
+ENGINES_PER_KIND = 16  # compiled functions kept per model and kind (one per layer): a layer sweep fits
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What is cached for one model and one (kind, layer): never a reference to the model itself."""
+
+    fn: Any  # a tf.function with a fixed input signature
+    classes: int  # number of score units
+    binary: bool  # one binary logit (heads.is_binary)
+    height: int | None
+    width: int | None
+    channels: int
+    head: str
+    layer_shape: tuple[int | None, ...] = ()  # output shape of the layer, () when none
+
+
+def _target_score(scores: tf.Tensor, target: tf.Tensor, binary: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-image score of the target (N,) and the class used (N,); target TOP = each image's top class."""
+    if binary:
+        logit = scores[:, 0]
+        chosen = tf.where(target < 0, tf.cast(logit > 0, tf.int32), target)
+        return tf.where(chosen == 1, logit, -logit), chosen
+    top = tf.argmax(scores, axis=1, output_type=tf.int32)
+    chosen = tf.where(target < 0, top, target)
+    return tf.gather(scores, chosen, batch_dims=1), chosen
+
+
+def _outputs(sub: keras.Model, x: tf.Tensor) -> list[tf.Tensor]:
+    outs = sub(x, training=False)
+    return list(outs) if isinstance(outs, (list, tuple)) else [outs]
+
+
+def _cam_step(sub: keras.Model, binary: bool, x: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """(acts, d score / d acts, scores, chosen class) of a batch."""
+    with tf.GradientTape() as tape:
+        acts, scores = _outputs(sub, x)
+        score, chosen = _target_score(scores, target, binary)
+    return acts, tape.gradient(score, acts), scores, chosen
+
+
+def _input_grad_step(sub: keras.Model, binary: bool, x: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """(d score / d x, score, chosen class) of a batch."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        (scores,) = _outputs(sub, x)
+        score, chosen = _target_score(scores, target, binary)
+    return tape.gradient(score, x), score, chosen
+
+
+def _forward_step(sub: keras.Model, binary: bool, x: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """(*layer outputs, scores) of a batch."""
+    return tuple(_outputs(sub, x))
+
+
+_STEPS = {"cam": _cam_step, "input_grad": _input_grad_step, "forward": _forward_step}
+
+
+Rewrite = Callable[
+    [keras.Model], keras.Model
+]  # sub-model -> a copy with the same inputs and outputs sharing its layers
+
+
+def _build(fm: features.FeatureModel, kind: str, spec: graph.InputSpec, rewrite: Rewrite | None = None) -> Engine:
+    sub = (
+        fm.model if rewrite is None else rewrite(fm.model)
+    )  # the sub-model only: nothing below may reach the original model
+    classes = int(sub.outputs[-1].shape[-1])
+    binary = heads.is_binary(fm.head, classes)
+    signature = [tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32)]
+    if kind != "forward":
+        signature.append(tf.TensorSpec((), tf.int32))  # the target; TOP = each image's top class
+    # A partial, not a closure: TensorFlow then counts traces per engine instead of per code
+    # object, so one trace for each of many models is not reported as "excessive retracing".
+    fn = tf.function(functools.partial(_STEPS[kind], sub, binary), input_signature=signature)
+    layer_shape = tuple(sub.outputs[0].shape) if fm.layers else ()
+    return Engine(fn, classes, binary, spec.height, spec.width, spec.channels, fm.head, layer_shape)
+
+
+def engine(model: keras.Model, kind: str, layer: str | None = None, rewrite: Rewrite | None = None) -> Engine:
+    """The cached compiled function of ``kind`` ('cam', 'input_grad', 'forward') for a model and layer.
+
+    ``rewrite`` (a module-level function, part of the cache key) turns the feature sub-model into
+    a copy that computes differently, e.g. Guided Backpropagation's gated ReLUs.
+    """
+
+    def build() -> Engine:
+        return _build(features.feature_model(model, (layer,) if layer else ()), kind, graph.input_spec(model), rewrite)
+
+    key = (f"attribution.{kind}", layer) if rewrite is None else (f"attribution.{kind}", layer, rewrite)
+    return per_model(model, key, build, limit=ENGINES_PER_KIND)
+
+
+# --------------------------------------------------------------------------- layers, targets, scores
+
+
+def cam_layer(model: keras.Model, layer: str | None, kind: str = "cam") -> str:
+    """The path of a CAM method's layer: ``layer`` resolved, or the default block output; must be 4-D."""
+    path = blocks.default_target_layer(model) if layer is None else graph.resolve_layer(model, layer)
+    shape = engine(model, kind, path).layer_shape
+    if len(shape) != 4:
+        raise AttributionError(
+            f"Layer '{path}' outputs shape {shape}; CAM methods need a spatial layer "
+            "(batch, height, width, channels), such as a convolution."
+        )
+    return path
+
+
+def _check_target(binary: bool, classes: int, target: int | None) -> int:
+    if target is None:
+        return TOP
+    limit = 2 if binary else classes
+    if not 0 <= int(target) < limit:
+        raise AttributionError(f"target must be a class index in 0..{limit - 1}, got {target}.")
+    return int(target)
+
+
+def forward(
+    model: keras.Model, batch_nhwc: np.ndarray, layer: str, *, batch_size: int = DEFAULT_BATCH
+) -> tuple[np.ndarray, np.ndarray]:
+    """The compiled forward pass to ``layer`` in chunks: (layer outputs (N, ...), scores (N, K))."""
+    eng = engine(model, "forward", layer)
+    chunks = []
+    for i in range(0, len(batch_nhwc), batch_size):
+        chunks.append(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32)))
+        advance(len(batch_nhwc[i : i + batch_size]))
+    acts, scores = (np.concatenate([np.asarray(c[j]) for c in chunks]) for j in range(2))
+    return acts, scores
+
+
+def target_scores(
+    model: keras.Model, batch_nhwc: np.ndarray, target: int, *, batch_size: int = DEFAULT_BATCH
+) -> np.ndarray:
+    """The pre-softmax score of ``target`` for every image of a batch (N,) (binary: signed logit)."""
+    scores = predict.scores(model, batch_nhwc, batch_size=batch_size, on_chunk=advance)
+    if predict.scorer(model).binary:
+        return np.where(target == 1, scores[:, 0], -scores[:, 0])
+    return scores[:, target]
+
+
+def resolve_target(model: keras.Model, image: np.ndarray, target: int | None = None) -> int:
+    """``target`` checked, or the top class of the image when None (binary: 1 when the logit > 0)."""
+    s = predict.scorer(model)
+    chosen = _check_target(s.binary, s.classes, target)
+    if chosen != TOP:
+        return chosen
+    scores = predict.scores(model, as_image(model, image)[None], on_chunk=advance)
+    return int(s.top_classes(scores)[0])
+
+
+# --------------------------------------------------------------------------- gradients and CAMs
+
+
+def input_gradients(
+    model: keras.Model,
+    batch_nhwc: np.ndarray,
+    target: int | None,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    rewrite: Rewrite | None = None,
+) -> np.ndarray:
+    """d(target score)/d(input) for every image of a batch, float32 (N, H, W, C).
+
+    ``target=None`` takes each image's top class; ``rewrite`` as in ``engine``.
+    """
+    batch_nhwc = as_batch(model, batch_nhwc)
+    eng = engine(model, "input_grad", rewrite=rewrite)
+    t = tf.constant(_check_target(eng.binary, eng.classes, target), tf.int32)
+    parts = []
+    for i in range(0, len(batch_nhwc), batch_size):
+        parts.append(np.asarray(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]))
+        advance(len(batch_nhwc[i : i + batch_size]))
+    return np.concatenate(parts)
+
+
+def upsample(map_hw: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a layer-sized map to the input size (no-op when already that size)."""
+    return map_hw.astype(np.float32) if map_hw.shape == tuple(size_hw) else resize_map(map_hw, size_hw)
+
+
+Combine = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (acts_nhwk, grads_nhwk) -> cams_nhw
+
+
+def cam_maps(
+    model: keras.Model, batch_nhwc: np.ndarray, combine: Combine, *, target: int | None = None, layer: str | None = None
+) -> np.ndarray:
+    """The CAM pipeline: forward + backward to ``layer``, ``combine``, ReLU, upsample; raw maps (N, H, W)."""
+    batch_nhwc = as_batch(model, batch_nhwc)
+    eng = engine(model, "cam", cam_layer(model, layer))
+    t = tf.constant(_check_target(eng.binary, eng.classes, target), tf.int32)
+    acts, grads, _, _ = eng.fn(tf.constant(batch_nhwc, tf.float32), t)
+    advance(len(batch_nhwc))
+    cams = np.maximum(combine(np.asarray(acts, np.float64), np.asarray(grads, np.float64)), 0.0)
+    size = batch_nhwc.shape[1:3]
+    return np.stack([upsample(c, size) for c in cams]).astype(np.float32)
