@@ -16,7 +16,7 @@ from vizcore import attribution
 from vizcore import featurevis as fv
 from vizcore.attribution import metrics
 from vizcore.data import images as image_ops
-from vizcore.featurevis.engine import LARGE_INPUT
+from vizcore.featurevis.settings import LARGE_INPUT
 from vizcore.inspect import examples, kernels
 from vizcore.models import blocks, predict
 from vizcore.present import figures, render
