@@ -13,6 +13,7 @@ PAGES = (  # (file, title, icon)
     ("pages/activations.py", "Activations", "🔥"),
     ("pages/convolution.py", "Convolution", "🔍"),
     ("pages/attribution.py", "Attribution", "🎯"),
+    ("pages/robustness.py", "Robustness", "🛡️"),
     ("pages/filters.py", "Filters", "✨"),
     ("pages/dataset.py", "Dataset view", "🗂️"),
 )

@@ -77,5 +77,9 @@ class AttributionCancelled(ConvLensError):
     """The ``on_progress`` callback asked a running attribution method to stop."""
 
 
+class RobustnessError(ConvLensError, ValueError):
+    """An attack that cannot run: ε outside 0..1, no steps, a target already predicted, no gradient to the input."""
+
+
 class ReportError(ConvLensError, ValueError):
     """A report cannot be built or written (vizcore.report); the message is one sentence for the user."""

@@ -71,6 +71,7 @@ PAGES = [  # (navigation label, text that proves the page rendered, one interact
     ("Activations", "Overview", lambda page: page.get_by_role("tab", name="One layer").click()),
     ("Convolution", "value in the feature map", None),
     ("Attribution", "Explain the class", lambda page: page.get_by_role("tab", name="Layer sweep").click()),
+    ("Robustness", "Perturbation ×", lambda page: page.get_by_role("tab", name="Over a dataset").click()),
     (
         "Filters",
         "Maximize",
