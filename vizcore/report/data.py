@@ -4,7 +4,7 @@
 the same key, the same labels), and ``dataset_result`` reads a result from the precomputed store
 (``python -m vizcore.precompute``) when it holds it, else computes it with the Dataset view's own
 function: ``evaluation.report`` or ``examples.top_examples``. No dataset computation is written here.
-``robust_accuracy`` is the one call into ``vizcore.robustness``.
+``robust_accuracy``, ``adversarial_example`` and ``top_overlap`` are the calls into ``vizcore.robustness``.
 
 Example:
     >>> images = open_images(loaded, datasets.load_mnist_sample(), limit=1000)
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vizcore import robustness
 from vizcore.data.datasets import ImageDataset
 from vizcore.inspect import evaluation, examples
 from vizcore.models import LoadedModel
@@ -107,8 +108,6 @@ def robust_accuracy(
     on_progress: Callable[[int, int], bool | None] | None = None,
 ) -> np.ndarray:
     """FGSM accuracy of ``loaded`` at each ε (``vizcore.robustness.sweep``; y None: against its own predictions)."""
-    from vizcore import robustness
-
     return robustness.sweep(
         loaded.model, x_nhwc, y, epsilons, attack="fgsm", input_range=loaded.preprocess, on_progress=on_progress
     )
@@ -137,8 +136,6 @@ def adversarial_example(
 ) -> Adversarial | None:
     """Of the images ``x_nhwc`` (labels ``y``; None: the model's own answers), the one whose minimal FGSM ε is
     the median of those found up to ``max_eps``, attacked at that ε; None when no image changes."""
-    from vizcore import robustness
-
     found = robustness.minimal_epsilon(
         loaded.model, x_nhwc, y, attack="fgsm", max_eps=max_eps, input_range=loaded.preprocess
     )
@@ -156,6 +153,4 @@ def adversarial_example(
 
 def top_overlap(map_a_hw: np.ndarray, map_b_hw: np.ndarray) -> float:
     """Share of the top 10% pixels of one map among the top 10% of the other (``robustness.topk_overlap``)."""
-    from vizcore import robustness
-
     return float(robustness.topk_overlap(map_a_hw, map_b_hw))
