@@ -27,7 +27,7 @@ from vizcore.errors import ConvLensError, ReportError
 from vizcore.models import LoadedModel
 from vizcore.models.summary import ModelSummary, summarize
 from vizcore.precompute.store import write_atomic
-from vizcore.report import data, probes, sections
+from vizcore.report import data, overview, probes, sections
 from vizcore.report.content import SECTION_IDS, Report, Section
 from vizcore.report.html import to_html
 from vizcore.report.numbers import to_json
@@ -102,7 +102,7 @@ STEPS: tuple[tuple[str, Callable[[Context], Section], str], ...] = (
     ("training", sections.training, "Reading the training history"),
     ("architecture", sections.architecture, "Drawing the architecture"),
     ("limitations", sections.limitations, "Writing the limitations"),
-    ("summary", sections.summary, "Writing the summary"),
+    ("summary", overview.summary, "Writing the summary"),
 )  # (id, builder, what the progress says), in computing order; the report shows SECTION_IDS' order
 
 

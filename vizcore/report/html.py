@@ -8,7 +8,7 @@ in the file refers to the network: no ``src`` or ``href`` but ``data:`` URIs and
 Example:
     >>> page = to_html(report)
     >>> page.count("<section id="), page.count("Plotly.newPlot")
-    (9, 6)
+    (9, 4)
 """
 
 from __future__ import annotations
