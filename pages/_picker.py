@@ -38,6 +38,14 @@ class Picked:
     notes: tuple[str, ...] = ()
 
 
+PHOTO_SIDE = 96  # a colour model with inputs this large or larger (Teachable Machine, ImageNet: 224) takes photos
+
+
+def photo_model(spec: graph.InputSpec) -> bool:
+    """Whether a model takes photos (colour, at least PHOTO_SIDE px): its pickers open on the sample photos."""
+    return spec.channels == 3 and min(spec.height or PHOTO_SIDE, spec.width or PHOTO_SIDE) >= PHOTO_SIDE
+
+
 def _default_dataset(spec: graph.InputSpec) -> str:
     return "mnist_sample" if spec.channels == 1 else "shapes"
 
@@ -196,7 +204,8 @@ def _from_camera(loaded: models.LoadedModel) -> Picked | None:
 def _from_photos(loaded: models.LoadedModel) -> Picked | None:
     photos = images.load_sample_photos()
     names = list(photos)
-    _shared.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
+    kept = _shared.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
+    st.session_state["input.photo"] = kept  # as the source: the same photo on every page
     name = st.selectbox("Photo", names, key="input.photo", help="CC0 / public-domain photos from scikit-image")
     prepared = _prepare(photos[name], loaded)
     return Picked(
@@ -227,7 +236,13 @@ def input_picker(loaded: models.LoadedModel) -> Picked | None:
     sources |= {"upload": _from_upload, "camera": _from_camera}
     if spec.channels == 1 and (spec.height or 28) <= 64:
         sources["draw"] = _from_drawing
-    _shared.keep("input.source", "data", param="input", options=list(sources))
+    default = "photos" if photo_model(spec) else "data"
+    if st.session_state.get("input.source_for", loaded.key) != loaded.key:  # another model: its own kind of input
+        st.session_state.pop("input.source", None)
+        st.session_state.pop("_kept.input.source", None)
+    st.session_state["input.source_for"] = loaded.key
+    kept = _shared.keep("input.source", default, param="input", options=list(sources))
+    st.session_state["input.source"] = kept  # on another page the radio is another widget, which would start afresh
     source = st.radio("Input", list(sources), format_func=SOURCE_LABELS.get, horizontal=True, key="input.source")
     picked = sources[source](loaded)
     if picked is not None:

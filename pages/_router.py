@@ -33,6 +33,9 @@ def startup() -> int:
 
     pruned = len(training.prune_runs(training.runs_dir(), limits.run_max_age_s))
     _rerun.lighten()
+    from pages import _sessions
+
+    _sessions.release_closed_sooner(limits.closed_session_s)
     return pruned
 
 

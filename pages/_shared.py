@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from pages import _model_options, _router
+from pages import _model_options, _router, _sessions
 from vizcore import models, profile
 from vizcore.errors import ConvLensError, ModelLoadError
 
@@ -165,6 +165,8 @@ def _application(name: str, weights: str | None) -> models.LoadedModel:
         )
     store = _networks()
     store.use(_session_id(), (name, weights))  # before building: no other session's switch drops it meanwhile
+    if (name, weights) not in store and _sessions.release_closed_now():  # hosted: closed tabs' networks go first
+        profile.release_memory()
 
     def build() -> models.LoadedModel:
         with st.spinner("Building the network (ImageNet weights are downloaded once)…"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages import _atlas_view, _cache, _layers, _report_view, _shared
+from pages import _atlas_view, _cache, _layers, _picker, _report_view, _shared
 from vizcore import featurevis as fv
 from vizcore.cache import per_model
 from vizcore.data import archive, datasets
@@ -146,12 +146,13 @@ view = st.radio(
     **_shared.linked("dataset.view", "examples", list(VIEWS), format_func=VIEWS.get),
 )
 c1, c2 = st.columns([2, 1])
+first = "photos" if _picker.photo_model(loaded.spec) else "mnist_sample"  # a photo model opens on the photos
 source = c1.selectbox(
     "Dataset",
     list(SOURCES),
-    0,
+    list(SOURCES).index(first),
     format_func=SOURCES.get,
-    **_shared.linked("dataset.source", "mnist_sample", list(SOURCES), format_func=SOURCES.get),
+    **_shared.linked("dataset.source", first, list(SOURCES), format_func=SOURCES.get),
 )
 limit = int(c2.number_input("Images (at most)", 10, 20_000, 5000, step=500, key="dataset.limit"))
 try:

@@ -26,6 +26,8 @@ def test_default_and_hosted_profiles_from_the_environment():
     assert hosted.activation_entries < default.activation_entries
     assert (hosted.heavy_slots, hosted.training_slots, hosted.intra_op_threads, hosted.inter_op_threads) == (1, 1, 1, 1)
     assert default.onednn and not hosted.onednn
+    assert default.closed_session_s == 0 < hosted.closed_session_s  # 0: Streamlit's own 60 s
+    assert default.compile_single_passes and not hosted.compile_single_passes
     with pytest.raises(dataclasses.FrozenInstanceError):
         hosted.upload_mb = 5
 

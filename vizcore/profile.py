@@ -55,6 +55,12 @@ class Limits:
         malloc_arenas: glibc heaps at most (0: glibc's choice, 8 per core); as ``MALLOC_ARENA_MAX``.
         drop_unused_applications: a keras.applications network goes as soon as no session works on it
             (``models.applications.NetworkStore``); otherwise it stays until ``max_applications`` pushes it out.
+        closed_session_s: a closed tab's session is released this many seconds after the tab went, and at once
+            when a ``keras.applications`` network is built (``pages/_sessions.py``); 0: Streamlit's own
+            ``server.disconnectedSessionTTL`` (60 s in .streamlit/config.toml).
+        compile_single_passes: one image's forward pass (activations, probabilities) is compiled once it is slow;
+            otherwise it always runs eagerly with a bounded peak (``features.lean_call``) and no compiled function
+            is kept per network (ResNet50: about 25-40 MB each).
         activations_at_once_mb: a model whose all-layer outputs for one image fit in this many MB gets
             every layer in one forward pass; a larger one only the layers a page shows
             (``activations.ActivationStore``).
@@ -80,6 +86,8 @@ class Limits:
     malloc_arenas: int = 0
     activations_at_once_mb: float = math.inf
     drop_unused_applications: bool = False
+    closed_session_s: float = 0.0
+    compile_single_passes: bool = True
     report_images: int = 5000
     report_budget: str = "full"
 
@@ -122,6 +130,8 @@ PROFILES = {
         malloc_arenas=2,
         activations_at_once_mb=32.0,
         drop_unused_applications=True,
+        closed_session_s=10.0,
+        compile_single_passes=False,
         report_images=1000,
         report_budget="light",
     ),
@@ -131,6 +141,7 @@ OVERRIDES = {  # environment variable -> field, for a host that needs other numb
     "CONVLENS_HEAVY_SLOTS": "heavy_slots",
     "CONVLENS_RUN_MAX_AGE_S": "run_max_age_s",
     "CONVLENS_UPLOAD_MB": "upload_mb",
+    "CONVLENS_CLOSED_SESSION_S": "closed_session_s",
 }
 
 

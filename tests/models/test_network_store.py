@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from vizcore.models.applications import NetworkStore
 
 
@@ -69,3 +71,33 @@ def test_a_session_registered_first_keeps_its_network_through_another_sessions_s
     store.use("s2", None)  # another session's page run meanwhile
     store.get("a", calls.builder("a"))
     assert "a" in store and store.use("s2", None) is False
+
+
+class Net:
+    """Stands for a network (weakly referable, as a LoadedModel is)."""
+
+
+def test_a_network_dropped_while_a_page_still_holds_it_is_taken_back_not_built_twice():
+    built = []
+
+    def builder(key):
+        return lambda: built.append(key) or Net()
+
+    calls = Calls()
+    calls.builder = builder
+    store = calls.store(1, drop_unused=True)
+    store.use("s1", "a")
+    held = store.get("a", calls.builder("a"))  # session 1's page run keeps it
+    store.use("s2", "b")
+    store.get("b", calls.builder("b"))  # the cap of one drops a from the store
+    assert store.keys() == ["b"]
+    store.use("s1", "a")
+    assert store.get("a", calls.builder("a")) is held and built == ["a", "b"]  # one copy of a, shared
+    del held
+    gc.collect()
+    store.use("s2", "b")
+    store.use("s3", "c")
+    store.get("c", calls.builder("c"))
+    store.use("s1", "a")
+    store.get("a", calls.builder("a"))  # nobody held a any more: built again
+    assert built == ["a", "b", "c", "a"]

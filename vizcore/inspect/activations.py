@@ -2,10 +2,12 @@
 
 ``get_activations`` builds one sub-model (``features.feature_model``) that outputs all requested
 layers, caches it per model and layer list, and runs the image through it once. Passes run
-eagerly; when one takes longer than ``COMPILE_AFTER_MS`` (deep models), later passes use Keras's
-compiled ``predict_on_batch`` (traced once, then several times faster; same numbers), so small
-models never pay the compile and large ones pay it once. Switching the
-shown layer or the scaling afterwards is NumPy only (``vizcore.present.grids``: ``feature_grid``,
+eagerly, each layer's output freed once no later layer reads it (``features.lean_call``: ResNet50's
+peak at 224x224 is about 40 MB instead of 150); when one takes longer than ``COMPILE_AFTER_MS`` (deep
+models), later passes use Keras's compiled ``predict_on_batch`` (traced once, then several times
+faster; same numbers), so small models never pay the compile and large ones pay it once, unless
+the profile compiles no single pass (hosted: a compiled pass keeps 20-40 MB per layer set). Switching
+the shown layer or the scaling afterwards is NumPy only (``vizcore.present.grids``: ``feature_grid``,
 ``overview``), a few milliseconds.
 
 Example:
@@ -84,8 +86,9 @@ class _Runner:
             outs = self.fm.model.predict_function([(batch_nhwc,)])
             return [np.asarray(a).astype(np.float32, copy=False) for a in outs[: len(self.fm.layers)]]
         start = time.perf_counter()
-        acts, _ = self.fm.predict(batch_nhwc)
-        self.compiled = (time.perf_counter() - start) * 1000.0 > COMPILE_AFTER_MS
+        acts, _ = self.fm.predict_lean(batch_nhwc)
+        slow = (time.perf_counter() - start) * 1000.0 > COMPILE_AFTER_MS
+        self.compiled = slow and profile.current().compile_single_passes  # hosted: never (a compiled pass stays)
         return [acts[p] for p in self.fm.layers]
 
 

@@ -6,6 +6,7 @@ import functools
 import json
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,7 @@ class NetworkStore:
         self.limit, self.drop_unused = limit, drop_unused
         self._release, self._release_soon = release, release_soon
         self._nets: dict = {}  # key -> network, oldest first
+        self._dropped: dict = {}  # key -> weak reference to a network dropped here that a page run may still hold
         self._users: dict[object, set[str]] = {}
         self._lock = threading.RLock()
 
@@ -147,11 +149,14 @@ class NetworkStore:
             if key in self._nets:
                 self._nets[key] = self._nets.pop(key)  # most recent last
                 return self._nets[key]
+            alive = self._dropped.pop(key, lambda: None)()
             dropped = False
             while len(self._nets) >= self.limit:
-                oldest = next(iter(self._nets))
-                del self._nets[oldest]
+                self._drop(next(iter(self._nets)))
                 dropped = True
+            if alive is not None:  # still held by a page run: take it back, never build a second copy
+                self._nets[key] = alive
+                return alive
             if dropped:
                 self._release()
             self._nets[key] = net = build()
@@ -159,6 +164,15 @@ class NetworkStore:
             if dropped:  # a page run may still hold the old one: release again once it has ended
                 self._release_soon()
             return net
+
+    def _drop(self, key) -> None:
+        net = self._nets.pop(key)
+        try:
+            self._dropped[key] = weakref.ref(net)
+        except TypeError:  # not weakly referable: forgotten
+            pass
+        for gone in [k for k, ref in self._dropped.items() if ref() is None]:
+            del self._dropped[gone]
 
     def use(self, session: str, key) -> bool:
         """Record that ``session`` now works on ``key`` (None: on no network here); whether a network was dropped."""
@@ -180,7 +194,7 @@ class NetworkStore:
             return False
         unused = [k for k in self._nets if k not in self._users]
         for key in unused:
-            del self._nets[key]
+            self._drop(key)
         if unused:
             self._release_soon()
         return bool(unused)

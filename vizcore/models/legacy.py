@@ -239,6 +239,22 @@ def assign_weights(model: keras.Model, stored: dict[tuple[str, ...], np.ndarray]
         layer.set_weights(values)
 
 
+def load_keras2(config: dict, weights_h5: bytes, label: str) -> keras.Model:
+    """Load a ``.keras`` file that tf.keras 2 (the tf-keras package) wrote: its config repaired and built as an
+    ``.h5``'s, then its ``model.weights.h5`` (the same layout Keras 3 reads)."""
+    import tempfile
+    from pathlib import Path
+
+    refuse_unsafe(config, label)
+    config, _ = repair_config(config)
+    model = build_model(config, label)
+    with tempfile.TemporaryDirectory(prefix="convlens_keras2_") as tmp:
+        path = Path(tmp) / "model.weights.h5"
+        path.write_bytes(weights_h5)
+        model.load_weights(path)
+    return model
+
+
 def load_h5(path: Any, label: str) -> keras.Model:
     """Load a whole-model ``.h5`` (tf.keras 1.x/2.x or Keras 3): repair, refuse unsafe, build, set weights by name."""
     import h5py

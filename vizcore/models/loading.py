@@ -10,6 +10,7 @@ Every path refuses Lambda and unknown custom layers before any code runs, and lo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import keras
 
 from vizcore.data.sources import read_source
 from vizcore.errors import ModelLoadError, NotAnImageModelError
-from vizcore.models import bundles, legacy, tfjs
+from vizcore.models import bundles, flat_input, legacy, tfjs
 from vizcore.models.graph import (
     InputSpec,
     conv_layers,
@@ -143,8 +144,13 @@ class ModelFile:
 
 def _load_keras(target: Path, label: str) -> keras.Model:
     with zipfile.ZipFile(target) as zf:
-        _refuse_unsafe_json(zf.read("config.json"), label)
+        config = zf.read("config.json")
+        _refuse_unsafe_json(config, label)
+        meta = json.loads(zf.read("metadata.json")) if "metadata.json" in zf.namelist() else {}
+        weights = zf.read("model.weights.h5") if str(meta.get("keras_version", "")).startswith("2.") else None
     try:
+        if weights is not None:  # tf.keras 2 (tf-keras) wrote it: its config needs the legacy repairs
+            return legacy.load_keras2(json.loads(config), weights, label)
         return keras.models.load_model(target, compile=False, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
         raise _explain_failure(err, label) from err
@@ -295,6 +301,12 @@ def read_model(
 
 
 def _checked(found: ModelFile, check: bool, label: str) -> ModelFile:
+    image_model = flat_input.as_image_model(found.model) if check else None
+    if image_model is not None:  # (H, W) in, a channel added inside: a greyscale image model
+        _, height, width, _ = image_model.input_shape
+        first = type(found.model.layers[0]).__name__ if isinstance(found.model, keras.Sequential) else "expand_dims"
+        note = flat_input.note(label, height, width, first)
+        found = dataclasses.replace(found, model=image_model, notes=(*found.notes, note))
     if check:
         check_image_model(found.model, label)
     return found

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vizcore import profile
 from vizcore.cache import per_model
 from vizcore.models import features, graph, heads
 from vizcore.models.batches import as_image
@@ -104,8 +105,16 @@ def probabilities(
 
 
 def image_probabilities(model: keras.Model, image_hwc: np.ndarray) -> np.ndarray:
-    """Class probabilities of ONE image (checked by ``batches.as_image``), float64 (K,) (binary: (2,))."""
-    return probabilities(model, as_image(model, image_hwc)[None])[0]
+    """Class probabilities of ONE image (checked by ``batches.as_image``), float64 (K,) (binary: (2,)).
+
+    Where the profile compiles no single pass (hosted), an eager pass with a bounded peak
+    (``features.FeatureModel.predict_lean``): no compiled forward function is kept for the network.
+    """
+    if profile.current().compile_single_passes:
+        return probabilities(model, as_image(model, image_hwc)[None])[0]
+    fm = per_model(model, "predict.lean_forward", lambda: features.feature_model(model), limit=1)
+    _, scores_nk = fm.predict_lean(as_image(model, image_hwc)[None])
+    return heads.probabilities(scores_nk, fm.head)[0]
 
 
 def top_k(model: keras.Model, image_hwc: np.ndarray, k: int = 5) -> list[tuple[int, float]]:

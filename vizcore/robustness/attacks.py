@@ -164,7 +164,7 @@ def engine(model: keras.Model) -> Engine:
             tf.TensorSpec((None, spec.height, spec.width, spec.channels), tf.float32),
             tf.TensorSpec((None,), tf.int32),
         ]
-        # a partial, not a closure: one trace per engine (see attribution.base)
+        # a partial, not a closure: one trace per engine (see attribution.engines)
         fn = tf.function(
             functools.partial(_gradient_sign, fm.model, binary), input_signature=signature, autograph=False
         )
