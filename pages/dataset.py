@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages import _atlas_view, _cache, _layers, _picker, _shared
+from pages import _atlas_view, _cache, _layers, _picker, _report_view, _shared
 from vizcore import featurevis as fv
 from vizcore.cache import per_model
 from vizcore.data import archive, datasets
@@ -176,6 +176,7 @@ st.caption(
     f"{len(ds):,} images of {len(full):,} · {ds.num_classes} classes · shown to the model at "
     f"{x.shape[1]}×{x.shape[2]}×{x.shape[3]} in its '{loaded.preprocess}' range"
 )
+_report_view.dataset_view(loaded, full, ds_name, limit)
 y_model = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
 labels_fit = y_model is not None
 

@@ -4,7 +4,7 @@ import functools
 
 import streamlit as st
 
-from pages import _cache, _layers, _links, _model_options, _shared
+from pages import _cache, _layers, _links, _model_options, _report_view, _shared
 from vizcore import models
 from vizcore.errors import ModelLoadError, WeightsUnavailableError
 
@@ -158,6 +158,8 @@ elif loaded.card and "dataset" in loaded.card:  # a bundled model's card
             f"on {card['test_images']:,} images never seen in training  \n"
             f"**Classes**: {', '.join(card['class_names'])}"
         )
+
+_report_view.model_page(loaded)
 
 with st.expander("Input range and class names", expanded=_model_options.needs_asking(base)):
     _model_options.choices(base, loaded)

@@ -4,7 +4,9 @@ Importing it sets the TensorFlow environment variables of ``$CONVLENS_PROFILE`` 
 before anything in it imports TensorFlow.
 """
 
-from vizcore import profile
+__version__ = "0.3.0"  # the third wave of ConvLens (the report names it)
+
+from vizcore import profile  # noqa: E402
 
 profile.prepare_environment()
 

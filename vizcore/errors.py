@@ -83,3 +83,7 @@ class RobustnessError(ConvLensError, ValueError):
 
 class ConceptError(ConvLensError, ValueError):
     """A concept request that cannot be honoured: a layer CRAFT cannot factorize, too few images, a bad target."""
+
+
+class ReportError(ConvLensError, ValueError):
+    """A report cannot be built or written (vizcore.report); the message is one sentence for the user."""

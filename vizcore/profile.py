@@ -64,6 +64,9 @@ class Limits:
         activations_at_once_mb: a model whose all-layer outputs for one image fit in this many MB gets
             every layer in one forward pass; a larger one only the layers a page shows
             (``activations.ActivationStore``).
+        report_images: images a report built in the app uses at most (``vizcore.report.build``'s ``limit``).
+        report_budget: the report's extra work, a key of ``vizcore.report.BUDGETS`` ('light': fewer images
+            attacked and explained, fewer and shorter filter syntheses).
     """
 
     name: str
@@ -85,6 +88,8 @@ class Limits:
     drop_unused_applications: bool = False
     closed_session_s: float = 0.0
     compile_single_passes: bool = True
+    report_images: int = 5000
+    report_budget: str = "full"
 
     def offers(self, application: str) -> bool:
         """Whether this profile offers the keras.applications network ``application``."""
@@ -127,6 +132,8 @@ PROFILES = {
         drop_unused_applications=True,
         closed_session_s=10.0,
         compile_single_passes=False,
+        report_images=1000,
+        report_budget="light",
     ),
 }
 OVERRIDES = {  # environment variable -> field, for a host that needs other numbers

@@ -69,54 +69,83 @@ def _shape_text(shape: tuple[int | None, ...]) -> str:
     return "x".join("?" if d is None else str(d) for d in shape[1:])
 
 
-def architecture_dot(model: keras.Model, *, max_nodes: int = 80, by_block: bool = False) -> str:
-    """A Graphviz DOT diagram of the model's own layers (nested models as one box).
+@dataclass(frozen=True)
+class DiagramNode:
+    """One box of the architecture diagram: ``name`` (its id), ``detail`` (type or layer count, and output
+    shape), ``fill`` colour; ``plain`` for the "… more layers …" marker."""
+
+    name: str
+    detail: str
+    fill: str
+    plain: bool = False
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """The architecture diagram as data: boxes in call order and the arrows between them (by name)."""
+
+    nodes: tuple[DiagramNode, ...]
+    edges: tuple[tuple[str, str], ...]
+
+
+def architecture_diagram(model: keras.Model, *, max_nodes: int = 80, by_block: bool = False) -> Diagram:
+    """The boxes and arrows of the model's own layers (nested models as one box), from the input on.
 
     Args:
-        max_nodes: beyond this many layers, the middle ones are left out.
-        by_block: one node per block or stage (``vizcore.models.blocks``) instead of one per layer.
+        max_nodes: beyond this many layers, the middle ones are left out (one "…" box stands for them).
+        by_block: one box per block or stage (``vizcore.models.blocks``) instead of one per layer.
     """
     rows, edges = architecture_edges(model)
     spec = input_spec(model)
+    first = DiagramNode("input", f"{spec.height}x{spec.width}x{spec.channels}", "#eeeeee")
+    if by_block:
+        nodes, links = _block_nodes(rows, edges)
+        return Diagram((first, *nodes), tuple(links))
+    shown = rows if len(rows) <= max_nodes else rows[: max_nodes // 2] + rows[-max_nodes // 2 :]
+    keep = {r.path for r in shown} | {"input"}
+    nodes = [first] + [DiagramNode(r.path, f"{r.type} → {_shape_text(r.output_shape)}", _colour(r)) for r in shown]
+    if len(shown) < len(rows):
+        nodes.append(DiagramNode("…", f"… {len(rows) - len(shown)} more layers …", "", plain=True))
+        edges = [(shown[max_nodes // 2 - 1].path, "…"), ("…", shown[max_nodes // 2].path)] + edges
+        keep.add("…")
+    return Diagram(tuple(nodes), tuple((a, b) for a, b in edges if a in keep and b in keep))
+
+
+def architecture_dot(model: keras.Model, *, max_nodes: int = 80, by_block: bool = False) -> str:
+    """A Graphviz DOT diagram of ``architecture_diagram`` (arguments the same)."""
+    diagram = architecture_diagram(model, max_nodes=max_nodes, by_block=by_block)
     lines = [
         "digraph G {",
         '  rankdir=TB; node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
-        f'  "input" [label="input\\n{spec.height}x{spec.width}x{spec.channels}", fillcolor="#eeeeee"];',
     ]
-    if by_block:
-        return "\n".join(lines + _block_lines(rows, edges) + ["}"])
-    shown = rows if len(rows) <= max_nodes else rows[: max_nodes // 2] + rows[-max_nodes // 2 :]
-    keep = {r.path for r in shown} | {"input"}
-    for r in shown:
-        lines.append(
-            f'  "{r.path}" [label="{r.path}\\n{r.type} → {_shape_text(r.output_shape)}", fillcolor="{_colour(r)}"];'
-        )
-    if len(shown) < len(rows):
-        lines.append(f'  "…" [label="… {len(rows) - len(shown)} more layers …", shape=plaintext, style=""];')
-        edges = [(shown[max_nodes // 2 - 1].path, "…"), ("…", shown[max_nodes // 2].path)] + edges
-        keep.add("…")
-    for a, b in edges:
-        if a in keep and b in keep:
-            lines.append(f'  "{a}" -> "{b}";')
+    for n in diagram.nodes:
+        if n.plain:
+            lines.append(f'  "{n.name}" [label="{n.detail}", shape=plaintext, style=""];')
+        else:
+            lines.append(f'  "{n.name}" [label="{n.name}\\n{n.detail}", fillcolor="{n.fill}"];')
+    lines += [f'  "{a}" -> "{b}";' for a, b in diagram.edges]
     lines.append("}")
     return "\n".join(lines)
 
 
-def _block_lines(rows: list[LayerInfo], edges: list[tuple[str, str]]) -> list[str]:
-    """DOT nodes and edges with one node per block (name, layer count, output shape); a nested model stays one node."""
+def _block_nodes(
+    rows: list[LayerInfo], edges: list[tuple[str, str]]
+) -> tuple[list[DiagramNode], list[tuple[str, str]]]:
+    """One node per block (name, layer count, output shape) and the links between blocks; a nested model stays
+    one node."""
     by_path = {r.path: r for r in rows}
     owner = {"input": "input"}
-    lines: list[str] = []
+    nodes: list[DiagramNode] = []
 
     def add(name: str, paths: tuple[str, ...], output: str | None) -> None:
-        name = name if name not in owner.values() else f"{name} #{len(lines) + 1}"
+        name = name if name not in owner.values() else f"{name} #{len(nodes) + 1}"
         owner.update({p: name for p in paths})
         last = by_path[output or paths[-1]]
         count = (
             f"{len(paths)} layer{'s' if len(paths) > 1 else ''}" if len(paths) > 1 or name != paths[0] else last.type
         )
         colour = COLOURS["conv"] if any(by_path[p].is_conv for p in paths) else _colour(last)
-        lines.append(f'  "{name}" [label="{name}\\n{count} → {_shape_text(last.output_shape)}", fillcolor="{colour}"];')
+        nodes.append(DiagramNode(name, f"{count} → {_shape_text(last.output_shape)}", colour))
 
     segment: list[LayerInfo] = []
     for row in rows + [None]:
@@ -129,4 +158,4 @@ def _block_lines(rows: list[LayerInfo], edges: list[tuple[str, str]]) -> list[st
         else:
             segment.append(row)
     links = dict.fromkeys((owner[a], owner[b]) for a, b in edges if a in owner and b in owner and owner[a] != owner[b])
-    return lines + [f'  "{a}" -> "{b}";' for a, b in links]
+    return nodes, list(links)

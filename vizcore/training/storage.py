@@ -124,13 +124,18 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise TrainingError(
             f"The checkpoint {path.name} cannot be read: {type(err).__name__}: {str(err)[:200]}"
         ) from err
-    json_path, _ = history_paths(path)
-    records, config = (), None
-    if json_path.is_file():
-        payload = json.loads(json_path.read_text(encoding="utf-8"))
-        records = tuple(record_from_dict(r) for r in payload.get("records", []))
-        config = TrainConfig.from_dict(payload["config"]) if payload.get("config") else None
+    records, config = read_history(path)
     return Checkpoint(model, records, config)
+
+
+def read_history(checkpoint_path: str | os.PathLike) -> tuple[tuple[Record, ...], TrainConfig | None]:
+    """The records and settings ``write_history`` saved beside a checkpoint (none: ``((), None)``)."""
+    json_path, _ = history_paths(checkpoint_path)
+    if not json_path.is_file():
+        return (), None
+    payload = json.loads(json_path.read_text(encoding="utf-8"))
+    records = tuple(record_from_dict(r) for r in payload.get("records", []))
+    return records, TrainConfig.from_dict(payload["config"]) if payload.get("config") else None
 
 
 def sanitize_name(name: str) -> str:
