@@ -14,6 +14,7 @@ PAGES = (  # (file, title, icon)
     ("pages/convolution.py", "Convolution", "🔍"),
     ("pages/attribution.py", "Attribution", "🎯"),
     ("pages/robustness.py", "Robustness", "🛡️"),
+    ("pages/concepts.py", "Concepts", "💡"),
     ("pages/filters.py", "Filters", "✨"),
     ("pages/dataset.py", "Dataset view", "🗂️"),
 )

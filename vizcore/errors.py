@@ -81,5 +81,9 @@ class RobustnessError(ConvLensError, ValueError):
     """An attack that cannot run: ε outside 0..1, no steps, a target already predicted, no gradient to the input."""
 
 
+class ConceptError(ConvLensError, ValueError):
+    """A concept request that cannot be honoured: a layer CRAFT cannot factorize, too few images, a bad target."""
+
+
 class ReportError(ConvLensError, ValueError):
     """A report cannot be built or written (vizcore.report); the message is one sentence for the user."""

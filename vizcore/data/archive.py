@@ -314,3 +314,105 @@ def load_image_zip(
         notes=tuple(notes),
         files=read.files,
     )
+
+
+def _read_images(
+    zf: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInfo, str]], max_pixels: int, pixels: int = 0
+) -> tuple[list[np.ndarray], list[str], list[str], int]:
+    """The readable images of ``entries`` (by path), their paths, the paths that could not be read, and the
+    decoded pixels so far (``pixels`` before); ArchiveError past ``max_pixels``."""
+    images, paths, unreadable = [], [], []
+    for info, path in sorted(entries, key=lambda e: e[1]):
+        try:
+            with zf.open(info) as f:
+                raw = f.read(info.file_size + 1)
+            image = load_image(raw, name=path)
+        except (ImageLoadError, zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
+            unreadable.append(path)
+            continue
+        pixels += image.shape[0] * image.shape[1]
+        if pixels > max_pixels:
+            raise ArchiveError(
+                f"The images hold more than {max_pixels / 1e6:,.0f} megapixels in all; use fewer or smaller images."
+            )
+        images.append(image)
+        paths.append(path)
+    return images, paths, unreadable, pixels
+
+
+def _to_array(
+    images: list[np.ndarray],
+    size: tuple[int, int] | None,
+    channels: int | None,
+    unreadable: list[str],
+    notes: list[str],
+) -> np.ndarray:
+    """The images as one float32 NHWC array in [0, 1] at ``size`` (None: the most common) and ``channels``;
+    what was skipped or changed is appended to ``notes``."""
+    if unreadable:
+        listed = ", ".join(unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
+        notes.append(f"skipped {len(unreadable)} unreadable file{'s' if len(unreadable) > 1 else ''} ({listed})")
+    target = tuple(size) if size else _common_size([im.shape[:2] for im in images])
+    ch = channels or (1 if all(im.shape[-1] == 1 for im in images) else 3)
+    array_bytes = len(images) * target[0] * target[1] * ch * 4
+    if array_bytes > MAX_DATASET_BYTES:
+        raise ArchiveError(
+            f"{len(images):,} images of {target[1]}x{target[0]}x{ch} would take {array_bytes / 1e9:.1f} GB; "
+            "choose a smaller image size (for example the model's input size)."
+        )
+    x_nhwc = np.empty((len(images), target[0], target[1], ch), dtype=np.float32)
+    resized = converted = 0
+    for i, image in enumerate(images):
+        out = preprocess(image, size=target, channels=ch, mode="unit")
+        x_nhwc[i] = out.image_hwc
+        resized += any(n.startswith("resized") for n in out.notes)
+        converted += image.shape[-1] != ch
+    if resized:
+        notes.append(f"resized {resized} image{'s' if resized > 1 else ''} to {target[1]}x{target[0]}")
+    if converted:
+        what = "grayscale" if ch == 1 else "RGB"
+        notes.append(f"converted {converted} image{'s' if converted > 1 else ''} to {what}")
+    return x_nhwc
+
+
+def load_images_zip(
+    data: bytes,
+    *,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    max_files: int = MAX_FILES,
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+    max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+    name: str = "upload",
+) -> ZipImageDataset:
+    """Read every image of a ZIP, in any folders, as ONE class (a concept's examples), float32 NHWC in [0, 1].
+
+    The same checks and limits as ``load_image_zip``; the class is named after the one top folder,
+    or ``name`` when the images are not all in one. ``y`` is all zeros.
+
+    Raises:
+        ArchiveError: not a ZIP, unsafe, too large, or without one readable image.
+
+    Example:
+        >>> load_images_zip(striped_zip, size=(64, 64), channels=3).x_nhwc.shape
+        (40, 64, 64, 3)
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    with _open(data) as zf:
+        files, _, notes = _entries(zf, max_files, max_uncompressed_bytes)
+        images, paths, unreadable, _ = _read_images(zf, files, max_total_pixels)
+    if not images:
+        bad = f" ({len(unreadable)} files could not be read)." if unreadable else "."
+        raise ArchiveError(f"The ZIP has no readable image{bad} Add PNG or JPEG images.")
+    tops = {p.split("/")[0] for p in paths}
+    label = next(iter(tops)) if len(tops) == 1 and all("/" in p for p in paths) else name
+    x_nhwc = _to_array(images, size, channels, unreadable, notes)
+    return ZipImageDataset(
+        x_nhwc=x_nhwc,
+        y=np.zeros(len(images), np.int64),
+        class_names=(label,),
+        name=name,
+        notes=tuple(notes),
+        files=tuple(paths),
+    )

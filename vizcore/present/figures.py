@@ -299,3 +299,41 @@ def selected_tile(
     pitch_x = (grid_shape_hw[1] + pad) / columns
     index = int(cell[0] // pitch_y) * columns + int(cell[1] // pitch_x)
     return index if index < tiles else None
+
+
+def tcav_figure(
+    labels: Sequence[str],
+    scores: Sequence[Sequence[float]],
+    random_scores: Sequence[Sequence[float]],
+    p_values: Sequence[float],
+    title: str,
+    *,
+    level: float = 0.05,
+) -> go.Figure:
+    """TCAV scores per run (one group per class or layer) beside the random-against-random scores, every run a point.
+
+    A group whose t-test gives p < ``level`` is marked with a star and its p-value under its label.
+    """
+    names = [f"{label}{' ★' if p < level else ''}<br>p={p:.2g}" for label, p in zip(labels, p_values)]
+    fig = go.Figure()
+    for values, name, colour in ((scores, "concept", "#3b5bdb"), (random_scores, "random", "#adb5bd")):
+        xs = [n for n, v in zip(names, values) for _ in v]
+        fig.add_trace(
+            go.Box(
+                x=xs,
+                y=[float(s) for v in values for s in v],
+                name=name,
+                marker_color=colour,
+                boxpoints="all",
+                jitter=0.4,
+                pointpos=0,
+                boxmean=True,
+                offsetgroup=name,
+                hovertemplate="%{x}: %{y:.2f}<extra>" + name + "</extra>",
+            )
+        )
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#868e96")
+    fig.update_layout(boxmode="group", legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(title="TCAV score", range=[-0.05, 1.05])
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, 340)

@@ -1,0 +1,57 @@
+"""The datasets a page can run the working model over (the Dataset view's and the Concepts page's), prepared for it."""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from pages import _cache
+from vizcore.data import archive, datasets
+from vizcore.inspect import evaluation
+from vizcore.precompute import store as precomputed
+
+SOURCES = {
+    "mnist_sample": "Bundled MNIST digits",
+    "shapes": "Generated shapes",
+    "photos": "Bundled colour photos",
+    "zip": "Uploaded ZIP of class folders",
+    **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()},
+}
+
+
+@st.cache_resource(show_spinner="Loading the photos…", max_entries=1)
+def _photos() -> datasets.ImageDataset:
+    return precomputed.sample_photos()
+
+
+@st.cache_resource(show_spinner="Reading the ZIP…", max_entries=4)
+def _zip(digest: str, _data: bytes) -> datasets.ImageDataset:
+    return archive.load_image_zip(_data, name="upload")
+
+
+@st.cache_resource(show_spinner="Preparing the images for the model…", max_entries=4, hash_funcs=_cache.BY_KEY)
+def prepared(loaded, ds_key: str, _x_nhwc) -> evaluation.Prepared:
+    """A dataset's images in the model's size, channels and range (read-only), cached per model and ``ds_key``."""
+    out = evaluation.prepare(loaded, _x_nhwc)
+    out.x_nhwc.setflags(write=False)
+    out.display_nhwc.setflags(write=False)
+    return out
+
+
+def load(source: str, limit: int, *, key: str) -> tuple[datasets.ImageDataset, str]:
+    """The dataset of a ``SOURCES`` key and its name for cache keys; a ZIP comes from an uploader keyed ``key``
+    (the page stops until one is given). Raises ConvLensError for a bad ZIP or an unavailable download."""
+    if source == "photos":
+        return _photos(), "photos"
+    if source == "zip":
+        upload = st.file_uploader("ZIP with one folder of images per class", type=["zip"], key=key)
+        if upload is None:
+            st.info("Upload a ZIP of class folders (cats/1.jpg, dogs/2.png, …).")
+            st.stop()
+        data = upload.getvalue()
+        digest = hashlib.sha1(data).hexdigest()[:12]
+        return _zip(digest, data), f"zip:{digest}"
+    if source.startswith("keras:"):
+        return _cache.dataset(source.split(":", 1)[1], limit), source
+    return _cache.dataset(source), source
