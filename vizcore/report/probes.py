@@ -139,6 +139,7 @@ def explanations(ctx) -> Section:
             blocks.append(Gallery(tuple(pictures)))
     rows_explained = [int(ctx.images.pick[r]) for r in correct + wrong]
     ctx.numbers["faithfulness"] = dict(
+        near_chance=bool(mean_top < chance),  # the areas cannot tell maps apart
         target="predicted class",
         layer=layer,
         steps=steps,
@@ -443,16 +444,19 @@ def _adversarial(ctx, rows: np.ndarray, x: np.ndarray, y: np.ndarray | None) -> 
             "10% pixels stay in its top 10%."
         ),
         Gallery(
-            (
-                Picture(big(original), f"original: {names[c0]} ({share(before[c0])})", "original image"),
-                Picture(
-                    big(render.to_rgb(found.perturbation)),
-                    f"the change ×{found.scale:.0f} (grey: none)",
-                    "the perturbation, amplified",
-                ),
-                Picture(big(adversarial), f"adversarial: {names[c1]} ({share(after[c1])})", "adversarial image"),
-                Picture(render.overlay(big(original), cam0), f"Grad-CAM before ({names[c0]})", "CAM before"),
-                Picture(render.overlay(big(adversarial), cam1), f"Grad-CAM after ({names[c1]})", "CAM after"),
+            tuple(
+                Picture(image, caption, alt, min(image.shape[1], 168))  # five in a row, whatever the input size
+                for image, caption, alt in (
+                    (big(original), f"original: {names[c0]} ({share(before[c0])})", "original image"),
+                    (
+                        big(render.to_rgb(found.perturbation)),
+                        f"the change ×{found.scale:.0f} (grey: none)",
+                        "the perturbation, amplified",
+                    ),
+                    (big(adversarial), f"adversarial: {names[c1]} ({share(after[c1])})", "adversarial image"),
+                    (render.overlay(big(original), cam0), f"Grad-CAM before ({names[c0]})", "CAM before"),
+                    (render.overlay(big(adversarial), cam1), f"Grad-CAM after ({names[c1]})", "CAM after"),
+                )
             ),
         ),
     ]
