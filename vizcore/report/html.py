@@ -87,7 +87,7 @@ def _picture(p: Picture, in_gallery: bool = False) -> str:
     alt = escape(p.alt or p.caption or "image", quote=True)
     img = f'<img{cls} src="{data_uri(p.image)}" alt="{alt}" width="{shown}" height="{round(h * shown / w)}">'
     caption = f"<figcaption>{escape(p.caption)}</figcaption>" if p.caption else ""
-    width = f' style="width:{shown}px"' if in_gallery else ""  # a caption wraps under its image
+    width = f' style="width:{max(shown, 140)}px"' if in_gallery else ""  # a caption wraps under its image
     return f"<figure{width}>{img}{caption}</figure>"
 
 

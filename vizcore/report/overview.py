@@ -94,7 +94,7 @@ def _paragraph(ctx, ident: dict[str, Any]) -> str:
             f"from {percent(acc[0])} to {percent(acc[i])}."
         )
     faith = ctx.numbers.get("faithfulness")
-    if faith and "Grad-CAM" in faith["methods"] and "Random" in faith["methods"]:
+    if faith and not faith["near_chance"] and "Grad-CAM" in faith["methods"] and "Random" in faith["methods"]:
         cam, rnd = faith["methods"]["Grad-CAM"], faith["methods"]["Random"]
         better = cam["mean_deletion_auc"] < rnd["mean_deletion_auc"]
         text.append(

@@ -18,10 +18,10 @@ from vizcore.attribution import metrics
 from vizcore.data import images as image_ops
 from vizcore.featurevis.settings import LARGE_INPUT
 from vizcore.inspect import examples, kernels
-from vizcore.models import blocks, predict
+from vizcore.models import blocks, fields, predict
 from vizcore.present import figures, render
 from vizcore.report import data
-from vizcore.report.content import Gallery, Picture, Plot, Section, Table, Text
+from vizcore.report.content import Columns, Gallery, Picture, Plot, Section, Table, Text
 from vizcore.report.sections import number, percent, share, show_width, untrained
 
 CAM, GRADIENT = "Grad-CAM", "Saliency"  # the two methods explained, by their registry labels
@@ -139,6 +139,7 @@ def explanations(ctx) -> Section:
             blocks.append(Gallery(tuple(pictures)))
     rows_explained = [int(ctx.images.pick[r]) for r in correct + wrong]
     ctx.numbers["faithfulness"] = dict(
+        near_chance=bool(mean_top < chance),  # the areas cannot tell maps apart
         target="predicted class",
         layer=layer,
         steps=steps,
@@ -165,6 +166,16 @@ def explanations(ctx) -> Section:
             (False, True, True),
         ),
     )
+    start = float(np.mean([c[0] for m in curves.values() for c in m["insertion"]]))
+    if start > 0.5:
+        blocks.insert(
+            2,
+            Text(
+                f"The blurred copy alone keeps the class (a mean probability of {share(start)} before any pixel is put "
+                "back), so insertion cannot separate the maps on these images; deletion can.",
+                "note",
+            ),
+        )
     fractions = np.linspace(0.0, 1.0, steps + 1)
     fig = figures.curves_figure(
         {f"{m} {kind}": (fractions, np.mean(c[kind], axis=0)) for m, c in curves.items() for kind in c},
@@ -198,6 +209,7 @@ def kernels_section(ctx) -> Section:
         scale="layer",
         bgr=image_ops.is_bgr(ctx.loaded.preprocess),
         tile_px=40,
+        pad=3,
         columns=min(16, int(np.ceil(np.sqrt(lk.filters * 2))))
         if mode != "per_channel" or lk.in_channels == 1
         else None,
@@ -212,7 +224,7 @@ def kernels_section(ctx) -> Section:
     kh, kw = lk.size
     dead, near = int(stats.dead.sum()), int(stats.near_dead.sum())
     hist = figures.histogram_figure(counts, edges, f"Weights of {lk.path}")
-    hist.update_layout(width=560)
+    hist.update_layout(width=440)
     return Section(
         "kernels",
         "Kernels",
@@ -220,15 +232,20 @@ def kernels_section(ctx) -> Section:
             Text(
                 f"The first convolution, '{lk.path}' ({lk.layer_type}), has {lk.filters} filters of {kh}×{kw} over "
                 f"{lk.in_channels} input channel(s), drawn {how}, on one colour scale for the layer. "
-                f"{dead} filter(s) are dead (every weight near zero) and {near} nearly dead. {lk.note}"
+                f"{dead} filter(s) are dead (every weight near zero) and {near} nearly dead."
+                + ("" if lk.layer_type == "Conv2D" else f" {lk.note}")
             ),
-            Picture(
-                gallery,
-                f"The {lk.filters} filters of {lk.path}, in index order.",
-                "kernel gallery",
-                width=max(gallery.shape[1], min(640, 2 * gallery.shape[1])),
+            Columns(
+                (
+                    Picture(
+                        gallery,
+                        f"The {lk.filters} filters of {lk.path}, in index order.",
+                        "kernel gallery",
+                        width=max(gallery.shape[1], min(420, 2 * gallery.shape[1])),
+                    ),
+                    Plot(hist),
+                )
             ),
-            Plot(hist),
         ),
     )
 
@@ -284,7 +301,16 @@ def features(ctx) -> Section:
                 preview=False,
             )
             pictures_u8, how = fv.to_uint8(found.images_nhwc, found.input_range), f"{found.steps} steps"
-        blocks.append(Text(f"Layer '{layer}' ({ex.channels} filters)", "h3"))
+        field = fields.receptive_field(ctx.loaded.model, layer, ctx.images.x_nhwc.shape[1:3]).size
+        blocks.append(Text(f"Layer '{layer}' ({ex.channels} filters, each sees {field[0]}×{field[1]} pixels)", "h3"))
+        if layer == ctx.summary.conv_layers[0]:
+            blocks.append(
+                Text(
+                    "A first-layer filter sees only its own window, so its image is that window's best pattern "
+                    "repeated; the Kernels section shows its weights.",
+                    "note",
+                )
+            )
         blocks.append(
             Gallery(
                 tuple(
@@ -345,7 +371,7 @@ def robustness(ctx) -> Section:
         y_range=(0, 1),
     )
     fig.update_traces(mode="lines+markers")
-    fig.update_layout(width=560, showlegend=False)
+    fig.update_layout(width=480, showlegend=False)
     blocks: list[Any] = [
         Text(
             f"Each of {len(rows):,} images is changed by at most ε of its range in every pixel, in the direction that "
@@ -356,12 +382,16 @@ def robustness(ctx) -> Section:
                 else "The dataset has no labels of the model's classes, so the attack is on the model's own answers."
             )
         ),
-        Plot(fig),
-        Table(
-            ("ε", "levels of 255", what),
-            tuple((f"{e:g}", f"{e * 255:.0f}", percent(a)) for e, a in zip(b.epsilons, accuracy)),
-            "",
-            (True, True, True),
+        Columns(
+            (
+                Plot(fig),
+                Table(
+                    ("ε", "levels of 255", what),
+                    tuple((f"{e:g}", f"{e * 255:.0f}", percent(a)) for e, a in zip(b.epsilons, accuracy)),
+                    "",
+                    (True, True, True),
+                ),
+            )
         ),
     ]
     blocks += _adversarial(ctx, rows, x, y)
@@ -371,8 +401,9 @@ def robustness(ctx) -> Section:
 def _adversarial(ctx, rows: np.ndarray, x: np.ndarray, y: np.ndarray | None) -> list[Any]:
     """One image at its smallest changing ε (the median over up to 32 candidates), its CAM before and after."""
     loaded, model, names = ctx.loaded, ctx.loaded.model, ctx.loaded.class_names
-    predicted = predict.probabilities(model, x[:256]).argmax(axis=1)
-    ok = np.flatnonzero(predicted == y[: len(predicted)]) if y is not None else np.arange(len(predicted))
+    sample = np.linspace(0, len(x) - 1, min(256, len(x))).astype(int)  # spread over the images (and classes)
+    predicted = predict.probabilities(model, x[sample]).argmax(axis=1)
+    ok = sample[predicted == y[sample]] if y is not None else sample
     candidates = ok[np.linspace(0, len(ok) - 1, min(32, len(ok))).astype(int)] if len(ok) else ok
     if not len(candidates):
         return [Text("No image is classified correctly, so none is attacked.", "note")]
@@ -413,16 +444,19 @@ def _adversarial(ctx, rows: np.ndarray, x: np.ndarray, y: np.ndarray | None) -> 
             "10% pixels stay in its top 10%."
         ),
         Gallery(
-            (
-                Picture(big(original), f"original: {names[c0]} ({share(before[c0])})", "original image"),
-                Picture(
-                    big(render.to_rgb(found.perturbation)),
-                    f"the change ×{found.scale:.0f} (grey: none)",
-                    "the perturbation, amplified",
-                ),
-                Picture(big(adversarial), f"adversarial: {names[c1]} ({share(after[c1])})", "adversarial image"),
-                Picture(render.overlay(big(original), cam0), f"Grad-CAM before ({names[c0]})", "CAM before"),
-                Picture(render.overlay(big(adversarial), cam1), f"Grad-CAM after ({names[c1]})", "CAM after"),
+            tuple(
+                Picture(image, caption, alt, min(image.shape[1], 168))  # five in a row, whatever the input size
+                for image, caption, alt in (
+                    (big(original), f"original: {names[c0]} ({share(before[c0])})", "original image"),
+                    (
+                        big(render.to_rgb(found.perturbation)),
+                        f"the change ×{found.scale:.0f} (grey: none)",
+                        "the perturbation, amplified",
+                    ),
+                    (big(adversarial), f"adversarial: {names[c1]} ({share(after[c1])})", "adversarial image"),
+                    (render.overlay(big(original), cam0), f"Grad-CAM before ({names[c0]})", "CAM before"),
+                    (render.overlay(big(adversarial), cam1), f"Grad-CAM after ({names[c1]})", "CAM after"),
+                )
             ),
         ),
     ]
