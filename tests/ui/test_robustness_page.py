@@ -153,10 +153,11 @@ def test_pgd_on_a_colour_photo_with_an_uploaded_teachable_machine_model():
     at.slider(key="rob.eps").set_value(0.01).run()
     _ok(at)
     assert any("±2.6 of 255 levels" in c.value and "'symmetric' range ±0.02" in c.value for c in at.caption)
-    assert "_ondemand.rob.one" not in at.session_state  # 20 gradients of a 224 px network wait for Run
-    assert any(c.value.startswith("PGD: 20 gradients, about") for c in at.caption)
-    at.button(key="rob.one.run").click().run()
-    _ok(at)
+    # 20 gradients of a 224 px network are estimated at about 0.5 s: on a quiet machine they may run live
+    if "_ondemand.rob.one" not in at.session_state:
+        assert any(c.value.startswith("PGD: 20 gradients, about") for c in at.caption)
+        at.button(key="rob.one.run").click().run()
+        _ok(at)
     _, x_adv = at.session_state["_ondemand.rob.one"]
     x = _teachable("chelsea")
     assert abs(np.abs(x_adv - x).max() - 0.02) < 1e-5  # ε 0.01 moves a value by 0.02 on [-1, 1]
