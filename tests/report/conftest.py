@@ -17,6 +17,12 @@ N = 200  # images: evenly spaced over the 5,000 bundled digits, as the Dataset v
 
 
 @pytest.fixture(scope="session")
+def n_images() -> int:
+    """How many digits the shared report covers (a fixture: conftest is not importable by name)."""
+    return N
+
+
+@pytest.fixture(scope="session")
 def written(tmp_path_factory):
     """``python -m vizcore.report`` run in-process: (html path, json path, the JSON, what it printed)."""
     from vizcore.report.__main__ import main

@@ -6,7 +6,6 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import N
 
 import vizcore
 from vizcore import attribution, models
@@ -29,13 +28,13 @@ def test_the_command_prints_each_step_and_writes_both_files(written):
     assert [s["id"] for s in numbers["sections"]] == list(SECTION_IDS)
 
 
-def test_accuracy_confusion_and_per_class_scores_equal_a_numpy_count(written, mnist):
+def test_accuracy_confusion_and_per_class_scores_equal_a_numpy_count(written, mnist, n_images):
     loaded, x, y, _ = mnist
     ev = written[2]["evaluation"]
     predicted = _predicted(loaded, x)
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (y, predicted), 1)
-    assert ev["images"] == N
+    assert ev["images"] == n_images
     assert np.array_equal(np.asarray(ev["confusion"]), confusion)
     assert ev["accuracy"] == pytest.approx(np.mean(predicted == y), abs=1e-12)
     assert ev["correct"] == int(np.sum(predicted == y))
@@ -50,11 +49,11 @@ def test_accuracy_confusion_and_per_class_scores_equal_a_numpy_count(written, mn
         assert row["f1"] == (None if f1 is None else pytest.approx(f1, abs=1e-12))
 
 
-def test_robust_accuracy_starts_at_the_clean_accuracy_and_falls(written, mnist):
+def test_robust_accuracy_starts_at_the_clean_accuracy_and_falls(written, mnist, n_images):
     loaded, x, y, _ = mnist
     rob = written[2]["robustness"]
     assert rob["epsilons"] == list(BUDGETS["full"].epsilons) and rob["epsilons"][0] == 0.0
-    assert rob["images"] == N and rob["labels"] == "true" and rob["attack"] == "fgsm"
+    assert rob["images"] == n_images and rob["labels"] == "true" and rob["attack"] == "fgsm"
     assert rob["accuracy"][0] == pytest.approx(np.mean(_predicted(loaded, x) == y), abs=1e-12)  # ε = 0: no change
     assert rob["accuracy"][-1] < rob["accuracy"][0] - 0.3  # ε 0.3 (76 levels) breaks an undefended MNIST CNN
     example = rob["example"]
@@ -80,7 +79,7 @@ def test_faithfulness_scores_are_the_metrics_of_the_explained_images(written, mn
     assert faith["methods"]["Grad-CAM"]["deletion_auc"][0] == pytest.approx(auc, abs=1e-6)
 
 
-def test_identity_names_the_file_the_weights_and_the_version(written, mnist):
+def test_identity_names_the_file_the_weights_and_the_version(written, mnist, n_images):
     loaded = mnist[0]
     ident = written[2]["identity"]
     path = models.BUNDLED_DIR / "mnist_cnn.keras"
@@ -88,7 +87,7 @@ def test_identity_names_the_file_the_weights_and_the_version(written, mnist):
     assert ident["parameters"] == loaded.model.count_params() == 314_090
     assert ident["convlens_version"] == vizcore.__version__
     assert ident["class_names"] == list(loaded.class_names) and ident["input"]["range"] == "unit"
-    assert ident["dataset"]["key"] == f"mnist_sample:{N}" and ident["dataset"]["total"] == 5000
+    assert ident["dataset"]["key"] == f"mnist_sample:{n_images}" and ident["dataset"]["total"] == 5000
 
 
 def test_the_json_is_strict(written):
