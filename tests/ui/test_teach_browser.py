@@ -52,7 +52,7 @@ def test_two_classes_by_upload_train_see_the_curves_and_explore(server, browser,
         uploaders.nth(card).locator('input[type="file"]').set_input_files(_digit_files(tmp_path, digit))
         _settled(page)
     expect(page.get_by_text("12 images")).to_have_count(2, timeout=60_000)
-    page.get_by_text("The working model").click()
+    page.get_by_test_id("stRadioGroup").get_by_text("The working model", exact=True).click()
     _settled(page)
     start = time.perf_counter()
     page.get_by_role("button", name="🎓 Train").click()
