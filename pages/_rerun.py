@@ -1,6 +1,6 @@
 """Streamlit's clean-up after every script run, without ``keras.backend.clear_session()`` (once per process).
 
-After each run Streamlit calls ``keras.backend.clear_session()`` (``script_runner._clean_problem_modules``).
+After each run Streamlit calls ``keras.backend.clear_session()`` (``_compat.replace_after_run_cleanup`` swaps it).
 With TensorFlow that empties the kernel cache, so the next run rebuilds every kernel it touches: a
 MobileNetV2 forward pass at 224 then costs ~0.27 s of CPU instead of ~0.025 s, and Grad-CAM plus
 Saliency ~0.65 s instead of ~0.07 s. It also runs a full garbage collection (~0.25 s with TensorFlow
@@ -35,14 +35,11 @@ def _close_figures() -> None:
 
 def lighten() -> bool:
     """Skip Streamlit's ``clear_session`` after every run; returns whether Streamlit's clean-up was replaced."""
-    from streamlit.runtime.scriptrunner import script_runner
+    from pages import _compat
 
-    if os.environ.get(KEEP_ENV) == "1" or not hasattr(
-        script_runner, "_clean_problem_modules"
-    ):  # asked, or another Streamlit
+    if os.environ.get(KEEP_ENV) == "1":  # asked
         return False
-    script_runner._clean_problem_modules = _close_figures  # looked up by name after every run
-    return True
+    return _compat.replace_after_run_cleanup(_close_figures)  # False on another Streamlit
 
 
 def import_detached(name: str) -> ModuleType:

@@ -41,24 +41,10 @@ def startup() -> int:
 
 
 def forget_stale_widgets() -> int:
-    """Drop the metadata Streamlit keeps for widgets no longer on the page; returns how many went.
+    """Drop the metadata Streamlit keeps for widgets no longer on the page (``_compat.forget_stale_widgets``)."""
+    from pages import _compat
 
-    Streamlit removes a stale widget's value but keeps its metadata, whose ``format_func`` and
-    callbacks hold the globals of the page run that made it: that run's model and arrays stay
-    alive until the same widget is drawn again (a dropped 224x224 network kept for the whole tour).
-    """
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    try:
-        state = ctx.session_state._state  # noqa: SLF001 (no public API for this)
-        widgets, old = state._new_widget_state, state._old_state  # noqa: SLF001
-    except AttributeError:  # no session (bare mode) or another Streamlit version: nothing to do
-        return 0
-    stale = [k for k in widgets.widget_metadata if k not in widgets.states and k not in old]  # no value left anywhere
-    for k in stale:
-        del widgets.widget_metadata[k]
-    return len(stale)
+    return _compat.forget_stale_widgets()
 
 
 def navigation():
@@ -78,12 +64,10 @@ def ensure() -> None:
     reruns itself through app.py (there is no click yet to lose); on later runs it only leaves
     the legacy mode, whose page is then the same as the router's.
     """
-    from streamlit.runtime.pages_manager import PagesManager
+    from pages import _compat
 
-    forget_stale_widgets()  # every page run passes here (``_shared.init_state``)
+    forget_stale_widgets()  # every page run passes here (``_working.init_state``)
     first = not st.session_state.get("_router.seen")
     st.session_state["_router.seen"] = True
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        if first:
-            st.rerun()
+    if _compat.leave_legacy_pages_mode() and first:
+        st.rerun()

@@ -57,16 +57,12 @@ def release_closed_sooner(after_s: float, *, every_s: float = 2.0) -> bool:
     """
     if after_s <= 0:
         return False
-    try:
-        from streamlit.runtime import Runtime
+    from pages import _compat
 
-        runtime = Runtime.instance()
-        manager = runtime._session_mgr  # noqa: SLF001 (no public accessor)
-        loop = runtime._get_async_objs().eventloop  # noqa: SLF001
-        if not all(hasattr(manager, m) for m in ("list_sessions", "is_active_session", "close_session")):
-            return False
-    except (ImportError, RuntimeError, AttributeError):
+    found = _compat.session_manager()
+    if found is None:
         return False
+    manager, loop = found
     reaper = ClosedSessionReaper(manager, after_s)
     _RUNNING.update(reaper=reaper, loop=loop)
 

@@ -14,9 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from pages import _model_options, _router, _sessions
+from pages import _compat, _model_options, _router, _sessions
 from vizcore import models, profile
 from vizcore.errors import ConvLensError, ModelLoadError
 
@@ -153,8 +152,7 @@ def _networks() -> models.applications.NetworkStore:
 
 
 def _session_id() -> str:
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else "bare"
+    return _compat.session_id()
 
 
 def _application(name: str, weights: str | None) -> models.LoadedModel:
