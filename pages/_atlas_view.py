@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _shared
-from vizcore.errors import ConvLensError
+from pages import _runner
 from vizcore.featurevis import atlas
 from vizcore.present import render
 
@@ -41,45 +40,50 @@ def show(
     steps = int(c3.number_input("Optimization steps", 1, 1024, default_steps, key="dataset.atlas_steps"))
     counts = np.bincount(atlas.bin_points(xy, grid), minlength=grid * grid)
     cells = int((counts >= least).sum())
-    key = (loaded.key, layer, data_key, grid, least, steps)
-    store = _cache.finished("atlas", 8)
-    if key not in store and saved is not None and (found := saved(grid, least, steps)) is not None:
-        store[key] = found
-    if st.button(
-        f"Run the atlas: {cells} cells × {steps} steps",
-        key="dataset.atlas_run",
-        disabled=not cells,
-        help="One gradient ascent for all cells at once; seconds on the bundled models, longer at 224×224.",
-    ):
-        bar = st.progress(0.0, text="Optimizing the cells' images…")
+    inputs = (loaded, layer, data_key, grid, least, steps)
+    if _runner.kept("dataset.atlas", inputs, scope="server") is None and saved is not None:
+        if (found := saved(grid, least, steps)) is not None:  # precomputed by python -m vizcore.precompute
+            _runner.keep("dataset.atlas", inputs, found, scope="server", limit=8)
 
-        def tell(_stage: str, done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"Optimizing {cells} images: step {done} of {total}")
+    def compute(sink) -> atlas.Atlas:
+        return atlas.atlas(
+            loaded,
+            layer,
+            x_nhwc,
+            grid=grid,
+            min_points=least,
+            coords=xy,
+            features=features,
+            labels=labels,
+            predicted=predicted() if predicted else None,
+            class_names=class_names,
+            steps=steps,
+            on_progress=lambda _stage, done, total: sink(done, total),
+        )
 
-        try:
-            with _shared.heavy():
-                store[key] = atlas.atlas(
-                    loaded,
-                    layer,
-                    x_nhwc,
-                    grid=grid,
-                    min_points=least,
-                    coords=xy,
-                    features=features,
-                    labels=labels,
-                    predicted=predicted() if predicted else None,
-                    class_names=class_names,
-                    steps=steps,
-                    on_progress=tell,
-                )
-        except ConvLensError as err:
-            st.error(str(err))
-        bar.empty()
     if not cells:
         st.caption(
             f"No cell of the {grid}×{grid} grid holds {least} images: use a coarser grid or fewer images per cell."
         )
-    found = store.get(key)
+    found = (
+        _runner.run(
+            "dataset.atlas",
+            inputs,
+            compute,
+            scope="server",
+            limit=8,
+            ask=_runner.Ask(
+                f"the atlas: {cells} cells × {steps} steps",
+                label=f"Run the atlas: {cells} cells × {steps} steps",
+                key="dataset.atlas_run",
+                help="One gradient ascent for all cells at once; seconds on the bundled models, longer at 224×224.",
+                cancel=False,
+            ),
+            what=f"Optimizing {cells} images",
+        )
+        if cells
+        else _runner.kept("dataset.atlas", inputs, scope="server")
+    )
     if found is None:
         return
     image = found.to_image()

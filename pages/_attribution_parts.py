@@ -8,7 +8,7 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _runner
 from vizcore import attribution, models
 from vizcore.models import blocks
 from vizcore.present import figures, render
@@ -30,60 +30,12 @@ def on_demand(
     seconds: float,
     compute: Callable[[attribution.Progress | None], T],
 ) -> T | None:
-    """``compute`` live when cheap, else from a Run button; the result is kept until ``inputs`` change.
-
-    ``compute(on_progress)`` gets None when live, else a callback that moves a progress bar. While
-    it runs, a Cancel button stops it (any click reruns the page, which ends the run). Returns the
-    result, or None while it waits for the button.
-    """
-    kept_key, running_key = f"_ondemand.{key}", f"_ondemand.{key}.running"
-    kept = st.session_state.get(kept_key)
-    if kept is not None and kept[0] == inputs:
-        return kept[1]
-    st.session_state.pop(kept_key, None)  # an input changed: the old result goes
+    """``compute`` live when cheap, else from a Run button (``_runner.run``); the result is kept until ``inputs``
+    change. ``compute(on_progress)`` gets None when live. Returns the result, or None while it waits."""
     if seconds <= ON_DEMAND_SECONDS:
-        result = compute(None)
-        st.session_state[kept_key] = (inputs, result)
-        return result
-    if st.session_state.pop(running_key, None) == inputs:
-        st.info(f"{what} was stopped before it finished.")
-    slot = st.empty()  # the button, the bar and Cancel; emptied when the result is in
-    with slot.container():
-        c1, c2 = st.columns([1, 3], vertical_alignment="center")
-        run = c1.button(f"Run {what}", key=f"{key}.run", help="Costly: runs only when you ask")
-        c2.caption(f"{what}: {cost}, about {_seconds(seconds)} on this machine.")
-        if not run:
-            return None
-        bar = st.progress(0.0, text=f"{what}…")
-        st.button("Cancel", key=f"{key}.cancel", help="Stop the run; nothing is kept")
-
-    def sink(done: int, total: int) -> None:
-        bar.progress(done / max(1, total), text=f"{what}: {done:,} of {total:,} images")
-
-    st.session_state[running_key] = inputs
-    try:
-        with _shared.heavy():  # one of the server's heavy slots; says so while others' work runs first
-            result = compute(sink)
-    except Exception as err:  # a click that reruns the page is not an Exception: the mark stays for the next run
-        st.session_state.pop(running_key, None)
-        if isinstance(err, attribution.AttributionCancelled):
-            st.info(f"{what} cancelled.")
-            return None
-        raise
-    st.session_state.pop(running_key, None)
-    slot.empty()
-    st.session_state[kept_key] = (inputs, result)
-    return result
-
-
-def kept(key: str, inputs: Hashable):
-    """The result ``on_demand`` keeps for ``key`` when it was computed for these ``inputs``; else None."""
-    value = st.session_state.get(f"_ondemand.{key}")
-    return value[1] if value is not None and value[0] == inputs else None
-
-
-def _seconds(s: float) -> str:
-    return f"{s:.1f} s" if s < 60 else f"{s / 60:.1f} min"
+        return _runner.run(key, inputs, compute, heavy=False, bar=False, what=what)
+    ask = _runner.Ask(what, f"{what}: {cost}, {_runner.about(seconds)}.")
+    return _runner.run(key, inputs, compute, ask=ask, unit="images")
 
 
 def option_widgets(label: str, opts) -> dict:
@@ -173,19 +125,20 @@ def occlusion_explorer(
     if box is None:  # the whole image: what the page already computed
         p_k, heat = probs, _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
     else:
-        inputs = (loaded.key, picked.key, box, target, layer, fill)
-        kept = st.session_state.get("_attr.occ.result")
-        if kept is None or kept[0] != inputs:
-            out = interactive.occlude_boxes(
+        out = _runner.run(
+            "attr.occ",
+            (loaded, picked.key, box, target, layer, fill),
+            lambda _sink: interactive.occlude_boxes(
                 loaded.model,
                 picked.image_hwc,
                 [box],
                 target=target,
                 layer=layer,
                 fill="mean" if fill == "mean" else 0.0,
-            )
-            kept = st.session_state["_attr.occ.result"] = (inputs, out.probabilities_k, out.heatmap_hw)
-        p_k, heat = kept[1], kept[2]
+            ),
+            heavy=False,
+        )
+        p_k, heat = out.probabilities_k, out.heatmap_hw
     left, right = st.columns(2)
     shown = picked.display_hwc.copy()
     if box:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -203,21 +204,19 @@ def real_activation(loaded: models.LoadedModel, layer: str, n: int = 200) -> np.
     return _read_only(np.asarray(featurevis.real_activation(loaded.model, layer, batch)))
 
 
-class _Bounded(dict):
-    """A dict that forgets its oldest entries past ``limit``."""
+@st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
+def embedding_layers(loaded: models.LoadedModel) -> tuple[tuple[str, ...], str]:
+    """The layers the Dataset view can embed, and the default one."""
+    from vizcore.inspect import embedding
 
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        while len(self) > self.limit:
-            self.pop(next(iter(self)), None)
+    return embedding.embedding_layers(loaded.model), embedding.default_layer(loaded.model)
 
 
-@st.cache_resource(max_entries=16)
-def finished(kind: str, limit: int) -> dict:
-    """Finished long computations of one ``kind`` ("filters", "lime", ...), kept across reruns and
-    sessions by the caller's key, at most ``limit`` (the oldest go first)."""
-    return _Bounded(limit)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def precomputed(base: str, model_key: str, ds_key: str, created: str, kind: str, params: tuple):
+    """One artifact ``python -m vizcore.precompute`` saved, read once per server (``created`` keys a rewritten
+    folder apart); None when the folder has none."""
+    from vizcore.precompute import store
+
+    found = store.Store.find(model_key, ds_key, Path(base))
+    return None if found is None else found.get(kind, **dict(params))

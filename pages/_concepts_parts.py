@@ -11,9 +11,8 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _runner
 from vizcore import attribution, concepts
-from vizcore.errors import AttributionCancelled, ConvLensError
 from vizcore.models import predict
 from vizcore.present import figures, render
 
@@ -44,51 +43,10 @@ def predicted(loaded, ds_key: str, _x_nhwc) -> np.ndarray:
 def run(
     key: str, inputs: Hashable, what: str, cost: str, seconds: float, compute: Callable[[attribution.Progress], T]
 ) -> T | None:
-    """Costly work from a Run button, with its cost, a progress bar and Cancel; the result is kept until ``inputs``
-    change. Returns the result, or None while it waits for the button (or was cancelled)."""
-    kept_key, running_key = f"_concepts.{key}", f"_concepts.{key}.running"
-    kept = st.session_state.get(kept_key)
-    if kept is not None and kept[0] == inputs:
-        return kept[1]
-    st.session_state.pop(kept_key, None)  # an input changed: the old result goes
-    if st.session_state.pop(running_key, None) == inputs:
-        st.info(f"{what} was stopped before it finished.")
-    slot = st.empty()
-    with slot.container():
-        c1, c2 = st.columns([1, 3], vertical_alignment="center")
-        go = c1.button(f"Run {what}", key=f"{key}.run", type="primary")
-        c2.caption(
-            f"{what}: {cost}; about {seconds:.1f} s on this machine."
-            if seconds < 60
-            else f"{what}: {cost}; about {seconds / 60:.1f} min on this machine."
-        )
-        if not go:
-            return None
-        bar = st.progress(0.0, text=f"{what}…")
-        st.button("Cancel", key=f"{key}.cancel", help="Stop the run; nothing is kept")
-
-    def sink(done: int, total: int) -> None:
-        bar.progress(done / max(1, total), text=f"{what}: {done:,} of {total:,} steps")
-
-    st.session_state[running_key] = inputs
-    try:
-        with _shared.heavy():  # one of the server's heavy slots
-            result = compute(sink)
-    except AttributionCancelled:
-        st.session_state.pop(running_key, None)
-        st.info(f"{what} cancelled.")
-        return None
-    except ConvLensError as err:  # a request the method cannot honour: one sentence
-        st.session_state.pop(running_key, None)
-        st.error(str(err))
-        return None
-    except Exception:
-        st.session_state.pop(running_key, None)
-        raise
-    st.session_state.pop(running_key, None)
-    slot.empty()
-    st.session_state[kept_key] = (inputs, result)
-    return result
+    """Costly work from a Run button, with its cost, a progress bar and Cancel (``_runner.run``); the result is kept
+    until ``inputs`` change. Returns the result, or None while it waits for the button (or was cancelled)."""
+    ask = _runner.Ask(what, f"{what}: {cost}; {_runner.about(seconds)}.", primary=True, help=None)
+    return _runner.run(key, inputs, compute, ask=ask)
 
 
 def crop_tile(display_hwc: np.ndarray, box, side: int = TILE) -> np.ndarray:

@@ -9,24 +9,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import _attribution_parts, _cache
+from pages import _attribution_parts, _cache, _runner
 from vizcore import attribution
 from vizcore.attribution import metrics
 from vizcore.attribution.progress import progress_to
 from vizcore.data import datasets
 from vizcore.present import figures, render
-
-RESULTS = "faith.results"  # session state: check name -> (its inputs, its result)
-
-
-def _kept(check: str, inputs: tuple):
-    """The finished result of ``check`` when it was run on these ``inputs``, else None."""
-    stored = st.session_state.get(RESULTS, {}).get(check)
-    return stored[1] if stored is not None and stored[0] == inputs else None
-
-
-def _keep(check: str, inputs: tuple, result) -> None:
-    st.session_state.setdefault(RESULTS, {})[check] = (inputs, result)
 
 
 def _curves(
@@ -118,22 +106,26 @@ def _randomization(loaded, picked, label, target, layer, options: tuple, cmap: s
     cost = attribution.METHOD_INFO[label].cost_of(
         loaded.model, picked.image_hwc.shape[:2], layer=layer, **dict(options)
     )
-    if st.button("Run the check", key="faith.random", help=f"Runs {label} twice: {cost} each"):
-        with st.spinner("Copying the model, re-initialising, explaining again…"):
-            _keep(
-                "random",
-                inputs,
-                metrics.randomization_check(
-                    loaded.model,
-                    picked.image_hwc,
-                    attribution.METHODS[label],
-                    target=target,
-                    layer=layer,
-                    top_layers=top,
-                    options=dict(options),
-                ),
-            )
-    result = _kept("random", inputs)
+    result = _runner.run(
+        "faith.random",
+        inputs,
+        lambda _sink: metrics.randomization_check(
+            loaded.model,
+            picked.image_hwc,
+            attribution.METHODS[label],
+            target=target,
+            layer=layer,
+            top_layers=top,
+            options=dict(options),
+        ),
+        ask=_runner.Ask(
+            "the randomization check",
+            label="Run the check",
+            key="faith.random",
+            help=f"Runs {label} twice: {cost} each",
+            cancel=False,
+        ),
+    )
     if result is None:
         return
     rho = "n/a (a map is constant)" if np.isnan(result.spearman) else f"{result.spearman:+.2f}"
@@ -166,18 +158,25 @@ def _pointing_game(loaded, label, layer, options: tuple) -> None:
         "of the object's box (Zhang et al., 2018: 15 px at 224 px, scaled). A flat map counts as a miss."
     )
     inputs = (loaded.key, label, layer, options, n)
-    if st.button("Play", key="faith.play"):
+
+    def play(sink) -> tuple[float, float]:
         shapes = datasets.make_shapes(n, size=size, seed=11)
         fn = attribution.METHODS[label]
-        bar, hits, chunk = st.progress(0.0), 0.0, 20
+        hits, chunk = 0.0, 20
         for start in range(0, n, chunk):
             part = shapes.subset(np.arange(start, min(n, start + chunk)))
             hits += metrics.pointing_game(loaded.model, part, fn, layer=layer, options=dict(options)) * len(part)
-            bar.progress(min(n, start + chunk) / n, text=f"{min(n, start + chunk)} of {n} images")
+            sink(min(n, start + chunk), n)
         chance = metrics.pointing_game(loaded.model, shapes.subset(np.arange(min(n, 60))), metrics.random_map)
-        bar.empty()
-        _keep("pointing", inputs, (hits / n, chance))
-    scores = _kept("pointing", inputs)
+        return hits / n, chance
+
+    scores = _runner.run(
+        "faith.pointing",
+        inputs,
+        play,
+        ask=_runner.Ask("the pointing game", label="Play", key="faith.play", help=None, cancel=False),
+        unit="images",
+    )
     if scores is None:
         return
     c1, c2 = st.columns(2)

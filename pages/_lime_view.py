@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _cache
+from pages import _runner
 from vizcore import models
 from vizcore.attribution import lime
 from vizcore.present import render
@@ -12,22 +12,24 @@ from vizcore.present import render
 
 def run(loaded: models.LoadedModel, picked, target: int, options: dict) -> lime.LimeFit:
     """The LIME fit of the picked input (computed once, with a progress bar; the page's map comes from it)."""
-    key = (loaded.key, picked.key, int(target), tuple(sorted(options.items())))
-    store = _cache.finished("lime", 16)
-    if key not in store:
-        bar = st.progress(0.0, text="LIME: sampling…")
-        fit = lime.explain(
-            loaded.model,
-            picked.image_hwc,
-            target=target,
-            **options,
-            on_progress=lambda done, total: bar.progress(done / total, text=f"LIME: {done:,} of {total:,} samples"),
-        )
-        for array in (fit.segments_hw, fit.on_ns, fit.probabilities, fit.distances, fit.weights):
-            array.setflags(write=False)
-        store[key] = fit
-        bar.empty()
-    return store[key]
+
+    def fit(sink) -> lime.LimeFit:
+        found = lime.explain(loaded.model, picked.image_hwc, target=target, **options, on_progress=sink)
+        for array in (found.segments_hw, found.on_ns, found.probabilities, found.distances, found.weights):
+            array.setflags(write=False)  # shared by every session
+        return found
+
+    return _runner.run(
+        "attr.lime",
+        (loaded, picked.key, int(target), options),
+        fit,
+        scope="server",
+        limit=16,
+        heavy=False,
+        bar=True,
+        what="LIME",
+        unit="samples",
+    )
 
 
 def section(fit: lime.LimeFit, picked, class_name: str, cmap: str, alpha: float) -> None:

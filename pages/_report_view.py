@@ -12,7 +12,7 @@ import functools
 
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _runner, _shared
 from vizcore import models, report
 from vizcore.data.datasets import ImageDataset
 from vizcore.precompute.store import sample_photos
@@ -73,33 +73,20 @@ def dataset_view(loaded: models.LoadedModel, dataset: ImageDataset, name: str, l
 def offer(loaded: models.LoadedModel, dataset: ImageDataset, *, name: str, limit: int, key: str) -> None:
     """A Build button (with progress and Cancel), then the HTML and JSON downloads of the report it built."""
     inputs = (loaded.key, loaded.preprocess, loaded.class_names, name, len(dataset), limit, LIMITS.report_budget)
-    kept_key = f"_report.{key}"
-    kept = st.session_state.get(kept_key)
-    if kept is None or kept[0] != inputs:
-        st.session_state.pop(kept_key, None)  # another model or dataset: the old report goes
-        slot = st.empty()
-        with slot.container():
-            c1, c2 = st.columns([1, 3], vertical_alignment="center")
-            run = c1.button("Build report", key=f"{key}.build", type="primary")
-            c2.caption(
-                f"On up to {limit:,} images of {DATASETS.get(name, name)}: classifying them, explaining, attacking "
-                "and synthesizing filter images takes about a minute."
-            )
-            if not run:
-                return
-            bar = st.progress(0.0, text="Starting…")
-            st.button("Cancel", key=f"{key}.cancel", help="Stop building; nothing is kept")
-
-        def sink(done: int, total: int, what: str) -> None:
-            bar.progress(done / max(1, total), text=f"{what}… (step {min(done + 1, total)} of {total})")
-
-        with _shared.heavy():
-            built = report.build(
-                loaded, dataset, limit=limit, on_progress=sink, name=name, budget=report.BUDGETS[LIMITS.report_budget]
-            )
-        slot.empty()
-        kept = st.session_state[kept_key] = (inputs, built)
-    built = kept[1]
+    note = (
+        f"On up to {limit:,} images of {DATASETS.get(name, name)}: classifying them, explaining, attacking "
+        "and synthesizing filter images takes about a minute."
+    )
+    built = _runner.run(
+        key,
+        inputs,
+        lambda sink: report.build(
+            loaded, dataset, limit=limit, on_progress=sink, name=name, budget=report.BUDGETS[LIMITS.report_budget]
+        ),
+        ask=_runner.Ask("the report", note, label="Build report", key=f"{key}.build", primary=True, help=None),
+    )
+    if built is None:
+        return
     numbers = built.numbers
     evaluated = numbers.get("evaluation")
     st.success(

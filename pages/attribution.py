@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _attribution_parts, _cache, _faithfulness, _layers, _lime_view, _picker, _shared
+from pages import _attribution_parts, _cache, _faithfulness, _layers, _lime_view, _picker, _runner, _shared
 from vizcore import attribution
 from vizcore.present import figures, render
 
@@ -231,10 +231,7 @@ if tab_sweep.open:
 if tab_faith.open:
     with tab_faith:
         # the first method with a map: a live one, or a costly one already run
-        ready = (
-            (label, live_map(label) if label in live else _attribution_parts.kept(*run_keys[label]))
-            for label in methods
-        )
+        ready = ((label, live_map(label) if label in live else _runner.kept(*run_keys[label])) for label in methods)
         first, heat = next(((label, heat) for label, heat in ready if heat is not None), (None, None))
         if methods and first is None:
             st.info(f"Run {methods[0]} in the Maps tab first, then check its faithfulness here.")

@@ -1,18 +1,14 @@
 """Dataset view: the working model over a whole dataset — filter examples, evaluation, embedding."""
 
-import hashlib
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from pages import _atlas_view, _cache, _layers, _picker, _report_view, _shared
+from pages import _atlas_view, _cache, _datasets, _layers, _picker, _report_view, _runner, _shared
 from vizcore import featurevis as fv
-from vizcore.cache import per_model
-from vizcore.data import archive, datasets
 from vizcore.errors import ConvLensError
 from vizcore.inspect import embedding, evaluation, examples, kernels
 from vizcore.models import fields, graph
@@ -21,45 +17,8 @@ from vizcore.present import figures, render
 
 K = precomputed.K  # examples per filter
 PRECOMPUTED = "Precomputed on {created} by python -m vizcore.precompute."
-SOURCES = {
-    "mnist_sample": "Bundled MNIST digits",
-    "shapes": "Generated shapes",
-    "photos": "Bundled colour photos",
-    "zip": "Uploaded ZIP of class folders",
-    **{f"keras:{n}": f"keras.datasets: {i.title}" for n, i in datasets.KERAS_DATASETS.items()},
-}
+SOURCES = _datasets.SOURCES
 VIEWS = {"examples": "Filter examples", "evaluate": "Evaluate", "embedding": "Embedding"}
-
-
-@st.cache_resource(show_spinner="Loading the photos…", max_entries=1)
-def _photos() -> datasets.ImageDataset:
-    return precomputed.sample_photos()
-
-
-@st.cache_resource(show_spinner="Reading the ZIP…", max_entries=4)
-def _zip(digest: str, _data: bytes) -> datasets.ImageDataset:
-    return archive.load_image_zip(_data, name="upload")
-
-
-@st.cache_resource(show_spinner="Preparing the images for the model…", max_entries=4, hash_funcs=_cache.BY_KEY)
-def _prepared(loaded, ds_key: str, _x_nhwc) -> evaluation.Prepared:
-    prepared = evaluation.prepare(loaded, _x_nhwc)
-    prepared.x_nhwc.setflags(write=False)
-    prepared.display_nhwc.setflags(write=False)
-    return prepared
-
-
-@st.cache_resource(max_entries=1)
-def _syntheses() -> dict:
-    """Gradient-ascent images by (model, layer, channel), shared by sessions (the oldest beyond 32 go)."""
-    return {}
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _stored(base: str, model_key: str, ds_key: str, created: str, kind: str, params: tuple):
-    """One precomputed artifact, read once per server (``created`` keys a rewritten folder apart)."""
-    store = precomputed.Store.find(model_key, ds_key, Path(base))
-    return None if store is None else store.get(kind, **dict(params))
 
 
 noted: list[str] = []  # the precomputed kinds this run used
@@ -71,31 +30,18 @@ def _precomputed(kind: str, **params):
     store = precomputed.Store.find(loaded.key, ds_key)
     if store is None or not store.has(kind, **params):
         return None
-    value = _stored(str(precomputed.root()), loaded.key, ds_key, store.created, kind, tuple(sorted(params.items())))
+    root, params = str(precomputed.root()), tuple(sorted(params.items()))
+    value = _cache.precomputed(root, loaded.key, ds_key, store.created, kind, params)
     if value is not None and not noted:
         st.caption(PRECOMPUTED.format(created=store.created))
         noted.append(kind)  # once per run
     return value
 
 
-@st.cache_data(show_spinner=False, max_entries=32, hash_funcs=_cache.BY_KEY)
-def _embedding_layers(loaded) -> tuple[tuple[str, ...], str]:
-    return embedding.embedding_layers(loaded.model), embedding.default_layer(loaded.model)
-
-
-def _with_progress(loaded, key: tuple, text: str, compute):
-    """``compute(on_progress)`` cached per model and key (bounded), with a progress bar while it runs."""
-    slot = st.empty()
-
-    def build():
-        bar = slot.progress(0.0, text=text)
-        return compute(
-            lambda done, total: bar.progress(done / max(total, 1), text=f"{text} {done:,} of {total:,} images")
-        )
-
-    value = per_model(loaded.model, (key[0], loaded.key, *key[1:]), build, limit=8)  # the key: range and names too
-    slot.empty()
-    return value
+def _with_progress(key: str, inputs: tuple, text: str, compute):
+    """``compute(on_progress)`` for this model and ``inputs``, shared by every session (the runner's server store),
+    in a heavy slot with a progress bar while it runs."""
+    return _runner.run(key, (loaded, *inputs), compute, scope="server", limit=8, bar=True, what=text, unit="images")
 
 
 def _from_link(short: str, key: str, value_of):
@@ -109,24 +55,6 @@ def _from_link(short: str, key: str, value_of):
             _shared.notice(f"The link's {short}={raw!r} is not available here.")
         else:
             st.session_state[key] = value  # the widget's binding writes it to the URL
-
-
-def _load_dataset(source: str, limit: int) -> tuple[datasets.ImageDataset, str]:
-    if source == "photos":
-        return _photos(), "photos"
-    if source == "zip":
-        upload = st.file_uploader("ZIP with one folder of images per class", type=["zip"], key="dataset.zip")
-        if upload is None:
-            st.info("Upload a ZIP of class folders (cats/1.jpg, dogs/2.png, …).")
-            st.stop()
-        data = upload.getvalue()
-        digest = hashlib.sha1(data).hexdigest()[:12]
-        return _zip(digest, data), f"zip:{digest}"
-    if source.startswith("keras:"):
-        ds = _cache.dataset(source.split(":", 1)[1], limit)
-    else:
-        ds = _cache.dataset(source)
-    return ds, source
 
 
 loaded = _shared.working_model()
@@ -156,7 +84,7 @@ source = c1.selectbox(
 )
 limit = int(c2.number_input("Images (at most)", 10, 20_000, 5000, step=500, key="dataset.limit"))
 try:
-    full, ds_name = _load_dataset(source, limit)
+    full, ds_name = _datasets.load(source, limit, key="dataset.zip")
 except ConvLensError as err:
     st.error(str(err))
     st.stop()
@@ -170,7 +98,7 @@ if n < min(limit, len(full)):
     )
 ds = full.subset(pick) if n < len(full) else full
 ds_key = f"{ds_name}:{n}"
-prepared = _prepared(loaded, ds_key, ds.x_nhwc)
+prepared = _datasets.prepared(loaded, ds_key, ds.x_nhwc)
 x, display = prepared.x_nhwc, prepared.display_nhwc
 st.caption(
     f"{len(ds):,} images of {len(full):,} · {ds.num_classes} classes · shown to the model at "
@@ -183,9 +111,9 @@ labels_fit = y_model is not None
 
 def _report() -> evaluation.Report:
     return _precomputed("report") or _with_progress(
-        loaded,
-        ("dataset.report", ds_key),
-        "Classifying…",
+        "dataset.report",
+        (ds_key,),
+        "Classifying",
         lambda _progress: evaluation.report(loaded.model, x, y_model, loaded.class_names),
     )
 
@@ -201,9 +129,9 @@ if view == "examples":
     ex = _precomputed("examples", layer=layer)
     if ex is None or ex.k != min(K, len(x)):
         ex = _with_progress(
-            loaded,
-            ("dataset.examples", layer, ds_key, K),
-            "Finding each filter's top images…",
+            "dataset.examples",
+            (layer, ds_key, K),
+            "Finding each filter's top images",
             lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress),
         )
     _from_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
@@ -234,26 +162,32 @@ if view == "examples":
             tile = render.resize(render.to_rgb(tile), (96, 96), smooth=False)
             right.image(tile, caption="Kernel")
             extra.append(tile)
-    store, fv_key = _syntheses(), (loaded.key, layer, ch)
     synthesized = _precomputed("featurevis", layer=layer)
     if synthesized is not None and ch < len(synthesized):
         tile = render.resize(render.to_rgb(synthesized[ch]), (96, 96))
         right.image(tile, caption="Gradient ascent")
         extra.append(tile)
-    elif right.button(
-        "Gradient-ascent image",
-        key="dataset.fv",
-        help="Synthesize the image this filter likes most (vizcore.featurevis)",
-    ):
-        with st.spinner("Optimizing…"):
-            store[fv_key] = fv.optimize(loaded, fv.Channel(layer), [ch], seed=0)
-        while len(store) > 32:
-            store.pop(next(iter(store)))
-    found = store.get(fv_key) if synthesized is None else None
-    if found is not None:
-        tile = render.resize(render.to_rgb(fv.to_uint8(found.images_nhwc, found.input_range)[0]), (96, 96))
-        right.image(tile, caption="Gradient ascent")
-        extra.append(tile)
+    elif synthesized is None:
+        with right:
+            found = _runner.run(
+                "dataset.fv",
+                (loaded, layer, ch),
+                lambda _sink: fv.optimize(loaded, fv.Channel(layer), [ch], seed=0),
+                scope="server",
+                limit=32,
+                ask=_runner.Ask(
+                    "gradient ascent",
+                    label="Gradient-ascent image",
+                    key="dataset.fv",
+                    help="Synthesize the image this filter likes most (vizcore.featurevis)",
+                    cancel=False,
+                ),
+                what="Optimizing",
+            )
+        if found is not None:
+            tile = render.resize(render.to_rgb(fv.to_uint8(found.images_nhwc, found.input_range)[0]), (96, 96))
+            right.image(tile, caption="Gradient ascent")
+            extra.append(tile)
     card = render.montage(list(whole) + list(patches) + extra, columns=ex.k, pad=2)
     meta = {
         "model": loaded.label,
@@ -348,7 +282,7 @@ elif view == "evaluate":
 
 # --------------------------------------------------------------------------- embedding
 else:
-    choices, default = _embedding_layers(loaded)
+    choices, default = _cache.embedding_layers(loaded)
     layer = _layers.select(
         loaded,
         st,
@@ -378,17 +312,18 @@ else:
     )  # feats None: the atlas computes them on Run
     if projection is None:
         feats = _with_progress(
-            loaded,
-            ("dataset.features", layer, ds_key),
-            "Computing the layer's activations…",
+            "dataset.features",
+            (layer, ds_key),
+            "Computing the layer's activations",
             lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress),
         )
         with st.spinner(f"{method} of {len(feats):,} points…"):
-            xy = per_model(
-                loaded.model,
-                ("dataset.projection", loaded.key, layer, ds_key, method),
-                lambda: embedding.project(feats, method, seed=0),
-                limit=8,
+            xy = _runner.run(
+                "dataset.projection",
+                (loaded, layer, ds_key, method),
+                lambda _sink: embedding.project(feats, method, seed=0),
+                scope="server",
+                heavy=False,
             )
         share = float(embedding.explained_variance(feats).sum()) if method == "PCA" else float("nan")
         projection = precomputed.Projection(xy, int(feats.shape[1]), share)

@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _shared
+from pages import _cache, _layers, _runner, _shared
 from vizcore import featurevis as fv
 from vizcore.present import figures, render
 
@@ -98,21 +98,17 @@ settings = dataclasses.replace(
     transforms=defaults.transforms if transforms_on else (),
     regularizers=regs,
 )
-key = (loaded.key, objective_kind, layer, tuple(targets), fv.settings_json(settings), int(seed))
-store = _cache.finished("filters", 32)
-
 if not targets:
     st.info("Choose at least one target.")
     st.stop()
-if key not in store:
-    st.caption(f"{len(targets)} image(s), {fv.capped_steps(settings.steps)} steps each, in one batch.")
-    if not st.button("Visualize", key="fv.run", type="primary"):
-        st.stop()
-    bar = st.progress(0.0, text="Compiling (the first run of a layer takes a few seconds)…")
+
+
+def visualize(sink) -> tuple:
+    """The optimized images of every target in one batch (a live preview of the first 32) and the real activations."""
     preview = st.empty()
 
     def on_progress(step: int, total: int, batch) -> None:
-        bar.progress(step / total, text=f"step {step} of {total}")
+        sink(step, total)
         if batch is not None:
             tiles = fv.to_uint8(batch[:32], fv.input_range(loaded.spec.channels, loaded.preprocess))
             preview.image(render.montage(tiles, columns=16, pad=2), caption="Live preview (first 32)")
@@ -122,14 +118,32 @@ if key not in store:
         if objective_kind == "class"
         else (fv.Channel(layer) if objective_kind == "channel" else fv.Neuron(layer))
     )
-    with _shared.heavy():
+    try:
         result = fv.optimize(loaded, objective, targets, settings=settings, seed=int(seed), on_progress=on_progress)
-        real = None if layer is None else _cache.real_activation(loaded, layer)
-    store[key] = (result, real)
-    bar.empty()
-    preview.empty()
+        return result, None if layer is None else _cache.real_activation(loaded, layer)
+    finally:
+        preview.empty()
 
-result, real = store[key]
+
+found = _runner.run(
+    "fv.result",
+    (loaded, objective_kind, layer, tuple(targets), fv.settings_json(settings), int(seed)),
+    visualize,
+    scope="server",
+    limit=32,
+    ask=_runner.Ask(
+        "the optimization",
+        f"{len(targets)} image(s), {fv.capped_steps(settings.steps)} steps each, in one batch.",
+        label="Visualize",
+        key="fv.run",
+        primary=True,
+        help=None,
+    ),
+    what="Optimizing (the first run of a layer compiles for a few seconds)",
+)
+if found is None:
+    st.stop()
+result, real = found
 images = fv.to_uint8(result.images_nhwc, result.input_range)
 side = max(64, images.shape[1])
 tiles = np.stack([render.resize(render.to_rgb(t), (side, side)) for t in images])

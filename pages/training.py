@@ -4,7 +4,7 @@ import importlib.util
 
 import streamlit as st
 
-from pages import _cache, _search, _shared, _train_results
+from pages import _cache, _runner, _search, _shared, _train_results
 from vizcore import training
 from vizcore.data import archive
 from vizcore.errors import ConvLensError, TrainingError
@@ -91,19 +91,18 @@ try:
             max_upload_size=_shared.LIMITS.upload_mb,
         )
         if upload is not None:
-            read = (upload.file_id, spec.height, spec.width, spec.channels)
-            if st.session_state.get("train.zip_read", (None,))[0] != read:  # decoded once per file, not on every rerun
-                st.session_state["train.zip_read"] = (
-                    read,
-                    archive.load_image_zip(
-                        upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name
-                    ),
-                )
-            dataset = st.session_state["train.zip_read"][1]
+            dataset = _runner.run(  # decoded once per file, not on every rerun
+                "train.zip",
+                (upload.file_id, spec.height, spec.width, spec.channels),
+                lambda _sink: archive.load_image_zip(
+                    upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name
+                ),
+                heavy=False,
+            )
             for note in dataset.notes:
                 st.caption(f"ℹ️ {note}")
         else:
-            st.session_state.pop("train.zip_read", None)
+            _runner.drop("train.zip")
     else:
         dataset = _cache.dataset(name, int(limit))
 except ConvLensError as err:
@@ -147,11 +146,17 @@ with st.expander("Settings", expanded=not running):
 config = training.TrainConfig.from_dict({field: st.session_state[key] for field, key in FIELDS.items()})
 problems = config.problems()
 if dataset is not None and not problems:
-    split_of = (dataset, config.validation_fraction, config.seed)  # the dataset by identity: no copy per rerun
-    if st.session_state.get("train.split", (None,))[0] != split_of:
-        st.session_state["train.split"] = (split_of, training.split_for_training(dataset, config))
-    train, val = st.session_state["train.split"][1]
-    problems = training.check_compat(loaded.model, train, config, val=val)
+    split = _runner.run(  # the dataset by identity: no copy per rerun
+        "train.split",
+        (dataset, config.validation_fraction, config.seed),
+        lambda _sink: training.split_for_training(dataset, config),
+        heavy=False,
+    )
+    if split is None:  # the runner said why
+        dataset = None
+    else:
+        train, val = split
+        problems = training.check_compat(loaded.model, train, config, val=val)
 for p in problems:
     st.error(p, icon="⚠️")
 

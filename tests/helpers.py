@@ -71,3 +71,9 @@ def app_with_network(name: str = "MobileNetV2", *, timeout: float = 60):
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["working_model"].name == name
     return at
+
+
+def kept(at, key: str):
+    """What ``pages/_runner.py`` keeps for ``key`` in an AppTest's session (``.inputs``, ``.value``), or None."""
+    store = at.session_state["_runner"] if "_runner" in at.session_state else None
+    return None if store is None else store.kept(key)

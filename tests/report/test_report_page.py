@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import ROOT, kept
 from streamlit.testing.v1 import AppTest
 
 from vizcore import featurevis as fv
@@ -34,7 +34,7 @@ def test_the_dataset_view_builds_the_report_of_its_own_images(small):
     assert not at.get("download_button") or all("report" not in b.proto.label for b in at.get("download_button"))
     at.button(key="dataset.report.build").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    inputs, built = at.session_state["_report.dataset.report"]
+    inputs, built = kept(at, "dataset.report").inputs, kept(at, "dataset.report").value
     assert inputs[-2:] == (40, "light")  # the profile's bound beats the page's 60
     ident = built.identity
     assert ident["dataset"]["key"] == "mnist_sample:40" and ident["key"] == "bundled:mnist_cnn"

@@ -10,7 +10,7 @@ import importlib
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import ROOT, kept
 from streamlit.testing.v1 import AppTest
 
 from vizcore import models
@@ -69,7 +69,7 @@ def test_costly_method_waits_for_run_then_persists_until_an_input_changes(costly
     assert not at.exception, [e.value for e in at.exception]
     assert len(costly) == 1
     assert any(c.startswith("Score-CAM ·") for c in _captions(at))
-    inputs, heat = at.session_state["_ondemand.attr.run.Score-CAM"]
+    heat = kept(at, "attr.run.Score-CAM").value
     target, layer = at.selectbox(key="attr.target").value, at.selectbox(key="attr.layer").value
 
     at.selectbox(key="attr.cmap").set_value("gray").run()  # a display change: the result stays, nothing reruns
@@ -79,7 +79,7 @@ def test_costly_method_waits_for_run_then_persists_until_an_input_changes(costly
     assert len(costly) == 1
     assert not any(c.startswith("Score-CAM ·") for c in _captions(at))
     assert at.button(key="attr.run.Score-CAM.run") is not None
-    assert "_ondemand.attr.run.Score-CAM" not in at.session_state
+    assert kept(at, "attr.run.Score-CAM") is None
     model = models.open_bundled("mnist_cnn").model  # the kept map is Score-CAM's (computed here, after the counting)
     np.testing.assert_allclose(heat, scorecam(model, _first_digit(), target=target, layer=layer), atol=1e-6)
 
@@ -102,9 +102,9 @@ def test_hidden_tabs_compute_nothing(costly, monkeypatch):
     )  # everything live now: only the open tab may compute
     at.selectbox(key="attr.target").set_value(3).run()
     assert not curves and len(costly) == 1  # Score-CAM live in Maps; no curves in the hidden Faithfulness tab
-    assert "_ondemand.attr.sweep" not in at.session_state
+    assert kept(at, "attr.sweep") is None
     _open(at, "Faithfulness & sanity")
-    assert len(curves) == 1 and "_ondemand.attr.sweep" not in at.session_state
+    assert len(curves) == 1 and kept(at, "attr.sweep") is None
 
 
 def test_layer_sweep_and_curves_wait_for_their_buttons(costly):
@@ -112,14 +112,14 @@ def test_layer_sweep_and_curves_wait_for_their_buttons(costly):
     titles = lambda: [c.proto.spec for c in at.get("plotly_chart")]  # noqa: E731
     _open(at, "Faithfulness & sanity")
     assert not any('"Deletion"' in t for t in titles())
-    assert "_ondemand.faith.curves" not in at.session_state and "_ondemand.attr.sweep" not in at.session_state
+    assert kept(at, "faith.curves") is None and kept(at, "attr.sweep") is None
     at.button(key="faith.curves.run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any('"Deletion"' in t for t in titles())
     _open(at, "Layer sweep")
     at.button(key="attr.sweep.run").click().run()
-    assert "_ondemand.attr.sweep" in at.session_state
-    heats = at.session_state["_ondemand.attr.sweep"][1]
+    assert kept(at, "attr.sweep") is not None
+    heats = kept(at, "attr.sweep").value
     model = models.open_bundled("mnist_cnn").model
     assert tuple(heats) == blocks.sweep_layers(model) and len(heats) >= 2
     target = at.selectbox(key="attr.target").value
@@ -127,10 +127,10 @@ def test_layer_sweep_and_curves_wait_for_their_buttons(costly):
         np.testing.assert_allclose(heat, gradcam(model, _first_digit(), target=target, layer=layer), atol=1e-6)
     at.slider(key="attr.alpha").set_value(0.3).run()  # both stay on a display change
     _open(at, "Faithfulness & sanity")
-    assert any('"Deletion"' in t for t in titles()) and "_ondemand.attr.sweep" in at.session_state
+    assert any('"Deletion"' in t for t in titles()) and kept(at, "attr.sweep") is not None
     at.slider(key="faith.steps").set_value(15).run()  # the curves' input changed: they go, the sweep stays
     assert not any('"Deletion"' in t for t in titles())
-    assert "_ondemand.attr.sweep" in at.session_state
+    assert kept(at, "attr.sweep") is not None
 
 
 def test_cheap_methods_stay_live_without_buttons():

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from helpers import FIXTURES, ROOT
+from helpers import kept as kept_by_runner
 from PIL import Image, ImageOps
 from streamlit.testing.v1 import AppTest
 
@@ -84,7 +85,7 @@ def test_fgsm_on_a_digit_against_a_hand_made_attack():
         z = logits(xt)
         loss = tf.reduce_logsumexp(z) - z[0, int(np.argmax(z[0]))]  # cross-entropy of the model's own prediction
     expected = np.clip(x + 0.2 * np.sign(tape.gradient(loss, xt).numpy()[0]), 0, 1)
-    _, x_adv = at.session_state["_ondemand.rob.one"]
+    x_adv = kept_by_runner(at, "rob.one").value
     np.testing.assert_allclose(x_adv, expected, atol=1e-6)
     after = _softmax(logits.predict(expected[None], verbose=0)[0])
     shown = _bars(at, "After")  # the top 5 classes
@@ -123,7 +124,7 @@ def test_targeted_pgd_on_a_digit_reaches_the_target():
     _ok(at)
     target = at.selectbox(key="rob.target").value
     assert target != 0  # the digit is a 0; the options leave out the prediction
-    _, x_adv = at.session_state["_ondemand.rob.one"]
+    x_adv = kept_by_runner(at, "rob.one").value
     model = models.open_bundled("mnist_cnn").model
     assert int(np.argmax(model.predict(x_adv[None], verbose=0)[0])) == target
     assert f"0 → {target}" in at.success[0].value
@@ -154,11 +155,11 @@ def test_pgd_on_a_colour_photo_with_an_uploaded_teachable_machine_model():
     _ok(at)
     assert any("±2.6 of 255 levels" in c.value and "'symmetric' range ±0.02" in c.value for c in at.caption)
     # 20 gradients of a 224 px network are estimated at about 0.5 s: on a quiet machine they may run live
-    if "_ondemand.rob.one" not in at.session_state:
+    if kept_by_runner(at, "rob.one") is None:
         assert any(c.value.startswith("PGD: 20 gradients, about") for c in at.caption)
         at.button(key="rob.one.run").click().run()
         _ok(at)
-    _, x_adv = at.session_state["_ondemand.rob.one"]
+    x_adv = kept_by_runner(at, "rob.one").value
     x = _teachable("chelsea")
     assert abs(np.abs(x_adv - x).max() - 0.02) < 1e-5  # ε 0.01 moves a value by 0.02 on [-1, 1]
     assert x_adv.min() >= -1 and x_adv.max() <= 1
@@ -193,7 +194,7 @@ def test_the_dataset_tab_against_a_loop_of_attacks():
     np.testing.assert_allclose(_arr(curve["x"]).astype(float), epsilons)
     np.testing.assert_allclose(_arr(curve["y"]).astype(float), loop)
     assert loop[0] == np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y)  # ε 0 is the clean accuracy
-    _, run = at.session_state["_ondemand.rob.ds"]
+    run = kept_by_runner(at, "rob.ds").value
     hist = _figure(at, "Minimal ε per image")["data"][0]
     assert _arr(hist["y"]).sum() == np.isfinite(run.minimal).sum()
     for i, twin in zip(run.fragile, run.twins):  # each twin is adversarial at its minimal ε
