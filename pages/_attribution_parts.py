@@ -8,7 +8,7 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _runner
+from pages import _cache, _runner, _state
 from vizcore import attribution, models
 from vizcore.models import blocks
 from vizcore.present import figures, render
@@ -110,18 +110,15 @@ def occlusion_explorer(
         key="attr.occ.fill",
         help="zero: 0 in the model's input range; mean: the image's mean colour",
     )
+    _state.reset_when("_attr.occ.event", picked.key)  # a new input: the whole image again
     event = st.session_state.get("attr.occ.image")
-    fresh = repr(event) != st.session_state.get("_attr.occ.seen")
-    st.session_state["_attr.occ.seen"] = repr(event)
-    if (
-        fresh and figures.selected_patch(event, (h, w), patch) is not None
-    ):  # a new click or box; it stays until Clear or a new input
-        st.session_state["_attr.occ.event"] = (picked.key, event)
-    kept_event = st.session_state.get("_attr.occ.event")
-    if c2.button("Clear", key="attr.occ.clear") or (kept_event and kept_event[0] != picked.key):
+    fresh = _state.changed("attr.occ.image", repr(event))
+    if fresh and figures.selected_patch(event, (h, w), patch) is not None:  # a new click or box; it stays until Clear
+        st.session_state["_attr.occ.event"] = event
+    if c2.button("Clear", key="attr.occ.clear"):
         st.session_state.pop("_attr.occ.event", None)
-        kept_event = None
-    box = figures.selected_patch(kept_event[1], (h, w), patch) if kept_event else None
+    kept_event = st.session_state.get("_attr.occ.event")
+    box = figures.selected_patch(kept_event, (h, w), patch) if kept_event else None
     if box is None:  # the whole image: what the page already computed
         p_k, heat = probs, _cache.attribution_map(loaded, picked.key, picked.image_hwc, "Grad-CAM", target, layer, ())
     else:

@@ -16,8 +16,10 @@ import pandas as pd
 import streamlit as st
 
 from vizcore import models, profile
-from vizcore.data import datasets, images
+from vizcore.data import archive, datasets, images
+from vizcore.inspect import evaluation
 from vizcore.models import graph
+from vizcore.precompute import store as precomputed_store
 
 BY_KEY = {models.LoadedModel: lambda loaded: loaded.key}  # the key names the model, its weights included
 LIMITS = profile.current()
@@ -159,7 +161,7 @@ def attribution_map(
     """One method's [0, 1] map (per model, input, method, target, layer and options; read-only).
 
     A method that runs the model more than once (Score-CAM, occlusion, ...) holds a heavy slot
-    (``profile.heavy_work``); wrap the call in ``_shared.heavy()`` to say so while it waits.
+    (``profile.heavy_work``); run it through ``_runner.run`` (``heavy=True``) to say so while it waits.
     """
     from vizcore import attribution
 
@@ -216,7 +218,59 @@ def embedding_layers(loaded: models.LoadedModel) -> tuple[tuple[str, ...], str]:
 def precomputed(base: str, model_key: str, ds_key: str, created: str, kind: str, params: tuple):
     """One artifact ``python -m vizcore.precompute`` saved, read once per server (``created`` keys a rewritten
     folder apart); None when the folder has none."""
-    from vizcore.precompute import store
-
-    found = store.Store.find(model_key, ds_key, Path(base))
+    found = precomputed_store.Store.find(model_key, ds_key, Path(base))
     return None if found is None else found.get(kind, **dict(params))
+
+
+@st.cache_resource(show_spinner="Loading the photos…", max_entries=1)
+def sample_photos() -> datasets.ImageDataset:
+    """The bundled colour photos as a dataset (one class per photo)."""
+    return precomputed_store.sample_photos()
+
+
+@st.cache_resource(show_spinner="Reading the ZIP…", max_entries=4)
+def zip_dataset(digest: str, _data: bytes) -> datasets.ImageDataset:
+    """An uploaded ZIP of class folders as a dataset, read once per server (``digest`` names its bytes)."""
+    return archive.load_image_zip(_data, name="upload")
+
+
+@st.cache_resource(show_spinner="Preparing the images for the model…", max_entries=4, hash_funcs=BY_KEY)
+def prepared(loaded, ds_key: str, _x_nhwc) -> evaluation.Prepared:
+    """A dataset's images in the model's size, channels and range (read-only), cached per model and ``ds_key``."""
+    out = evaluation.prepare(loaded, _x_nhwc)
+    out.x_nhwc.setflags(write=False)
+    out.display_nhwc.setflags(write=False)
+    return out
+
+
+@st.cache_resource(show_spinner="Classifying the images…", max_entries=4, hash_funcs=BY_KEY)
+def predicted(loaded, ds_key: str, _x_nhwc) -> np.ndarray:
+    """The model's top class of every image (read-only)."""
+    from vizcore.models import predict
+
+    out = np.argmax(predict.probabilities(loaded.model, _x_nhwc), axis=1)
+    out.setflags(write=False)
+    return out
+
+
+@st.cache_resource(show_spinner="Reading the concept images…", max_entries=4, hash_funcs=BY_KEY)
+def concept_zip(loaded, digest: str, _data: bytes):
+    """Concept images from a ZIP, prepared for the model: (x, display, name, notes)."""
+    ds = archive.load_images_zip(_data, name="concept")
+    ready = evaluation.prepare(loaded, ds.x_nhwc)
+    return ready.x_nhwc, ready.display_nhwc, ds.class_names[0], ds.notes
+
+
+@st.cache_resource(show_spinner="Reading the concept images…", max_entries=4, hash_funcs=BY_KEY)
+def concept_files(loaded, digest: str, _raws: tuple[tuple[str, bytes], ...]):
+    """Uploaded concept images, prepared for the model: (x, display)."""
+    ready = [loaded.prepare(images.load_image(raw, name=name)) for name, raw in _raws]
+    return np.stack([p.image_hwc for p in ready]), np.stack([p.display_hwc for p in ready])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def snapshots(path: str, mtime: float):
+    """What a training recorded (``mtime`` keys a rewritten file apart)."""
+    from vizcore.training import replay
+
+    return replay.load_snapshots(path)

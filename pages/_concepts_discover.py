@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _concepts_parts, _layers, _links
+from pages import _cache, _concepts_parts, _layers, _links, _state
 from pages._concepts_parts import Images, crop_tile
 from vizcore import concepts
 from vizcore.inspect import examples
@@ -37,14 +37,11 @@ def _heat_strip(found: concepts.Craft, x_hwc: np.ndarray, display_hwc: np.ndarra
 def _picked_concept(found: concepts.Craft, atlas_shape) -> int:
     """The concept clicked in the atlas or the importance bars (a new click wins), else the selectbox's; a new
     result starts at its most important concept."""
-    if st.session_state.get("_concepts.concept_for") != id(found):
-        st.session_state["_concepts.concept_for"] = id(found)
+    if _state.changed("concepts.concept_for", id(found)):
         st.session_state["concepts.concept"] = int(found.order[0])
     for key in ("concepts.atlas", "concepts.bars"):
         event = st.session_state.get(key)
-        fresh = repr(event) != st.session_state.get(f"_{key}.seen")
-        st.session_state[f"_{key}.seen"] = repr(event)
-        if not fresh or not event:
+        if not _state.changed(key, repr(event)) or not event:
             continue
         if key == "concepts.atlas":
             tile = figures.selected_tile(event, atlas_shape, found.n_concepts * ATLAS_CROPS, columns=ATLAS_CROPS, pad=2)
@@ -109,7 +106,7 @@ def show(loaded, data: Images) -> None:
     names = loaded.class_names
     c1, c2 = st.columns(2)
     cls = c1.selectbox("Class", range(len(names)), format_func=lambda i: names[i], key="concepts.class")
-    _layers.fresh_per_model("concepts.layer", loaded)
+    _state.reset_when("concepts.layer", loaded.key)  # another model: its own default
     layer = _layers.select(
         loaded, c2, "Layer (non-negative feature maps)", layers, key="concepts.layer", default=layers[-1]
     )

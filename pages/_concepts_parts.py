@@ -11,9 +11,8 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _runner
+from pages import _runner
 from vizcore import attribution, concepts
-from vizcore.models import predict
 from vizcore.present import figures, render
 
 T = TypeVar("T")
@@ -30,14 +29,6 @@ class Images:
     by_prediction: bool  # True: the dataset's classes are not the model's, so ``labels`` are its predictions
     index: np.ndarray  # each image's index in the whole dataset (captions)
     key: str  # names the images in cache keys
-
-
-@st.cache_resource(show_spinner="Classifying the images…", max_entries=4, hash_funcs=_cache.BY_KEY)
-def predicted(loaded, ds_key: str, _x_nhwc) -> np.ndarray:
-    """The model's top class of every image (read-only)."""
-    out = np.argmax(predict.probabilities(loaded.model, _x_nhwc), axis=1)
-    out.setflags(write=False)
-    return out
 
 
 def run(

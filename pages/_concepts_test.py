@@ -7,30 +7,15 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _concepts_parts, _layers, _shared
+from pages import _cache, _concepts_parts, _layers, _state, _working
 from pages._concepts_parts import Images
 from vizcore import concepts
-from vizcore.data import archive, images
 from vizcore.errors import ConvLensError
-from vizcore.inspect import evaluation
 from vizcore.models import blocks
 from vizcore.present import render
 
 SOURCES = {"zip": "A ZIP of concept images", "files": "Concept images (upload)", "class": "A class of this dataset"}
 SWEEP_LAYERS = 12
-
-
-@st.cache_resource(show_spinner="Reading the concept images…", max_entries=4, hash_funcs=_cache.BY_KEY)
-def _from_zip(loaded, digest: str, _data: bytes):
-    ds = archive.load_images_zip(_data, name="concept")
-    ready = evaluation.prepare(loaded, ds.x_nhwc)
-    return ready.x_nhwc, ready.display_nhwc, ds.class_names[0], ds.notes
-
-
-@st.cache_resource(show_spinner="Reading the concept images…", max_entries=4, hash_funcs=_cache.BY_KEY)
-def _from_files(loaded, digest: str, _raws: tuple[tuple[str, bytes], ...]):
-    ready = [loaded.prepare(images.load_image(raw, name=name)) for name, raw in _raws]
-    return np.stack([p.image_hwc for p in ready]), np.stack([p.display_hwc for p in ready])
 
 
 def _concept(loaded, data: Images):
@@ -40,7 +25,7 @@ def _concept(loaded, data: Images):
         list(SOURCES),
         format_func=SOURCES.get,
         horizontal=True,
-        **_shared.linked("concepts.concept_source", "zip", list(SOURCES), format_func=SOURCES.get),
+        **_state.linked("concepts.concept_source", "zip", list(SOURCES), format_func=SOURCES.get),
     )
     none = np.zeros(0, np.int64)
     if kind == "class":
@@ -57,14 +42,14 @@ def _concept(loaded, data: Images):
             "ZIP of images showing the concept (any folders)",
             type=["zip"],
             key="concepts.concept_zip",
-            max_upload_size=_shared.LIMITS.upload_mb,
+            max_upload_size=_working.LIMITS.upload_mb,
         )
         if upload is None:
             st.info("Upload a ZIP of images of the concept (striped/1.jpg, …): 20 to 100 images work well.")
             return None
         raw = upload.getvalue()
         digest = hashlib.sha1(raw).hexdigest()[:12]
-        x, display, name, notes = _from_zip(loaded, digest, raw)
+        x, display, name, notes = _cache.concept_zip(loaded, digest, raw)
         if notes:
             st.caption("ZIP: " + "; ".join(notes))
         return x, display, name, none, f"zip:{digest}"
@@ -72,14 +57,14 @@ def _concept(loaded, data: Images):
         "Images showing the concept",
         accept_multiple_files=True,
         key="concepts.concept_files",
-        max_upload_size=_shared.LIMITS.upload_mb,
+        max_upload_size=_working.LIMITS.upload_mb,
     )
     if not files:
         st.info("Upload images of the concept: 20 to 100 work well.")
         return None
     raws = tuple((f.name, f.getvalue()) for f in files)
     digest = hashlib.sha1(b"".join(raw for _, raw in raws)).hexdigest()[:12]
-    x, display = _from_files(loaded, digest, raws)
+    x, display = _cache.concept_files(loaded, digest, raws)
     return x, display, "concept", none, f"files:{digest}"
 
 
@@ -115,7 +100,7 @@ def show(loaded, data: Images) -> None:
     pool = np.setdiff1d(np.arange(len(data.x)), used)
     xr = data.x[np.sort(np.random.default_rng(seed).choice(pool, min(n_random, len(pool)), replace=False))]
     choices, default = _cache.cam_choices(loaded)
-    _layers.fresh_per_model("concepts.tcav_layer", loaded)
+    _state.reset_when("concepts.tcav_layer", loaded.key)  # another model: its own default
     layer = _layers.select(loaded, st, "Layer", choices, key="concepts.tcav_layer", default=default)
     classes = st.multiselect(
         "Classes",

@@ -7,9 +7,7 @@ import hashlib
 import streamlit as st
 
 from pages import _cache
-from vizcore.data import archive, datasets
-from vizcore.inspect import evaluation
-from vizcore.precompute import store as precomputed
+from vizcore.data import datasets
 
 SOURCES = {
     "mnist_sample": "Bundled MNIST digits",
@@ -20,30 +18,16 @@ SOURCES = {
 }
 
 
-@st.cache_resource(show_spinner="Loading the photos…", max_entries=1)
-def _photos() -> datasets.ImageDataset:
-    return precomputed.sample_photos()
-
-
-@st.cache_resource(show_spinner="Reading the ZIP…", max_entries=4)
-def _zip(digest: str, _data: bytes) -> datasets.ImageDataset:
-    return archive.load_image_zip(_data, name="upload")
-
-
-@st.cache_resource(show_spinner="Preparing the images for the model…", max_entries=4, hash_funcs=_cache.BY_KEY)
-def prepared(loaded, ds_key: str, _x_nhwc) -> evaluation.Prepared:
-    """A dataset's images in the model's size, channels and range (read-only), cached per model and ``ds_key``."""
-    out = evaluation.prepare(loaded, _x_nhwc)
-    out.x_nhwc.setflags(write=False)
-    out.display_nhwc.setflags(write=False)
-    return out
+def prepared(loaded, ds_key: str, x_nhwc):
+    """A dataset's images in the model's size, channels and range (``_cache.prepared``)."""
+    return _cache.prepared(loaded, ds_key, x_nhwc)
 
 
 def load(source: str, limit: int, *, key: str) -> tuple[datasets.ImageDataset, str]:
     """The dataset of a ``SOURCES`` key and its name for cache keys; a ZIP comes from an uploader keyed ``key``
     (the page stops until one is given). Raises ConvLensError for a bad ZIP or an unavailable download."""
     if source == "photos":
-        return _photos(), "photos"
+        return _cache.sample_photos(), "photos"
     if source == "zip":
         upload = st.file_uploader("ZIP with one folder of images per class", type=["zip"], key=key)
         if upload is None:
@@ -51,7 +35,7 @@ def load(source: str, limit: int, *, key: str) -> tuple[datasets.ImageDataset, s
             st.stop()
         data = upload.getvalue()
         digest = hashlib.sha1(data).hexdigest()[:12]
-        return _zip(digest, data), f"zip:{digest}"
+        return _cache.zip_dataset(digest, data), f"zip:{digest}"
     if source.startswith("keras:"):
         return _cache.dataset(source.split(":", 1)[1], limit), source
     return _cache.dataset(source), source

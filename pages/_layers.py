@@ -9,19 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import streamlit as st
-
-from pages import _cache, _shared
+from pages import _cache, _state
 
 EVERY_LAYER_UP_TO = 16  # the Activations overview shows every layer by default up to this many columns
 PLAIN_NAMES_UP_TO = 40  # pickers of models with at most this many layers show plain layer names
-
-
-def fresh_per_model(key: str, loaded) -> None:
-    """Forget a widget's value when the working model changes, so it starts at this model's default."""
-    if st.session_state.get(f"{key}_for") != loaded.key:
-        st.session_state.pop(key, None)
-    st.session_state[f"{key}_for"] = loaded.key
 
 
 def label_of(loaded) -> Callable[[str], str]:
@@ -68,6 +59,6 @@ def select(
         options.index(default) if default in options else 0,
         format_func=shown,
         placeholder="Type a block or layer name…",
-        **_shared.linked(key, default, options, format_func=shown, legacy=legacy),
+        **_state.linked(key, default, options, format_func=shown, legacy=legacy),
         **kwargs,
     )

@@ -1,6 +1,6 @@
 """Links between pages: a layer or a channel opened on another page, as a real link (``?page.key=value``).
 
-A link's values are the widgets' URL values (``_shared.linked``): a layer by its picker label, a
+A link's values are the widgets' URL values (``_state.linked``): a layer by its picker label, a
 channel by its number. The pages are the files of ``_router.PAGES``.
 """
 

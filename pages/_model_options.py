@@ -2,7 +2,7 @@
 
 A model file often does not say which values it expects or what its outputs are called. The
 Model page asks (``choices``); the answer is kept per model in session state, and ``apply``
-(called by ``_shared.working_model``) hands every page the working model carrying it: a
+(called by ``_working.working_model``) hands every page the working model carrying it: a
 ``dataclasses.replace`` copy with a key of its own, so no cached result of the old range is reused.
 """
 
@@ -78,10 +78,8 @@ def _on_range(base: models.LoadedModel) -> None:
 def _on_names(base: models.LoadedModel) -> None:
     names = hints.parse_class_names(st.session_state["model.class_text"])
     if len(names) != len(base.class_names):
-        st.session_state[_ERROR] = (
-            f"{len(names)} class name(s) for {len(base.class_names)} outputs: give one name "
-            "per output, in the order of the outputs."
-        )
+        message = f"{len(names)} class name(s) for {len(base.class_names)} outputs: give one name per output"
+        st.session_state[_ERROR] = message + ", in the order of the outputs."
         return
     st.session_state.pop(_ERROR, None)
     _store(base, class_names=names)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _state, _working
 from vizcore import models
 from vizcore.data import images
 from vizcore.errors import ImageLoadError
@@ -57,16 +57,14 @@ def _prepare(image_uint8: np.ndarray, loaded: models.LoadedModel, *, invert: boo
 def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
     spec = loaded.spec
     names = list(DATASETS)
-    if st.session_state.get("input.for_model", loaded.key) != loaded.key:  # a new model: its own kind of data
-        st.session_state["input.dataset"] = _default_dataset(spec)
-    st.session_state["input.for_model"] = loaded.key
     default = _default_dataset(spec)
+    _state.reset_when("input.dataset", loaded.key, to=default)  # a new model: its own kind of data
     name = st.selectbox(
         "Dataset",
         names,
         names.index(default),
         format_func=DATASETS.get,
-        **_shared.linked("input.dataset", default, names, format_func=DATASETS.get, legacy="data"),
+        **_state.linked("input.dataset", default, names, format_func=DATASETS.get, legacy="data"),
     )
     ds = _cache.dataset(name, shapes=300, seed=7)
     cols = st.columns(2)
@@ -75,7 +73,7 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
         range(ds.num_classes),
         0,
         format_func=lambda c: ds.class_names[c],
-        **_shared.linked(
+        **_state.linked(
             "input.class", 0, range(ds.num_classes), format_func=lambda c: ds.class_names[c], legacy="class"
         ),
     )
@@ -86,7 +84,7 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
         len(indices) - 1,
         0,
         step=1,
-        **_shared.linked("input.index", 0, range(len(indices)), legacy="i"),
+        **_state.linked("input.index", 0, range(len(indices)), legacy="i"),
     )
     i = int(indices[int(pos)])
     image_uint8 = ds.pixels(i)
@@ -115,7 +113,7 @@ def _invert_choice(image: np.ndarray, loaded: models.LoadedModel) -> bool:
     """For a digit model, whether to invert a photo (dark ink on light paper); False otherwise."""
     if loaded.spec.channels != 1:
         return False
-    _shared.keep("input.invert", images.looks_inverted(image))
+    _state.keep("input.invert", images.looks_inverted(image))
     return st.checkbox("Invert (dark ink on light paper → light on dark, like MNIST)", key="input.invert")
 
 
@@ -124,7 +122,7 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
         "Images (PNG, JPEG, GIF, BMP, TIFF, WebP…; several at once)",
         accept_multiple_files=True,
         key="input.upload",
-        max_upload_size=_shared.LIMITS.upload_mb,
+        max_upload_size=_working.LIMITS.upload_mb,
     )
     gallery: dict = st.session_state.setdefault("input.uploads", {})  # digest -> (file name, uint8 image)
     if files and len(files) > MAX_UPLOADS:
@@ -147,7 +145,7 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
         st.caption("Upload one or more images to explain them.")
         return None
     digests = list(gallery)
-    _shared.keep("input.upload_pick", digests[-1], options=digests)
+    _state.keep("input.upload_pick", digests[-1], options=digests)
     if newest is not None:
         st.session_state["input.upload_pick"] = newest  # a new upload is shown at once
     if len(digests) > 1:
@@ -204,7 +202,7 @@ def _from_camera(loaded: models.LoadedModel) -> Picked | None:
 def _from_photos(loaded: models.LoadedModel) -> Picked | None:
     photos = images.load_sample_photos()
     names = list(photos)
-    kept = _shared.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
+    kept = _state.keep("input.photo", "chelsea" if "chelsea" in names else names[0], param="photo", options=names)
     st.session_state["input.photo"] = kept  # as the source: the same photo on every page
     name = st.selectbox("Photo", names, key="input.photo", help="CC0 / public-domain photos from scikit-image")
     prepared = _prepare(photos[name], loaded)
@@ -237,11 +235,8 @@ def input_picker(loaded: models.LoadedModel) -> Picked | None:
     if spec.channels == 1 and (spec.height or 28) <= 64:
         sources["draw"] = _from_drawing
     default = "photos" if photo_model(spec) else "data"
-    if st.session_state.get("input.source_for", loaded.key) != loaded.key:  # another model: its own kind of input
-        st.session_state.pop("input.source", None)
-        st.session_state.pop("_kept.input.source", None)
-    st.session_state["input.source_for"] = loaded.key
-    kept = _shared.keep("input.source", default, param="input", options=list(sources))
+    _state.reset_when("input.source", loaded.key)  # another model: its own kind of input
+    kept = _state.keep("input.source", default, param="input", options=list(sources))
     st.session_state["input.source"] = kept  # on another page the radio is another widget, which would start afresh
     source = st.radio("Input", list(sources), format_func=SOURCE_LABELS.get, horizontal=True, key="input.source")
     picked = sources[source](loaded)

@@ -12,18 +12,12 @@ import functools
 
 import streamlit as st
 
-from pages import _cache, _runner, _shared
+from pages import _cache, _runner, _working
 from vizcore import models, report
 from vizcore.data.datasets import ImageDataset
-from vizcore.precompute.store import sample_photos
 
 DATASETS = {"mnist_sample": "Bundled MNIST digits", "shapes": "Generated shapes", "photos": "Bundled colour photos"}
-LIMITS = _shared.LIMITS
-
-
-@st.cache_resource(show_spinner="Loading the photos…", max_entries=1)
-def _photos() -> ImageDataset:
-    return sample_photos()
+LIMITS = _working.LIMITS
 
 
 def _html(built: report.Report) -> bytes:
@@ -60,7 +54,7 @@ def model_page(loaded: models.LoadedModel) -> None:
             format_func=DATASETS.get,
             key="model.report_dataset",
         )
-        dataset = _photos() if name == "photos" else _cache.dataset(name)
+        dataset = _cache.sample_photos() if name == "photos" else _cache.dataset(name)
         offer(loaded, dataset, name=name, limit=LIMITS.report_images, key="model.report")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _rerun, _shared
+from pages import _rerun, _sessions, _working
 from vizcore import training
 from vizcore.errors import TrainingError
 from vizcore.training import builder
@@ -112,7 +112,7 @@ def start(loaded, train, val, space, base, budget, folder) -> None:
     except TrainingError as err:
         st.error(str(err), icon="⚠️")
         return
-    _shared.on_session_end(job.stop)  # a closed tab stops its study (finished trials stay in study.db)
+    _sessions.on_session_end(job.stop)  # a closed tab stops its study (finished trials stay in study.db)
     st.session_state[JOB], st.session_state[FOLDER] = job, job.folder
     st.query_params["study"] = search.study_token(job.folder)  # reopening this address finds the study
     st.rerun()
@@ -168,7 +168,7 @@ def results(loaded, folder) -> None:
         except TrainingError as err:
             st.error(str(err))
             return
-        _shared.set_working(_shared.add_session_model("trained", model))
+        _working.set_working(_working.add_session_model("trained", model))
         st.rerun()  # every part of the page, the sidebar too, shows the new working model
     if loaded.card.get("study") == Path(folder).name:
         st.success(

@@ -1,4 +1,9 @@
-"""Closed tabs: release their sessions sooner than Streamlit does (the hosted profile's ``closed_session_s``).
+"""A session's end: callbacks when it goes (``on_session_end``), and closed tabs released sooner than Streamlit does.
+
+``on_session_end(fn)`` runs ``fn`` when Streamlit drops the session (a training it started stops, the
+networks it used are released).
+
+Closed tabs (the hosted profile's ``closed_session_s``):
 
 Streamlit keeps a disconnected session for ``server.disconnectedSessionTTL`` (60 s in
 .streamlit/config.toml), so that a reload or a short network cut finds it again; a class that
@@ -15,11 +20,31 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
+import streamlit as st
 from streamlit.logger import get_logger
 
 LOG = get_logger(__name__)
+
+
+class _SessionEnd:
+    """Lives in session state; when Streamlit drops the session, its finalizer runs the callbacks."""
+
+    def __init__(self) -> None:
+        self.callbacks: list = []
+        weakref.finalize(self, _run_all, self.callbacks)
+
+
+def _run_all(callbacks: list) -> None:
+    for fn in callbacks:
+        fn()
+
+
+def on_session_end(fn) -> None:
+    """Call ``fn`` when this session ends (its tab closed and the reconnect window passed)."""
+    st.session_state.setdefault("_session_end", _SessionEnd()).callbacks.append(fn)
 
 
 class ClosedSessionReaper:

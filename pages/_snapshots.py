@@ -7,14 +7,10 @@ import os
 
 import streamlit as st
 
+from pages import _cache
 from vizcore import models
 from vizcore.present import figures, grids
 from vizcore.training import replay
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _load(path: str, mtime: float) -> replay.Snapshots:
-    return replay.load_snapshots(path)
 
 
 def recorded(loaded: models.LoadedModel) -> replay.Snapshots | None:
@@ -22,7 +18,7 @@ def recorded(loaded: models.LoadedModel) -> replay.Snapshots | None:
     path = (loaded.card or {}).get("snapshots")
     if not path or not os.path.exists(path):
         return None
-    return _load(path, os.path.getmtime(path))
+    return _cache.snapshots(path, os.path.getmtime(path))
 
 
 def _step_slider(snaps: replay.Snapshots, key: str, label: str) -> int:

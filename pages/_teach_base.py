@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _cache, _shared
+from pages import _cache, _choice, _working
 from vizcore import models, transfer
 from vizcore.errors import ConvLensError, ModelLoadError, WeightsUnavailableError
 
@@ -36,7 +36,7 @@ def _teachable_machine() -> models.LoadedModel | None:
             st.rerun()
         return None
     try:
-        return _shared.open_choice(_shared.Choice("app", TM, "imagenet"))
+        return _working.open_choice(_choice.Choice("app", TM, "imagenet"))
     except WeightsUnavailableError as err:
         st.session_state[FAILED] = str(err)
         st.rerun()
@@ -48,12 +48,12 @@ def _uploaded(disabled: bool) -> models.LoadedModel | None:
         type=["keras", "h5", "hdf5", "zip", "json"],
         key="teach.base_upload",
         disabled=disabled,
-        max_upload_size=_shared.LIMITS.upload_mb,
+        max_upload_size=_working.LIMITS.upload_mb,
     )
     if upload is None:
         return None
     try:
-        return _shared.open_choice(_shared.add_upload(upload.getvalue(), upload.name))  # kept in this session only
+        return _working.open_choice(_working.add_upload(upload.getvalue(), upload.name))  # kept in this session only
     except ModelLoadError as err:
         st.error(str(err), icon="🚫")
         return None
@@ -70,7 +70,7 @@ def pick(working: models.LoadedModel, *, disabled: bool = False) -> tuple[models
         base = _uploaded(disabled)
     elif source == "bundled":
         name = st.selectbox("Bundled model", models.list_bundled(), key="teach.base_bundled", disabled=disabled)
-        base = _shared.open_choice(_shared.Choice("bundled", name)) if name else None
+        base = _working.open_choice(_choice.Choice("bundled", name)) if name else None
     else:
         base = working
     if base is None:

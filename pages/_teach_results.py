@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _links, _shared
+from pages import _cache, _links, _working
 from vizcore import transfer
 from vizcore.data import images
 from vizcore.errors import ImageLoadError
@@ -127,7 +127,7 @@ def panel(run: transfer.TeachRun) -> None:
         type="primary",
         help="Make it the working model on every page: Kernels, Activations, Attribution, Filters, Dataset view",
     ):
-        _shared.set_working(_shared.add_session_model("trained", result.loaded))
+        _working.set_working(_working.add_session_model("trained", result.loaded))
         st.session_state["teach.explored"] = run.id
         st.rerun()  # the sidebar, drawn first, names the new working model
     c2.download_button(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared, _teach_base, _train_results
+from pages import _sessions, _state, _teach_base, _train_results
 from vizcore import training, transfer
 from vizcore.errors import ConvLensError, TrainingError
 
@@ -31,7 +31,7 @@ FIELDS = {  # TeachSettings field -> widget key
 def under_the_hood(base, *, disabled: bool) -> transfer.TeachSettings:
     """The settings, Teachable Machine's by default, in an expander."""
     for field, key in FIELDS.items():
-        _shared.keep(key, getattr(DEFAULTS, field))
+        _state.keep(key, getattr(DEFAULTS, field))
     with st.expander("Under the hood", expanded=False):
         c = st.columns(4)
         c[0].number_input(
@@ -102,7 +102,7 @@ def start(base, classes, settings: transfer.TeachSettings, *, disabled: bool) ->
         st.error(str(err), icon="⚠️")
         return
     st.session_state["teach.notes"] = list(notes)
-    _shared.on_session_end(run.stop)  # a closed tab stops its run
+    _sessions.on_session_end(run.stop)  # a closed tab stops its run
     st.session_state[RUN] = run
     st.rerun()
 

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import streamlit as st
 
-from pages import _shared
+from pages import _working
 from vizcore import training
 from vizcore.errors import TrainingError
 from vizcore.present import figures, render
@@ -38,7 +38,7 @@ def curves(state: training.JobState, metric: str):
 def publish(run: training.Run) -> None:
     """Once training has ended (``run.finish()``): make the trained model this session's working model."""
     if run.trained:
-        _shared.set_working(_shared.add_session_model("trained", run.trained_model()))
+        _working.set_working(_working.add_session_model("trained", run.trained_model()))
 
 
 def panel(run: training.Run) -> None:
@@ -126,5 +126,5 @@ def offer_recovery(runs_dir) -> None:
         except TrainingError as err:
             st.error(str(err))
             return
-        _shared.set_working(_shared.add_session_model("trained", loaded))
+        _working.set_working(_working.add_session_model("trained", loaded))
         st.success(f"Recovered after {loaded.card['epochs']} epoch(s); it is now the working model.")

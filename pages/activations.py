@@ -3,12 +3,12 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _links, _picker, _shared, _snapshots
+from pages import _cache, _layers, _links, _picker, _snapshots, _state, _working
 from vizcore.inspect import activations
 from vizcore.present import figures, grids, render
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("🔥 Activations")
 st.caption("What each layer computes for one input: every feature map in one forward pass. Bright = strongly active.")
 
@@ -33,10 +33,10 @@ with right:
         0,
         horizontal=True,
         format_func=scales.get,
-        **_shared.linked("act.scale", "map", grids.SCALES, format_func=scales.get, legacy="scale"),
+        **_state.linked("act.scale", "map", grids.SCALES, format_func=scales.get, legacy="scale"),
     )
     cmaps = ["viridis", "inferno", "gray", render.DIVERGING]
-    cmap = cols[1].selectbox("Colormap", cmaps, 0, **_shared.linked("act.cmap", "viridis", cmaps, legacy="cmap"))
+    cmap = cols[1].selectbox("Colormap", cmaps, 0, **_state.linked("act.cmap", "viridis", cmaps, legacy="cmap"))
     if "act.tab" not in st.session_state:  # a link to a layer opens its tab; back from another page, the same tab
         linked_layer = any(k in st.query_params for k in ("act.layer", "act.channel", "layer", "ch"))
         if linked_layer or "_act.tab_kept" in st.session_state:  # (not `default=`: a changing default resets the tabs)
@@ -44,11 +44,10 @@ with right:
     tab_overview, tab_layer = st.tabs(
         ["Overview", "One layer"], key="act.tab", on_change="rerun"
     )  # only the open tab computes
-    st.session_state["_act.tab_kept"] = (
-        "One layer" if tab_layer.open else "Overview"
-    )  # the same tab after a visit to another page
+    open_tab = "One layer" if tab_layer.open else "Overview"
+    st.session_state["_act.tab_kept"] = open_tab  # the same tab after a visit to another page
 by_block = _cache.block_columns(loaded)
-_layers.fresh_per_model("act.every", loaded)
+_state.reset_when("act.every", loaded.key)  # another model: its own default
 every_default = len(order) <= _layers.EVERY_LAYER_UP_TO
 
 if tab_overview.open:
@@ -105,8 +104,7 @@ if tab_layer.open:
         )
         stats = activations.channel_stats(values, k=min(8, n))
         tile = figures.selected_tile(st.session_state.get("act.grid"), grid.shape[:2], n)
-        if tile is not None and st.session_state.get("_act.clicked") != (layer, tile):  # a click on a tile zooms on it
-            st.session_state["_act.clicked"] = (layer, tile)
+        if tile is not None and _state.changed("act.clicked", (layer, tile)):  # a click on a tile zooms on it
             st.session_state["act.channel"] = tile
         st.plotly_chart(
             figures.image_figure(
@@ -144,7 +142,7 @@ if tab_layer.open:
                 0,
                 values.shape[-1] - 1,
                 top,
-                **_shared.linked("act.channel", top, range(values.shape[-1]), legacy="ch"),
+                **_state.linked("act.channel", top, range(values.shape[-1]), legacy="ch"),
             )
             _links.channel_links(loaded, layer, int(channel), dead=bool(stats.dead[channel]))
             st.page_link(

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
-from pages import _attribution_parts, _cache, _faithfulness, _layers, _lime_view, _picker, _runner, _shared
+from pages import _attribution_parts, _cache, _faithfulness, _layers, _lime_view, _picker, _runner, _state, _working
 from vizcore import attribution
 from vizcore.present import figures, render
 
@@ -16,8 +16,8 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("🎯 Attribution")
 st.caption(
     "Heatmaps of the evidence for a class: Grad-CAM and its family look at a conv layer, gradient methods at pixels, "
@@ -37,11 +37,8 @@ with left:
 
 with right:
     c1, c2 = st.columns(2)
-    if st.session_state.get("attr.target_for") != picked.key:  # a new input starts with its top class
-        st.session_state.pop("attr.target", None)
-        st.session_state.pop("_kept.attr.target", None)
-    st.session_state["attr.target_for"] = picked.key
-    _shared.keep(
+    _state.reset_when("attr.target", picked.key)  # a new input starts with its top class
+    _state.keep(
         "attr.target", top, param="attr.target", legacy="target", options=range(len(names))
     )  # its label changes with the input
     target = c1.selectbox(
@@ -67,18 +64,18 @@ with right:
         "Methods (side by side)",
         list(attribution.METHODS),
         ["Grad-CAM", "Saliency"],
-        **_shared.linked("attr.methods", ["Grad-CAM", "Saliency"], list(attribution.METHODS), legacy="methods"),
+        **_state.linked("attr.methods", ["Grad-CAM", "Saliency"], list(attribution.METHODS), legacy="methods"),
     )
     c3, c4 = st.columns(2)
     cmaps = ["inferno", "viridis", "jet", "gray"]  # colour-blind-safe first; ?attr.cmap=jet still works
-    cmap = c3.selectbox("Colormap", cmaps, 0, **_shared.linked("attr.cmap", "inferno", cmaps, legacy="cmap"))
+    cmap = c3.selectbox("Colormap", cmaps, 0, **_state.linked("attr.cmap", "inferno", cmaps, legacy="cmap"))
     alpha = c4.slider(
         "Opacity",
         0.0,
         1.0,
         0.5,
         step=0.05,
-        **_shared.linked("attr.alpha", 0.5, lambda a: 0.0 <= a <= 1.0, legacy="alpha"),
+        **_state.linked("attr.alpha", 0.5, lambda a: 0.0 <= a <= 1.0, legacy="alpha"),
     )
     options = {}
     for label in methods:

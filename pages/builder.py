@@ -6,7 +6,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from pages import _shared
+from pages import _working
 from vizcore import models
 from vizcore.errors import ModelBuildError
 from vizcore.training import builder
@@ -23,7 +23,7 @@ LABELS = {
     "dense": "Dense",
 }
 
-_shared.init_state()
+_working.init_state()
 st.title("🏗️ Builder")
 st.caption(
     "Start from a preset or from scratch, then add, remove, reorder and edit layers. "
@@ -145,7 +145,7 @@ if build_col.button("Build", key="builder.build", type="primary", disabled=bool(
         ).hexdigest()[:10]
         names = tuple(str(c) for c in range(max(2, int(classes))))
         loaded = models.LoadedModel(model, f"built:{digest}", f"{model.name} (built, untrained)", names, "unit")
-        _shared.set_working(_shared.add_session_model("built", loaded))
+        _working.set_working(_working.add_session_model("built", loaded))
         st.success(
             f"Built {model.name}: {model.count_params():,} parameters. It is now the working model; train it on the "
             "Training page."

@@ -4,15 +4,15 @@ the user brings."""
 import numpy as np
 import streamlit as st
 
-from pages import _concepts_discover, _concepts_parts, _concepts_test, _datasets, _shared
+from pages import _cache, _concepts_discover, _concepts_parts, _concepts_test, _datasets, _state, _working
 from vizcore.errors import ConvLensError
 from vizcore.inspect import evaluation
 from vizcore.precompute import store as precomputed
 
 VIEWS = {"discover": "Discover concepts (CRAFT)", "test": "Test a concept (TCAV)"}
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("💡 Concepts")
 st.caption(
     "Attribution maps say where the evidence is; concepts say what it is. **Discover** factorizes a layer's "
@@ -28,7 +28,7 @@ view = st.radio(
     0,
     format_func=VIEWS.get,
     horizontal=True,
-    **_shared.linked("concepts.view", "discover", list(VIEWS), format_func=VIEWS.get),
+    **_state.linked("concepts.view", "discover", list(VIEWS), format_func=VIEWS.get),
 )
 spec = loaded.spec
 sources = list(_datasets.SOURCES)
@@ -39,7 +39,7 @@ source = c1.selectbox(
     sources,
     sources.index(default_source),
     format_func=_datasets.SOURCES.get,
-    **_shared.linked("concepts.source", default_source, sources, format_func=_datasets.SOURCES.get),
+    **_state.linked("concepts.source", default_source, sources, format_func=_datasets.SOURCES.get),
 )
 limit = int(c2.number_input("Images (at most)", 10, 20_000, 1000, step=500, key="concepts.limit"))
 try:
@@ -54,7 +54,7 @@ prepared = _datasets.prepared(loaded, ds_key, ds.x_nhwc)
 labels = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
 by_prediction = labels is None
 if by_prediction:
-    labels = _concepts_parts.predicted(loaded, ds_key, prepared.x_nhwc)
+    labels = _cache.predicted(loaded, ds_key, prepared.x_nhwc)
     st.caption("The dataset's classes are not the model's: an image's class is the model's prediction.")
 data = _concepts_parts.Images(prepared.x_nhwc, prepared.display_nhwc, np.asarray(labels), by_prediction, pick, ds_key)
 if view == "discover":

@@ -4,12 +4,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import _cache, _layers, _picker, _shared
+from pages import _cache, _layers, _picker, _state, _working
 from vizcore.inspect import convdetail
 from vizcore.present import figures
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("🔍 Convolution, step by step")
 st.caption(
     "Pick a layer, an output channel and a position: see the input patch the filter looks at, the filter's weights, "
@@ -43,8 +43,7 @@ with right:
     if out.ndim == 3:  # a click on the feature map picks the position (only a new click: typed values stay)
         event = st.session_state.get("conv.map")
         cell = figures.selected_cell(event, out.shape[:2])
-        if cell is not None and st.session_state.get("_conv.clicked") != (layer, repr(event)):
-            st.session_state["_conv.clicked"] = (layer, repr(event))
+        if cell is not None and _state.changed("conv.clicked", (layer, repr(event))):
             st.session_state["conv.y"], st.session_state["conv.x"] = cell
     c1, c2, c3 = st.columns(3)
     channel = c1.number_input(
@@ -52,7 +51,7 @@ with right:
         0,
         out.shape[-1] - 1,
         0,
-        **_shared.linked("conv.channel", 0, range(out.shape[-1]), legacy="ch"),
+        **_state.linked("conv.channel", 0, range(out.shape[-1]), legacy="ch"),
     )
     y = x = 0
     if out.ndim == 3:  # start where channel 0 responds most: a patch with something in it
@@ -62,14 +61,14 @@ with right:
             0,
             out.shape[0] - 1,
             int(peak_y),
-            **_shared.linked("conv.y", int(peak_y), range(out.shape[0]), legacy="y"),
+            **_state.linked("conv.y", int(peak_y), range(out.shape[0]), legacy="y"),
         )
         x = c3.number_input(
             "Column",
             0,
             out.shape[1] - 1,
             int(peak_x),
-            **_shared.linked("conv.x", int(peak_x), range(out.shape[1]), legacy="x"),
+            **_state.linked("conv.x", int(peak_x), range(out.shape[1]), legacy="x"),
         )
     if out.ndim == 3:
         fig = figures.matrix_figure(

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import streamlit as st
 
-from pages import _atlas_view, _cache, _datasets, _layers, _picker, _report_view, _runner, _shared
+from pages import _atlas_view, _cache, _datasets, _layers, _picker, _report_view, _runner, _state, _working
 from vizcore import featurevis as fv
 from vizcore.errors import ConvLensError
 from vizcore.inspect import embedding, evaluation, examples, kernels
@@ -44,21 +44,8 @@ def _with_progress(key: str, inputs: tuple, text: str, compute):
     return _runner.run(key, (loaded, *inputs), compute, scope="server", limit=8, bar=True, what=text, unit="images")
 
 
-def _from_link(short: str, key: str, value_of):
-    """Take a short link value (``?layer=conv2&ch=5``, as the Kernels, Activations and Filters pages
-    link here) on every visit."""
-    if short in st.query_params:
-        raw = st.query_params[short]
-        del st.query_params[short]
-        value = value_of(raw)
-        if value is None:
-            _shared.notice(f"The link's {short}={raw!r} is not available here.")
-        else:
-            st.session_state[key] = value  # the widget's binding writes it to the URL
-
-
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("🗂️ Dataset view")
 st.caption(
     "The working model over a whole dataset: which images each filter responds to most, how well the model "
@@ -71,7 +58,7 @@ view = st.radio(
     0,
     format_func=VIEWS.get,
     horizontal=True,
-    **_shared.linked("dataset.view", "examples", list(VIEWS), format_func=VIEWS.get),
+    **_state.linked("dataset.view", "examples", list(VIEWS), format_func=VIEWS.get),
 )
 c1, c2 = st.columns([2, 1])
 first = "photos" if _picker.photo_model(loaded.spec) else "mnist_sample"  # a photo model opens on the photos
@@ -80,7 +67,7 @@ source = c1.selectbox(
     list(SOURCES),
     list(SOURCES).index(first),
     format_func=SOURCES.get,
-    **_shared.linked("dataset.source", first, list(SOURCES), format_func=SOURCES.get),
+    **_state.linked("dataset.source", first, list(SOURCES), format_func=SOURCES.get),
 )
 limit = int(c2.number_input("Images (at most)", 10, 20_000, 5000, step=500, key="dataset.limit"))
 try:
@@ -124,7 +111,7 @@ if view == "examples":
     if not choices:
         st.error("This model has no convolution layer, so there are no filters to show.")
         st.stop()
-    _from_link("layer", "dataset.layer", lambda raw: raw if raw in choices else None)
+    _state.take_link("layer", "dataset.layer", lambda raw: raw if raw in choices else None)
     layer = _layers.select(loaded, st, "Layer", choices, key="dataset.layer", default=default)
     ex = _precomputed("examples", layer=layer)
     if ex is None or ex.k != min(K, len(x)):
@@ -134,11 +121,9 @@ if view == "examples":
             "Finding each filter's top images",
             lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress),
         )
-    _from_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
+    _state.take_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
     ch = int(
-        st.number_input(
-            "Filter (channel)", 0, ex.channels - 1, 0, **_shared.linked("dataset.ch", 0, range(ex.channels))
-        )
+        st.number_input("Filter (channel)", 0, ex.channels - 1, 0, **_state.linked("dataset.ch", 0, range(ex.channels)))
     )
     field = fields.receptive_field(loaded.model, layer, x.shape[1:3])
     st.subheader(f"Filter {ch} of {layer}")
@@ -298,7 +283,7 @@ else:
         0,
         horizontal=True,
         help="t-SNE of 5,000 points takes about half a minute",
-        **_shared.linked("dataset.projection", "PCA", embedding.PROJECTIONS),
+        **_state.linked("dataset.projection", "PCA", embedding.PROJECTIONS),
     )
     colours = (
         {"true": "True class", "predicted": "Predicted class", "correct": "Right or wrong"}

@@ -6,12 +6,12 @@ import functools
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _runner, _shared
+from pages import _cache, _layers, _runner, _state, _working
 from vizcore import featurevis as fv
 from vizcore.present import figures, render
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("✨ Filters")
 st.caption(
     "What does a filter look for? Start from noise and change the image, by gradient ascent, until the filter "
@@ -35,7 +35,7 @@ objective_kind = c1.radio(
     list(OBJECTIVES),
     0,
     format_func=OBJECTIVES.get,
-    **_shared.linked("fv.objective", "channel", list(OBJECTIVES), format_func=OBJECTIVES.get, legacy="objective"),
+    **_state.linked("fv.objective", "channel", list(OBJECTIVES), format_func=OBJECTIVES.get, legacy="objective"),
 )
 if objective_kind == "class":
     layer, count = None, len(loaded.class_names)

@@ -5,13 +5,13 @@ import functools
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _shared, _snapshots
+from pages import _cache, _layers, _snapshots, _state, _working
 from vizcore.data import images
 from vizcore.inspect import kernels
 from vizcore.present import figures, render
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("🧩 Kernels")
 st.caption(
     "The filters a convolution layer has learned. Blue is a negative weight, red a positive one, white zero; "
@@ -31,16 +31,14 @@ modes = [m for m in kernels.MODES if m != "rgb" or lk.kernel_hwio.shape[2] == 3]
 labels = {"rgb": "RGB composite", "per_channel": "Each input channel", "mean": "Mean over input channels"}
 cols = st.columns([2, 2, 1])
 default_mode = kernels.default_mode(lk)
-if st.session_state.get("kernels.mode_for", lk.path) != lk.path:  # a new layer starts in its own default mode
-    st.session_state["kernels.mode"] = default_mode
-st.session_state["kernels.mode_for"] = lk.path
+_state.reset_when("kernels.mode", lk.path, to=default_mode)  # a new layer starts in its own default mode
 mode = cols[0].radio(
     "Show",
     modes,
     modes.index(default_mode),
     format_func=labels.get,
     horizontal=True,
-    **_shared.linked("kernels.mode", default_mode, modes, format_func=labels.get, legacy="mode"),
+    **_state.linked("kernels.mode", default_mode, modes, format_func=labels.get, legacy="mode"),
 )
 scales = {"filter": "Per filter", "layer": "Per layer", "global": "Global (all conv layers)"}
 scale = cols[1].radio(
@@ -49,7 +47,7 @@ scale = cols[1].radio(
     0,
     format_func=scales.get,
     horizontal=True,
-    **_shared.linked("kernels.scale", "filter", kernels.SCALES, format_func=scales.get, legacy="scale"),
+    **_state.linked("kernels.scale", "filter", kernels.SCALES, format_func=scales.get, legacy="scale"),
 )
 tile_px = cols[2].slider("Tile size", 16, 96, 40, step=8, key="kernels.tile")
 bound = _cache.global_kernel_bound(loaded) if scale == "global" else None
@@ -85,7 +83,7 @@ if flag.any():
 
 left, right = st.columns(2)
 with left:
-    f = st.number_input("Filter", 0, cout - 1, 0, **_shared.linked("kernels.filter", 0, range(cout), legacy="filter"))
+    f = st.number_input("Filter", 0, cout - 1, 0, **_state.linked("kernels.filter", 0, range(cout), legacy="filter"))
     st.page_link(
         "pages/dataset.py",
         label=f"Dataset examples of filter {f}",

@@ -4,11 +4,11 @@ import functools
 
 import streamlit as st
 
-from pages import _cache, _layers, _links, _model_options, _report_view, _shared
+from pages import _cache, _choice, _links, _model_options, _report_view, _state, _working
 from vizcore import models
 from vizcore.errors import ModelLoadError, WeightsUnavailableError
 
-_shared.init_state()
+_working.init_state()
 st.title("🧠 Model")
 st.caption(
     "Pick the network to look inside. It stays selected on every page. Start with a bundled trained "
@@ -22,7 +22,7 @@ SOURCES = {
     "app": "keras.applications",
     "session": "Built or trained here",
 }
-current = st.session_state[_shared.WORKING]
+current = st.session_state[_working.WORKING]
 source = st.radio(
     "Source",
     list(SOURCES),
@@ -48,7 +48,7 @@ if source == "bundled":
             ),
             key="model.bundled",
         )
-        _shared.set_working(_shared.Choice("bundled", name))
+        _working.set_working(_choice.Choice("bundled", name))
 
 elif source == "preset":
     names = list(models.presets.PRESETS)
@@ -60,7 +60,7 @@ elif source == "preset":
         key="model.preset",
     )
     st.info("Presets start with random weights: their filters and explanations show noise until trained.")
-    _shared.set_working(_shared.Choice("preset", name))
+    _working.set_working(_choice.Choice("preset", name))
 
 elif source == "upload":
     upload = st.file_uploader(
@@ -70,12 +70,12 @@ elif source == "upload":
         "Lambda layers and custom code are refused for safety.",
         type=["keras", "h5", "hdf5", "zip", "json"],
         key="model.upload",
-        max_upload_size=_shared.LIMITS.upload_mb,
+        max_upload_size=_working.LIMITS.upload_mb,
     )
     if upload is not None:
         try:
             with st.spinner(f"Loading {upload.name}…"):
-                _shared.set_working(_shared.add_upload(upload.getvalue(), upload.name))
+                _working.set_working(_working.add_upload(upload.getvalue(), upload.name))
             st.success(f"Loaded {upload.name}.")
         except ModelLoadError as err:
             st.error(str(err), icon="🚫")
@@ -83,7 +83,7 @@ elif source == "upload":
         st.caption("Until a file is loaded, the working model stays as it was.")
 
 elif source == "app":
-    names = _shared.applications()
+    names = _choice.applications()
     col_net, col_weights = st.columns([2, 1])
     name = col_net.selectbox(
         "Network",
@@ -93,20 +93,20 @@ elif source == "app":
     )
     weights = col_weights.radio("Weights", ["imagenet", "untrained"], horizontal=True, key="model.app_weights")
     if st.button("Load network", key="model.app_load", type="primary"):
-        choice = _shared.Choice("app", name, None if weights == "untrained" else "imagenet")
+        choice = _choice.Choice("app", name, None if weights == "untrained" else "imagenet")
         try:
-            _shared.open_choice(choice)
-            _shared.set_working(choice)
+            _working.open_choice(choice)
+            _working.set_working(choice)
         except WeightsUnavailableError as err:
             st.error(str(err), icon="📡")
             st.session_state["model.offer_untrained"] = name
     offered = st.session_state.get("model.offer_untrained")
     if offered and st.button(f"Build {offered} untrained instead", key="model.app_untrained"):
-        _shared.set_working(_shared.Choice("app", offered, None))
+        _working.set_working(_choice.Choice("app", offered, None))
         del st.session_state["model.offer_untrained"]
 
 elif source == "session":
-    own = {k: m for k, m in st.session_state[_shared.SESSION_MODELS].items() if not k.startswith("upload:")}
+    own = {k: m for k, m in st.session_state[_working.SESSION_MODELS].items() if not k.startswith("upload:")}
     if not own:
         st.caption("Models you build on the Builder page or train on the Training page appear here.")
     else:
@@ -118,11 +118,11 @@ elif source == "session":
             format_func=lambda k: own[k].label,
             key="model.session",
         )
-        _shared.set_working(_shared.Choice("trained" if key.startswith("trained:") else "built", key))
+        _working.set_working(_choice.Choice("trained" if key.startswith("trained:") else "built", key))
 
-loaded = _shared.working_model()
-base = _shared.open_choice(st.session_state[_shared.WORKING])  # without this session's range and names
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+base = _working.open_choice(st.session_state[_working.WORKING])  # without this session's range and names
+_working.sidebar(loaded)
 info = _cache.summary(loaded)
 
 st.subheader(loaded.label)
@@ -184,7 +184,7 @@ with tab_table:
         key="model.table_csv",
     )  # written on click only
 with tab_diagram:
-    _layers.fresh_per_model("model.by_block", loaded)
+    _state.reset_when("model.by_block", loaded.key)  # another model: its own default
     by_block = st.toggle(
         "One box per block",
         value=info.layers > 40,

@@ -3,15 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _picker, _shared
+from pages import _cache, _layers, _picker, _state, _working
 from pages import _robustness_parts as parts
 from vizcore import attribution
 from vizcore import robustness as rb
 from vizcore.errors import ConvLensError
 from vizcore.present import figures, render
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("🛡️ Robustness")
 st.caption(
     "A change too small to see can change what a network says. FGSM takes one step along the sign of the loss "
@@ -51,7 +51,7 @@ if tab_one.open:
                 kinds,
                 0,
                 format_func=parts.ATTACKS.get,
-                **_shared.linked("rob.attack", "fgsm", kinds, format_func=parts.ATTACKS.get),
+                **_state.linked("rob.attack", "fgsm", kinds, format_func=parts.ATTACKS.get),
             )
             eps = c2.slider(
                 "ε (share of the input range)",
@@ -60,7 +60,7 @@ if tab_one.open:
                 0.05,
                 step=0.001,
                 format="%.3f",
-                **_shared.linked("rob.eps", 0.05, lambda e: 0.0 <= e <= 0.5),
+                **_state.linked("rob.eps", 0.05, lambda e: 0.0 <= e <= 0.5),
             )
             c2.caption(
                 f"{parts.levels(eps)}; on this model's '{loaded.preprocess}' range "
@@ -68,7 +68,7 @@ if tab_one.open:
             )
             steps = int(
                 c3.number_input(
-                    "PGD steps", 1, 200, 20, disabled=attack == "fgsm", **_shared.linked("rob.steps", 20, range(1, 201))
+                    "PGD steps", 1, 200, 20, disabled=attack == "fgsm", **_state.linked("rob.steps", 20, range(1, 201))
                 )
             )
             target = None
@@ -149,7 +149,7 @@ if tab_one.open:
         st.subheader("The explanation before and after")
         a1, a2 = st.columns(2)
         methods = list(attribution.METHODS)
-        method = a1.selectbox("Attribution method", methods, 0, **_shared.linked("rob.method", "Grad-CAM", methods))
+        method = a1.selectbox("Attribution method", methods, 0, **_state.linked("rob.method", "Grad-CAM", methods))
         explained = top
         if adv_top != top:
             explained = a2.radio(

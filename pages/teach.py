@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from pages import _shared, _teach_base, _teach_classes, _teach_results, _teach_train
+from pages import _teach_base, _teach_classes, _teach_results, _teach_train, _working
 from vizcore import transfer
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("🎓 Teach")
 st.caption(
     "Collect a few photos per class, and a pretrained network learns them the way Teachable Machine does: the "

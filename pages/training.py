@@ -4,7 +4,7 @@ import importlib.util
 
 import streamlit as st
 
-from pages import _cache, _runner, _search, _shared, _train_results
+from pages import _cache, _runner, _search, _sessions, _state, _train_results, _working
 from vizcore import training
 from vizcore.data import archive
 from vizcore.errors import ConvLensError, TrainingError
@@ -34,14 +34,12 @@ def apply_recipe(recipe: training.TrainConfig) -> None:
     """Put a recommended recipe into the settings widgets."""
     for field, key in FIELDS.items():
         if field not in NOT_IN_RECIPES:
-            st.session_state[key] = st.session_state[f"_kept.{key}"] = getattr(
-                recipe, field
-            )  # what _shared.keep restores
+            _state.put(key, getattr(recipe, field))
     st.rerun()
 
 
-loaded = _shared.working_model()
-_shared.sidebar(loaded)
+loaded = _working.working_model()
+_working.sidebar(loaded)
 st.title("📈 Training")
 st.caption(
     "Train the working model on bundled or downloaded data. Curves grow while it trains; you can keep using the app, "
@@ -69,7 +67,7 @@ name = c1.selectbox(
     list(DATASETS).index(default),
     format_func=DATASETS.get,
     disabled=running,
-    **_shared.linked("train.data", default, list(DATASETS), format_func=DATASETS.get, legacy="data"),
+    **_state.linked("train.data", default, list(DATASETS), format_func=DATASETS.get, legacy="data"),
 )
 limit = c2.number_input(
     "Images to use (0 = all)",
@@ -88,7 +86,7 @@ try:
             type=["zip"],
             key="train.zip",
             disabled=running,
-            max_upload_size=_shared.LIMITS.upload_mb,
+            max_upload_size=_working.LIMITS.upload_mb,
         )
         if upload is not None:
             dataset = _runner.run(  # decoded once per file, not on every rerun
@@ -98,8 +96,8 @@ try:
                     upload.getvalue(), size=(spec.height, spec.width), channels=spec.channels, name=upload.name
                 ),
                 heavy=False,
-            )
-            for note in dataset.notes:
+            )  # a bad ZIP: None, and the runner says why
+            for note in dataset.notes if dataset is not None else ():
                 st.caption(f"ℹ️ {note}")
         else:
             _runner.drop("train.zip")
@@ -112,8 +110,8 @@ recipe = training.RECOMMENDED.get(loaded.key.split(":")[-1])
 if recipe and st.button("Use the recommended recipe for this preset", key="train.recipe", disabled=running):
     apply_recipe(recipe)
 for field, key in FIELDS.items():
-    _shared.keep(key, getattr(PAGE_DEFAULTS, field))
-_shared.keep("train.tb", False)
+    _state.keep(key, getattr(PAGE_DEFAULTS, field))
+_state.keep("train.tb", False)
 with st.expander("Settings", expanded=not running):
     s = st.columns(4)
     optimizer = s[0].selectbox("Optimizer", training.OPTIMIZERS, key="train.opt", disabled=running)
@@ -177,7 +175,7 @@ if st.button(
     except TrainingError as err:
         st.error(str(err))
     else:
-        _shared.on_session_end(run.stop)  # a closed tab stops its training (the last checkpoint stays)
+        _sessions.on_session_end(run.stop)  # a closed tab stops its training (the last checkpoint stays)
         st.query_params["run"] = run.token  # reopening this address recovers the checkpoint
         st.session_state[RUN] = run
         st.rerun()

@@ -88,14 +88,14 @@ def test_hosted_drops_a_network_once_its_session_moves_to_another_model(monkeypa
 
     from helpers import app_with_network
 
-    from pages import _shared
+    from pages import _working
     from vizcore import profile
 
-    monkeypatch.setattr(_shared, "LIMITS", profile.PROFILES["hosted"])
-    _shared._networks.clear()  # a store made with the hosted limits
+    monkeypatch.setattr(_working, "LIMITS", profile.PROFILES["hosted"])
+    _working._networks.clear()  # a store made with the hosted limits
     try:
         at = app_with_network("MobileNetV2", timeout=120)
-        store = _shared._networks()
+        store = _working._networks()
         assert store.keys() == [("MobileNetV2", None)]
         network = weakref.ref(store.get(("MobileNetV2", None), lambda: None).model)
         at.radio(key="model.source").set_value("bundled").run()
@@ -107,4 +107,4 @@ def test_hosted_drops_a_network_once_its_session_moves_to_another_model(monkeypa
         profile.release_memory()
         assert network() is None  # nothing else held it
     finally:
-        _shared._networks.clear()
+        _working._networks.clear()

@@ -68,11 +68,9 @@ def test_offline_the_page_names_the_weights_file_and_offers_the_bases_at_hand(mo
 
 def test_teach_on_the_working_model_see_results_and_explore_it():
     at = _page()
-    from pages import (
-        _shared,  # the module the app imported: its cache holds the shared bundled model
-    )
+    from pages import _choice, _working  # the modules the app imported: their cache holds the shared model
 
-    shared = _shared.open_choice(_shared.Choice("bundled", "mnist_cnn")).model
+    shared = _working.open_choice(_choice.Choice("bundled", "mnist_cnn")).model
     before = [w.copy() for w in shared.get_weights()]
     _fill(at)
     at.radio(key="teach.base_source").set_value("working").run()

@@ -34,9 +34,9 @@ def test_train_one_epoch_then_explore_and_save(tmp_path):
     at.switch_page("pages/training.py")
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    from pages import _shared  # the module the app imported: its st.cache_resource holds the shared preset
+    from pages import _choice, _working  # the modules the app imported: the cache holds the shared preset
 
-    shared_preset = _shared.open_choice(_shared.Choice("preset", "lenet5")).model
+    shared_preset = _working.open_choice(_choice.Choice("preset", "lenet5")).model
     before = [w.copy() for w in shared_preset.get_weights()]
     state = _train(at, epochs=1)
     assert state.status == "done" and len(state.epochs) == 1
@@ -49,7 +49,7 @@ def test_train_one_epoch_then_explore_and_save(tmp_path):
     choice = at.session_state["working_model"]
     assert choice.kind == "trained"
     # the cached preset was never touched: training ran on a private copy
-    assert _shared.open_choice(_shared.Choice("preset", "lenet5")).model is shared_preset
+    assert _working.open_choice(_choice.Choice("preset", "lenet5")).model is shared_preset
     for a, b in zip(before, shared_preset.get_weights()):
         np.testing.assert_array_equal(a, b)
 
