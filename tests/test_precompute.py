@@ -16,8 +16,8 @@ from vizcore.data import datasets
 from vizcore.featurevis import atlas
 from vizcore.inspect import embedding, evaluation, examples
 from vizcore.models import graph
-from vizcore.precompute import cli as precompute
 from vizcore.precompute import store as precomputed
+from vizcore.precompute import view
 from vizcore.precompute.cli import main
 
 N = 120  # images: evenly spaced over the 5,000 bundled digits
@@ -32,7 +32,7 @@ def saved(tmp_path_factory):
     out = tmp_path_factory.mktemp("precomputed")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(fv.MAX_STEPS_ENV, "6")
-        mp.setattr(precompute, "FV_BATCH", 24)  # 64 filters in three optimizations
+        mp.setattr(view, "FV_BATCH", 24)  # 64 filters in three optimizations
         store = main(
             [
                 "--model",

@@ -87,3 +87,11 @@ class ConceptError(ConvLensError, ValueError):
 
 class ReportError(ConvLensError, ValueError):
     """A report cannot be built or written (vizcore.report); the message is one sentence for the user."""
+
+
+class SpecError(ConvLensError, ValueError):
+    """A model or dataset named in a form ConvLens does not read (``--model``, ``--dataset``, a link's ``?model=``)."""
+
+
+class ShardError(ConvLensError):
+    """A shard of a distributed precompute failed after the engine's retries; the message names the shard."""

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -145,6 +145,21 @@ def top_examples(
         y = xx = np.zeros_like(top_w)
         boxes = np.broadcast_to(np.array([0, 0, x.shape[2], x.shape[1]], np.int64), top_w.shape + (4,)).copy()
     return TopExamples(indices=top_i, scores=top_s, boxes=boxes, positions=np.stack([y, xx], axis=-1), layer=path)
+
+
+def merge(parts: Sequence[TopExamples], offsets: Sequence[int], k: int) -> TopExamples:
+    """The top-k of a dataset from the top-k of its shards (``top_examples`` on rows ``offsets[i]`` onward):
+    exactly what one pass over the whole gives, ties going to the lower index as there.
+
+    Example:
+        >>> whole = merge([top_examples(m, "conv2", x[:60]), top_examples(m, "conv2", x[60:])], [0, 60], k=9)
+    """
+    s = np.concatenate([p.scores for p in parts], axis=1)
+    i = np.concatenate([p.indices + int(o) for p, o in zip(parts, offsets)], axis=1)
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]  # shards in row order: a tie keeps the lower index
+    take = lambda a: np.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)), 1)  # noqa: E731
+    boxes, positions = (np.concatenate([getattr(p, n) for p in parts], axis=1) for n in ("boxes", "positions"))
+    return TopExamples(take(i), take(s), take(boxes), take(positions), parts[0].layer)
 
 
 def patches(images_nhwc: np.ndarray, examples: TopExamples, channel: int) -> list[np.ndarray]:

@@ -3,169 +3,72 @@
     python -m vizcore.precompute --model bundled:mnist_cnn --dataset mnist_sample --limit 5000
     python -m vizcore.precompute --model my_model.keras --dataset photos.zip --out /srv/convlens/precomputed
 
-Runs the functions the Dataset page calls (``examples.top_examples``, ``featurevis.optimize``,
-``evaluation.report``, ``embedding.layer_features`` and ``project``, ``atlas.atlas``) and writes what they return to
-``vizcore.precompute.store``'s folder for the model and dataset, under the keys the app uses, so the page
-shows it at once. Each step of ``STEPS`` computes one kind of artifact; a new view adds a step.
+Asks the Dataset view (``vizcore.precompute.view.DataView``) for each result the page shows and writes it to
+``vizcore.precompute.store``'s folder for the model and dataset, under the keys the view reads, so the page
+shows it at once. Each step of ``STEPS`` saves some kinds of artifact; a new view adds a step.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from vizcore import featurevis as fv
-from vizcore import models
-from vizcore.data import archive, datasets
 from vizcore.errors import ConvLensError
 from vizcore.featurevis import atlas
-from vizcore.inspect import embedding, evaluation, examples
+from vizcore.inspect import embedding
 from vizcore.models import blocks
-from vizcore.precompute.store import SHAPES, K, Projection, Store, pick, sample_photos
-
-FV_BATCH = 64  # filters optimized together (a 224x224 network's 1,280 at once would not fit)
-MODEL_FORMS = "a model file, bundled:NAME, preset:NAME or app:NAME:imagenet"
-DATASETS = ("mnist_sample", "shapes", "photos", *(f"keras:{n}" for n in datasets.KERAS_DATASETS))
-
-
-def open_model(text: str) -> models.LoadedModel:
-    """A model by path (keyed as the app keys an upload of the same bytes) or by the app's link name."""
-    path = Path(text)
-    if path.is_file():
-        data = path.read_bytes()
-        return models.open_upload(data, path.name, "upload:" + hashlib.sha1(data).hexdigest()[:12])
-    kind, _, rest = text.partition(":")
-    name, _, weights = rest.partition(":")
-    if kind == "bundled" and name in models.list_bundled() or kind == "" and text in models.list_bundled():
-        return models.open_bundled(name or text)
-    if kind == "preset" and name in models.presets.PRESETS:
-        return models.open_preset(name)
-    if kind == "app" and name in models.applications.APPLICATIONS and weights in ("imagenet", "none", ""):
-        return models.open_application(name, weights=None if weights == "none" else "imagenet")
-    raise SystemExit(f"Unknown model {text!r}: give {MODEL_FORMS} (bundled: {', '.join(models.list_bundled())}).")
-
-
-def open_dataset(text: str, limit: int) -> tuple[datasets.ImageDataset, str]:
-    """A dataset as the Dataset page loads it, and the name the page keys it by."""
-    if text == "mnist_sample":
-        return datasets.load_mnist_sample(), text
-    if text == "shapes":
-        return datasets.make_shapes(SHAPES["n"], seed=SHAPES["seed"]), text
-    if text == "photos":
-        return sample_photos(), text
-    if text.startswith("keras:") and text.split(":", 1)[1] in datasets.KERAS_DATASETS:
-        full = datasets.load_keras_dataset(text.split(":", 1)[1], split="train")
-        return full.subset(np.arange(min(limit, len(full)))), text
-    if Path(text).is_file() and text.lower().endswith(".zip"):
-        data = Path(text).read_bytes()
-        return archive.load_image_zip(data, name="upload"), f"zip:{hashlib.sha1(data).hexdigest()[:12]}"
-    raise SystemExit(f"Unknown dataset {text!r}: give one of {', '.join(DATASETS)} or a .zip of class folders.")
+from vizcore.models.specs import DATASETS, MODEL_FORMS
+from vizcore.precompute.store import Store
+from vizcore.precompute.view import DataView
 
 
 @dataclass
 class Job:
-    """What every step needs: the model, the prepared images and their labels (None: not the model's classes)."""
+    """What every step needs: the view (model, images, labels, store) and what to compute."""
 
-    loaded: models.LoadedModel
-    x_nhwc: np.ndarray
-    y: np.ndarray | None
-    labels: np.ndarray  # the atlas's classes: ``y``, else the dataset's own
-    class_names: tuple[str, ...]
-    store: Store
+    view: DataView
     layers: tuple[str, ...]
     embedding_layers: tuple[str, ...]
     projections: tuple[str, ...]
     log: Callable[[str], None]
 
 
-def _timed(job: Job, kind: str, compute, **params):
-    """``compute()``, saved as ``kind`` with ``params`` and logged with its time; returns the value."""
+def _save(job: Job, kind: str, **params):
+    """``view.save(kind, **params)``, logged with its time; returns the value."""
     start = time.perf_counter()
-    value = compute()
+    value = job.view.save(kind, **params)
     seconds = time.perf_counter() - start
-    job.store.put(kind, value, seconds=seconds, **params)
     job.log("  " + " ".join([kind, *(f"{k}={v}" for k, v in params.items())]) + f" · {seconds:.1f} s")
     return value
 
 
 def filter_cards(job: Job) -> None:
     """Each layer's top examples per filter, and every filter's gradient-ascent image."""
-    model = job.loaded.model
     for layer in job.layers:
-        ex = _timed(
-            job,
-            "examples",
-            lambda: examples.top_examples(model, layer, job.x_nhwc, k=min(K, len(job.x_nhwc))),
-            layer=layer,
-        )
-        _timed(job, "featurevis", lambda: _synthesize(job.loaded, layer, ex.channels), layer=layer)
-
-
-def _synthesize(loaded, layer: str, channels: int) -> np.ndarray:
-    """uint8 (channels, H, W, C): every filter's gradient-ascent image, ``FV_BATCH`` filters per optimization."""
-    parts = []
-    for lo in range(0, channels, FV_BATCH):  # seeded per filter: the same images as one at a time
-        found = fv.optimize(loaded, fv.Channel(layer), range(lo, min(lo + FV_BATCH, channels)), seed=0)
-        parts.append(fv.to_uint8(found.images_nhwc, found.input_range))
-    return np.concatenate(parts)
+        _save(job, "examples", layer=layer)
+        _save(job, "featurevis", layer=layer)
 
 
 def evaluate(job: Job) -> None:
     """Accuracy, per-class scores and confusion of the model on the images."""
-    if job.y is None:
+    if not job.view.labels_fit:
         job.log("  skipped: the dataset's classes are not the model's")
         return
-    _timed(job, "report", lambda: evaluation.report(job.loaded.model, job.x_nhwc, job.y, job.loaded.class_names))
+    _save(job, "report")
 
 
 def embed(job: Job) -> None:
     """Each embedding layer's 2-D projections, and the Activation Atlas over each at the page's defaults."""
-    grid, steps = atlas.defaults(job.loaded.spec)
-    predicted = None
-    if job.y is not None:
-        rep = job.store.get("report") or evaluation.report(job.loaded.model, job.x_nhwc, job.y, job.loaded.class_names)
-        predicted = rep.evaluation.predicted
+    grid, steps = atlas.defaults(job.view.loaded.spec)
     for layer in job.embedding_layers:
-        feats = embedding.layer_features(job.loaded.model, layer, job.x_nhwc)
         for method in job.projections:
-            share = float(embedding.explained_variance(feats).sum()) if method == "PCA" else float("nan")
-            proj = _timed(
-                job,
-                "embedding",
-                lambda: Projection(embedding.project(feats, method, seed=0), int(feats.shape[1]), share),
-                layer=layer,
-                method=method,
-            )
+            _save(job, "embedding", layer=layer, method=method)
             try:
-                _timed(
-                    job,
-                    "atlas",
-                    lambda: atlas.atlas(
-                        job.loaded,
-                        layer,
-                        job.x_nhwc,
-                        grid=grid,
-                        min_points=atlas.MIN_POINTS,
-                        coords=proj.xy,
-                        features=feats,
-                        labels=job.labels,
-                        predicted=predicted,
-                        class_names=job.class_names,
-                        steps=steps,
-                    ),
-                    layer=layer,
-                    method=method,
-                    grid=grid,
-                    min_points=atlas.MIN_POINTS,
-                    steps=steps,
-                )
+                _save(job, "atlas", layer=layer, method=method, grid=grid, min_points=atlas.MIN_POINTS, steps=steps)
             except ConvLensError as err:  # e.g. too few images for any cell
                 job.log(f"  atlas skipped: {err}")
 
@@ -199,14 +102,11 @@ def main(argv: Sequence[str] | None = None) -> Store:
     args = parse(argv)
     log = lambda text: print(text, flush=True)  # noqa: E731
     try:
-        loaded = open_model(args.model)
-        full, ds_name = open_dataset(args.dataset, args.limit)
+        view = DataView.open(args.model, args.dataset, args.limit, base=args.out)
     except ConvLensError as err:
         raise SystemExit(str(err)) from None
-    chosen = pick(len(full), full.image_shape, loaded.spec, args.limit)
-    ds = full.subset(chosen) if len(chosen) < len(full) else full
-    ds_key = f"{ds_name}:{len(chosen)}"
-    cards, emb = blocks.cam_layers(loaded.model), embedding.embedding_layers(loaded.model)
+    model = view.loaded.model
+    cards, emb = blocks.cam_layers(model), embedding.embedding_layers(model)
     for asked, offered in ((args.layers, cards), (args.embedding_layers, emb)):
         wrong = [name for name in asked or () if name not in offered]
         if wrong:
@@ -214,22 +114,12 @@ def main(argv: Sequence[str] | None = None) -> Store:
                 f"Layer {wrong[0]!r} is not offered by the Dataset view for this model; "
                 f"choose from {', '.join(offered)}."
             )
-    log(f"{loaded.label} ({loaded.key}) on {ds_key}: preparing {len(ds):,} images…")
-    x = evaluation.prepare(loaded, ds.x_nhwc).x_nhwc
-    y = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
-    store = Store.create(
-        loaded.key, ds_key, args.out, label=loaded.label, images=len(ds), command="python -m vizcore.precompute"
-    )
-    labels, names = (y, loaded.class_names) if y is not None else (ds.y, ds.class_names)
+    log(f"{view.loaded.label} ({view.loaded.key}) on {view.key}: {len(view):,} images…")
+    store = view.create_store(command="python -m vizcore.precompute")
     job = Job(
-        loaded,
-        x,
-        y,
-        labels,
-        tuple(names),
-        store,
+        view,
         tuple(args.layers or cards),
-        tuple(args.embedding_layers or (embedding.default_layer(loaded.model),)),
+        tuple(args.embedding_layers or (embedding.default_layer(model),)),
         tuple(args.projections),
         log,
     )
@@ -237,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> Store:
         log(f"[{i}/{len(args.steps)}] {name}")
         STEPS[name](job)
     log(f"Done: {store.path}")
-    return store
+    return view.store
 
 
 if __name__ == "__main__":

@@ -32,18 +32,18 @@ from typing import Any
 import keras
 import numpy as np
 
-from vizcore.data import datasets, images
 from vizcore.featurevis.atlas import Atlas
 from vizcore.inspect.evaluation import Evaluation, Report
 from vizcore.inspect.examples import TopExamples
-from vizcore.present import render
+from vizcore.models import specs
 
 ROOT_ENV = "CONVLENS_PRECOMPUTED"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "precomputed"
 FORMAT = 1  # bumped when a saved layout changes; other formats are not read
 K = 9  # examples per filter on a filter card
 MEMORY_BUDGET = 600e6  # bytes of prepared images one dataset may take (float32 for the model + uint8 for display)
-SHAPES = dict(n=3000, seed=1)  # the generated shapes the Dataset page uses (pages/_cache.dataset)
+SHAPES = specs.SHAPES  # the generated shapes of the Dataset view: one definition, in vizcore.models.specs
+sample_photos = specs.sample_photos  # the bundled photos as a dataset (defined beside the dataset specs)
 
 
 def root() -> Path:
@@ -80,13 +80,6 @@ def pick(n_images: int, image_shape: tuple[int, ...], spec, limit: int) -> np.nd
     most = max(10, int(MEMORY_BUDGET // (pixels * 5)))
     n = min(int(limit), n_images, most)
     return np.linspace(0, n_images - 1, n).astype(int) if n < n_images else np.arange(n_images)
-
-
-def sample_photos() -> datasets.ImageDataset:
-    """The bundled colour photos as a dataset, one class per photo, 224x224."""
-    photos = images.load_sample_photos()
-    x = np.stack([render.resize(render.to_rgb(p), (224, 224)) for p in photos.values()]).astype(np.float32) / 255.0
-    return datasets.ImageDataset(x, np.arange(len(photos), dtype=np.int64), tuple(photos), "photos")
 
 
 # --------------------------------------------------------------------------- kinds of artifact

@@ -1,7 +1,7 @@
 """``python -m vizcore.report --model bundled:mnist_cnn --dataset mnist_sample --out DIR [--limit N]``.
 
-The model and dataset are named as for ``python -m vizcore.precompute`` (its ``open_model`` and
-``open_dataset`` read them): a model file, ``bundled:NAME``, ``preset:NAME`` or ``app:NAME:imagenet``; the
+The model and dataset are named as for ``python -m vizcore.precompute`` (``vizcore.models.specs`` reads
+them): a model file, ``bundled:NAME``, ``preset:NAME`` or ``app:NAME:imagenet``; the
 dataset ``mnist_sample``, ``shapes``, ``photos``, ``keras:NAME`` or a ZIP of class folders. Writes
 ``report.html`` and ``report.json`` into ``--out``, with progress on the terminal. Bad input ends with one
 sentence and exit status 1.
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vizcore.errors import ConvLensError
-from vizcore.precompute.cli import DATASETS, MODEL_FORMS, open_dataset, open_model
+from vizcore.models.specs import DATASETS, MODEL_FORMS, open_dataset, open_spec
 from vizcore.report.build import BUDGETS, build, writable, write
 
 
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> tuple[Path, Path]:
     log = lambda text: print(text, flush=True)  # noqa: E731
     try:
         writable(args.out)  # before a minute of work, not after
-        loaded = open_model(args.model)
+        loaded = open_spec(args.model)
         dataset, name = open_dataset(args.dataset, args.limit)
         path = Path(args.model)
         sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

@@ -27,7 +27,8 @@ from vizcore.errors import ConvLensError, ReportError
 from vizcore.models import LoadedModel
 from vizcore.models.summary import ModelSummary, summarize
 from vizcore.precompute.store import write_atomic
-from vizcore.report import data, overview, probes, sections
+from vizcore.precompute.view import DataView
+from vizcore.report import overview, probes, sections
 from vizcore.report.content import SECTION_IDS, Report, Section
 from vizcore.report.html import to_html
 from vizcore.report.numbers import to_json
@@ -81,7 +82,7 @@ class Context:
     """What the section builders share: the model, its images, the budget, and the results so far."""
 
     loaded: LoadedModel
-    images: data.Images
+    images: DataView  # the Dataset view's images, labels and results
     summary: ModelSummary
     budget: Budget
     tick: Callable[[], None]  # raises ReportCancelled when asked to stop
@@ -90,7 +91,7 @@ class Context:
 
     def dataset(self, kind: str, **params):
         """A Dataset view result on the report's images ('report'; 'examples' with ``layer=``): stored or computed."""
-        return data.dataset_result(self.loaded, self.images, kind, **params)
+        return self.images.get(kind, **params)
 
 
 STEPS: tuple[tuple[str, Callable[[Context], Section], str], ...] = (
@@ -148,7 +149,7 @@ def build(
     if len(dataset) == 0:
         raise ReportError(f"The dataset '{name or dataset.name}' holds no images, so there is nothing to report on.")
     report(0, "Preparing the images")
-    images = data.open_images(loaded, dataset, limit=limit, name=name)
+    images = DataView.open(loaded, dataset, limit, name=name)
     ctx = Context(loaded, images, summarize(loaded.model), budget or BUDGETS["full"], tick)
     ctx.results["file_sha256"] = file_sha256
     built: dict[str, Section] = {}

@@ -1,15 +1,13 @@
-"""The report's images and the dataset results it shows, taken where the app keeps them.
+"""The report's calls into the engine that are not the Dataset view's.
 
-``open_images`` chooses and prepares the images as the Dataset view does (the same evenly spaced pick,
-the same key, the same labels), and ``dataset_result`` reads a result from the precomputed store
-(``python -m vizcore.precompute``) when it holds it, else computes it with the Dataset view's own
-function: ``evaluation.report`` or ``examples.top_examples``. No dataset computation is written here.
+The report's images and dataset results come from ``vizcore.precompute.view.DataView`` (the Dataset view's
+own images, keys and labels; results from the precomputed store when it holds them, else computed there).
 ``robust_accuracy``, ``adversarial_example`` and ``top_overlap`` are the calls into ``vizcore.robustness``.
 
 Example:
-    >>> images = open_images(loaded, datasets.load_mnist_sample(), limit=1000)
-    >>> dataset_result(loaded, images, "report").accuracy
-    0.981
+    >>> view = DataView.open(loaded, datasets.load_mnist_sample(), 1000)
+    >>> robust_accuracy(loaded, view.x_nhwc[:100], view.y[:100], (0.0, 0.1))
+    array([0.99, 0.52])
 """
 
 from __future__ import annotations
@@ -20,84 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vizcore import robustness
-from vizcore.data.datasets import ImageDataset
-from vizcore.inspect import evaluation, examples
 from vizcore.models import LoadedModel
-from vizcore.precompute.store import K, Store, pick
-
-
-@dataclass(frozen=True, eq=False)
-class Images:
-    """A dataset as the report uses it: the images the Dataset view would use, prepared for the model.
-
-    Attributes:
-        name: the dataset's name as the app and ``python -m vizcore.precompute`` call it ('mnist_sample').
-        key: the Dataset view's key of these images ('mnist_sample:5000'): the precomputed store's folder.
-        total: images in the whole dataset.
-        pick: int64 (N,) indices of the images used, into the whole dataset.
-        x_nhwc: float32 (N, H, W, C) in the model's input range.
-        display_nhwc: uint8 (N, H, W, C), the same pixels for people.
-        y: int64 (N,) the model's class of each image, or None when the dataset's classes are not the model's.
-        dataset: the images used, with the dataset's own labels and class names.
-        store: the precomputed results of this model on these images, or None.
-    """
-
-    name: str
-    key: str
-    total: int
-    pick: np.ndarray
-    x_nhwc: np.ndarray
-    display_nhwc: np.ndarray
-    y: np.ndarray | None
-    dataset: ImageDataset
-    store: Store | None
-
-    def __len__(self) -> int:
-        return len(self.x_nhwc)
-
-
-def open_images(
-    loaded: LoadedModel, dataset: ImageDataset, *, limit: int | None = None, name: str | None = None
-) -> Images:
-    """The images of ``dataset`` the Dataset view would use for ``loaded`` with this ``limit`` (None: all that fit).
-
-    Args:
-        name: the dataset's name in the app ('mnist_sample', 'photos', 'zip:<sha1>'); default ``dataset.name``.
-    """
-    name = name or dataset.name
-    chosen = pick(len(dataset), dataset.image_shape, loaded.spec, len(dataset) if limit is None else int(limit))
-    ds = dataset.subset(chosen) if len(chosen) < len(dataset) else dataset
-    prepared = evaluation.prepare(loaded, ds.x_nhwc)
-    y = None if name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
-    key = f"{name}:{len(chosen)}"
-    return Images(
-        name, key, len(dataset), chosen, prepared.x_nhwc, prepared.display_nhwc, y, ds, Store.find(loaded.key, key)
-    )
-
-
-def dataset_result(loaded: LoadedModel, images: Images, kind: str, **params):
-    """A Dataset view result of ``loaded`` on ``images``: precomputed when the store holds it, else computed.
-
-    Args:
-        kind: 'report' (needs ``images.y``) or 'examples' (``layer=``), the store's kinds.
-    Returns:
-        ``evaluation.Report`` or ``examples.TopExamples``.
-    """
-    found = images.store.get(kind, **params) if images.store is not None else None
-    if kind == "examples" and found is not None and found.k != min(K, len(images)):
-        found = None
-    if found is not None:
-        return found
-    if kind == "report":
-        return evaluation.report(loaded.model, images.x_nhwc, images.y, loaded.class_names)
-    if kind == "examples":
-        return examples.top_examples(loaded.model, params["layer"], images.x_nhwc, k=min(K, len(images)))
-    raise ValueError(f"The report takes no dataset result {kind!r}.")
-
-
-def precomputed_filters(images: Images, layer: str) -> np.ndarray | None:
-    """Every filter's gradient-ascent image of ``layer`` (uint8) when ``python -m vizcore.precompute`` saved them."""
-    return images.store.get("featurevis", layer=layer) if images.store is not None else None
 
 
 def robust_accuracy(

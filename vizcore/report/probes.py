@@ -287,7 +287,7 @@ def features(ctx) -> Section:
         ctx.tick()
         ex = ctx.dataset("examples", layer=layer)
         chosen = np.argsort(-ex.scores.mean(axis=1), kind="stable")[: min(n, ex.channels)]
-        stored = data.precomputed_filters(ctx.images, layer)
+        stored = ctx.images.stored("featurevis", layer=layer)
         if stored is not None and len(stored) >= ex.channels:
             pictures_u8, how = stored[chosen], "precomputed"
         else:
