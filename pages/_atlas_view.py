@@ -16,7 +16,7 @@ def show(
     loaded,
     layer: str,
     x_nhwc: np.ndarray,
-    features: np.ndarray,
+    features: Callable[[], np.ndarray],
     xy: np.ndarray,
     data_key: str,
     *,
@@ -26,7 +26,7 @@ def show(
     saved: Callable[[int, int, int], atlas.Atlas | None] | None = None,
 ) -> None:
     """The atlas of ``layer`` over the embedding ``xy`` the page shows (``data_key`` names the dataset and projection);
-    ``saved(grid, least, steps)`` is a precomputed one for those settings, or None."""
+    ``features()`` gives the layer's features on Run; ``saved(grid, least, steps)`` is a precomputed atlas, or None."""
     st.subheader("Activation Atlas")
     st.caption(
         "A grid over the embedding above: each cell with enough images shows the image the layer sees as the "
@@ -53,7 +53,7 @@ def show(
             grid=grid,
             min_points=least,
             coords=xy,
-            features=features,
+            features=features(),
             labels=labels,
             predicted=predicted() if predicted else None,
             class_names=class_names,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from vizcore.data import archive, datasets, images
 from vizcore.inspect import evaluation
 from vizcore.models import graph
 from vizcore.precompute import store as precomputed_store
+from vizcore.precompute.view import DataView
 
 BY_KEY = {models.LoadedModel: lambda loaded: loaded.key}  # the key names the model, its weights included
 LIMITS = profile.current()
@@ -214,12 +214,11 @@ def embedding_layers(loaded: models.LoadedModel) -> tuple[tuple[str, ...], str]:
     return embedding.embedding_layers(loaded.model), embedding.default_layer(loaded.model)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def precomputed(base: str, model_key: str, ds_key: str, created: str, kind: str, params: tuple):
-    """One artifact ``python -m vizcore.precompute`` saved, read once per server (``created`` keys a rewritten
-    folder apart); None when the folder has none."""
-    found = precomputed_store.Store.find(model_key, ds_key, Path(base))
-    return None if found is None else found.get(kind, **dict(params))
+@st.cache_resource(show_spinner=False, max_entries=4, hash_funcs=BY_KEY, on_release=_released)
+def dataview(loaded: models.LoadedModel, name: str, limit: int, _full: datasets.ImageDataset) -> DataView:
+    """The Dataset view of ``loaded`` over at most ``limit`` images of the dataset ``name`` (shared by sessions:
+    its prepared images and the last features it computed)."""
+    return DataView.open(loaded, _full, limit, name=name)
 
 
 @st.cache_resource(show_spinner="Loading the photos…", max_entries=1)

@@ -1,4 +1,6 @@
-"""Which model is the working model (``Choice``), and the link grammar that names it (``?model=bundled:mnist_cnn``).
+"""Which model is the working model (``Choice``), and its link (``?model=bundled:mnist_cnn``).
+
+The link grammar is the engine's (``vizcore.models.specs``), the same as ``python -m vizcore.precompute``'s.
 
 A choice of a bundled model, a preset or a ``keras.applications`` network has a link; a model uploaded,
 built or trained in a session lives in that session only and has none.
@@ -13,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vizcore import models, profile
+from vizcore.errors import SpecError
+from vizcore.models import specs
 
 SESSION_KINDS = ("upload", "built", "trained")
 
@@ -41,20 +45,19 @@ def applications() -> list[str]:
 
 
 def choice_from_link(text: str) -> Choice | None:
-    """The model a link names (``bundled:mnist_cnn``, ``preset:lenet5``, ``app:MobileNetV2:imagenet``)."""
-    kind, _, rest = text.partition(":")
-    name, _, weights = rest.partition(":")
-    if kind == "bundled" and name in models.list_bundled():
-        return Choice("bundled", name)
-    if kind == "preset" and name in models.presets.PRESETS:
-        return Choice("preset", name)
-    if kind == "app" and name in applications() and weights in ("imagenet", "none"):
-        return Choice("app", name, None if weights == "none" else weights)
-    return None
+    """The model a link names (``bundled:mnist_cnn``, ``preset:lenet5``, ``app:MobileNetV2:imagenet``), read by
+    the engine's one grammar (``vizcore.models.specs``); None for a name this server does not offer."""
+    try:
+        spec = specs.parse_spec(text, files=False)  # a link never names a file on the server's disk
+    except SpecError:
+        return None
+    if spec.kind == "app" and spec.name not in applications():
+        return None
+    return Choice(spec.kind, spec.name, spec.weights)
 
 
 def link_of(choice: Choice) -> str | None:
     """The ``model`` query parameter of a choice (None for models that live in one session)."""
     if choice.kind in SESSION_KINDS:
         return None
-    return ":".join([choice.kind, choice.name] + ([choice.weights or "none"] if choice.kind == "app" else []))
+    return specs.Spec(choice.kind, choice.name, choice.weights).text

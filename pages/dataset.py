@@ -24,24 +24,39 @@ VIEWS = {"examples": "Filter examples", "evaluate": "Evaluate", "embedding": "Em
 noted: list[str] = []  # the precomputed kinds this run used
 
 
-def _precomputed(kind: str, **params):
-    """The artifact ``python -m vizcore.precompute`` saved for this model and these images
-    (None: compute it), with a note."""
-    store = precomputed.Store.find(loaded.key, ds_key)
+def _note(kind: str, **params) -> bool:
+    """Whether the precomputed store holds ``kind`` for these params; says so once per run."""
+    store = data_view.store
     if store is None or not store.has(kind, **params):
-        return None
-    root, params = str(precomputed.root()), tuple(sorted(params.items()))
-    value = _cache.precomputed(root, loaded.key, ds_key, store.created, kind, params)
-    if value is not None and not noted:
+        return False
+    if not noted:
         st.caption(PRECOMPUTED.format(created=store.created))
-        noted.append(kind)  # once per run
-    return value
+        noted.append(kind)
+    return True
 
 
-def _with_progress(key: str, inputs: tuple, text: str, compute):
-    """``compute(on_progress)`` for this model and ``inputs``, shared by every session (the runner's server store),
-    in a heavy slot with a progress bar while it runs."""
-    return _runner.run(key, (loaded, *inputs), compute, scope="server", limit=8, bar=True, what=text, unit="images")
+def _get(kind: str, what: str, **params):
+    """``kind`` of the view (``DataView.get``: read from the precomputed store, else computed), shared by every
+    session through the runner's server store, in a heavy slot with a progress bar while it computes."""
+    created = data_view.store.created if _note(kind, **params) else None  # a store written later is read then
+    return _runner.run(
+        f"dataset.{kind}",
+        (loaded, data_view.key, created, params),
+        lambda sink: data_view.get(kind, on_progress=sink, **params),
+        scope="server",
+        limit=8,
+        bar=True,
+        what=what,
+        unit="images",
+    )
+
+
+def _stored(kind: str, **params):
+    """``kind`` as ``python -m vizcore.precompute`` saved it for this model and these images, else None."""
+    if not _note(kind, **params):
+        return None
+    inputs = (loaded, data_view.key, data_view.store.created, params)
+    return _runner.run(f"dataset.stored.{kind}", inputs, lambda _: data_view.stored(kind, **params), scope="server")
 
 
 loaded = _working.working_model()
@@ -76,33 +91,25 @@ except ConvLensError as err:
     st.error(str(err))
     st.stop()
 spec = loaded.spec
-pick = precomputed.pick(len(full), full.image_shape, spec, limit)  # evenly spaced: every class, sorted or not
-n = len(pick)
+data_view = _cache.dataview(loaded, ds_name, limit, full)  # which images, prepared how, labelled how: the engine's
+pick, ds, ds_key, n = data_view.pick, data_view.dataset, data_view.key, len(data_view)
 if n < min(limit, len(full)):
     st.caption(
         f"Using {n:,} images: more of this model's {spec.height}×{spec.width}×{spec.channels} inputs "
         "would not fit in memory."
     )
-ds = full.subset(pick) if n < len(full) else full
-ds_key = f"{ds_name}:{n}"
-prepared = _datasets.prepared(loaded, ds_key, ds.x_nhwc)
-x, display = prepared.x_nhwc, prepared.display_nhwc
+with st.spinner("Preparing the images for the model…"):
+    x, display = data_view.x_nhwc, data_view.display_nhwc
 st.caption(
     f"{len(ds):,} images of {len(full):,} · {ds.num_classes} classes · shown to the model at "
     f"{x.shape[1]}×{x.shape[2]}×{x.shape[3]} in its '{loaded.preprocess}' range"
 )
 _report_view.dataset_view(loaded, full, ds_name, limit)
-y_model = None if ds.name == "photos" else evaluation.labels_for(ds.class_names, loaded.class_names, ds.y)
-labels_fit = y_model is not None
+y_model, labels_fit = data_view.y, data_view.labels_fit
 
 
 def _report() -> evaluation.Report:
-    return _precomputed("report") or _with_progress(
-        "dataset.report",
-        (ds_key,),
-        "Classifying",
-        lambda _progress: evaluation.report(loaded.model, x, y_model, loaded.class_names),
-    )
+    return _get("report", "Classifying")
 
 
 # --------------------------------------------------------------------------- filter examples
@@ -113,14 +120,7 @@ if view == "examples":
         st.stop()
     _state.take_link("layer", "dataset.layer", lambda raw: raw if raw in choices else None)
     layer = _layers.select(loaded, st, "Layer", choices, key="dataset.layer", default=default)
-    ex = _precomputed("examples", layer=layer)
-    if ex is None or ex.k != min(K, len(x)):
-        ex = _with_progress(
-            "dataset.examples",
-            (layer, ds_key, K),
-            "Finding each filter's top images",
-            lambda progress: examples.top_examples(loaded.model, layer, x, k=min(K, len(x)), on_progress=progress),
-        )
+    ex = _get("examples", "Finding each filter's top images", layer=layer)
     _state.take_link("ch", "dataset.ch", lambda raw: int(raw) if raw.isdigit() and int(raw) < ex.channels else None)
     ch = int(
         st.number_input("Filter (channel)", 0, ex.channels - 1, 0, **_state.linked("dataset.ch", 0, range(ex.channels)))
@@ -147,7 +147,7 @@ if view == "examples":
             tile = render.resize(render.to_rgb(tile), (96, 96), smooth=False)
             right.image(tile, caption="Kernel")
             extra.append(tile)
-    synthesized = _precomputed("featurevis", layer=layer)
+    synthesized = _stored("featurevis", layer=layer)
     if synthesized is not None and ch < len(synthesized):
         tile = render.resize(render.to_rgb(synthesized[ch]), (96, 96))
         right.image(tile, caption="Gradient ascent")
@@ -291,27 +291,7 @@ else:
         else {"true": "Dataset class"}
     )
     colour = c2.radio("Colour by", list(colours), 0, format_func=colours.get, horizontal=True, key="dataset.colour")
-    projection, feats = (
-        _precomputed("embedding", layer=layer, method=method),
-        None,
-    )  # feats None: the atlas computes them on Run
-    if projection is None:
-        feats = _with_progress(
-            "dataset.features",
-            (layer, ds_key),
-            "Computing the layer's activations",
-            lambda progress: embedding.layer_features(loaded.model, layer, x, on_progress=progress),
-        )
-        with st.spinner(f"{method} of {len(feats):,} points…"):
-            xy = _runner.run(
-                "dataset.projection",
-                (loaded, layer, ds_key, method),
-                lambda _sink: embedding.project(feats, method, seed=0),
-                scope="server",
-                heavy=False,
-            )
-        share = float(embedding.explained_variance(feats).sum()) if method == "PCA" else float("nan")
-        projection = precomputed.Projection(xy, int(feats.shape[1]), share)
+    projection = _get("embedding", f"The layer's activations, then {method}", layer=layer, method=method)
     xy = projection.xy
     true_names = np.asarray(loaded.class_names)[y_model] if labels_fit else np.asarray(ds.class_names)[ds.y]
     hover = [f"#{pick[i]} · {true_names[i]}" for i in range(len(xy))]
@@ -349,13 +329,13 @@ else:
         loaded,
         layer,
         x,
-        feats,
+        lambda: data_view.get("features", layer=layer),  # kept by the view since the embedding, unless precomputed
         xy,
         f"{ds_key}:{method}",
         labels=y_model if labels_fit else ds.y,
         class_names=loaded.class_names if labels_fit else ds.class_names,
         predicted=(lambda: _report().evaluation.predicted) if labels_fit else None,
-        saved=lambda grid, least, steps: _precomputed(
+        saved=lambda grid, least, steps: _stored(
             "atlas", layer=layer, method=method, grid=grid, min_points=least, steps=steps
         ),
     )
