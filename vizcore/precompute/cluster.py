@@ -10,7 +10,8 @@ exactly, confusion counts add, features concatenate before the one projection) a
 process does. A worker that dies is retried by Dask (``distributed.scheduler.allowed-failures``); past that the
 run stops with a ``ShardError`` naming the shard, and the store holds only whole artifacts (atomic writes).
 
-Example:
+Example (in a script, under ``if __name__ == "__main__":``: local workers are spawned processes that import
+the main module again):
     >>> with connect(workers=2) as runner:
     ...     view = DataView.open("bundled:mnist_cnn", "mnist_sample", 5000).on(runner)
     ...     view.save("examples", layer="conv2")
@@ -99,7 +100,7 @@ def connect(
             n_workers=int(workers),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never collide with a cluster already on 8787
             env=env,
             silence_logs=logging.ERROR,  # a worker stopped at the end is no news; a lost shard raises
         ) as cluster,
