@@ -2,22 +2,26 @@
 
     python -m vizcore.precompute --model bundled:mnist_cnn --dataset mnist_sample --limit 5000
     python -m vizcore.precompute --model my_model.keras --dataset photos.zip --out /srv/convlens/precomputed
+    python -m vizcore.precompute --model bundled:mnist_cnn --dataset mnist_sample --workers 2
+    python -m vizcore.precompute --model /shared/model.keras --dataset /shared/photos.zip --cluster tcp://sched:8786
 
 Asks the Dataset view (``vizcore.precompute.view.DataView``) for each result the page shows and writes it to
 ``vizcore.precompute.store``'s folder for the model and dataset, under the keys the view reads, so the page
-shows it at once. Each step of ``STEPS`` saves some kinds of artifact; a new view adds a step.
+shows it at once. Each step of ``STEPS`` saves some kinds of artifact; a new view adds a step. With
+``--workers`` or ``--cluster`` the view's pieces are computed on a Dask cluster (``vizcore.precompute.cluster``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vizcore.errors import ConvLensError
+from vizcore.errors import ConvLensError, ShardError
 from vizcore.featurevis import atlas
 from vizcore.inspect import embedding
 from vizcore.models import blocks
@@ -94,6 +98,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--steps", nargs="+", default=list(STEPS), choices=list(STEPS), help="what to compute (default: all)"
     )
     p.add_argument("--out", type=Path, help="cache root (default: $CONVLENS_PRECOMPUTED or precomputed/)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="start a local Dask cluster of this many worker processes")
+    where.add_argument("--cluster", metavar="ADDRESS", help="join a running Dask cluster (tcp://host:8786)")
+    p.add_argument("--shards", type=int, help="pieces of rows per result on a cluster (default: its threads)")
     return p.parse_args(argv)
 
 
@@ -114,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> Store:
                 f"Layer {wrong[0]!r} is not offered by the Dataset view for this model; "
                 f"choose from {', '.join(offered)}."
             )
+    if args.workers is not None and args.workers < 1:
+        raise SystemExit(f"--workers must be at least 1, not {args.workers}.")
     log(f"{view.loaded.label} ({view.loaded.key}) on {view.key}: {len(view):,} images…")
     store = view.create_store(command="python -m vizcore.precompute")
     job = Job(
@@ -123,9 +133,19 @@ def main(argv: Sequence[str] | None = None) -> Store:
         tuple(args.projections),
         log,
     )
-    for i, name in enumerate(args.steps, 1):
-        log(f"[{i}/{len(args.steps)}] {name}")
-        STEPS[name](job)
+    with contextlib.ExitStack() as on_cluster:
+        if args.workers or args.cluster:
+            from vizcore.precompute import cluster  # Dask is imported only when a cluster is asked for
+
+            runner = on_cluster.enter_context(cluster.connect(args.workers, args.cluster, shards=args.shards))
+            log(f"Dask cluster {runner.client.scheduler.address}: {runner.shards} shards of rows per result")
+            job.view = view.on(runner)
+        try:
+            for i, name in enumerate(args.steps, 1):
+                log(f"[{i}/{len(args.steps)}] {name}")
+                STEPS[name](job)
+        except ShardError as err:
+            raise SystemExit(f"{err} The store keeps the results written before it: {store.path}") from None
     log(f"Done: {store.path}")
     return view.store
 

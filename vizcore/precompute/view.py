@@ -24,7 +24,7 @@ from ``opened_from``. Embedding and atlas are computed once, from merged results
 Example:
     >>> view = DataView.open("bundled:mnist_cnn", "mnist_sample", 1000)
     >>> view.key, len(view), view.get("report").accuracy
-    ('mnist_sample:1000', 1000, 0.985)
+    ('mnist_sample:1000', 1000, 0.992)
     >>> view.get("examples", layer="conv2").indices.shape   # read from the store when precomputed
     (64, 9)
 """
