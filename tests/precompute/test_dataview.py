@@ -148,3 +148,18 @@ def test_sharded_pieces_merge_to_exactly_one_pass(monkeypatch):
     feats = embedding.layer_features(one.loaded.model, "fc", one.x_nhwc)
     np.testing.assert_allclose(pa.xy, embedding.project(feats, "PCA"), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(pb.xy, pa.xy, rtol=1e-5, atol=1e-5)
+
+
+def test_merged_top_k_breaks_ties_as_one_pass_does():
+    view = DataView.open("bundled:mnist_cnn", "mnist_sample", 30)
+    x = np.concatenate([view.x_nhwc, view.x_nhwc])  # every image twice: each score is tied with its twin's
+    model = view.loaded.model
+    whole = examples.top_examples(model, LAYER, x, k=9)
+    assert np.any(np.isin(whole.indices, np.arange(30, 60)))  # some twins make the top 9 too
+    for cut in (7, 30, 41):
+        parts = [examples.top_examples(model, LAYER, x[:cut], k=9), examples.top_examples(model, LAYER, x[cut:], k=9)]
+        merged = examples.merge(parts, [0, cut], 9)
+        for name in ("indices", "scores", "boxes", "positions"):
+            np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name))
+    ties = whole.scores[:, :-1] == whole.scores[:, 1:]
+    assert ties.any() and np.all(whole.indices[:, :-1][ties] < whole.indices[:, 1:][ties])  # the lower index first
