@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _state, _working
+from pages import _cache, _runner, _state, _working
 from vizcore import models
 from vizcore.data import images
 from vizcore.errors import ImageLoadError
@@ -181,13 +181,14 @@ def _from_camera(loaded: models.LoadedModel) -> Picked | None:
     shot = st.camera_input("Take a photo with your webcam", key="input.camera")
     if shot is not None:
         try:
-            st.session_state["input.camera_shot"] = camera_shot(shot.getvalue())
+            _runner.keep("input.camera", "last", camera_shot(shot.getvalue()))  # the last shot stays when cleared
         except ImageLoadError as err:
             st.error(str(err), icon="📷")
-    if "input.camera_shot" not in st.session_state:
+    last = _runner.kept("input.camera", "last")
+    if last is None:
         st.caption("Allow the browser to use the camera, then take a photo.")
         return None
-    digest, image = st.session_state["input.camera_shot"]
+    digest, image = last
     invert = _invert_choice(image, loaded)
     prepared = _prepare(image, loaded, invert=invert)
     return Picked(

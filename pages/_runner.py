@@ -22,6 +22,7 @@ one sentence; ``AttributionCancelled`` (a progress callback that asked to stop) 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import OrderedDict
@@ -251,6 +252,7 @@ def run(
     """
     fp = fingerprint(inputs)
     results = store(scope)
+    slot = st.empty()  # the button, the bar and Cancel; there on every run, so later elements keep their place
     found = results.get(key, fp)
     if found is not _MISSING:
         return found
@@ -258,10 +260,11 @@ def run(
         results.drop(key)  # an input changed: the old result goes
     what = what or (ask.what if ask else key)
     running = st.session_state.setdefault(RUNNING, {})
-    if running.pop(key, None) == fp:  # a click (Cancel, or any other) reran the page while it ran
-        st.info(f"{what} was stopped before it finished.")
-    slot = st.empty()  # the button, the bar and Cancel; emptied when the result is in
-    with slot.container():
+    stopped = running.pop(key, None) == fp  # a click (Cancel, or any other) reran the page while it ran
+    box = slot.container()
+    with box:
+        if stopped:
+            st.info(f"{what} was stopped before it finished.")
         if ask is not None:
             c1, c2 = st.columns([1, 3], vertical_alignment="center") if ask.note else (st, None)
             go = c1.button(
@@ -286,18 +289,15 @@ def run(
 
     running[key] = fp
     try:
-        if heavy:
-            with _heavy.slot():
-                result = compute(sink if progress is not None else None)
-        else:
+        with box, _heavy.slot() if heavy else contextlib.nullcontext():  # what compute shows goes with the slot
             result = compute(sink if progress is not None else None)
     except AttributionCancelled:  # the button stays for another try
         running.pop(key, None)
-        st.info(f"{what} cancelled.")
+        box.info(f"{what} cancelled.")
         return None
     except ConvLensError as err:  # a request the method cannot honour: one sentence
         running.pop(key, None)
-        st.error(str(err))
+        box.error(str(err))
         return None
     except Exception:
         running.pop(key, None)

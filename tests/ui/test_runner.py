@@ -233,3 +233,26 @@ def test_a_waiting_run_says_so_then_runs_when_the_other_work_is_done(monkeypatch
     assert slots.waits == [1]  # it waited for the other session's work, saying so
     assert not at.exception and at.session_state["busy_inside"] is True  # then ran in the slot
     assert not at.info  # the waiting note went when the slot was taken
+
+
+def _layout_script():
+    import streamlit as st
+
+    from pages import _runner
+
+    _runner.run("test.layout", (1,), lambda _sink: 41 + 1, heavy=True, bar=False)
+    with st.expander("Details"):  # keyed by its place on the page: it must not move between runs
+        st.write("inside")
+
+
+def test_a_hit_and_a_miss_leave_the_same_elements_so_later_ones_keep_their_place():
+    at = AppTest.from_function(_layout_script, default_timeout=30)
+    at.run()  # a miss: computed (in a heavy slot)
+    first = [type(c).__name__ for c in at.main.children.values()]
+    at.run()  # a hit
+    assert [type(c).__name__ for c in at.main.children.values()] == first
+    assert (
+        at.expander[0].label == "Details"
+        and list(at.main.children).index(next(k for k, c in at.main.children.items() if type(c).__name__ == "Expander"))
+        == len(first) - 1
+    )
