@@ -75,6 +75,15 @@ def _shown(map_: np.ndarray, display: str) -> np.ndarray:
     return (m - m.min()) / span if span > 0 else np.zeros_like(m)
 
 
+def _lime_kernel(inputs, interpret_samples, perturbed_samples) -> tf.Tensor:
+    """LIME's own kernel, as ConvLens uses it: sqrt(exp(-d^2 / 0.25^2)), d the cosine distance of the
+    on/off vector to the all-on one (Xplique's default measures the distance in pixel space)."""
+    on = tf.cast(interpret_samples, tf.float32)
+    norms = tf.norm(on, axis=1) * tf.sqrt(tf.cast(tf.shape(on)[1], tf.float32))
+    d = tf.clip_by_value(1.0 - tf.math.divide_no_nan(tf.reduce_sum(on, axis=1), norms), 0.0, 2.0)
+    return tf.sqrt(tf.exp(-(d**2) / 0.25**2))
+
+
 def cases(side: int, channels: int, layer: str, image: np.ndarray, segments: np.ndarray) -> list[Case]:
     """The eight shared methods with the issue's settings; Occlusion's patch is 1/8 of the side, stride half."""
     patch = max(2, round(side / 8))  # ConvLens's default patch: 4 at 28 px, 28 at 224 px
@@ -136,8 +145,7 @@ def cases(side: int, channels: int, layer: str, image: np.ndarray, segments: np.
                 "map_to_interpret_space": lambda inputs: seg,  # the same superpixels as ConvLens
                 "ref_value": np.zeros(channels, np.float32),
                 "interpretable_model": Ridge(alpha=1.0),
-                "distance_mode": "cosine",
-                "kernel_width": 0.25,
+                "similarity_kernel": _lime_kernel,
             },
             "probabilities",
             "forward",
