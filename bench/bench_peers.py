@@ -63,6 +63,8 @@ def table(results: list[dict]) -> str:
 
 
 def run(models: tuple[str, ...] = ()) -> list[Row]:
+    """The peers' rows; ``models`` (or ``CONVLENS_BENCH_PEERS_MODELS``, comma-separated): 'mnist', 'mobilenet'."""
+    models = models or tuple(m for m in os.environ.get("CONVLENS_BENCH_PEERS_MODELS", "").split(",") if m)
     python = xplique_python()
     if python is None:
         print(

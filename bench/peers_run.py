@@ -9,8 +9,11 @@ turns (ConvLens, Xplique, floor), after one warm call each; each figure is the m
 ``CONVLENS_BENCH_PEERS_REPEAT`` (5) timed calls.
 
 The floor is what the network itself costs: a bare compiled forward (or forward + backward to the
-input) of the plain Keras sub-model on one chunk of min(n, 32) random images, scaled to the
-method's n samples. Agreement: Pearson and Spearman correlation of the two maps after the same
+input) of the plain Keras model (pre-softmax, BatchNormalization not folded) on one chunk of
+min(n, ConvLens's chunk size) copies of the image, scaled to the method's n samples. Xplique runs
+with its default ``batch_size`` 32 (``CONVLENS_BENCH_PEERS_XPLIQUE_BATCH`` to change it).
+
+Agreement: Pearson and Spearman correlation of the two maps after the same
 display (absolute value, or positive part, and max over channels) and min-max normalization.
 """
 
@@ -33,7 +36,7 @@ import tensorflow as tf  # noqa: E402
 from scipy import stats  # noqa: E402
 
 REPEAT = int(os.environ.get("CONVLENS_BENCH_PEERS_REPEAT", "5"))
-CHUNK = 32  # both libraries' batch size
+XPLIQUE_BATCH = int(os.environ.get("CONVLENS_BENCH_PEERS_XPLIQUE_BATCH", "32"))  # Xplique's default batch_size
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def compare(name: str, model: keras.Model, image: np.ndarray, only: set[str] | N
     import xplique.attributions as xa
 
     from vizcore.attribution import METHODS, resolve_target
+    from vizcore.attribution.engines import batch_for
     from vizcore.attribution.lime import segment
     from vizcore.models import blocks
 
@@ -204,14 +208,14 @@ def compare(name: str, model: keras.Model, image: np.ndarray, only: set[str] | N
     for case in cases(h, c, layer, image, segments):
         if only and case.label not in only:
             continue
-        chunk = min(case.samples, CHUNK)
+        chunk = min(case.samples, batch_for(model))  # the floor runs in ConvLens's chunks, on the plain model
         floor_x = tf.constant(np.repeat(image[None], chunk, axis=0))  # the image itself, as Saliency's pass sees it
         floor = floors[case.floor]
         mine = METHODS[case.label]
         net = logits if case.xplique_model == "logits" else model
         note = ""
         try:
-            explainer = getattr(xa, case.xplique)(net, batch_size=CHUNK, **case.xplique_args)
+            explainer = getattr(xa, case.xplique)(net, batch_size=XPLIQUE_BATCH, **case.xplique_args)
         except Exception as e:  # noqa: BLE001  (a peer that cannot run this case is reported, not fatal)
             explainer, note = None, f"Xplique failed: {type(e).__name__}: {' '.join(str(e).split())}"[:160]
 
