@@ -3,7 +3,7 @@
     IG_i = (x_i - b_i) * integral_0^1 dS/dx_i (b + a (x - b)) da   (trapezoid rule, ``steps`` points)
 
 Completeness: the raw map sums to S(x) - S(b) up to the quadrature error. All ``steps`` path
-images are differentiated in batches of ``batch_size``.
+images are differentiated in batches of ``batch_size`` (None: ``engines.batch_for``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from vizcore.attribution.cost import Cost
-from vizcore.attribution.engines import DEFAULT_BATCH, input_gradients, resolve_target
+from vizcore.attribution.engines import input_gradients, resolve_target
 from vizcore.attribution.factory import Option, method
 from vizcore.errors import AttributionError
 
@@ -39,17 +39,17 @@ def make_baseline(image_hwc: np.ndarray, baseline: str | float | np.ndarray = "b
 
 
 def _path_integral(
-    model: keras.Model, x: np.ndarray, target: int | None, baseline, steps: int, batch_size: int
+    model: keras.Model, x: np.ndarray, target: int | None, baseline, steps: int, batch_size: int | None
 ) -> np.ndarray:
     base = make_baseline(x, baseline)
     t = resolve_target(model, x, target)  # the image's class, not each path point's
     alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)
     path_nhwc = base[None] + alphas[:, None, None, None] * (x - base)[None]
-    grads = input_gradients(model, path_nhwc, t, batch_size=batch_size).astype(np.float64)
-    weights = np.full(steps, 1.0 / (steps - 1))
+    grads = input_gradients(model, path_nhwc, t, batch_size=batch_size)  # float32, as computed
+    weights = np.full(steps, 1.0 / (steps - 1), np.float32)
     weights[[0, -1]] /= 2.0  # trapezoid rule on [0, 1]
     mean_grad_hwc = np.tensordot(weights, grads, axes=1)
-    return ((x - base) * mean_grad_hwc).sum(axis=-1).astype(np.float32)
+    return ((x - base) * mean_grad_hwc).sum(axis=-1, dtype=np.float32)
 
 
 def integrated_gradients_maps(
@@ -60,7 +60,7 @@ def integrated_gradients_maps(
     *,
     baseline: str | float | np.ndarray = "black",
     steps: int = 32,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Signed attributions summed over channels, float32 (N, H, W); each map sums to ~ S(x) - S(baseline)."""
     if steps < 2:

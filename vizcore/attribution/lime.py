@@ -36,11 +36,10 @@ from skimage.color import gray2rgb
 from skimage.segmentation import find_boundaries, quickshift, slic
 
 from vizcore.attribution.cost import Cost
-from vizcore.attribution.engines import DEFAULT_BATCH, resolve_target
+from vizcore.attribution.engines import batch_for, engine, resolve_target, scores
 from vizcore.attribution.factory import Option, method, normalize_map
-from vizcore.attribution.progress import advance
 from vizcore.errors import AttributionError
-from vizcore.models import predict
+from vizcore.models import heads
 from vizcore.models.batches import as_image
 
 SEGMENTATIONS = ("slic", "quickshift")
@@ -203,10 +202,12 @@ def explain(
     fill: float | str = 0.0,
     seed: int = 0,
     kernel_width: float = KERNEL_WIDTH,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     on_progress: Progress | None = None,
 ) -> LimeFit:
     """Run LIME on one image: ``samples`` forward passes in batches of ``batch_size``, then the fit.
+
+    ``batch_size`` None: ``engines.batch_for(model)``.
 
     ``on_progress(done, total)`` is called after every batch. ``target=None`` explains the top class.
     """
@@ -217,10 +218,11 @@ def explain(
     segments_hw = segment(x, segmentation, superpixels=superpixels, seed=seed)
     hidden = hidden_image(x, segments_hw, fill)
     on_ns = on_off_samples(int(segments_hw.max()) + 1, samples, seed)
-    probs = []
+    probs, head = [], engine(model, "forward").head
+    batch_size = batch_size or batch_for(model)
     for start in range(0, samples, batch_size):  # build and score one batch of perturbed images at a time
         block = perturbed(x, hidden, segments_hw, on_ns[start : start + batch_size])
-        probs.append(predict.probabilities(model, block, batch_size=batch_size, on_chunk=advance)[:, t])
+        probs.append(heads.probabilities(scores(model, block, batch_size=batch_size), head)[:, t])
         if on_progress is not None:
             on_progress(min(start + batch_size, samples), samples)
     probs_n = np.concatenate(probs)
@@ -244,7 +246,7 @@ def lime_maps(
     fill: float | str = 0.0,
     seed: int = 0,
     kernel_width: float = KERNEL_WIDTH,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     on_progress: Progress | None = None,
 ) -> np.ndarray:
     """Signed raw maps, float32 (N, H, W): each superpixel's LIME weight. Progress counts every image's samples."""

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from vizcore.attribution.cost import Cost
-from vizcore.attribution.engines import DEFAULT_BATCH, resolve_target, target_scores
+from vizcore.attribution.engines import batch_for, resolve_target, target_scores
 from vizcore.attribution.factory import Option, method
 from vizcore.errors import AttributionError
 
@@ -60,13 +60,16 @@ def fill_value(image_hwc: np.ndarray, fill: float | str) -> np.ndarray:
     return np.float32(fill)
 
 
-def _drops(model: keras.Model, x: np.ndarray, target: int | None, patch, stride, fill, batch_size: int) -> np.ndarray:
+def _drops(
+    model: keras.Model, x: np.ndarray, target: int | None, patch, stride, fill, batch_size: int | None
+) -> np.ndarray:
     """Mean score drop of the windows covering each pixel of one image, float32 (H, W)."""
     h, w, _ = x.shape
     patch, stride, rows, cols = _geometry(h, w, patch, stride)
     value = fill_value(x, fill)
     t = resolve_target(model, x, target)
     windows = [(r, c) for r in rows for c in cols]
+    batch_size = batch_size or batch_for(model)
     scores = []
     for start in range(0, len(windows), batch_size):  # build and score one batch of occluded images at a time
         chunk = windows[start : start + batch_size]
@@ -91,7 +94,7 @@ def occlusion_maps(
     patch: int | None = None,
     stride: int | None = None,
     fill: float | str = "zero",
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Signed raw maps, float32 (N, H, W): mean score drop of the windows covering each pixel.
 

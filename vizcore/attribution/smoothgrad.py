@@ -26,9 +26,11 @@ def noisy_copies(image_hwc: np.ndarray, samples: int, noise: float, seed: int) -
     """``samples`` copies plus gaussian noise, sigma = noise * (max - min of the image); (S, H, W, C)."""
     if samples < 1 or noise < 0:
         raise AttributionError(f"samples must be >= 1 and noise >= 0, got {samples} and {noise}.")
-    sigma = noise * float(image_hwc.max() - image_hwc.min())
-    rng = np.random.default_rng(seed)
-    return (image_hwc[None] + sigma * rng.standard_normal((samples, *image_hwc.shape))).astype(np.float32)
+    sigma = np.float32(noise * float(image_hwc.max() - image_hwc.min()))
+    rng = np.random.default_rng(seed)  # float32 draws: no float64 copy of the batch
+    return np.asarray(image_hwc, np.float32)[None] + sigma * rng.standard_normal(
+        (samples, *image_hwc.shape), dtype=np.float32
+    )
 
 
 def smoothgrad(wrapped: Method | MethodInfo, samples: int = 16, noise: float = 0.15, seed: int = 0) -> Method:
