@@ -109,6 +109,14 @@ def _from_dataset(loaded: models.LoadedModel) -> Picked | None:
 MAX_UPLOADS = 12  # images kept in this session's gallery; the oldest go first
 
 
+@dataclass(frozen=True, eq=False)
+class Upload:
+    """An image a person uploaded, kept in this session's gallery."""
+
+    name: str
+    image: np.ndarray  # uint8, as uploaded
+
+
 def _invert_choice(image: np.ndarray, loaded: models.LoadedModel) -> bool:
     """For a digit model, whether to invert a photo (dark ink on light paper); False otherwise."""
     if loaded.spec.channels != 1:
@@ -124,7 +132,7 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
         key="input.upload",
         max_upload_size=_working.LIMITS.upload_mb,
     )
-    gallery: dict = st.session_state.setdefault("input.uploads", {})  # digest -> (file name, uint8 image)
+    gallery: dict[str, Upload] = st.session_state.setdefault("input.uploads", {})  # by digest, oldest first
     if files and len(files) > MAX_UPLOADS:
         st.warning(f"{len(files)} images uploaded; the first {MAX_UPLOADS} are used.", icon="🖼️")
     newest, current = None, set()
@@ -135,7 +143,7 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
         if digest in gallery:
             continue
         try:
-            gallery[digest] = (upload.name, images.load_image(raw, name=upload.name))
+            gallery[digest] = Upload(upload.name, images.load_image(raw, name=upload.name))
             newest = digest
         except ImageLoadError as err:
             st.error(str(err), icon="🖼️")
@@ -150,14 +158,14 @@ def _from_upload(loaded: models.LoadedModel) -> Picked | None:
         st.session_state["input.upload_pick"] = newest  # a new upload is shown at once
     if len(digests) > 1:
         st.image(
-            [render.resize(render.to_rgb(_thumbnail(gallery[d][1])), (56, 56)) for d in digests],
-            caption=[gallery[d][0] for d in digests],
+            [render.resize(render.to_rgb(_thumbnail(gallery[d].image)), (56, 56)) for d in digests],
+            caption=[gallery[d].name for d in digests],
             width=56,
         )
     digest = st.selectbox(
-        f"Image (of {len(digests)})", digests, format_func=lambda d: gallery[d][0], key="input.upload_pick"
+        f"Image (of {len(digests)})", digests, format_func=lambda d: gallery[d].name, key="input.upload_pick"
     )
-    filename, image = gallery[digest]
+    filename, image = gallery[digest].name, gallery[digest].image
     invert = _invert_choice(image, loaded)
     prepared = _prepare(image, loaded, invert=invert)
     return Picked(
