@@ -17,7 +17,7 @@ import streamlit as st
 from vizcore import models, profile
 from vizcore.data import archive, datasets, images
 from vizcore.inspect import evaluation
-from vizcore.models import graph
+from vizcore.models import graph, specs
 from vizcore.precompute import store as precomputed_store
 from vizcore.precompute.view import DataView
 
@@ -173,7 +173,7 @@ def attribution_map(
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=8, on_release=_released)
-def dataset(name: str, limit: int = 0, *, shapes: int = 3000, seed: int = 1):
+def dataset(name: str, limit: int = 0, *, shapes: int = specs.SHAPES["n"], seed: int = specs.SHAPES["seed"]):
     """A dataset shared read-only by every session: bundled digits, generated shapes, or keras.datasets.
 
     ``limit`` caps a keras.datasets download (0: all); ``shapes`` and ``seed`` make the shapes.
