@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import uuid
 
 import pandas as pd
 import streamlit as st
@@ -140,9 +141,11 @@ if build_col.button("Build", key="builder.build", type="primary", disabled=bool(
     except ModelBuildError as err:
         st.error(str(err))
     else:
+        # Each build draws fresh weights, so each gets its own key: two sessions building the same network must
+        # not share the server store's results (the key names the weights, not only the architecture).
         digest = hashlib.sha1(
-            f"{name}{st.session_state[SPECS]}{height}{width}{channels}{classes}".encode()
-        ).hexdigest()[:10]
+            f"{name}{st.session_state[SPECS]}{height}{width}{channels}{classes}{uuid.uuid4().hex}".encode()
+        ).hexdigest()[:12]
         names = tuple(str(c) for c in range(max(2, int(classes))))
         loaded = models.LoadedModel(model, f"built:{digest}", f"{model.name} (built, untrained)", names, "unit")
         _working.set_working(_working.add_session_model("built", loaded))

@@ -217,6 +217,11 @@ def test_builder_page_explains_then_builds(mnist):
     assert not at.error and not at.button(key="builder.build").disabled
     at.button(key="builder.build").click().run()
     assert at.session_state["working_model"].kind == "built"
+    first = at.session_state["working_model"].name
+    at.button(key="builder.build").click().run()  # the same network again: new weights, so a new key
+    assert (
+        at.session_state["working_model"].name.startswith("built:") and at.session_state["working_model"].name != first
+    )
     at.switch_page("pages/model.py").run()
     table = at.dataframe[0].value
     assert table["parameters"].sum() == int(at.metric[0].value.replace(",", ""))
