@@ -58,6 +58,24 @@ def test_the_head_is_teachable_machines_and_reads_the_pooled_last_block(digits_b
     assert heat.shape == (28, 28) and np.isfinite(heat).all() and heat.max() == pytest.approx(1.0)
 
 
+def test_a_taught_models_report_shows_its_own_curves_and_settings(digits_base, few):
+    from types import SimpleNamespace
+
+    from vizcore.report import sections
+    from vizcore.report.content import Plot, Table
+
+    result = transfer.teach(digits_base, few[0], FAST)
+    ctx = SimpleNamespace(loaded=result.loaded, numbers={}, results={})
+    section = sections.training(ctx)
+    got = ctx.numbers["training"]
+    assert got["source"] == "history" and got["epoch"] == [1, 2, 3]
+    assert got["loss"] == result.history["loss"] and got["val_accuracy"] == result.history["val_accuracy"]
+    plots = [b.figure for b in section.blocks if isinstance(b, Plot)]
+    assert [list(t.y) for t in plots[0].data] == [result.history["loss"], result.history["val_loss"]]
+    settings = dict(next(b for b in section.blocks if isinstance(b, Table)).rows)
+    assert settings["epochs"] == "3" and settings["head_units"] == "100"
+
+
 def test_the_base_stays_bit_identical_and_so_does_its_part_in_the_taught_model(digits_base, few):
     before = weights_by_layer(digits_base.model)
     result = transfer.teach(digits_base, few[0], FAST)

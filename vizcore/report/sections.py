@@ -251,22 +251,18 @@ def training(ctx) -> Section:
     if card.get("snapshots"):
         records, config = read_history(Path(card["snapshots"]).parent / CHECKPOINT)
     epochs = [r for r in records if isinstance(r, EpochRecord)]
+    history = card.get("history") or {}  # a model taught here carries its curves (vizcore.transfer)
     blocks: list[Any] = []
     if epochs:
         x = [r.epoch + 1 for r in epochs]
         series = {"loss": [r.loss for r in epochs], "val_loss": [r.val_loss for r in epochs]}
         accuracy = {"accuracy": [r.accuracy for r in epochs], "val_accuracy": [r.val_accuracy for r in epochs]}
-        ctx.numbers["training"] = dict(
-            source="history", epoch=x, **series, **accuracy, settings=config.to_dict() if config else None
-        )
-        blocks.append(Text(f"Trained in this ConvLens for {len(epochs)} epoch(s); the curves are its own records."))
-        for name, values in (("Loss", series), ("Accuracy", accuracy)):
-            shown = {k: (x, v) for k, v in values.items() if all(e is not None for e in v)}
-            fig = figures.curves_figure(shown, name, x_title="epoch", y_title=name.lower(), height=280)
-            fig.update_layout(width=560)
-            blocks.append(Plot(fig))
-        if config is not None:
-            blocks.append(Table(("setting", "value"), tuple((k, str(v)) for k, v in config.to_dict().items())))
+        blocks += _curves(ctx, x, series, accuracy, config.to_dict() if config else None)
+    elif history.get("loss"):
+        x = list(range(1, len(history["loss"]) + 1))
+        series = {k: list(history.get(k) or ()) for k in ("loss", "val_loss")}
+        accuracy = {k: list(history.get(k) or ()) for k in ("accuracy", "val_accuracy")}
+        blocks += _curves(ctx, x, series, accuracy, card.get("settings"))
     elif card.get("training"):
         settings = {k: card.get(k) for k in ("training", "epochs", "dataset")}
         ctx.numbers["training"] = dict(source="card", settings=settings)
@@ -293,6 +289,20 @@ def training(ctx) -> Section:
         how = "untrained: its weights are random" if untrained(loaded) else "loaded without a training history"
         blocks.append(Text(f"No training history is known for this model ({how})."))
     return Section("training", "Training", tuple(blocks))
+
+
+def _curves(ctx, x: list[int], series: dict, accuracy: dict, settings: dict | None) -> list[Any]:
+    """The loss and accuracy curves of a history made in this ConvLens, and its settings."""
+    ctx.numbers["training"] = dict(source="history", epoch=x, **series, **accuracy, settings=settings)
+    blocks: list[Any] = [Text(f"Trained in this ConvLens for {len(x)} epoch(s); the curves are its own records.")]
+    for name, values in (("Loss", series), ("Accuracy", accuracy)):
+        shown = {k: (x, v) for k, v in values.items() if len(v) == len(x) and all(e is not None for e in v)}
+        fig = figures.curves_figure(shown, name, x_title="epoch", y_title=name.lower(), height=280)
+        fig.update_layout(width=560)
+        blocks.append(Plot(fig))
+    if settings:
+        blocks.append(Table(("setting", "value"), tuple((k, str(v)) for k, v in settings.items())))
+    return blocks
 
 
 def untrained(loaded) -> bool:

@@ -408,6 +408,7 @@ def teach(
         report = evaluation.report_of(evaluation.evaluation_of(probs, y[val_idx], dataset.class_names), ks=(1,))
     names = tuple(str(n).strip() for n in dataset.class_names)
     shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+    history = history_dict(progress.records)
     loaded = LoadedModel(
         model,
         f"trained:teach.{uuid.uuid4().hex[:8]}",
@@ -415,12 +416,20 @@ def teach(
         names,
         base.preprocess,
         fit=base.fit,
+        card={  # what a report says of its training: the curves and the settings, with no file to read them from
+            "trained_here": True,
+            "status": status,
+            "training": f"taught on {base.label} (transfer learning, the base frozen up to its feature layer)",
+            "dataset": dataset.name,
+            "history": history,
+            "settings": dataclasses.asdict(settings),
+        },
         origin={"format": "taught here", "base": base.label, "feature_layer": path},
     )
     return TeachResult(
         model,
         loaded,
-        history_dict(progress.records),
+        history,
         val_idx,
         path,
         train_idx,
