@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _links, _picker, _shared, _snapshots
+from pages import _cache, _layers, _links, _picker, _shared, _snapshots, _warm
 from vizcore.inspect import activations
 from vizcore.present import figures, grids, render
 
@@ -186,3 +186,4 @@ if tab_layer.open:
             )
 
 _snapshots.activation_replay(loaded, scale=scale, cmap=cmap)
+_warm.after_draw(loaded, "activations", acts.warm)  # the next example's compiled pass, traced while the user reads
