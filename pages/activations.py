@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _links, _picker, _snapshots, _state, _working
+from pages import _cache, _layers, _links, _picker, _snapshots, _state, _warm, _working
 from vizcore.inspect import activations
 from vizcore.present import figures, grids, render
 
@@ -184,3 +184,4 @@ if tab_layer.open:
             )
 
 _snapshots.activation_replay(loaded, scale=scale, cmap=cmap)
+_warm.after_draw(loaded, "activations", acts.warm)  # the next example's compiled pass, traced while the user reads

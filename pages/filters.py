@@ -62,12 +62,13 @@ texture = (
 if texture:
     st.caption(
         f"An early layer: each filter is optimized as a texture at {texture[0]}×{texture[1]} px (twice its receptive "
-        f"field), in pixels with decorrelated colours, jittered in whole {texture[2]}-px strides, learning rate "
+        f"field), a seamless tile of {(tile := fv.texture_period(texture[0], texture[2]))} px ({tile // texture[2]} "
+        f"whole {texture[2]}-px strides) in pixels with decorrelated colours, learning rate "
         f"{fv.TEXTURE_LEARNING_RATE}; of the options below, steps and regularizers apply."
     )
 with st.expander("Optimization and regularization (defaults chosen for this input size)"):
     r = st.columns(4)
-    steps = r[0].number_input("Steps", 1, 2048, defaults.steps, key="fv.steps")
+    steps = r[0].number_input("Steps", 1, 2048, fv.TEXTURE_STEPS if texture else defaults.steps, key="fv.steps")
     lr = r[1].number_input("Learning rate", 0.001, 1.0, defaults.learning_rate, format="%.3f", key="fv.lr")
     param = r[2].selectbox(
         "Parameterization",

@@ -1,9 +1,11 @@
 """Robustness page: adversarial examples on the working model; how far its answer, explanations and activations move."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
-from pages import _cache, _layers, _picker, _state, _working
+from pages import _cache, _layers, _picker, _state, _warm, _working
 from pages import _robustness_parts as parts
 from vizcore import attribution
 from vizcore import robustness as rb
@@ -206,6 +208,8 @@ if tab_one.open:
             size_hw,
             lambda sink: rb.activation_change(model, picked.image_hwc, x_adv, layers, k=8),
         )
+        warm = functools.partial(rb.warm_activation_change, model, picked.image_hwc, x_adv, layers)
+        _warm.after_draw(loaded, "robustness.acts", warm)  # the next input's compiled pass
         if changes:
             per = "layer" if layers is order else "block"
             st.plotly_chart(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from helpers import nested_mobilenet
 
-from vizcore import cache
+from vizcore import cache, profile
 from vizcore.inspect import activations
 from vizcore.models import features, graph
 from vizcore.present import grids, render
@@ -118,6 +118,34 @@ def test_slow_passes_switch_to_the_compiled_function_with_equal_numbers(monkeypa
     compiled = activations.get_activations(hand_model, _image(3))
     for name in eager:
         np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-6, atol=1e-6)
+
+
+def test_warm_traces_the_next_inputs_compiled_pass_with_equal_numbers(monkeypatch):
+    model = build_hand_model()
+    monkeypatch.setattr(activations, "COMPILE_AFTER_MS", -1.0)  # every pass counts as slow
+    store = activations.ActivationStore(model, _image(3))
+    store.select(["pool"])  # the page's first view: one eager pass of every layer, found slow
+    runner = activations._runner(model, store.computed)  # the cached one
+    assert runner.compiled and runner.fm.model.predict_function is None  # to be traced by the next pass
+    assert store.warm()  # while the user reads
+    traced = runner.fm.model.predict_function
+    assert traced is not None and runner.traced == {(1, 8, 8, 2)}
+    assert not store.warm() and not activations.warm(model, _image(4)[None], store.computed)  # once per shape
+    after = activations.get_activations(model, _image(5))  # the next input: the traced pass only runs
+    assert runner.fm.model.predict_function is traced
+    eager = activations.get_activations(build_hand_model(), _image(5))  # a fresh model's first pass is eager
+    for name in eager:
+        np.testing.assert_allclose(after[name], eager[name], rtol=1e-6, atol=1e-6)
+
+
+def test_warm_traces_nothing_where_the_profile_compiles_no_single_pass(monkeypatch):
+    model = build_hand_model()
+    monkeypatch.setattr(activations, "COMPILE_AFTER_MS", -1.0)
+    monkeypatch.setattr(profile, "_CURRENT", profile.from_env({"CONVLENS_PROFILE": "hosted"}))
+    store = activations.ActivationStore(model, _image(3))
+    store.select(["pool"])
+    runner = activations._runner(model, store.computed)
+    assert not store.warm() and not runner.compiled and runner.fm.model.predict_function is None
 
 
 def test_sub_model_cache_is_bounded_per_model():

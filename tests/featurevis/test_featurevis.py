@@ -635,7 +635,9 @@ def test_default_settings_raise_every_live_filter_of_a_strided_layer_past_a_pixe
     steps, filters = 30, list(range(12))
     result = fv.optimize(model, fv.Channel("s2"), filters, steps=steps, seed=5)
     assert result.images_nhwc.shape == (12, 64, 64, 3)  # fitted: 2 x receptive field 7, at least 64
-    assert result.settings.transforms == (fv.Jitter(4, step=4),)  # whole strides of s2
+    assert result.settings.transforms == ()  # a periodic tile: a shift only moves its phase
+    assert result.settings.param == fv.TiledParam(fv.PixelParam(), 32)  # 8 strides of s2, 2 tiles per side
+    np.testing.assert_array_equal(result.images_nhwc[:, :32], result.images_nhwc[:, 32:])  # seamless
     assert fv.texture_size(model, fv.Channel("s2")) == (64, 64, 4)
     assert fv.texture_size(model, fv.ClassLogit()) is None  # the scores need the whole image
     live = ~result.dead
@@ -651,6 +653,69 @@ def test_default_settings_raise_every_live_filter_of_a_strided_layer_past_a_pixe
     np.testing.assert_allclose(ours, result.reached, rtol=1e-4, atol=1e-6)  # reached is the returned image's
     loop = np.array([mean_map(_pixel_ascent(model, "s2", f, steps, seed=5), f) for f in filters])
     assert np.all(ours[live] >= loop[live]), (ours, loop)
+
+
+def test_a_tiled_texture_stays_in_range_and_beats_its_start_tiled_to_the_input():
+    """The texture parameterization: in [0, 1] (so in the model's range), periodic, and tiled to the
+    model's input (96 px) its filter's mean activation, taken by Keras, beats the random start's."""
+    model = _strided_cnn()
+    param = fv.TiledParam(fv.PixelParam(), 16)
+    var = tf.constant(np.random.default_rng(0).normal(scale=30.0, size=(2, 16, 16, 3)).astype(np.float32))
+    image = param(var, 40, 40, 3).numpy()  # not a whole number of tiles: cropped
+    assert image.shape == (2, 40, 40, 3) and 0.0 <= image.min() and image.max() <= 1.0
+    np.testing.assert_array_equal(image[:, :16, :16], image[:, 16:32, 16:32])
+    np.testing.assert_array_equal(image[:, :8], image[:, 32:40])
+    assert (
+        fv.texture_period(64, 4) == 32
+        and fv.texture_period(48, 16) == 16
+        and fv.texture_period(80, 16) == 16
+        and fv.texture_period(48, 32) == 48
+    )
+
+    filters = [0, 1, 2, 3]
+    defaults = fv.layer_settings(model, fv.Channel("s2"))
+    assert defaults.steps == fv.TEXTURE_STEPS  # an early layer's default: the texture's steps
+    result = fv.optimize(model, fv.Channel("s2"), filters, steps=20, seed=2, value_range=(-1.0, 1.0))
+    assert result.images_nhwc.shape == (4, 64, 64, 3)
+    assert -1.0 <= result.images_nhwc.min() and result.images_nhwc.max() <= 1.0
+    sub = keras.Model(model.input, model.get_layer("s2").output)
+    rng = [np.random.default_rng([2, f, 0]) for f in filters]
+    start = np.stack([param.inner.init(r, 32, 32, 3) for r in rng])  # the engine's own start: a random tile
+    start = 2.0 * fv.TiledParam(fv.PixelParam(), 32)(tf.constant(start), 64, 64, 3).numpy() - 1.0
+
+    def tiled_mean(images_nhwc: np.ndarray) -> np.ndarray:  # tiled to the input, border excluded (1 unit)
+        acts = np.asarray(sub(np.tile(images_nhwc, (1, 2, 2, 1))[:, :96, :96]))[..., filters]
+        return acts[:, 1:-1, 1:-1].mean(axis=(1, 2))[np.arange(4), np.arange(4)]
+
+    np.testing.assert_allclose(tiled_mean(start), result.start, rtol=0.2, atol=1e-4)  # the same start
+    assert np.all(tiled_mean(result.images_nhwc) > tiled_mean(start) + 1e-3)
+
+
+def test_cosine_schedule_decays_to_a_tenth():
+    total = tf.constant(11.0)
+    factors = [float(engine._schedule("cosine", tf.constant(float(t)), total)) for t in range(11)]
+    assert factors[0] == pytest.approx(1.0) and factors[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(factors, factors[1:]))
+    assert engine._schedule("constant", tf.constant(3.0), total) == 1.0
+    with pytest.raises(ValueError, match="Unknown schedule"):
+        fv.Settings(schedule="step")
+
+
+def test_gallery_default_asks_each_layer_once_however_many_layers(monkeypatch):
+    """20 conv layers that all run as textures: a second gallery_default (every run of the Filters page)
+    builds no sub-model again (it did for every layer past 16: 1.2-1.4 s a run on MobileNetV2)."""
+    inp = keras.Input((128, 128, 3))
+    x = inp
+    for i in range(20):
+        x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name=f"c{i}")(x)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    convs = [f"c{i}" for i in range(20)]
+    calls = []
+    real = slicing.runs_at
+    monkeypatch.setattr(slicing, "runs_at", lambda *a: calls.append(a[1]) or real(*a))
+    first = fv.gallery_default(model, convs)
+    assert len(calls) == 20  # each layer's texture size checked once
+    assert fv.gallery_default(model, convs) == first and len(calls) == 20
 
 
 def test_gallery_default_picks_the_deepest_texture_layer_of_a_large_network():

@@ -25,19 +25,22 @@ from vizcore.featurevis.engine import (
 from vizcore.featurevis.export import export_zip, to_uint8
 from vizcore.featurevis.fitting import texture_size
 from vizcore.featurevis.objectives import Channel, ClassLogit, Direction, Diversity, Neuron, Objective, Outputs, Sum
-from vizcore.featurevis.params import FourierParam, PixelParam, fourier_to_image, image_to_fourier
+from vizcore.featurevis.params import FourierParam, PixelParam, TiledParam, fourier_to_image, image_to_fourier
 from vizcore.featurevis.ranges import InputRange, input_range
 from vizcore.featurevis.regularizers import L2, Blur, TotalVariation
 from vizcore.featurevis.result import FeatureVis
 from vizcore.featurevis.settings import (
     MAX_STEPS_ENV,
     TEXTURE_LEARNING_RATE,
+    TEXTURE_STEPS,
     Settings,
     capped_steps,
     default_settings,
     gallery_default,
+    layer_settings,
     settings_from_json,
     settings_json,
+    texture_period,
     texture_settings,
 )
 from vizcore.featurevis.transforms import Jitter, Pad, Rotate, Scale
@@ -59,6 +62,7 @@ __all__ = [
     "Outputs",
     "Pad",
     "PixelParam",
+    "TiledParam",
     "ProgressFn",
     "Rotate",
     "Scale",
@@ -77,6 +81,9 @@ __all__ = [
     "settings_json",
     "texture_settings",
     "TEXTURE_LEARNING_RATE",
+    "TEXTURE_STEPS",
+    "texture_period",
+    "layer_settings",
     "texture_size",
     "gallery_default",
     "to_uint8",

@@ -49,7 +49,7 @@ from vizcore.featurevis.objectives import (
 )
 from vizcore.featurevis.ranges import InputRange, input_range, model_and_mode
 from vizcore.featurevis.result import FeatureVis
-from vizcore.featurevis.settings import Settings, capped_steps, default_settings, texture_settings
+from vizcore.featurevis.settings import Settings, capped_steps, layer_settings, texture_settings
 from vizcore.featurevis.transforms import apply_transforms
 from vizcore.models import graph, heads
 
@@ -98,6 +98,7 @@ class _Engine:
         self.m = tf.Variable(tf.zeros(shape))
         self.v = tf.Variable(tf.zeros(shape))
         self.t = tf.Variable(0.0)
+        self.total = tf.Variable(1.0)  # steps of this run, for the schedule (steps are not part of the key)
         self.responsive = tf.Variable(tf.zeros([n], tf.bool))
         self.targets = tf.Variable(tf.zeros([n], tf.int32))
         self.groups = tf.Variable(tf.zeros([n], tf.int32))
@@ -155,7 +156,7 @@ class _Engine:
             )
         moved = tf.reduce_max(tf.abs(tf.reshape(grad_x, [self.n, -1])), axis=1) > 0.0
         self.responsive.assign(self.responsive | moved)
-        lr = self.settings.learning_rate
+        lr = self.settings.learning_rate * _schedule(self.settings.schedule, self.t, self.total)
         t = self.t.assign_add(1.0)
         m = self.m.assign(_BETA1 * self.m + (1.0 - _BETA1) * grad)
         v = self.v.assign(_BETA2 * self.v + (1.0 - _BETA2) * tf.square(grad))
@@ -177,14 +178,23 @@ class _Engine:
         names += [reg.name for reg in self.settings.regularizers]
         return unique_names(names) + ["loss"]
 
-    def reset(self, initial: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> None:
+    def reset(self, initial: np.ndarray, targets: np.ndarray, groups: np.ndarray, total: int) -> None:
         self.var.assign(initial)
+        self.total.assign(float(max(1, total)))
         self.m.assign(tf.zeros_like(self.m))
         self.v.assign(tf.zeros_like(self.v))
         self.t.assign(0.0)
         self.responsive.assign(tf.zeros_like(self.responsive))
         self.targets.assign(targets.astype(np.int32))
         self.groups.assign(groups.astype(np.int32))
+
+
+def _schedule(name: str, t: Any, total: Any) -> Any:
+    """The learning rate's factor at step ``t`` (0-based) of ``total``: 1, or a cosine from 1 to 0.1."""
+    if name == "constant":
+        return 1.0
+    done = t / tf.maximum(total - 1.0, 1.0)
+    return 0.1 + 0.45 * (1.0 + tf.cos(np.pi * tf.minimum(done, 1.0)))
 
 
 def _limits(model: keras.Model, paths: Mapping[str, str], objective: Objective) -> dict[str, int]:
@@ -271,7 +281,8 @@ def optimize(
         objective: what to maximize, e.g. ``Channel("conv2")`` or ``ClassLogit()``; with
             ``index=None`` each image is scored on its own target.
         targets: the filters (or classes), one image each (times ``images_per_target``).
-        settings: defaults to ``default_settings(input_spec(model))``.
+        settings: defaults to ``layer_settings(model, objective)``: ``default_settings`` of the
+            input, with ``TEXTURE_STEPS`` steps for an early layer optimized as a texture.
         steps: overrides ``settings.steps``; either is capped by $CONVLENS_MAX_STEPS.
         seed: with the target, seeds each image; the same seed gives the same image.
         preprocess: a PREPROCESS_MODES key; defaults to the LoadedModel's, else 'unit'.
@@ -292,12 +303,12 @@ def optimize(
     """
     keras_model, mode = model_and_mode(model, preprocess)
     spec = graph.input_spec(keras_model)
-    settings = settings or default_settings(spec)
+    settings = settings or layer_settings(keras_model, objective)
     h, w, c = spec.height or settings.image_size, spec.width or settings.image_size, spec.channels
     fitted = fitted_size(keras_model, objective, h, w) if settings.fit_receptive_field else None
     if fitted is not None:
         h, w, stride = fitted
-        settings = texture_settings(settings, stride)
+        settings = texture_settings(settings, stride, h)
     total = capped_steps(settings.steps if steps is None else steps)
     base = [int(t) for t in targets]
     if not base:
@@ -321,7 +332,7 @@ def optimize(
     names = engine.term_names()
     history = []
     with engine.lock:
-        engine.reset(initial, all_targets, groups)
+        engine.reset(initial, all_targets, groups, total)
         start = engine.evaluate().numpy()
         done = 0
         while done < total:

@@ -25,6 +25,7 @@ from vizcore.featurevis.ranges import model_and_mode
 from vizcore.models import fields, graph
 
 MIN_FITTED_SIDE = 64
+RUNS_AT_KEPT = 512
 
 
 def fitted_size(model: keras.Model, objective: Objective, h: int, w: int) -> tuple[int, int, int] | None:
@@ -43,7 +44,11 @@ def fitted_size(model: keras.Model, objective: Objective, h: int, w: int) -> tup
     side = max(MIN_FITTED_SIDE, -(-2 * field // 16) * 16)
     if side >= min(h, w):
         return None
-    runs = per_model(model, ("featurevis.runs_at", paths, side), lambda: slicing.runs_at(model, paths, side), limit=16)
+    # one bool per layer: a limit above any network's conv count, or ``gallery_default`` (which asks for every
+    # conv layer on every run of the Filters page) evicts and rebuilds them all: 1.2-1.4 s a run on MobileNetV2
+    runs = per_model(
+        model, ("featurevis.runs_at", paths, side), lambda: slicing.runs_at(model, paths, side), limit=RUNS_AT_KEPT
+    )
     return (side, side, stride) if runs else None
 
 

@@ -110,4 +110,35 @@ class PixelParam:
         return tf.sigmoid(decorrelate_colors(variables) if self.decorrelate else variables)
 
 
-Param = FourierParam | PixelParam
+@dataclass(frozen=True)
+class TiledParam:
+    """A periodic image: one ``period`` x ``period`` tile of ``inner``, repeated to fill H x W.
+
+    An early layer's filter is a texture; optimized as a tile, the image stays seamless however
+    far it is tiled (to the model's input, say), and every copy of a pixel adds its gradient.
+    With a FourierParam inside, the spectrum is the tile's own: the Fourier basis is periodic.
+
+    Args:
+        inner: the parameterization of the tile (FourierParam or PixelParam).
+        period: the tile's side in pixels (a multiple of the layer's stride keeps units in phase).
+    """
+
+    inner: FourierParam | PixelParam = PixelParam()
+    period: int = 32
+    name = "tiled"
+
+    @property
+    def decorrelate(self) -> bool:
+        return self.inner.decorrelate
+
+    def init(self, rng: np.random.Generator, h: int, w: int, c: int) -> np.ndarray:
+        """Initial variables of one image: those of its tile."""
+        return self.inner.init(rng, self.period, self.period, c)
+
+    def __call__(self, variables: Any, h: int, w: int, c: int) -> Any:
+        p = self.period
+        tile = self.inner(variables, p, p, c)
+        return tf.tile(tile, [1, -(-h // p), -(-w // p), 1])[:, :h, :w]
+
+
+Param = FourierParam | PixelParam | TiledParam

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -79,11 +80,19 @@ class _Runner:
 
     fm: features.FeatureModel
     compiled: bool = False
+    traced: set = dataclasses.field(default_factory=set)  # batch shapes whose compiled pass is traced
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # one trace at a time
 
     def __call__(self, batch_nhwc: np.ndarray) -> list[np.ndarray]:
         if self.compiled:  # predict_on_batch without its copy of every output (~100 MB at 224): views of the tensors
-            self.fm.model.make_predict_function()
-            outs = self.fm.model.predict_function([(batch_nhwc,)])
+            shape = np.shape(batch_nhwc)
+            if shape in self.traced:
+                outs = self.fm.model.predict_function([(batch_nhwc,)])
+            else:
+                with self.lock:  # a warming thread may be tracing this shape: wait for it rather than trace twice
+                    self.fm.model.make_predict_function()
+                    outs = self.fm.model.predict_function([(batch_nhwc,)])
+                    self.traced.add(shape)
             return [np.asarray(a).astype(np.float32, copy=False) for a in outs[: len(self.fm.layers)]]
         start = time.perf_counter()
         acts, _ = self.fm.predict_lean(batch_nhwc)
@@ -116,6 +125,29 @@ def get_activations_batch(
     )
     batch = batches.as_batch(model, batch_nhwc)
     return dict(zip(paths, _runner(model, paths)(batch)))
+
+
+def warm(model: keras.Model, batch_nhwc: np.ndarray, layers: Sequence[str]) -> bool:
+    """Trace now the compiled pass that ``get_activations_batch(model, <a batch of this shape>, layers)``
+    would trace on its next call, so the next input's pass only runs; returns whether it traced.
+
+    Only a pass already found slow (``COMPILE_AFTER_MS``) is compiled, and only where the profile
+    compiles single passes: elsewhere (hosted) nothing is traced or kept, and this returns False.
+    Run it in a background thread while the user reads the page (``pages/_warm.py``); the pass it
+    runs is thrown away (its peak is the pass's own).
+    """
+    if not profile.current().compile_single_passes:
+        return False
+    names = tuple(layers)
+    paths = per_model(
+        model, ("activations.paths", names), lambda: tuple(dict.fromkeys(graph.resolve_layer(model, n) for n in names))
+    )
+    runner = _runner(model, paths)
+    batch = batches.as_batch(model, batch_nhwc)
+    if not runner.compiled or np.shape(batch) in runner.traced:
+        return False
+    runner(batch)
+    return True
 
 
 def get_activations(
@@ -205,6 +237,14 @@ class ActivationStore(Mapping):
                 else:  # a large network: also collect the garbage of this run (traces, a replaced store) soon
                     profile.release_memory_soon(0.5)
             return {p: self._values[p] for p in paths}
+
+    def warm(self) -> bool:
+        """Trace the compiled pass the next image's store will run (``warm``): for a store that computes
+        every layer at once; returns whether it traced."""
+        model = self._model()
+        if model is None or not self.all_at_once or not self._values:
+            return False
+        return warm(model, self._image[None], tuple(self._values))
 
     def __getitem__(self, path: str) -> np.ndarray:
         return self.select([path])[path]

@@ -35,7 +35,14 @@ from vizcore.robustness.attacks import (
     predict,
     scores,
 )
-from vizcore.robustness.compare import LayerChange, activation_change, layer_change, perturbation_image, topk_overlap
+from vizcore.robustness.compare import (
+    LayerChange,
+    activation_change,
+    layer_change,
+    perturbation_image,
+    topk_overlap,
+    warm_activation_change,
+)
 from vizcore.robustness.sweep import ATTACKS, minimal_epsilon, survivors, sweep
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "LayerChange",
     "RobustnessError",
     "activation_change",
+    "warm_activation_change",
     "bounds",
     "engine",
     "fgsm",

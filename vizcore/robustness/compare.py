@@ -90,6 +90,14 @@ def activation_change(
     return tuple(layer_change(path, out[0], out[1], k=k) for path, out in acts.items())
 
 
+def warm_activation_change(
+    model: keras.Model, image_hwc: np.ndarray, adversarial_hwc: np.ndarray, layers: Sequence[str] | None = None
+) -> bool:
+    """Trace now the compiled pass the next ``activation_change`` of these layers will use (``activations.warm``)."""
+    pair = np.stack([batches.as_image(model, image_hwc), batches.as_image(model, adversarial_hwc)])
+    return activations.warm(model, pair, activations.block_columns(model) if layers is None else tuple(layers))
+
+
 def topk_overlap(map_a_hw: np.ndarray, map_b_hw: np.ndarray, *, k: int | None = None, fraction: float = 0.1) -> float:
     """Share of the ``k`` highest pixels of map a that are among the ``k`` highest of map b (0..1).
 
