@@ -287,11 +287,13 @@ def input_gradients(
     *,
     batch_size: int | None = None,
     rewrite: Rewrite | None = None,
+    reduce: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> np.ndarray:
     """d(target score)/d(input) for every image of a batch, float32 (N, H, W, C).
 
     ``target=None`` takes each image's top class; ``rewrite`` as in ``engine``; chunks of ``batch_size``
-    (None: ``batch_for(model)``).
+    (None: ``batch_for(model)``). ``reduce`` (e.g. ``max_abs_over_channels``) is applied to each chunk
+    on TensorFlow's threads before it comes back, and the result is its output instead.
     """
     batch_nhwc = as_batch(model, batch_nhwc)
     eng = engine(model, "input_grad", rewrite=rewrite)
@@ -299,9 +301,15 @@ def input_gradients(
     t = tf.constant(_check_target(eng.binary, eng.classes, target), tf.int32)
     parts = []
     for i in range(0, len(batch_nhwc), batch_size):
-        parts.append(np.asarray(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]))
+        grads = eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]
+        parts.append(np.asarray(grads if reduce is None else reduce(grads)))
         advance(len(batch_nhwc[i : i + batch_size]))
     return np.concatenate(parts)
+
+
+def max_abs_over_channels(grads_nhwc: tf.Tensor) -> tf.Tensor:
+    """max_c |g| (N, H, W): Saliency's and Guided Backprop's map of a gradient."""
+    return tf.reduce_max(tf.abs(grads_nhwc), axis=-1)
 
 
 def upsample(map_hw: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
