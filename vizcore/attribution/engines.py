@@ -181,9 +181,10 @@ def engine(model: keras.Model, kind: str, layer: str | None = None, rewrite: Rew
 def batch_for(model: keras.Model) -> int:
     """Images per chunk for this model: as many as keep the chunk's largest layer output within ``CHUNK_BYTES``.
 
-    On 2 cores, MobileNetV2 at 224 (largest output 112x112x96 floats, 4.8 MB per image) runs forward
-    passes and gradients 1.5-2x faster per image in chunks of 8 than of 32: the chunk's activations
-    stay in cache. A small network gets large chunks (MNIST CNN: 256), so fewer calls. 1..MAX_BATCH;
+    On 2 busy cores, MobileNetV2 at 224 (largest output 112x112x96 floats, 4.8 MB per image) runs
+    forward passes and gradients 1.5-2x faster per image in chunks of 8 than of 32 (the chunk's
+    activations stay in cache); on idle cores 8 is as fast as 16, and a gradient's peak memory is lower.
+    A small network gets large chunks (MNIST CNN: 256), so fewer calls. 1..MAX_BATCH;
     ``DEFAULT_BATCH`` when a layer's size is unknown (an input of any size).
     """
 
