@@ -71,3 +71,13 @@ def test_a_chunk_reduced_on_tensorflows_threads_equals_the_numpy_reduction():
     reduced = input_gradients(model, x, 2, batch_size=2, reduce=max_abs_over_channels)
     assert reduced.shape == (5, 12, 12)
     np.testing.assert_array_equal(reduced, np.abs(full).max(axis=-1))
+
+
+def test_rise_traces_its_compiled_function_once_for_any_grid_mask_count_and_chunk():
+    from vizcore.attribution.engines import engine
+
+    model = tiny_functional(channels=3)
+    x = np.random.default_rng(5).random((12, 12, 3)).astype(np.float32)
+    for grid, n, chunk in ((3, 20, 7), (4, 33, None), (6, 5, 2)):
+        METHOD_INFO["RISE"].fn(model, x, n_masks=n, grid=grid, batch_size=chunk)
+    assert engine(model, "masked").fn.experimental_get_tracing_count() == 1
