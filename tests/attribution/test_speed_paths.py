@@ -8,7 +8,14 @@ import pytest
 from helpers import tiny_functional
 
 from vizcore.attribution import METHOD_INFO, rise_masks
-from vizcore.attribution.engines import CHUNK_BYTES, DEFAULT_BATCH, MAX_BATCH, batch_for, input_gradients
+from vizcore.attribution.engines import (
+    CHUNK_BYTES,
+    DEFAULT_BATCH,
+    MAX_BATCH,
+    batch_for,
+    input_gradients,
+    max_abs_over_channels,
+)
 from vizcore.present.render import resize_map
 
 
@@ -55,3 +62,22 @@ def test_rise_masks_on_the_graph_equal_a_pil_upsampling_of_the_same_cells(size, 
         [resize_map(cells[i], up)[shifts[i, 0] : shifts[i, 0] + h, shifts[i, 1] : shifts[i, 1] + w] for i in range(n)]
     )
     np.testing.assert_allclose(rise_masks(size, n, grid=grid, p=p, seed=seed), np.clip(expected, 0, 1), atol=1e-6)
+
+
+def test_a_chunk_reduced_on_tensorflows_threads_equals_the_numpy_reduction():
+    model = tiny_functional(channels=3)
+    x = np.random.default_rng(4).random((5, 12, 12, 3)).astype(np.float32)
+    full = input_gradients(model, x, 2, batch_size=2)
+    reduced = input_gradients(model, x, 2, batch_size=2, reduce=max_abs_over_channels)
+    assert reduced.shape == (5, 12, 12)
+    np.testing.assert_array_equal(reduced, np.abs(full).max(axis=-1))
+
+
+def test_rise_traces_its_compiled_function_once_for_any_grid_mask_count_and_chunk():
+    from vizcore.attribution.engines import engine
+
+    model = tiny_functional(channels=3)
+    x = np.random.default_rng(5).random((12, 12, 3)).astype(np.float32)
+    for grid, n, chunk in ((3, 20, 7), (4, 33, None), (6, 5, 2)):
+        METHOD_INFO["RISE"].fn(model, x, n_masks=n, grid=grid, batch_size=chunk)
+    assert engine(model, "masked").fn.experimental_get_tracing_count() == 1

@@ -106,18 +106,30 @@ def probabilities_of(scores_nk: tf.Tensor, binary: bool, head: str) -> tf.Tensor
     return tf.sigmoid(scores_nk) if head == "sigmoid" else tf.nn.softmax(scores_nk)
 
 
+def _interpolation_rows(size: tf.Tensor, grid: tf.Tensor, up: tf.Tensor, shifts_m: tf.Tensor) -> tf.Tensor:
+    """Rows ``shift .. shift + size`` of the bilinear upsampling matrix grid -> up (half-pixel centres,
+    edges clamped, as ``tf.image.resize``); (M, size, grid)."""
+    u = tf.cast(shifts_m[:, None] + tf.range(size)[None], tf.float32)  # (M, size) positions in the upsampled mask
+    src = (u + 0.5) * tf.cast(grid, tf.float32) / tf.cast(up, tf.float32) - 0.5
+    low = tf.floor(src)
+    frac = src - low
+    low_i = tf.cast(low, tf.int32)
+    lo, hi = tf.clip_by_value(low_i, 0, grid - 1), tf.clip_by_value(low_i + 1, 0, grid - 1)
+    return tf.one_hot(lo, grid) * (1.0 - frac)[..., None] + tf.one_hot(hi, grid) * frac[..., None]
+
+
 def smooth_masks(cells_mgg: tf.Tensor, shifts_m2: tf.Tensor, height, width) -> tf.Tensor:
     """RISE's masks from grid cells: upsampled bilinearly to (grid + 1) * cell, cropped at each shift; (M, H, W).
 
-    ``cell`` = ceil(size / grid); values clipped to [0, 1]. Runs on the graph (TensorFlow ops).
+    ``cell`` = ceil(size / grid); values clipped to [0, 1]. Bilinear upsampling is separable, so each
+    cropped mask is rows_h @ cells @ rows_w^T with only the rows of the interpolation matrices that the
+    crop keeps: no full-size upsampled mask is made. Runs on the graph (TensorFlow ops).
     """
     grid_h, grid_w = tf.shape(cells_mgg)[1], tf.shape(cells_mgg)[2]
-    up_hw = tf.stack([(grid_h + 1) * -(-height // grid_h), (grid_w + 1) * -(-width // grid_w)])
-    up = tf.image.resize(cells_mgg[..., None], up_hw, method="bilinear")[..., 0]
-    rows = shifts_m2[:, :1] + tf.range(height)[None]  # (M, H)
-    cols = shifts_m2[:, 1:] + tf.range(width)[None]  # (M, W)
-    up = tf.gather(tf.gather(up, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
-    return tf.clip_by_value(up, 0.0, 1.0)
+    rows_h = _interpolation_rows(height, grid_h, (grid_h + 1) * -(-height // grid_h), shifts_m2[:, 0])
+    rows_w = _interpolation_rows(width, grid_w, (grid_w + 1) * -(-width // grid_w), shifts_m2[:, 1])
+    masks = tf.einsum("mhg,mgk,mwk->mhw", rows_h, cells_mgg, rows_w)
+    return tf.clip_by_value(masks, 0.0, 1.0)
 
 
 def _masked_step(
@@ -181,9 +193,10 @@ def engine(model: keras.Model, kind: str, layer: str | None = None, rewrite: Rew
 def batch_for(model: keras.Model) -> int:
     """Images per chunk for this model: as many as keep the chunk's largest layer output within ``CHUNK_BYTES``.
 
-    On 2 cores, MobileNetV2 at 224 (largest output 112x112x96 floats, 4.8 MB per image) runs forward
-    passes and gradients 1.5-2x faster per image in chunks of 8 than of 32: the chunk's activations
-    stay in cache. A small network gets large chunks (MNIST CNN: 256), so fewer calls. 1..MAX_BATCH;
+    On 2 busy cores, MobileNetV2 at 224 (largest output 112x112x96 floats, 4.8 MB per image) runs
+    forward passes and gradients 1.5-2x faster per image in chunks of 8 than of 32 (the chunk's
+    activations stay in cache); on idle cores 8 is as fast as 16, and a gradient's peak memory is lower.
+    A small network gets large chunks (MNIST CNN: 256), so fewer calls. 1..MAX_BATCH;
     ``DEFAULT_BATCH`` when a layer's size is unknown (an input of any size).
     """
 
@@ -287,11 +300,13 @@ def input_gradients(
     *,
     batch_size: int | None = None,
     rewrite: Rewrite | None = None,
+    reduce: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> np.ndarray:
     """d(target score)/d(input) for every image of a batch, float32 (N, H, W, C).
 
     ``target=None`` takes each image's top class; ``rewrite`` as in ``engine``; chunks of ``batch_size``
-    (None: ``batch_for(model)``).
+    (None: ``batch_for(model)``). ``reduce`` (e.g. ``max_abs_over_channels``) is applied to each chunk
+    on TensorFlow's threads before it comes back, and the result is its output instead.
     """
     batch_nhwc = as_batch(model, batch_nhwc)
     eng = engine(model, "input_grad", rewrite=rewrite)
@@ -299,9 +314,15 @@ def input_gradients(
     t = tf.constant(_check_target(eng.binary, eng.classes, target), tf.int32)
     parts = []
     for i in range(0, len(batch_nhwc), batch_size):
-        parts.append(np.asarray(eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]))
+        grads = eng.fn(tf.constant(batch_nhwc[i : i + batch_size], tf.float32), t)[0]
+        parts.append(np.asarray(grads if reduce is None else reduce(grads)))
         advance(len(batch_nhwc[i : i + batch_size]))
     return np.concatenate(parts)
+
+
+def max_abs_over_channels(grads_nhwc: tf.Tensor) -> tf.Tensor:
+    """max_c |g| (N, H, W): Saliency's and Guided Backprop's map of a gradient."""
+    return tf.reduce_max(tf.abs(grads_nhwc), axis=-1)
 
 
 def upsample(map_hw: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from vizcore.attribution.cost import one_gradient
-from vizcore.attribution.engines import input_gradients
+from vizcore.attribution.engines import input_gradients, max_abs_over_channels
 from vizcore.attribution.factory import method
 
 RELU_NAMES = ("relu", "relu6")
@@ -71,7 +71,7 @@ def guided_backprop_maps(
     model: keras.Model, batch_nhwc: np.ndarray, target: int | None, layer: str | None
 ) -> np.ndarray:
     """Raw maps of a batch, float32 (N, H, W): max over channels of |guided gradient|."""
-    return np.abs(guided_gradients(model, batch_nhwc, target)).max(axis=-1)
+    return input_gradients(model, batch_nhwc, target, rewrite=guided, reduce=max_abs_over_channels)
 
 
 GUIDED_BACKPROP = method(

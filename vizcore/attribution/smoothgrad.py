@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from vizcore.attribution.cost import Cost
 from vizcore.attribution.engines import resolve_target
@@ -26,11 +27,10 @@ def noisy_copies(image_hwc: np.ndarray, samples: int, noise: float, seed: int) -
     """``samples`` copies plus gaussian noise, sigma = noise * (max - min of the image); (S, H, W, C)."""
     if samples < 1 or noise < 0:
         raise AttributionError(f"samples must be >= 1 and noise >= 0, got {samples} and {noise}.")
-    sigma = np.float32(noise * float(image_hwc.max() - image_hwc.min()))
-    rng = np.random.default_rng(seed)  # float32 draws: no float64 copy of the batch
-    return np.asarray(image_hwc, np.float32)[None] + sigma * rng.standard_normal(
-        (samples, *image_hwc.shape), dtype=np.float32
-    )
+    sigma = noise * float(image_hwc.max() - image_hwc.min())
+    # drawn by TensorFlow (float32, on its threads; seeded, so the same seed gives the same copies)
+    draws = tf.random.stateless_normal((samples, *image_hwc.shape), seed=(seed, 0), dtype=tf.float32)
+    return np.asarray(tf.constant(image_hwc, tf.float32)[None] + sigma * draws)
 
 
 def smoothgrad(wrapped: Method | MethodInfo, samples: int = 16, noise: float = 0.15, seed: int = 0) -> Method:
